@@ -1,0 +1,43 @@
+"""One verified push: its typed message and how it came in (plaintext, or sealed with which key)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from wechatpy.messages import BaseMessage
+
+from ..errors import BadPush
+from .envelope import Opened, PushCrypto
+from .messages import build_message, push_identity
+from .signature import SignedQuery
+from .xml_parser import parse_fields
+
+
+@dataclass(frozen=True)
+class Push:
+    msg: BaseMessage
+    query: SignedQuery
+    opened: Opened | None
+    identity: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "identity", push_identity(self.msg))
+
+    @property
+    def kind(self) -> str:
+        """'text', 'image', … or 'event:subscribe', for logs."""
+        return f"event:{self.msg.event}" if self.msg.type == "event" else self.msg.type
+
+
+def open_push(body: bytes, query: SignedQuery, crypto: PushCrypto | None) -> Push:
+    """Parse the body (decrypting it in safe mode) into a Push; BadPush for anything that is not one."""
+    fields = parse_fields(body)
+    opened = None
+    if query.encrypted:
+        if crypto is None:
+            raise BadPush(400, "encrypted push, but WECHAT_ENCODING_AES_KEY is not set")
+        encrypt = fields.get("Encrypt")
+        if not isinstance(encrypt, str) or not encrypt:
+            raise BadPush(400, "Encrypt is missing")
+        opened = crypto.open(encrypt, query)
+        fields = parse_fields(opened.xml)
+    return Push(build_message(fields), query, opened)

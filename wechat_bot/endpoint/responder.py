@@ -1,0 +1,106 @@
+"""From a verified push to the body WeChat gets: once per push, inside the window, always well-formed."""
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+
+from redis import RedisError
+from wechatpy.replies import TextReply
+
+from .. import defaults
+from ..handlers import Context, Outcome, Router
+from ..handlers.router import FALLBACK_TEXT
+from .envelope import PushCrypto
+from .push import Push
+from .replies import NotAReply, render, to_reply
+from .retries import ReplyCache
+
+log = logging.getLogger("wechat_bot.push")
+
+SUCCESS = b"success"
+
+
+@dataclass(frozen=True)
+class Answer:
+    body: bytes
+    outcome: str  # reply, success, error, overrun, retry, retry-timeout
+    handler: str = "-"
+
+
+class Responder:
+    def __init__(
+        self,
+        router: Router,
+        cache: ReplyCache,
+        context: Context,
+        crypto: PushCrypto | None,
+        *,
+        deadline: float = defaults.REPLY_DEADLINE,
+        threads: int = defaults.HANDLER_THREADS,
+    ) -> None:
+        self.router, self.cache, self.context, self.crypto = router, cache, context, crypto
+        self.deadline = deadline
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="wechat-handler")
+
+    def respond(self, push: Push, received: float) -> Answer:
+        """The body for this delivery; `received` is the monotonic time the request arrived."""
+        until = received + self.deadline
+        try:
+            claim = self.cache.claim(push.identity)
+        except RedisError as error:
+            log.warning("retry cache unavailable (%s): answering %s without retry protection",
+                        type(error).__name__, push.identity)
+            return self._answer(push, until)
+        if not claim.mine:
+            return self._retry(push, claim.body, until)
+        answer = self._answer(push, until)
+        try:
+            self.cache.store(push.identity, answer.body)
+        except RedisError as error:
+            log.warning("retry cache unavailable (%s): reply to %s not remembered", type(error).__name__, push.identity)
+        return answer
+
+    def _retry(self, push: Push, body: bytes | None, until: float) -> Answer:
+        if body is None:
+            try:
+                body = self.cache.wait(push.identity, until)
+            except RedisError as error:
+                log.warning("retry cache unavailable (%s) while waiting for %s", type(error).__name__, push.identity)
+        if body is None:
+            return Answer(SUCCESS, "retry-timeout")
+        return Answer(body, "retry")
+
+    def _answer(self, push: Push, until: float) -> Answer:
+        future = self._pool.submit(self.router.dispatch, push.msg, self.context)
+        try:
+            outcome = future.result(timeout=max(0.0, until - time.monotonic()))
+        except FutureTimeout:
+            future.add_done_callback(lambda done: _late(push, done))
+            log.warning("handler overran the %.1fs window on %s: answered success", self.deadline, push.identity)
+            return Answer(SUCCESS, "overrun")
+        return self._render(push, outcome)
+
+    def _render(self, push: Push, outcome: Outcome) -> Answer:
+        try:
+            reply = to_reply(outcome.result, push.msg)
+        except NotAReply as error:
+            log.error("handler %s: %s", outcome.handler, error)
+            reply, outcome = TextReply(content=FALLBACK_TEXT, message=push.msg), Outcome(outcome.route, failed=True)
+        if reply is None:
+            return Answer(SUCCESS, "success", outcome.handler)
+        xml = render(reply)
+        if isinstance(reply, TextReply) and len(reply.content.encode()) > defaults.MAX_TEXT_REPLY_BYTES:
+            log.warning("handler %s replied %d bytes of text; WeChat drops text replies over %d bytes",
+                        outcome.handler, len(reply.content.encode()), defaults.MAX_TEXT_REPLY_BYTES)
+        if push.opened is not None and xml:
+            xml = self.crypto.seal(xml, push.opened, push.query)
+        return Answer(xml.encode("utf-8"), "error" if outcome.failed else "reply", outcome.handler)
+
+
+def _late(push: Push, done: Future) -> None:
+    outcome = done.result()
+    log.warning("late answer from handler %s on %s dropped (sent as a customer-service message once tokens land)",
+                outcome.handler, push.identity)

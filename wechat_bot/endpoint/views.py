@@ -1,0 +1,49 @@
+"""GET and POST /wechat: parse, verify, route, reply."""
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Blueprint, Response, current_app, request
+
+from typing import TYPE_CHECKING
+
+from ..errors import BadPush
+from .push import open_push
+from .signature import verify_query
+
+if TYPE_CHECKING:
+    from ..services import Services
+
+bp = Blueprint("endpoint", __name__)
+log = logging.getLogger("wechat_bot.push")
+
+
+def _services() -> "Services":
+    return current_app.extensions["wechat_bot"]
+
+
+@bp.get("/wechat")
+def handshake() -> Response:
+    """The admin panel's URL check: echostr back, verbatim, when the signature holds."""
+    settings = _services().settings
+    verify_query(request.args, settings.token, settings.timestamp_tolerance, time.time())
+    echostr = request.args.get("echostr")
+    if not echostr:
+        raise BadPush(400, "echostr is missing")
+    log.info("handshake answered")
+    return Response(echostr, mimetype="text/plain")
+
+
+@bp.post("/wechat")
+def receive() -> Response:
+    received = time.monotonic()
+    services = _services()
+    settings = services.settings
+    query = verify_query(request.args, settings.token, settings.timestamp_tolerance, time.time())
+    push = open_push(request.get_data(cache=False), query, services.crypto)
+    answer = services.responder.respond(push, received)
+    log.info("push type=%s openid=%s handler=%s outcome=%s ms=%.1f", push.kind, push.msg.source,
+             answer.handler, answer.outcome, (time.monotonic() - received) * 1000)
+    mimetype = "application/xml" if answer.body.startswith(b"<") else "text/plain"
+    return Response(answer.body, mimetype=mimetype)

@@ -1,0 +1,1 @@
+"""Web authorization and user tokens (see the web authorization issue)."""
