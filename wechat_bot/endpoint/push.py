@@ -23,9 +23,22 @@ class Push:
         object.__setattr__(self, "identity", push_identity(self.msg))
 
     @property
+    def label(self) -> str:
+        """The push's identity, for logs."""
+        return loggable(self.identity, 160)
+
+    @property
     def kind(self) -> str:
         """'text', 'image', … or 'event:subscribe', for logs."""
-        return f"event:{self.msg.event}" if self.msg.type == "event" else self.msg.type
+        if self.msg.type == "event":
+            return loggable(f"event:{self.msg.event}")
+        return loggable(self.msg._data["MsgType"].strip().lower())
+
+
+def loggable(value: str, limit: int = 64) -> str:
+    """A field from a push, safe to put in a log line: printable, no spaces, bounded."""
+    cleaned = "".join(ch if ch.isprintable() and not ch.isspace() else "?" for ch in value[:limit])
+    return cleaned + ("…" if len(value) > limit else "")
 
 
 def open_push(body: bytes, query: SignedQuery, crypto: PushCrypto | None) -> Push:

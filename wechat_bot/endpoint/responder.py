@@ -52,7 +52,7 @@ class Responder:
             claim = self.cache.claim(push.identity)
         except RedisError as error:
             log.warning("retry cache unavailable (%s): answering %s without retry protection",
-                        type(error).__name__, push.identity)
+                        type(error).__name__, push.label)
             return self._answer(push, until)
         if not claim.mine:
             return self._retry(push, claim.body, until)
@@ -60,7 +60,7 @@ class Responder:
         try:
             self.cache.store(push.identity, answer.body)
         except RedisError as error:
-            log.warning("retry cache unavailable (%s): reply to %s not remembered", type(error).__name__, push.identity)
+            log.warning("retry cache unavailable (%s): reply to %s not remembered", type(error).__name__, push.label)
         return answer
 
     def _retry(self, push: Push, body: bytes | None, until: float) -> Answer:
@@ -68,7 +68,7 @@ class Responder:
             try:
                 body = self.cache.wait(push.identity, until)
             except RedisError as error:
-                log.warning("retry cache unavailable (%s) while waiting for %s", type(error).__name__, push.identity)
+                log.warning("retry cache unavailable (%s) while waiting for %s", type(error).__name__, push.label)
         if body is None:
             return Answer(SUCCESS, "retry-timeout")
         return Answer(body, "retry")
@@ -79,7 +79,7 @@ class Responder:
             outcome = future.result(timeout=max(0.0, until - time.monotonic()))
         except FutureTimeout:
             future.add_done_callback(lambda done: _late(push, done))
-            log.warning("handler overran the %.1fs window on %s: answered success", self.deadline, push.identity)
+            log.warning("handler overran the %.1fs window on %s: answered success", self.deadline, push.label)
             return Answer(SUCCESS, "overrun")
         return self._render(push, outcome)
 
@@ -103,4 +103,4 @@ class Responder:
 def _late(push: Push, done: Future) -> None:
     outcome = done.result()
     log.warning("late answer from handler %s on %s dropped (sent as a customer-service message once tokens land)",
-                outcome.handler, push.identity)
+                outcome.handler, push.label)

