@@ -74,7 +74,7 @@ class WeChat:
     def deliver(self, fields: dict | str | bytes, query: dict | None = None, encrypted: bool | None = None,
                 crypto_key: str | None = None) -> Reply:
         """Post one delivery; returns the reply, decrypted and parsed when it is XML."""
-        query = dict(query or self.query())
+        query = dict(query if query is not None else self.query())
         body = fields if isinstance(fields, (str, bytes)) else push_xml(fields)
         body = body.encode() if isinstance(body, str) else body
         if encrypted if encrypted is not None else self.encrypted:

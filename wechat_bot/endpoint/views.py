@@ -5,6 +5,7 @@ import logging
 import time
 
 from flask import Blueprint, Response, current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from typing import TYPE_CHECKING
 
@@ -41,9 +42,22 @@ def receive() -> Response:
     services = _services()
     settings = services.settings
     query = verify_query(request.args, settings.token, settings.timestamp_tolerance, time.time())
-    push = open_push(request.get_data(cache=False), query, services.crypto)
+    push = open_push(_read_body(current_app.config["MAX_CONTENT_LENGTH"]), query, services.crypto)
     answer = services.responder.respond(push, received)
     log.info("push type=%s openid=%s handler=%s outcome=%s ms=%.1f", push.kind, loggable(push.msg.source),
              answer.handler, answer.outcome, (time.monotonic() - received) * 1000)
     mimetype = "application/xml" if answer.body.startswith(b"<") else "text/plain"
     return Response(answer.body, mimetype=mimetype)
+
+
+def _read_body(limit: int) -> bytes:
+    """The request body, 413 above `limit` bytes, whether it came with a Content-Length or chunked."""
+    if request.content_length is not None:
+        return request.get_data(cache=False)  # Flask refuses a declared length over the limit
+    stream, body = request.input_stream, b""
+    while len(body) <= limit:
+        chunk = stream.read(limit + 1 - len(body))
+        if not chunk:
+            return body
+        body += chunk
+    raise RequestEntityTooLarge()
