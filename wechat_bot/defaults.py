@@ -21,8 +21,8 @@ RETRY_POLL_MAX = 0.1
 HANDLER_THREADS = 16
 
 # Redis calls on the request path must fail fast, so a push is still answered inside the window.
-REDIS_SOCKET_TIMEOUT = 1.0
-REDIS_CONNECT_TIMEOUT = 1.0
+REDIS_SOCKET_TIMEOUT = 0.5
+REDIS_CONNECT_TIMEOUT = 0.5
 
 # The default timestamp tolerance, in seconds, for WECHAT_TIMESTAMP_TOLERANCE.
 TIMESTAMP_TOLERANCE = 300

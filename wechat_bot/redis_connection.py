@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 from redis import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from . import defaults, embedded_redis
 from .config import Settings
 
+# One immediate retry reconnects a pooled connection after a Redis restart; more would eat the push window.
 _TIMEOUTS = dict(
     socket_timeout=defaults.REDIS_SOCKET_TIMEOUT,
     socket_connect_timeout=defaults.REDIS_CONNECT_TIMEOUT,
+    retry=Retry(NoBackoff(), 1),
     health_check_interval=30,
 )
 

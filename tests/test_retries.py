@@ -1,0 +1,101 @@
+"""WeChat's retries: one handler run per push, the same body for every delivery, on any worker."""
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.conftest import AES_KEY, APPID, CREDENTIALS, TOKEN
+from tests.wechat_client import WeChat, flask_transport
+from wechat_bot import create_app
+from wechat_bot.handlers import Router
+
+
+@pytest.fixture
+def counted():
+    """A router whose handler counts its runs, optionally slowly, and says which run this is."""
+    router, runs, lock = Router(), [], threading.Lock()
+    router.delay = 0.0
+
+    @router.on()
+    def count(msg):
+        with lock:
+            runs.append(msg)
+            n = len(runs)
+        time.sleep(router.delay)
+        return f"run {n}"
+    return router, runs
+
+
+def test_a_retried_message_runs_once_and_gets_the_same_body(make_app, counted):
+    router, runs = counted
+    wechat = WeChat(flask_transport(make_app(router=router).test_client()), TOKEN, APPID)
+    fields, query = wechat.fields("text", Content="hi"), wechat.query()
+    bodies = {wechat.deliver(fields, query=query).body for _ in range(4)}
+    assert len(runs) == 1 and len(bodies) == 1 and b"run 1" in bodies.pop()
+
+
+def test_a_retry_in_safe_mode_is_byte_identical(make_app, counted):
+    router, runs = counted
+    app = make_app({"WECHAT_ENCODING_AES_KEY": AES_KEY}, router=router)
+    wechat = WeChat(flask_transport(app.test_client()), TOKEN, APPID, aes_key=AES_KEY)
+    fields, query = wechat.fields("text", Content="hi"), wechat.query()
+    first = wechat.deliver(fields, query=query, encrypted=True)
+    again = wechat.deliver(fields, query=query, encrypted=True)
+    assert first.body == again.body and first.content == "run 1" and len(runs) == 1
+
+
+def test_new_messages_each_run_the_handler(make_app, counted):
+    router, runs = counted
+    wechat = WeChat(flask_transport(make_app(router=router).test_client()), TOKEN, APPID)
+    assert [wechat.says("hi").content for _ in range(3)] == ["run 1", "run 2", "run 3"]
+
+
+def test_events_are_recognised_by_sender_time_event_and_key(make_app, counted):
+    router, runs = counted
+    wechat = WeChat(flask_transport(make_app(router=router).test_client()), TOKEN, APPID)
+    click = wechat.fields("event", Event="CLICK", EventKey="A", CreateTime=1_700_000_000)
+    assert wechat.deliver(click).content == "run 1"
+    assert wechat.deliver(click).content == "run 1"
+    assert wechat.deliver({**click, "EventKey": "B"}).content == "run 2"
+    assert wechat.deliver({**click, "CreateTime": 1_700_000_001}).content == "run 3"
+    assert wechat.deliver({**click, "FromUserName": "o_bob"}).content == "run 4"
+
+
+def test_a_retry_on_another_worker_gets_the_first_workers_body(make_app, counted):
+    router, runs = counted
+    worker_1 = WeChat(flask_transport(make_app(router=router).test_client()), TOKEN, APPID)
+    worker_2 = WeChat(flask_transport(make_app(router=router).test_client()), TOKEN, APPID)
+    fields, query = worker_1.fields("text", Content="hi"), worker_1.query()
+    assert worker_1.deliver(fields, query=query).body == worker_2.deliver(fields, query=query).body
+    assert len(runs) == 1
+
+
+def test_concurrent_deliveries_run_the_handler_once_and_get_one_body(make_app, counted, http_wechat):
+    router, runs = counted
+    router.delay = 0.3
+    wechat = http_wechat(make_app(router=router))
+    fields, query = wechat.fields("text", Content="hi"), wechat.query()
+    with ThreadPoolExecutor(3) as pool:
+        replies = list(pool.map(lambda _: wechat.deliver(fields, query=query), range(3)))
+    assert [r.status for r in replies] == [200, 200, 200]
+    assert len({r.body for r in replies}) == 1 and replies[0].content == "run 1"
+    assert len(runs) == 1
+
+
+def test_with_redis_down_pushes_are_still_answered(counted, push_log, tmp_path):
+    router, runs = counted
+    app = create_app({**CREDENTIALS, "REDIS_URL": f"unix://{tmp_path}/nothing.sock"}, router=router)
+    wechat = WeChat(flask_transport(app.test_client()), TOKEN, APPID)
+    reply = wechat.says("hi")
+    assert reply.status == 200 and reply.content == "run 1"
+    assert "retry cache unavailable" in push_log.text
+    assert app.test_client().get("/healthz").status_code == 503
+
+
+def test_retry_cache_entries_expire(make_app, counted, redis):
+    router, runs = counted
+    wechat = WeChat(flask_transport(make_app(router=router).test_client()), TOKEN, APPID)
+    wechat.says("hi")
+    keys = redis.keys("wechat_bot:push:*")
+    assert len(keys) == 1 and 0 < redis.ttl(keys[0]) <= 600
