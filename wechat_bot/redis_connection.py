@@ -1,7 +1,9 @@
 """The one place a Redis client is built: REDIS_URL when set, else the embedded server under ./var/."""
 from __future__ import annotations
 
-from redis import Redis
+from pathlib import Path
+
+from redis import ConnectionPool, Redis, UnixDomainSocketConnection
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -22,7 +24,23 @@ def connect(settings: Settings) -> Redis:
     if settings.redis_url:
         return Redis.from_url(settings.redis_url, **_TIMEOUTS)
     sock = embedded_redis.ensure_running(settings.var_dir)
-    return Redis(unix_socket_path=sock, **_TIMEOUTS)
+    pool = ConnectionPool(connection_class=EmbeddedConnection, path=sock, var_dir=settings.var_dir, **_TIMEOUTS)
+    return Redis(connection_pool=pool)
+
+
+class EmbeddedConnection(UnixDomainSocketConnection):
+    """A connection to the embedded Redis that starts the server again if it is found gone."""
+
+    def __init__(self, var_dir: Path, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.var_dir = var_dir
+
+    def _connect(self):
+        try:
+            return super()._connect()
+        except OSError:
+            embedded_redis.ensure_running(self.var_dir)
+            return super()._connect()
 
 
 def describe(settings: Settings) -> str:
