@@ -1,0 +1,95 @@
+"""Settings: names from the interface, read from the environment and ./.env, refused with one clear line."""
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import CREDENTIALS, project_root
+from wechat_bot.config import Settings
+from wechat_bot.errors import ConfigError
+
+BAD = [
+    ("WECHAT_TOKEN", "has spaces in it"),
+    ("WECHAT_TOKEN", "ab"),
+    ("WECHAT_TOKEN", "x" * 33),
+    ("WECHAT_APPID", "not-an-appid"),
+    ("WECHAT_SECRET", "short"),
+    ("WECHAT_ENCODING_AES_KEY", "a" * 40),
+    ("WECHAT_ENCODING_AES_KEY", "a" * 42 + "+"),
+    ("WECHAT_TIMESTAMP_TOLERANCE", "-5"),
+    ("WECHAT_TIMESTAMP_TOLERANCE", "five minutes"),
+    ("PUBLIC_BASE_URL", "example.com"),
+    ("PUBLIC_BASE_URL", "ftp://example.com"),
+    ("NGROK_API_URL", "127.0.0.1:4040"),
+    ("REDIS_URL", "localhost:6379"),
+    ("WECHAT_API_BASE", "api.weixin.qq.com"),
+    ("WECHAT_OPEN_BASE", "https://"),
+]
+
+
+@pytest.mark.parametrize("name, value", BAD)
+def test_a_malformed_value_is_refused_naming_the_variable(name, value):
+    with pytest.raises(ConfigError) as error:
+        Settings.load({**CREDENTIALS, name: value})
+    message = str(error.value)
+    assert message.startswith(name + ":") and "\n" not in message
+    if name in ("WECHAT_TOKEN", "WECHAT_SECRET", "WECHAT_ENCODING_AES_KEY") and len(value) > 2:
+        assert value not in message  # a near-miss secret is still a secret
+
+
+def test_the_previous_aes_key_needs_a_current_one():
+    with pytest.raises(ConfigError, match="^WECHAT_ENCODING_AES_KEY_PREVIOUS:"):
+        Settings.load({**CREDENTIALS, "WECHAT_ENCODING_AES_KEY_PREVIOUS": "a" * 43})
+
+
+def test_partial_credentials_name_what_is_missing():
+    with pytest.raises(ConfigError, match="^WECHAT_SECRET: not set"):
+        Settings.load({"WECHAT_TOKEN": "tok123", "WECHAT_APPID": "wx0123456789abcdef"})
+
+
+def test_defaults():
+    settings = Settings.load(CREDENTIALS)
+    assert settings.timestamp_tolerance == 300
+    assert settings.api_base == "https://api.weixin.qq.com"
+    assert settings.open_base == "https://open.weixin.qq.com"
+    assert settings.ngrok_api_url == "http://127.0.0.1:4040"
+    assert settings.redis_url is None and settings.aes_key is None
+    assert settings.var_dir.name == "var"
+
+
+def test_dotenv_is_read_and_the_environment_wins(tmp_path, monkeypatch):
+    (tmp_path / ".env").write_text(
+        "WECHAT_TOKEN=fromdotenv\nWECHAT_APPID=wx0123456789abcdef\n"
+        "WECHAT_SECRET=0123456789abcdef0123456789abcdef\nWECHAT_TIMESTAMP_TOLERANCE=60\n")
+    monkeypatch.setenv("WECHAT_TIMESTAMP_TOLERANCE", "90")
+    settings = Settings.load()
+    assert settings.token == "fromdotenv" and settings.timestamp_tolerance == 90
+
+
+def test_trailing_slash_of_a_base_url_is_dropped():
+    assert Settings.load({**CREDENTIALS, "PUBLIC_BASE_URL": "https://bot.example.com/"}).public_base_url == \
+        "https://bot.example.com"
+
+
+def run_py(*args, cwd, env_extra=None, timeout=30):
+    import os
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WECHAT_", "REDIS_URL", "PUBLIC_BASE_URL"))}
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, str(project_root() / "run.py"), *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_run_py_without_credentials_stops_naming_the_missing_variables(tmp_path):
+    result = run_py(cwd=tmp_path)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    for name in ("WECHAT_TOKEN", "WECHAT_APPID", "WECHAT_SECRET"):
+        assert name in lines[0]
+
+
+def test_run_py_with_a_bad_value_stops_with_one_line(tmp_path):
+    result = run_py("serve", cwd=tmp_path, env_extra={**CREDENTIALS, "WECHAT_ENCODING_AES_KEY": "x" * 40})
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        "error: WECHAT_ENCODING_AES_KEY: must be exactly 43 letters or digits (got 40 characters)"]
