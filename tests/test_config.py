@@ -4,6 +4,7 @@ import sys
 
 import pytest
 
+from tests import processes
 from tests.conftest import CREDENTIALS, project_root
 from wechat_bot.config import Settings
 from wechat_bot.errors import ConfigError
@@ -72,11 +73,9 @@ def test_trailing_slash_of_a_base_url_is_dropped():
 
 
 def run_py(*args, cwd, env_extra=None, timeout=30):
-    import os
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WECHAT_", "REDIS_URL", "PUBLIC_BASE_URL"))}
-    env.update(env_extra or {})
-    return subprocess.run([sys.executable, str(project_root() / "run.py"), *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, str(project_root() / "run.py"), *args], cwd=cwd,
+                          env=processes.clean_env(**(env_extra or {})), capture_output=True, text=True,
+                          timeout=timeout)
 
 
 def test_run_py_without_credentials_stops_naming_the_missing_variables(tmp_path):
