@@ -29,3 +29,23 @@ TIMESTAMP_TOLERANCE = 300
 
 # Passive text replies above 2048 UTF-8 bytes are silently dropped by WeChat.
 MAX_TEXT_REPLY_BYTES = 2048
+
+# Calls to WeChat's API: each attempt's timeout, the first pause before a retry (it grows with jitter), and
+# the whole budget, kept short enough that a phone waiting on the callback page gets an answer.
+WECHAT_TIMEOUT = 3.0
+WECHAT_RETRY_FIRST = 0.2
+WECHAT_RETRY_BUDGET = 8.0
+
+# An authorize link works this long after it was sent in chat (WeChat's own codes last 5 minutes).
+STATE_TTL = 15 * 60
+
+# How long the outcome of a callback is kept: a second call with the same code (WeChat's Android client
+# calls back twice) and a refresh of the result page both find it there.
+CALLBACK_RESULT_TTL = 10 * 60
+
+# WeChat's lifetimes: a user access_token lasts 2 hours, a refresh_token 30 days from consent, not extended.
+ACCESS_TOKEN_LIFETIME = 7200
+REFRESH_TOKEN_LIFETIME = 30 * 24 * 3600
+
+# Renew an access_token this long before it expires.
+RENEWAL_MARGIN = 10 * 60

@@ -25,6 +25,32 @@ class BadPush(WeChatBotError):
         self.status, self.reason = status, reason
 
 
+class WeChatError(WeChatBotError):
+    """WeChat answered with an errcode (as HTTP 200 JSON). Callers branch on `errcode`, never on the text."""
+
+    def __init__(self, errcode: int, errmsg: str, api: str) -> None:
+        super().__init__(f"{api} failed: {errcode} {errmsg}")
+        self.errcode, self.errmsg, self.api = errcode, errmsg, api
+
+    @property
+    def needs_reauth(self) -> bool:
+        """The refresh_token is invalid or expired: only the user can fix it, by authorizing again."""
+        return self.errcode in (40030, 42002)
+
+    @property
+    def bad_code(self) -> bool:
+        """The authorization code is wrong, expired or already used: the user should tap the link again."""
+        return self.errcode in (40029, 40163, 41008, 42003)
+
+
+class WeChatUnavailable(WeChatBotError):
+    """WeChat did not answer usably (timeouts, 5xx, system busy) within the retry budget."""
+
+    def __init__(self, api: str, reason: str) -> None:
+        super().__init__(f"{api} unavailable: {reason}")
+        self.api, self.reason = api, reason
+
+
 def init_app(app: Flask) -> None:
     """Map the family to responses: a plain 4xx for bad pushes, never a traceback."""
     app.register_error_handler(BadPush, _bad_push)

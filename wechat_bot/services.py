@@ -9,9 +9,12 @@ from . import defaults, redis_connection
 from .config import Settings
 from .endpoint.envelope import PushCrypto
 from .endpoint.responder import Responder
-from .endpoint.retries import ReplyCache
 from .handlers import Context, Router
 from .handlers.default import router as default_router
+from .once import OnceCache
+
+
+PUSH_PREFIX = "wechat_bot:push:"
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,6 @@ class Services:
         routes.include(default_router)
         keys = [key for key in (settings.aes_key, settings.aes_key_previous) if key]
         crypto = PushCrypto(settings.token, settings.appid, keys) if keys else None
-        cache = ReplyCache(redis, ttl=max(defaults.REPLY_CACHE_TTL, 2 * settings.timestamp_tolerance))
+        cache = OnceCache(redis, PUSH_PREFIX, ttl=max(defaults.REPLY_CACHE_TTL, 2 * settings.timestamp_tolerance))
         responder = Responder(routes, cache, Context(settings, redis), crypto, deadline=deadline)
         return cls(settings, redis, crypto, responder)

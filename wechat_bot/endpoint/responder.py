@@ -13,10 +13,10 @@ from wechatpy.replies import TextReply
 from .. import defaults
 from ..handlers import Context, Outcome, Router
 from ..handlers.router import FALLBACK_TEXT
+from ..once import OnceCache
 from .envelope import PushCrypto
 from .push import Push
 from .replies import NotAReply, render, to_reply
-from .retries import ReplyCache
 
 log = logging.getLogger("wechat_bot.push")
 
@@ -34,7 +34,7 @@ class Responder:
     def __init__(
         self,
         router: Router,
-        cache: ReplyCache,
+        cache: OnceCache,
         context: Context,
         crypto: PushCrypto | None,
         *,

@@ -1,8 +1,9 @@
-"""WeChat's retries: the first delivery of a push runs its handler; every retry gets the same body.
+"""Do a thing once across workers and hosts, and give every repeat the first one's result.
 
-One key per push under `wechat_bot:push:`. The first delivery claims it with a short-lived marker in the
-same round trip that reads it; the finished body replaces the marker. A retry that finds the marker waits
-for the body instead of running the handler again, on any worker of any host sharing the Redis.
+Used for WeChat's push retries (the first delivery runs the handler; every retry gets the same body) and
+for the callback's code (WeChat's Android client calls back twice with one code). The first caller claims
+the key with a short-lived marker in the same round trip that reads it; its result replaces the marker.
+A repeat that finds the marker waits for the result instead of doing the work again.
 """
 from __future__ import annotations
 
@@ -12,15 +13,10 @@ from typing import Callable
 
 from redis import Redis
 
-from .. import defaults
+from . import defaults
 
-KEY_PREFIX = "wechat_bot:push:"
 _PENDING = b"~"
 _DONE = b"="
-
-
-def push_key(identity: str) -> str:
-    return KEY_PREFIX + identity
 
 
 @dataclass(frozen=True)
@@ -29,24 +25,25 @@ class Claim:
     body: bytes | None = None
 
 
-class ReplyCache:
-    """Claims pushes and remembers their reply bodies for `ttl` seconds."""
+class OnceCache:
+    """Claims keys under `prefix` and remembers their results for `ttl` seconds."""
 
     def __init__(
         self,
         redis: Redis,
+        prefix: str,
         *,
         ttl: int = defaults.REPLY_CACHE_TTL,
         pending_ttl: int = defaults.PENDING_TTL,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._redis, self._ttl, self._pending_ttl = redis, ttl, pending_ttl
+        self._redis, self._prefix, self._ttl, self._pending_ttl = redis, prefix, ttl, pending_ttl
         self._clock, self._sleep = clock, sleep
 
     def claim(self, identity: str) -> Claim:
-        """Mine if no delivery of this push came before; else the body it got, if it has one yet."""
-        key = push_key(identity)
+        """Mine if nobody claimed this before; else their result, if they have one yet."""
+        key = self._prefix + identity
         with self._redis.pipeline(transaction=False) as pipe:
             pipe.set(key, _PENDING, nx=True, ex=self._pending_ttl)
             pipe.get(key)
@@ -56,8 +53,8 @@ class ReplyCache:
         return Claim(mine=False, body=_body(value))
 
     def wait(self, identity: str, until: float) -> bytes | None:
-        """Poll for the body of a delivery in progress until the monotonic time `until`."""
-        key, pause = push_key(identity), defaults.RETRY_POLL_FIRST
+        """Poll for the result of a claim in progress until the monotonic time `until`."""
+        key, pause = self._prefix + identity, defaults.RETRY_POLL_FIRST
         while self._clock() + pause < until:
             self._sleep(pause)
             body = _body(self._redis.get(key))
@@ -67,7 +64,11 @@ class ReplyCache:
         return None
 
     def store(self, identity: str, body: bytes) -> None:
-        self._redis.set(push_key(identity), _DONE + body, ex=self._ttl)
+        self._redis.set(self._prefix + identity, _DONE + body, ex=self._ttl)
+
+    def release(self, identity: str) -> None:
+        """Give up a claim without a result, so the next caller does the work."""
+        self._redis.delete(self._prefix + identity)
 
 
 def _body(value: bytes | None) -> bytes | None:

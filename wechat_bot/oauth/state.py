@@ -1,0 +1,57 @@
+"""Where the state of an authorize link is kept: Redis, with an expiry, consumed once.
+
+A state binds the link to its scope, the openid it was sent to (None for a link made on a web page) and an
+optional in-site `next` path. It travels through WeChat and back, so it is the only thing the callback can
+trust; cookies are not relied on, since WeChat's browser drops them.
+"""
+from __future__ import annotations
+
+import json
+import secrets
+import string
+from dataclasses import asdict, dataclass
+
+from redis import Redis
+
+from .. import defaults
+
+KEY_PREFIX = "wechat_bot:oauth:state:"
+_ALPHABET = string.ascii_letters + string.digits
+STATE_LENGTH = 32  # WeChat allows [A-Za-z0-9] up to 128 bytes; 32 characters carry 190 random bits
+
+
+def state_key(state: str) -> str:
+    return KEY_PREFIX + state
+
+
+def well_formed(state: str | None) -> bool:
+    return bool(state) and len(state) <= 128 and all(ch in _ALPHABET for ch in state)
+
+
+@dataclass(frozen=True)
+class StateRecord:
+    scope: str
+    openid: str | None
+    next: str | None
+
+
+class AuthorizeStates:
+    def __init__(self, redis: Redis, ttl: int = defaults.STATE_TTL) -> None:
+        self._redis, self.ttl = redis, ttl
+
+    def issue(self, scope: str, openid: str | None = None, next_path: str | None = None) -> str:
+        state = "".join(secrets.choice(_ALPHABET) for _ in range(STATE_LENGTH))
+        record = StateRecord(scope, openid, next_path)
+        self._redis.set(state_key(state), json.dumps(asdict(record)), ex=self.ttl)
+        return state
+
+    def consume(self, state: str) -> StateRecord | None:
+        """The record, removed so it cannot be used again; None if unknown, expired or already used."""
+        if not well_formed(state):
+            return None
+        raw = self._redis.getdel(state_key(state))
+        return StateRecord(**json.loads(raw)) if raw else None
+
+    def restore(self, state: str, record: StateRecord) -> None:
+        """Put a consumed state back, when its use failed for a reason the user can retry."""
+        self._redis.set(state_key(state), json.dumps(asdict(record)), ex=self.ttl)
