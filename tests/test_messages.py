@@ -74,8 +74,9 @@ def test_events_arrive_typed(seen, fields, cls, attrs):
 
 
 @pytest.mark.parametrize("fields", [{"Event": "subscribe"}, {"Event": "subscribe", "EventKey": "qrscene_7"}])
-def test_following_gets_the_welcome(wechat, fields):
-    assert wechat.deliver(wechat.fields("event", **fields)).content == WELCOME_TEXT
+def test_following_gets_the_welcome_with_a_login_link(wechat, fields):
+    content = wechat.deliver(wechat.fields("event", **fields)).content
+    assert content.startswith(WELCOME_TEXT) and "scope=snsapi_base" in content and "点此登录</a>" in content
 
 
 @pytest.mark.parametrize("fields", [{"Event": "unsubscribe"}, {"Event": "CLICK", "EventKey": "K"},

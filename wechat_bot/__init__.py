@@ -6,7 +6,7 @@ from typing import Mapping
 from flask import Flask
 from redis import Redis
 
-from . import defaults, endpoint, errors, health, logs, secret_key
+from . import defaults, endpoint, errors, health, logs, oauth, secret_key
 from .config import Settings
 from .errors import ConfigError, WeChatBotError
 from .handlers import Context, Router
@@ -31,9 +31,13 @@ def create_app(
     app.config.from_mapping(
         SECRET_KEY=settings.secret_key or secret_key.load_or_create(settings.var_dir),
         MAX_CONTENT_LENGTH=defaults.MAX_PUSH_BYTES,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=bool(settings.public_base_url and settings.public_base_url.startswith("https://")),
     )
     app.extensions["wechat_bot"] = Services.build(settings, redis=redis, router=router, deadline=deadline)
     endpoint.init_app(app)
+    oauth.init_app(app)
     health.init_app(app)
     errors.init_app(app)
     return app

@@ -49,3 +49,6 @@ REFRESH_TOKEN_LIFETIME = 30 * 24 * 3600
 
 # Renew an access_token this long before it expires.
 RENEWAL_MARGIN = 10 * 60
+
+# A user's record outlives its refresh_token by this much, so "ask again" can still be told apart from "never seen".
+RECORD_GRACE = 7 * 24 * 3600

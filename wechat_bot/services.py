@@ -11,8 +11,13 @@ from .endpoint.envelope import PushCrypto
 from .endpoint.responder import Responder
 from .handlers import Context, Router
 from .handlers.default import router as default_router
+from .oauth.callback import CODE_PREFIX, CallbackFlow
+from .oauth.client import WeChatClient
+from .oauth.links import AuthorizeLinks
+from .oauth.results import ResultTickets
+from .oauth.state import AuthorizeStates
+from .oauth.tokens import TokenStore
 from .once import OnceCache
-
 
 PUSH_PREFIX = "wechat_bot:push:"
 
@@ -23,6 +28,11 @@ class Services:
     redis: Redis
     crypto: PushCrypto | None
     responder: Responder
+    client: WeChatClient
+    states: AuthorizeStates
+    tokens: TokenStore
+    results: ResultTickets
+    callback: CallbackFlow
 
     @classmethod
     def build(cls, settings: Settings, *, redis: Redis | None = None, router: Router | None = None,
@@ -35,6 +45,18 @@ class Services:
         routes.include(default_router)
         keys = [key for key in (settings.aes_key, settings.aes_key_previous) if key]
         crypto = PushCrypto(settings.token, settings.appid, keys) if keys else None
-        cache = OnceCache(redis, PUSH_PREFIX, ttl=max(defaults.REPLY_CACHE_TTL, 2 * settings.timestamp_tolerance))
-        responder = Responder(routes, cache, Context(settings, redis), crypto, deadline=deadline)
-        return cls(settings, redis, crypto, responder)
+        replies = OnceCache(redis, PUSH_PREFIX, ttl=max(defaults.REPLY_CACHE_TTL, 2 * settings.timestamp_tolerance))
+        client = WeChatClient(settings.api_base, settings.open_base, settings.appid, settings.secret)
+        states, tokens, results = AuthorizeStates(redis), TokenStore(redis), ResultTickets(redis)
+        codes = OnceCache(redis, CODE_PREFIX, ttl=defaults.CALLBACK_RESULT_TTL,
+                          pending_ttl=int(defaults.WECHAT_RETRY_BUDGET) + 5)
+        callback = CallbackFlow(client, states, tokens, codes, results)
+        responder = Responder(routes, replies, crypto, deadline=deadline)
+        return cls(settings, redis, crypto, responder, client, states, tokens, results, callback)
+
+    def links(self, base_url: str) -> AuthorizeLinks:
+        """Authorize links whose callback is on `base_url` (the public origin of this request)."""
+        return AuthorizeLinks(self.client, self.states, base_url)
+
+    def context(self, base_url: str) -> Context:
+        return Context(self.settings, self.redis, self.links(base_url))

@@ -35,17 +35,16 @@ class Responder:
         self,
         router: Router,
         cache: OnceCache,
-        context: Context,
         crypto: PushCrypto | None,
         *,
         deadline: float = defaults.REPLY_DEADLINE,
         threads: int = defaults.HANDLER_THREADS,
     ) -> None:
-        self.router, self.cache, self.context, self.crypto = router, cache, context, crypto
+        self.router, self.cache, self.crypto = router, cache, crypto
         self.deadline = deadline
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="wechat-handler")
 
-    def respond(self, push: Push, received: float) -> Answer:
+    def respond(self, push: Push, received: float, context: Context) -> Answer:
         """The body for this delivery; `received` is the monotonic time the request arrived."""
         until = received + self.deadline
         try:
@@ -53,10 +52,10 @@ class Responder:
         except RedisError as error:
             log.warning("retry cache unavailable (%s): answering %s without retry protection",
                         type(error).__name__, push.label)
-            return self._answer(push, until)
+            return self._answer(push, until, context)
         if not claim.mine:
             return self._retry(push, claim.body, until)
-        answer = self._answer(push, until)
+        answer = self._answer(push, until, context)
         try:
             self.cache.store(push.identity, answer.body)
         except RedisError as error:
@@ -73,8 +72,8 @@ class Responder:
             return Answer(SUCCESS, "retry-timeout")
         return Answer(body, "retry")
 
-    def _answer(self, push: Push, until: float) -> Answer:
-        future = self._pool.submit(self.router.dispatch, push.msg, self.context)
+    def _answer(self, push: Push, until: float, context: Context) -> Answer:
+        future = self._pool.submit(self.router.dispatch, push.msg, context)
         try:
             outcome = future.result(timeout=max(0.0, until - time.monotonic()))
         except FutureTimeout:

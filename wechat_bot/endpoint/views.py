@@ -10,6 +10,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from typing import TYPE_CHECKING
 
 from ..errors import BadPush
+from ..oauth.public_url import public_base_url
 from .push import loggable, open_push
 from .signature import verify_query
 
@@ -43,7 +44,7 @@ def receive() -> Response:
     settings = services.settings
     query = verify_query(request.args, settings.token, settings.timestamp_tolerance, time.time())
     push = open_push(_read_body(current_app.config["MAX_CONTENT_LENGTH"]), query, services.crypto)
-    answer = services.responder.respond(push, received)
+    answer = services.responder.respond(push, received, services.context(public_base_url(settings, request)))
     log.info("push type=%s openid=%s handler=%s outcome=%s ms=%.1f", push.kind, loggable(push.msg.source),
              answer.handler, answer.outcome, (time.monotonic() - received) * 1000)
     mimetype = "application/xml" if answer.body.startswith(b"<") else "text/plain"

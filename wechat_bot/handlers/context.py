@@ -1,4 +1,4 @@
-"""What a handler may use besides the message: the settings and the shared Redis."""
+"""What a handler may use besides the message: settings, the shared Redis, authorize links."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from redis import Redis
 
 from ..config import Settings
+from ..oauth.links import AuthorizeLinks
 
 
 @dataclass(frozen=True)
 class Context:
     settings: Settings
     redis: Redis
+    links: AuthorizeLinks
