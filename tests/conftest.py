@@ -89,7 +89,7 @@ def serve():
 
     def start(app) -> str:
         server = make_server("127.0.0.1", 0, app, threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         servers.append(server)
         return f"http://127.0.0.1:{server.server_port}"
     yield start
@@ -112,3 +112,36 @@ def push_log(caplog):
 
 def project_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def sandbox(redis, serve):
+    """The sandbox WeChat over real HTTP on loopback: its store (to configure it) and its URL."""
+    from wechat_bot.sandbox import SandboxStore, create_sandbox_app
+
+    url = serve(create_sandbox_app(redis, APPID, SECRET))
+    store = SandboxStore(redis, APPID, SECRET)
+    store.url = url
+    return store
+
+
+@pytest.fixture
+def site(make_app, sandbox, serve):
+    """The app over real HTTP, talking to the sandbox WeChat: (base URL, app)."""
+    def start(overrides: dict | None = None, **kwargs):
+        app = make_app({"WECHAT_API_BASE": sandbox.url, "WECHAT_OPEN_BASE": sandbox.url, **(overrides or {})},
+                       **kwargs)
+        return serve(app), app
+    return start
+
+
+@pytest.fixture
+def phone():
+    """WeChat's in-app browser for a user: follows redirects; the sandbox knows it as `openid`."""
+    import requests
+
+    def as_user(openid: str = "o_alice") -> requests.Session:
+        session = requests.Session()
+        session.cookies.set("wx_openid", openid)
+        return session
+    return as_user

@@ -32,13 +32,15 @@ class WeChatClient:
         secret: str,
         *,
         session: requests.Session | None = None,
-        timeout: float = defaults.WECHAT_TIMEOUT,
-        budget: float = defaults.WECHAT_RETRY_BUDGET,
+        timeout: float | None = None,
+        budget: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.api_base, self.open_base, self.appid, self._secret = api_base, open_base, appid, secret
         self._session = session or requests.Session()
-        self._timeout, self._budget, self._sleep = timeout, budget, sleep
+        self._timeout = timeout if timeout is not None else defaults.WECHAT_TIMEOUT
+        self._budget = budget if budget is not None else defaults.WECHAT_RETRY_BUDGET
+        self._sleep = sleep
 
     def authorize_url(self, redirect_uri: str, scope: str, state: str) -> str:
         """The authorize link, parameters in the order WeChat's link check insists on."""
