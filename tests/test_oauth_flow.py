@@ -249,3 +249,20 @@ def test_an_unknown_result_ticket_is_a_friendly_404(site, phone):
     base, _ = site()
     page = phone().get(base + "/oauth/result/nope", timeout=10)
     assert page.status_code == 404 and "页面已过期" in page.text and "<html" in page.text
+
+
+def test_redis_down_on_the_callback_is_a_friendly_503_page(serve, phone, tmp_path, sandbox, push_log):
+    from tests.conftest import CREDENTIALS
+    from wechat_bot import create_app
+
+    app = create_app({**CREDENTIALS, "REDIS_URL": f"unix://{tmp_path}/gone.sock", "WECHAT_API_BASE": sandbox.url})
+    base = serve(app)
+    page = phone().get(base + "/oauth/callback", params={"code": "c", "state": "abc"}, timeout=10)
+    assert page.status_code == 503 and "服务暂时不可用" in page.text and "Traceback" not in page.text
+    assert "Redis unavailable on /oauth/callback" in push_log.text
+
+
+def test_an_unknown_page_is_a_friendly_404(site, phone):
+    base, _ = site()
+    page = phone().get(base + "/oauth/nothing-here", timeout=10)
+    assert page.status_code == 404 and "页面不存在" in page.text

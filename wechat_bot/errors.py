@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response
+from flask import Flask, Response, request
+from redis import RedisError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("wechat_bot")
@@ -55,22 +56,43 @@ def init_app(app: Flask) -> None:
     """Map the family to responses: a plain 4xx for bad pushes, never a traceback."""
     app.register_error_handler(BadPush, _bad_push)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(RedisError, _redis_down)
     app.register_error_handler(Exception, _unexpected)
 
 
-def _bad_push(error: BadPush) -> Response:
-    from flask import request
+def _for_a_phone() -> bool:
+    """Pages a person opens get a Chinese page; /wechat and /healthz get plain text."""
+    return not request.path.startswith(("/wechat", "/healthz"))
 
+
+def _page(kind: str, status: int):
+    from .oauth.pages import message_page
+
+    return message_page(kind, status)
+
+
+def _bad_push(error: BadPush) -> Response:
     log.warning("push rejected status=%d reason=%s ip=%s", error.status, error.reason, request.remote_addr)
     return Response(error.reason + "\n", status=error.status, mimetype="text/plain")
 
 
-def _http_error(error: HTTPException) -> Response:
+def _http_error(error: HTTPException):
     if error.code == 413:
         log.warning("request rejected status=413 reason=body larger than the limit")
+    if error.code == 404 and _for_a_phone():
+        return _page("not_found", 404)
     return Response(f"{error.code} {error.name}\n", status=error.code, mimetype="text/plain")
 
 
-def _unexpected(error: Exception) -> Response:
-    log.exception("unexpected error: %s", type(error).__name__)
+def _redis_down(error: RedisError):
+    log.error("Redis unavailable on %s: %s", request.path, type(error).__name__)
+    if _for_a_phone():
+        return _page("unavailable", 503)
+    return Response("503 Service Unavailable\n", status=503, mimetype="text/plain")
+
+
+def _unexpected(error: Exception):
+    log.exception("unexpected error on %s: %s", request.path, type(error).__name__)
+    if _for_a_phone():
+        return _page("error", 500)
     return Response("500 Internal Server Error\n", status=500, mimetype="text/plain")
