@@ -53,10 +53,7 @@ def test_userinfo_allow_shows_nickname_and_avatar(chat, phone, redis, sandbox):
     sandbox.save_user("o_alice", nickname="爱丽丝", headimgurl="https://thirdwx.qlogo.cn/mmopen/a/132",
                       unionid="u_alice")
     browser = phone()
-    consent = browser.get(link_in(chat.says("资料")), timeout=10)
-    assert consent.status_code == 200 and "允许" in consent.text and "拒绝" in consent.text
-    page = browser.post(sandbox.url + "/connect/oauth2/authorize/confirm",
-                        data={**_hidden_fields(consent.text), "decision": "allow"}, timeout=10)
+    page = decide(browser, link_in(chat.says("资料")), sandbox, "allow")
     assert page.status_code == 200 and "爱丽丝" in page.text
     assert 'src="https://thirdwx.qlogo.cn/mmopen/a/132"' in page.text
     record = TokenStore(redis).get("o_alice")
@@ -65,15 +62,18 @@ def test_userinfo_allow_shows_nickname_and_avatar(chat, phone, redis, sandbox):
 
 def test_userinfo_deny_ends_on_a_page_saying_so(chat, phone, redis, sandbox):
     browser = phone()
-    consent = browser.get(link_in(chat.says("资料")), timeout=10)
-    page = browser.post(sandbox.url + "/connect/oauth2/authorize/confirm",
-                        data={**_hidden_fields(consent.text), "decision": "deny"}, timeout=10)
+    page = decide(browser, link_in(chat.says("资料")), sandbox, "deny")
     assert page.status_code == 200 and "拒绝授权" in page.text
     assert TokenStore(redis).get("o_alice") is None
 
 
-def _hidden_fields(html: str) -> dict:
-    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', html))
+def decide(browser, link: str, sandbox, decision: str):
+    """Open a userinfo link, check the consent page, tap 允许 or 拒绝; returns where the phone ends."""
+    consent = browser.get(link, timeout=10)
+    assert consent.status_code == 200 and "允许" in consent.text and "拒绝" in consent.text
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', consent.text))
+    return browser.post(sandbox.url + "/connect/oauth2/authorize/confirm", data={**fields, "decision": decision},
+                        timeout=10)
 
 
 def callback_url(link: str, phone_session) -> str:
@@ -169,9 +169,7 @@ def test_wechat_down_gets_a_503_page_and_a_refresh_works_once_it_is_back(site, p
 def test_a_nickname_full_of_html_and_emoji_is_shown_escaped(chat, phone, sandbox):
     sandbox.save_user("o_alice", nickname='<script>alert("x")</script>😀🎉', headimgurl='javascript:alert(1)')
     browser = phone()
-    consent = browser.get(link_in(chat.says("资料")), timeout=10)
-    page = browser.post(sandbox.url + "/connect/oauth2/authorize/confirm",
-                        data={**_hidden_fields(consent.text), "decision": "allow"}, timeout=10)
+    page = decide(browser, link_in(chat.says("资料")), sandbox, "allow")
     assert page.status_code == 200
     assert "<script>alert" not in page.text and "&lt;script&gt;" in page.text and "😀🎉" in page.text
     assert "javascript:" not in page.text
@@ -188,9 +186,7 @@ def test_a_forwarded_link_stores_the_visitors_own_tokens(chat, phone, redis):
 def test_a_snapshot_user_is_told_to_use_the_full_service_and_not_stored(chat, phone, sandbox, redis):
     sandbox.save_user("o_alice", snapshot=True)
     browser = phone()
-    consent = browser.get(link_in(chat.says("资料")), timeout=10)
-    page = browser.post(sandbox.url + "/connect/oauth2/authorize/confirm",
-                        data={**_hidden_fields(consent.text), "decision": "allow"}, timeout=10)
+    page = decide(browser, link_in(chat.says("资料")), sandbox, "allow")
     assert page.status_code == 200 and "使用完整服务" in page.text
     assert TokenStore(redis).get("o_alice") is None
 

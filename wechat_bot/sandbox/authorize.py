@@ -45,13 +45,19 @@ def back_to(redirect_uri: str, **params: str) -> str:
     return redirect_uri + joiner + urlencode(params)
 
 
+def _current_user() -> str | None:
+    """The WeChat user of this browser, as chosen on the pick-user page (or set by the chat page)."""
+    openid = request.cookies.get(USER_COOKIE, "")
+    return openid if _OPENID.fullmatch(openid) else None
+
+
 @bp.get("/connect/oauth2/authorize")
 def authorize():
     link, refused = _checked(request.args)
     if refused:
         return refused
-    openid = request.cookies.get(USER_COOKIE, "")
-    if not _OPENID.fullmatch(openid):
+    openid = _current_user()
+    if openid is None:
         return render_template("sandbox/pick_user.html", back=request.full_path,
                                suggestion="o" + secrets.token_hex(13)), 200
     if link["scope"] == "snsapi_base":
@@ -65,8 +71,8 @@ def confirm():
     link, refused = _checked(request.form)
     if refused:
         return refused
-    openid = request.cookies.get(USER_COOKIE, "")
-    if not _OPENID.fullmatch(openid):
+    openid = _current_user()
+    if openid is None:
         return _refusal(10006, "请先选择微信用户")
     if request.form.get("decision") == "allow":
         return redirect(back_to(link["redirect_uri"], code=store().issue_code(openid, link["scope"]),
