@@ -52,3 +52,18 @@ RENEWAL_MARGIN = 10 * 60
 
 # A user's record outlives its refresh_token by this much, so "ask again" can still be told apart from "never seen".
 RECORD_GRACE = 7 * 24 * 3600
+
+# A refresh_token this close to its end is reported as "expiring": the user will soon be asked again.
+EXPIRING_WITHIN = 3 * 24 * 3600
+
+# The renewal worker: how often it looks for due tokens, how many it takes per sweep, how many refreshes
+# run at once and per second (per worker process), how long a claim on one user lasts if its worker dies,
+# how long a failed renewal waits before it is tried again, and how long the whole worker pauses when
+# WeChat says a quota is reached (45009 daily, 45011 per minute).
+RENEWAL_INTERVAL = 5.0
+RENEWAL_BATCH = 200
+RENEWAL_CONCURRENCY = 4
+RENEWAL_RATE = 50.0
+RENEWAL_LEASE_TTL = 60.0
+RENEWAL_RETRY_AFTER = 30
+RENEWAL_QUOTA_PAUSE = 60.0

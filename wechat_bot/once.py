@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from redis import Redis
 
@@ -23,6 +23,7 @@ _DONE = b"="
 class Claim:
     mine: bool
     body: bytes | None = None
+    extra: Any = None  # what the `also` command read, in the same round trip
 
 
 class OnceCache:
@@ -41,16 +42,22 @@ class OnceCache:
         self._redis, self._prefix, self._ttl, self._pending_ttl = redis, prefix, ttl, pending_ttl
         self._clock, self._sleep = clock, sleep
 
-    def claim(self, identity: str) -> Claim:
-        """Mine if nobody claimed this before; else their result, if they have one yet."""
+    def claim(self, identity: str, also: Callable[[Any], Any] | None = None) -> Claim:
+        """Mine if nobody claimed this before; else their result, if they have one yet.
+
+        `also` may queue one more read on the pipeline, so the caller's lookup costs no extra round trip.
+        """
         key = self._prefix + identity
         with self._redis.pipeline(transaction=False) as pipe:
             pipe.set(key, _PENDING, nx=True, ex=self._pending_ttl)
             pipe.get(key)
-            first, value = pipe.execute()
+            if also is not None:
+                also(pipe)
+            first, value, *extra = pipe.execute()
+        extra_value = extra[0] if extra else None
         if first:
-            return Claim(mine=True)
-        return Claim(mine=False, body=_body(value))
+            return Claim(mine=True, extra=extra_value)
+        return Claim(mine=False, body=_body(value), extra=extra_value)
 
     def wait(self, identity: str, until: float) -> bytes | None:
         """Poll for the result of a claim in progress until the monotonic time `until`."""

@@ -13,7 +13,9 @@ from .handlers import Context, Router
 from .handlers.default import router as default_router
 from .oauth.callback import CODE_PREFIX, CallbackFlow
 from .oauth.client import WeChatClient
+from .leases import Leases
 from .oauth.links import AuthorizeLinks
+from .oauth.renewal import Renewer
 from .oauth.results import ResultTickets
 from .oauth.state import AuthorizeStates
 from .oauth.tokens import TokenStore
@@ -53,6 +55,10 @@ class Services:
         callback = CallbackFlow(client, states, tokens, codes, results)
         responder = Responder(routes, replies, crypto, deadline=deadline)
         return cls(settings, redis, crypto, responder, client, states, tokens, results, callback)
+
+    def renewer(self, **options) -> Renewer:
+        """A renewal worker over this app's Redis and WeChat client."""
+        return Renewer(self.tokens, self.client, Leases(self.redis), **options)
 
     def links(self, base_url: str) -> AuthorizeLinks:
         """Authorize links whose callback is on `base_url` (the public origin of this request)."""

@@ -13,6 +13,7 @@ from wechatpy.replies import TextReply
 from .. import defaults
 from ..handlers import Context, Outcome, Router
 from ..handlers.router import FALLBACK_TEXT
+from ..oauth.tokens import REAUTH_KEY
 from ..once import OnceCache
 from .envelope import PushCrypto
 from .push import Push
@@ -21,6 +22,7 @@ from .replies import NotAReply, render, to_reply
 log = logging.getLogger("wechat_bot.push")
 
 SUCCESS = b"success"
+REAUTH_TEXT = "你的授权已过期，"
 
 
 @dataclass(frozen=True)
@@ -48,14 +50,15 @@ class Responder:
         """The body for this delivery; `received` is the monotonic time the request arrived."""
         until = received + self.deadline
         try:
-            claim = self.cache.claim(push.identity)
+            claim = self.cache.claim(push.identity, also=lambda pipe: pipe.hget(REAUTH_KEY, push.msg.source))
         except RedisError as error:
             log.warning("retry cache unavailable (%s): answering %s without retry protection",
                         type(error).__name__, push.label)
             return self._answer(push, until, context)
         if not claim.mine:
             return self._retry(push, claim.body, until)
-        answer = self._answer(push, until, context)
+        reauth_scope = claim.extra.decode() if claim.extra else None
+        answer = self._answer(push, until, context, reauth_scope)
         try:
             self.cache.store(push.identity, answer.body)
         except RedisError as error:
@@ -72,7 +75,7 @@ class Responder:
             return Answer(SUCCESS, "retry-timeout")
         return Answer(body, "retry")
 
-    def _answer(self, push: Push, until: float, context: Context) -> Answer:
+    def _answer(self, push: Push, until: float, context: Context, reauth_scope: str | None = None) -> Answer:
         future = self._pool.submit(self.router.dispatch, push.msg, context)
         try:
             outcome = future.result(timeout=max(0.0, until - time.monotonic()))
@@ -80,14 +83,16 @@ class Responder:
             future.add_done_callback(lambda done: _late(push, done))
             log.warning("handler overran the %.1fs window on %s: answered success", self.deadline, push.label)
             return Answer(SUCCESS, "overrun")
-        return self._render(push, outcome)
+        return self._render(push, outcome, context, reauth_scope)
 
-    def _render(self, push: Push, outcome: Outcome) -> Answer:
+    def _render(self, push: Push, outcome: Outcome, context: Context, reauth_scope: str | None) -> Answer:
         try:
             reply = to_reply(outcome.result, push.msg)
         except NotAReply as error:
             log.error("handler %s: %s", outcome.handler, error)
             reply, outcome = TextReply(content=FALLBACK_TEXT, message=push.msg), Outcome(outcome.route, failed=True)
+        if reauth_scope and (reply is None or isinstance(reply, TextReply)):
+            reply = self._with_reauth_link(push, reply, context, reauth_scope)
         if reply is None:
             return Answer(SUCCESS, "success", outcome.handler)
         xml = render(reply)
@@ -97,6 +102,18 @@ class Responder:
         if push.opened is not None and xml:
             xml = self.crypto.seal(xml, push.opened, push.query)
         return Answer(xml.encode("utf-8"), "error" if outcome.failed else "reply", outcome.handler)
+
+
+    def _with_reauth_link(self, push: Push, reply: TextReply | None, context: Context, scope: str) -> TextReply:
+        """The user's refresh_token ran out: this reply carries a fresh authorize link, once."""
+        link = context.links.for_scope(scope if scope in ("snsapi_base", "snsapi_userinfo") else "snsapi_base",
+                                       push.msg.source, None)
+        notice = f'{REAUTH_TEXT}<a href="{link}">点此重新授权</a>'
+        context.redis.hdel(REAUTH_KEY, push.msg.source)
+        if reply is None:
+            return TextReply(content=notice, message=push.msg)
+        reply.content = f"{reply.content}\n\n{notice}"
+        return reply
 
 
 def _late(push: Push, done: Future) -> None:
