@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import threading
+import time
 
 from .errors import WeChatBotError
 
@@ -16,25 +19,116 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def _services():
+    from . import create_app
+
+    app = create_app()
+    return app, app.extensions["wechat_bot"]
+
+
 def serve(args: argparse.Namespace) -> int:
     """Serve /wechat and the pages with Werkzeug's threaded server (gunicorn in production)."""
     from werkzeug.serving import run_simple
 
-    from . import create_app
-
-    app = create_app()
-    print(f"wechat_bot serving on http://{args.host}:{args.port}  (message endpoint: /wechat, health: /healthz)",
-          flush=True)
+    app, services = _services()
+    if not args.no_worker:
+        threading.Thread(target=services.renewer().run, name="renewal", daemon=True).start()
+    print(f"wechat_bot serving on http://{args.host}:{args.port}  (message endpoint: /wechat, health: /healthz)"
+          + ("" if args.no_worker else "; token renewal running"), flush=True)
     run_simple(args.host, args.port, app, threaded=True)
     return 0
 
 
+def worker(args: argparse.Namespace) -> int:
+    """Run the token renewal: forever, or one sweep of what is due with --once."""
+    _, services = _services()
+    renewer = services.renewer()
+    if args.once:
+        result = renewer.sweep()
+        print(f"renewed {result.renewed}, to retry {result.retried}, re-authorization needed {result.reauth}, "
+              f"skipped {result.skipped}")
+        return 0
+    print("renewal worker running (SIGTERM or Ctrl-C stops it after the renewals in flight)", flush=True)
+    renewer.run(install_signals=True)
+    return 0
+
+
+def tokens(args: argparse.Namespace) -> int:
+    from .oauth import report
+
+    app, services = _services()
+    now = time.time()
+    if args.action == "list":
+        rows = [report.describe(r, now) for r in report.all_records(services.redis, services.tokens)]
+        rows = [row for row in rows if not args.status or row["status"] == args.status]
+        rows.sort(key=lambda row: row["openid"])
+        if args.json:
+            print(json.dumps(rows, ensure_ascii=False))
+        else:
+            for row in rows:
+                print(f"{row['openid']}  {row['status']:<15} {row['scope']:<16} "
+                      f"access {_left(row['access_token_expires_at'], now)}  "
+                      f"refresh {_left(row['refresh_token_expires_at'], now)}")
+            print(f"{len(rows)} user(s)")
+        return 0
+    record = services.tokens.get(args.openid)
+    if record is None:
+        raise WeChatBotError(f"no tokens stored for {args.openid}")
+    if args.action == "show":
+        row = report.describe(record, now, reveal=args.reveal)
+        print(json.dumps(row, ensure_ascii=False) if args.json
+              else "\n".join(f"{key}: {value}" for key, value in row.items()))
+        return 0
+    if args.action == "revoke":
+        services.tokens.delete(args.openid)
+        print(f"forgot the tokens of {args.openid}")
+        return 0
+    return _refresh_now(services, args.openid)
+
+
+def _refresh_now(services, openid: str) -> int:
+    from . import defaults
+    from .leases import Leases
+
+    with Leases(services.redis).hold(f"renew:{openid}", defaults.RENEWAL_LEASE_TTL) as mine:
+        if not mine:
+            raise WeChatBotError(f"{openid} is being renewed by a worker right now; try again in a moment")
+        outcome = services.renewer().renew(openid, force=True)
+    if outcome != "renewed":
+        raise WeChatBotError(f"{openid} not renewed: {outcome}")
+    print(f"renewed the access_token of {openid}")
+    return 0
+
+
+def _left(at: int, now: float) -> str:
+    seconds = int(at - now)
+    if seconds <= 0:
+        return "expired"
+    return f"{seconds // 86400}d{seconds % 86400 // 3600}h" if seconds >= 86400 else f"{seconds // 60}m"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python run.py", description="wechat_bot: a WeChat official-account server")
-    parser.set_defaults(command=serve, host="127.0.0.1", port=5000)
+    parser.set_defaults(command=serve, host="127.0.0.1", port=5000, no_worker=False)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     serve_cmd = commands.add_parser("serve", help="serve the message endpoint and the OAuth pages")
     serve_cmd.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve_cmd.add_argument("--port", type=int, default=5000, help="port to listen on (default 5000)")
+    serve_cmd.add_argument("--no-worker", action="store_true", help="do not run token renewal in this process")
     serve_cmd.set_defaults(command=serve)
+    worker_cmd = commands.add_parser("worker", help="run the scheduled token renewal")
+    worker_cmd.add_argument("--once", action="store_true", help="one sweep of what is due, then exit")
+    worker_cmd.set_defaults(command=worker)
+    tokens_cmd = commands.add_parser("tokens", help="the stored users and their tokens")
+    actions = tokens_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="every stored user and their token state")
+    listing.add_argument("--status", choices=("active", "expiring", "reauth_required"))
+    listing.add_argument("--json", action="store_true")
+    show = actions.add_parser("show", help="one user's record; secrets masked unless --reveal")
+    show.add_argument("openid")
+    show.add_argument("--json", action="store_true")
+    show.add_argument("--reveal", action="store_true")
+    for name, text in (("refresh", "renew this user's access_token now"), ("revoke", "forget this user's tokens")):
+        actions.add_parser(name, help=text).add_argument("openid")
+    tokens_cmd.set_defaults(command=tokens)
     return parser
