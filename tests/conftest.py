@@ -18,6 +18,9 @@ SECRET = "0123456789abcdef0123456789abcdef"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 OLD_AES_KEY = "ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210zyxwvut"
 CREDENTIALS = {"WECHAT_TOKEN": TOKEN, "WECHAT_APPID": APPID, "WECHAT_SECRET": SECRET}
+# Tests never reach for the real WeChat: unless a test points them at the sandbox, WeChat's origins are a
+# loopback port nothing listens on.
+NOWHERE = {"WECHAT_API_BASE": "http://127.0.0.1:9", "WECHAT_OPEN_BASE": "http://127.0.0.1:9"}
 
 INTERFACE_VARIABLES = (
     "WECHAT_TOKEN", "WECHAT_APPID", "WECHAT_SECRET", "WECHAT_ENCODING_AES_KEY",
@@ -54,7 +57,8 @@ def redis(redis_server):
 def make_app(redis):
     """Build the app with the test credentials plus any overrides, on the test Redis."""
     def make(overrides: dict | None = None, **kwargs):
-        return create_app({**CREDENTIALS, **(overrides or {})}, redis=kwargs.pop("redis", redis), **kwargs)
+        return create_app({**CREDENTIALS, **NOWHERE, **(overrides or {})}, redis=kwargs.pop("redis", redis),
+                          **kwargs)
     return make
 
 

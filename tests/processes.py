@@ -10,7 +10,7 @@ from pathlib import Path
 
 import requests
 
-from tests.conftest import project_root
+from tests.conftest import NOWHERE, project_root
 
 
 def free_port() -> int:
@@ -22,6 +22,7 @@ def free_port() -> int:
 def clean_env(**extra: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WECHAT_", "REDIS_URL", "PUBLIC_BASE_URL"))}
     env["PYTHONPATH"] = str(project_root())
+    env.update(NOWHERE)
     env.update(extra)
     return env
 

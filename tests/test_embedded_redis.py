@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CREDENTIALS, TOKEN, APPID
+from tests.conftest import APPID, CREDENTIALS, NOWHERE, TOKEN
 from tests.wechat_client import WeChat, flask_transport
 from wechat_bot import create_app, embedded_redis
 
@@ -23,7 +23,7 @@ def server_pid(var_dir: Path) -> int:
 
 
 def test_without_redis_url_the_app_starts_an_embedded_redis_under_var(var_dir):
-    app = create_app(CREDENTIALS)
+    app = create_app({**CREDENTIALS, **NOWHERE})
     assert app.test_client().get("/healthz").json["redis"] == "ok"
     redis = app.extensions["wechat_bot"].redis
     assert redis.config_get("appendonly") == {"appendonly": "yes"}
@@ -32,14 +32,14 @@ def test_without_redis_url_the_app_starts_an_embedded_redis_under_var(var_dir):
 
 
 def test_workers_of_one_machine_share_one_server(var_dir):
-    first, second = create_app(CREDENTIALS), create_app(CREDENTIALS)
+    first, second = create_app({**CREDENTIALS, **NOWHERE}), create_app({**CREDENTIALS, **NOWHERE})
     first.extensions["wechat_bot"].redis.set("shared", "yes")
     assert second.extensions["wechat_bot"].redis.get("shared") == b"yes"
     assert len({server_pid(var_dir)}) == 1
 
 
 def test_data_survives_a_kill_9_of_the_server(var_dir):
-    redis = create_app(CREDENTIALS).extensions["wechat_bot"].redis
+    redis = create_app({**CREDENTIALS, **NOWHERE}).extensions["wechat_bot"].redis
     redis.set("token:o_alice", "precious")
     os.kill(server_pid(var_dir), signal.SIGKILL)
     time.sleep(0.2)
@@ -47,7 +47,7 @@ def test_data_survives_a_kill_9_of_the_server(var_dir):
 
 
 def test_a_push_after_the_server_died_is_answered_and_the_server_is_back(var_dir):
-    app = create_app(CREDENTIALS)
+    app = create_app({**CREDENTIALS, **NOWHERE})
     wechat = WeChat(flask_transport(app.test_client()), TOKEN, APPID)
     wechat.says("before")
     old_pid = server_pid(var_dir)
@@ -63,7 +63,7 @@ def test_a_long_working_directory_still_gets_a_socket(tmp_path, monkeypatch):
     deep.mkdir(parents=True)
     monkeypatch.chdir(deep)
     try:
-        app = create_app(CREDENTIALS)
+        app = create_app({**CREDENTIALS, **NOWHERE})
         assert app.test_client().get("/healthz").status_code == 200
     finally:
         embedded_redis.stop(deep / "var")

@@ -171,3 +171,42 @@ def test_stop_finishes_in_flight_renewals_then_returns(authorized, redis, sandbo
     assert not thread.is_alive()
     assert store.get("o_user0").access_token != old.access_token  # the in-flight renewal was finished
     assert not redis.keys(LEASE_PREFIX + "*")  # and its claim released
+
+
+def test_a_slow_handlers_reply_arrives_as_a_customer_service_message(site, sandbox, push_log):
+    from wechat_bot.handlers import Router
+
+    router = Router()
+
+    @router.keyword("slow")
+    def slow(msg):
+        time.sleep(0.5)
+        return "久等了：这是迟到的回复"
+
+    base, _ = site(router=router, deadline=0.2)
+    reply = WeChat(http_transport(base), TOKEN, APPID, openid="o_alice").says("slow")
+    assert reply.body == b"success"
+    deadline = time.monotonic() + 5
+    while not sandbox.sent("o_alice") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sandbox.sent("o_alice") == [{"touser": "o_alice", "msgtype": "text",
+                                        "text": {"content": "久等了：这是迟到的回复"}}]
+
+
+def test_the_account_token_is_fetched_once_and_a_stale_one_dropped_only_if_still_current(redis, sandbox):
+    from wechat_bot.oauth.account_token import AccountToken
+
+    client = WeChatClient(sandbox.url, sandbox.url, APPID, SECRET, timeout=2, budget=3)
+    tokens = [AccountToken(redis, client, Leases(redis)) for _ in range(4)]
+    results = []
+    threads = [threading.Thread(target=lambda t=t: results.append(t.get())) for t in tokens]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert len(set(results)) == 1 and sandbox.calls("/cgi-bin/stable_token") == 1
+    assert not tokens[0].invalidate("some-older-token")
+    assert tokens[0].get() == results[0]
+    assert tokens[0].invalidate(results[0])
+    assert sandbox.calls("/cgi-bin/stable_token") == 1 and tokens[1].get()
+    assert sandbox.calls("/cgi-bin/stable_token") == 2

@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.conftest import AES_KEY, APPID, CREDENTIALS, TOKEN
+from tests.conftest import AES_KEY, APPID, CREDENTIALS, NOWHERE, TOKEN
 from tests.wechat_client import WeChat, flask_transport
 from wechat_bot import create_app
 from wechat_bot.handlers import Router
@@ -85,7 +85,7 @@ def test_concurrent_deliveries_run_the_handler_once_and_get_one_body(make_app, c
 
 def test_with_redis_down_pushes_are_still_answered(counted, push_log, tmp_path):
     router, runs = counted
-    app = create_app({**CREDENTIALS, "REDIS_URL": f"unix://{tmp_path}/nothing.sock"}, router=router)
+    app = create_app({**CREDENTIALS, **NOWHERE, "REDIS_URL": f"unix://{tmp_path}/nothing.sock"}, router=router)
     wechat = WeChat(flask_transport(app.test_client()), TOKEN, APPID)
     reply = wechat.says("hi")
     assert reply.status == 200 and reply.content == "run 1"

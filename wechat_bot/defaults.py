@@ -67,3 +67,7 @@ RENEWAL_RATE = 50.0
 RENEWAL_LEASE_TTL = 60.0
 RENEWAL_RETRY_AFTER = 30
 RENEWAL_QUOTA_PAUSE = 60.0
+
+# Fetch a new account access_token once the cached one has less than this left (stable_token rolls over
+# 5 minutes before expiry, keeping the old one valid for those 5 minutes).
+ACCOUNT_TOKEN_MARGIN = 300

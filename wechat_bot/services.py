@@ -13,7 +13,9 @@ from .handlers import Context, Router
 from .handlers.default import router as default_router
 from .oauth.callback import CODE_PREFIX, CallbackFlow
 from .oauth.client import WeChatClient
+from .endpoint.late_replies import LateReplies
 from .leases import Leases
+from .oauth.account_token import AccountToken
 from .oauth.links import AuthorizeLinks
 from .oauth.renewal import Renewer
 from .oauth.results import ResultTickets
@@ -53,7 +55,8 @@ class Services:
         codes = OnceCache(redis, CODE_PREFIX, ttl=defaults.CALLBACK_RESULT_TTL,
                           pending_ttl=int(defaults.WECHAT_RETRY_BUDGET) + 5)
         callback = CallbackFlow(client, states, tokens, codes, results)
-        responder = Responder(routes, replies, crypto, deadline=deadline)
+        late = LateReplies(client, AccountToken(redis, client, Leases(redis)))
+        responder = Responder(routes, replies, crypto, late=late, deadline=deadline)
         return cls(settings, redis, crypto, responder, client, states, tokens, results, callback)
 
     def renewer(self, **options) -> Renewer:

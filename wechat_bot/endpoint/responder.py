@@ -16,6 +16,7 @@ from ..handlers.router import FALLBACK_TEXT
 from ..oauth.tokens import REAUTH_KEY
 from ..once import OnceCache
 from .envelope import PushCrypto
+from .late_replies import LateReplies
 from .push import Push
 from .replies import NotAReply, render, to_reply
 
@@ -39,10 +40,11 @@ class Responder:
         cache: OnceCache,
         crypto: PushCrypto | None,
         *,
+        late: LateReplies | None = None,
         deadline: float = defaults.REPLY_DEADLINE,
         threads: int = defaults.HANDLER_THREADS,
     ) -> None:
-        self.router, self.cache, self.crypto = router, cache, crypto
+        self.router, self.cache, self.crypto, self.late = router, cache, crypto, late
         self.deadline = deadline
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="wechat-handler")
 
@@ -80,7 +82,7 @@ class Responder:
         try:
             outcome = future.result(timeout=max(0.0, until - time.monotonic()))
         except FutureTimeout:
-            future.add_done_callback(lambda done: _late(push, done))
+            future.add_done_callback(lambda done: self._send_late(push, done))
             log.warning("handler overran the %.1fs window on %s: answered success", self.deadline, push.label)
             return Answer(SUCCESS, "overrun")
         return self._render(push, outcome, context, reauth_scope)
@@ -116,7 +118,17 @@ class Responder:
         return reply
 
 
-def _late(push: Push, done: Future) -> None:
-    outcome = done.result()
-    log.warning("late answer from handler %s on %s dropped (sent as a customer-service message once tokens land)",
-                outcome.handler, push.label)
+    def _send_late(self, push: Push, done: Future) -> None:
+        outcome = done.result()
+        try:
+            reply = to_reply(outcome.result, push.msg)
+        except NotAReply as error:
+            log.error("handler %s: %s", outcome.handler, error)
+            return
+        if reply is None:
+            return
+        if self.late is None:
+            log.warning("late answer from handler %s on %s dropped: no customer-service sender",
+                        outcome.handler, push.label)
+            return
+        self.late.send(push.msg.source, reply)

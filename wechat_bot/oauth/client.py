@@ -69,13 +69,28 @@ class WeChatClient:
             return False
         return True
 
+    def stable_token(self, force_refresh: bool = False) -> dict[str, Any]:
+        """The account's global access_token (stable_token: repeated calls return the live one)."""
+        return self._call("POST", "/cgi-bin/stable_token", json={
+            "grant_type": "client_credential", "appid": self.appid, "secret": self._secret,
+            "force_refresh": force_refresh})
+
+    def send_custom_message(self, access_token: str, message: dict[str, Any]) -> dict[str, Any]:
+        """A customer-service message (within the user's interaction window)."""
+        return self._call("POST", "/cgi-bin/message/custom/send", params={"access_token": access_token},
+                          data=json.dumps(message, ensure_ascii=False).encode("utf-8"),
+                          headers={"Content-Type": "application/json"})
+
     def _get(self, api: str, **params: str) -> dict[str, Any]:
+        return self._call("GET", api, params=params)
+
+    def _call(self, method: str, api: str, **request: Any) -> dict[str, Any]:
         started, pause, attempt = time.monotonic(), defaults.WECHAT_RETRY_FIRST, 0
         while True:
             attempt += 1
             try:
-                return read_answer(self._session.get(self.api_base + api, params=params, timeout=self._timeout),
-                                   api)
+                return read_answer(self._session.request(method, self.api_base + api, timeout=self._timeout,
+                                                         **request), api)
             except WeChatError as error:
                 if error.errcode != -1:
                     raise
