@@ -210,3 +210,27 @@ def test_the_account_token_is_fetched_once_and_a_stale_one_dropped_only_if_still
     assert tokens[0].invalidate(results[0])
     assert sandbox.calls("/cgi-bin/stable_token") == 1 and tokens[1].get()
     assert sandbox.calls("/cgi-bin/stable_token") == 2
+
+
+def test_on_demand_use_renews_an_expired_token_once_without_racing_the_worker(authorized, redis, sandbox, store):
+    (old,) = authorized()
+    later = time.time() + 400  # the 300 s token has expired
+    worker = renewer_for(redis, sandbox, clock=lambda: later)
+    sandbox.inject(REFRESH, Fault(delay=0.5))
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(worker.valid_access_token("o_user0")))
+               for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    worker.sweep()
+    for thread in threads:
+        thread.join(10)
+    assert len(set(results)) == 1 and results[0] != old.access_token
+    assert sandbox.refreshes(old.refresh_token) == 1
+
+
+def test_on_demand_use_of_a_dead_refresh_token_says_ask_again(authorized, redis, sandbox):
+    authorized()
+    sandbox.expire_refresh_token("o_user0")
+    later = time.time() + 400
+    assert renewer_for(redis, sandbox, clock=lambda: later).valid_access_token("o_user0") is None

@@ -125,6 +125,32 @@ class Renewer:
             log.exception("renewal of %s failed unexpectedly; it stays scheduled", openid)
             result.add("retried")
 
+    def valid_access_token(self, openid: str, wait: float = 5.0) -> str | None:
+        """The user's access_token, renewed on the spot if it has expired; None if they must authorize again.
+
+        Takes the same lease as the worker, so the two never refresh at once; if the worker holds it, waits
+        for its result instead.
+        """
+        until = time.monotonic() + wait
+        while True:
+            record = self.store.get(openid)
+            if record is None or record.status == REAUTH_REQUIRED:
+                return None
+            if record.access_token_expires_at - self._clock() > 60:
+                return record.access_token
+            owner = self.leases.acquire(f"renew:{openid}", defaults.RENEWAL_LEASE_TTL)
+            if owner:
+                try:
+                    self.renew(openid, force=True)
+                finally:
+                    self.leases.release(f"renew:{openid}", owner)
+                record = self.store.get(openid)
+                fresh = record and record.status != REAUTH_REQUIRED and record.access_token_expires_at > self._clock()
+                return record.access_token if fresh else None
+            if time.monotonic() > until:
+                raise WeChatUnavailable("/sns/oauth2/refresh_token", "a renewal in progress did not finish in time")
+            time.sleep(0.05)
+
     def renew(self, openid: str, force: bool = False) -> str:
         """Refresh one user's access_token (the caller holds its lease): renewed, retried, reauth or skipped."""
         now = self._clock()
