@@ -21,10 +21,18 @@ def create_app(
     redis: Redis | None = None,
     router: Router | None = None,
     deadline: float = defaults.REPLY_DEADLINE,
+    sandbox_origin: str | None = None,
 ) -> Flask:
-    """The WSGI app: settings from the environment (and `overrides`), Redis, the endpoint and pages."""
+    """The WSGI app: settings from the environment (and `overrides`), Redis, the endpoint and pages.
+
+    With no WeChat credentials and a `sandbox_origin` (where this app is served), it serves the sandbox: a
+    local WeChat on the same port, with credentials made up once under ./var/.
+    """
     settings = Settings.load(overrides)
-    if settings.missing_credentials:
+    sandboxed = bool(settings.missing_credentials) and sandbox_origin is not None
+    if sandboxed:
+        settings = _sandbox_settings(settings, sandbox_origin, overrides)
+    elif settings.missing_credentials:
         raise ConfigError(f"{', '.join(settings.missing_credentials)}: not set (put them in the environment or .env)")
     logs.configure()
     app = Flask(__name__)
@@ -35,9 +43,31 @@ def create_app(
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=bool(settings.public_base_url and settings.public_base_url.startswith("https://")),
     )
-    app.extensions["wechat_bot"] = Services.build(settings, redis=redis, router=router, deadline=deadline)
+    services = app.extensions["wechat_bot"] = Services.build(settings, redis=redis, router=router, deadline=deadline)
     endpoint.init_app(app)
     oauth.init_app(app)
     health.init_app(app)
+    if sandboxed:
+        _serve_sandbox(app, services, sandbox_origin)
     errors.init_app(app)
     return app
+
+
+def _sandbox_settings(settings: Settings, origin: str, overrides: Mapping[str, str] | None) -> Settings:
+    from .sandbox import credentials
+
+    made_up = credentials.load_or_create(settings.var_dir)
+    return Settings.load({**made_up, "WECHAT_API_BASE": origin,
+                          "WECHAT_OPEN_BASE": settings.public_base_url or origin, **(overrides or {})})
+
+
+def _serve_sandbox(app: Flask, services: Services, origin: str) -> None:
+    from flask import redirect
+
+    from . import sandbox
+    from .sandbox.pusher import Pusher
+
+    settings = services.settings
+    sandbox.init_app(app, sandbox.SandboxStore(services.redis, settings.appid, settings.secret))
+    sandbox.init_console(app, Pusher(origin + "/wechat", settings.token, settings.appid, settings.aes_key))
+    app.add_url_rule("/", "sandbox_home", lambda: redirect("/sandbox/chat"))

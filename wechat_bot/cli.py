@@ -19,22 +19,33 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def _services():
+def _services(sandbox_origin: str | None = None):
     from . import create_app
 
-    app = create_app()
+    app = create_app(sandbox_origin=sandbox_origin)
     return app, app.extensions["wechat_bot"]
 
 
 def serve(args: argparse.Namespace) -> int:
-    """Serve /wechat and the pages with Werkzeug's threaded server (gunicorn in production)."""
+    """Serve /wechat and the pages with Werkzeug's threaded server (gunicorn in production); with no
+    WeChat credentials, the sandbox beside them."""
     from werkzeug.serving import run_simple
 
-    app, services = _services()
+    from .logs import redact_werkzeug
+
+    origin = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
+    app, services = _services(sandbox_origin=origin)
+    sandboxed = "wechat_sandbox" in app.extensions
     if not args.no_worker:
-        threading.Thread(target=services.renewer().run, name="renewal", daemon=True).start()
-    print(f"wechat_bot serving on http://{args.host}:{args.port}  (message endpoint: /wechat, health: /healthz)"
-          + ("" if args.no_worker else "; token renewal running"), flush=True)
+        renewer = services.renewer(interval=1.0) if sandboxed else services.renewer()
+        threading.Thread(target=renewer.run, name="renewal", daemon=True).start()
+    redact_werkzeug()
+    if sandboxed:
+        print(f"wechat_bot sandbox: open {origin}/sandbox/ (no WeChat credentials set, so a local WeChat "
+              f"serves on this port; set WECHAT_TOKEN, WECHAT_APPID, WECHAT_SECRET for a real account)", flush=True)
+    else:
+        print(f"wechat_bot serving on {origin}  (message endpoint: /wechat, health: /healthz)"
+              + ("" if args.no_worker else "; token renewal running"), flush=True)
     run_simple(args.host, args.port, app, threaded=True)
     return 0
 

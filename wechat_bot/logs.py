@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import logging
+import re
+
+_SECRET_PARAMS = re.compile(r"((?:secret|access_token|refresh_token|code)=)[^&\s\"]+")
 
 
 def configure() -> None:
@@ -12,3 +15,17 @@ def configure() -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
+
+
+class RedactSecrets(logging.Filter):
+    """Masks secrets in logged URLs (the sandbox's own API calls pass through the same server's access log)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "=" in message:
+            record.msg, record.args = _SECRET_PARAMS.sub(r"\1***", message), None
+        return True
+
+
+def redact_werkzeug() -> None:
+    logging.getLogger("werkzeug").addFilter(RedactSecrets())

@@ -7,10 +7,11 @@ from __future__ import annotations
 from flask import Flask
 from redis import Redis
 
-from . import api, authorize
+from . import api, authorize, console
+from .pusher import Pusher
 from .store import Fault, SandboxConfig, SandboxStore
 
-__all__ = ["create_sandbox_app", "init_app", "Fault", "SandboxConfig", "SandboxStore"]
+__all__ = ["create_sandbox_app", "init_app", "init_console", "Fault", "SandboxConfig", "SandboxStore"]
 
 
 def init_app(app: Flask, store: SandboxStore) -> None:
@@ -18,6 +19,12 @@ def init_app(app: Flask, store: SandboxStore) -> None:
     app.extensions["wechat_sandbox"] = store
     app.register_blueprint(api.bp)
     app.register_blueprint(authorize.bp)
+
+
+def init_console(app: Flask, pusher: Pusher) -> None:
+    """The chat and tokens pages, for a sandbox served beside the real server."""
+    app.extensions["wechat_sandbox_pusher"] = pusher
+    app.register_blueprint(console.bp)
 
 
 def create_sandbox_app(redis: Redis, appid: str, secret: str) -> Flask:
