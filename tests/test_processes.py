@@ -71,3 +71,27 @@ def test_two_gunicorn_workers_answer_three_concurrent_deliveries_with_one_run(gu
     assert len(bodies) == 1 and b"run 1" in bodies.pop()
     assert redis.get("test:runs") == b"1"
     assert len({r.headers["X-Worker-Pid"] for r in responses}) == 2
+
+
+def test_run_py_without_credentials_serves_the_sandbox_and_says_where(tmp_path):
+    port = processes.free_port()
+    log = tmp_path / "server.log"
+    server = processes.start([str(project_root() / "run.py"), "serve", "--port", str(port)], tmp_path,
+                             processes.clean_env(), log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        processes.wait_healthy(base, server, log)
+        assert requests.get(base + "/sandbox/chat", timeout=5).status_code == 200
+        assert requests.get(base + "/", timeout=5).url.endswith("/sandbox/chat")
+        made_up = (tmp_path / "var" / "sandbox.json").read_text()
+        assert "WECHAT_APPID" in made_up
+    finally:
+        processes.stop(server)
+        embedded_redis.stop(tmp_path / "var")
+    assert f"open {base}/sandbox/" in log.read_text()
+
+
+def test_with_real_credentials_no_sandbox_route_exists(make_app):
+    client = make_app().test_client()
+    for path in ("/sandbox/chat", "/connect/oauth2/authorize", "/sns/oauth2/access_token", "/sandbox/api/tokens"):
+        assert client.get(path).status_code == 404

@@ -1,0 +1,144 @@
+"""The sandbox in a real browser (headless Chromium driven by Playwright): chat, tap the link, see the page.
+
+Needs Debian's `chromium` (and `fonts-noto-cjk` for Chinese in screenshots); `.ci/run` installs both. Without
+Chromium these tests are skipped on a developer's machine, but never in CI. UPDATE_SCREENSHOTS=1 writes the
+README's screenshots to docs/screenshots/.
+"""
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests import processes
+from tests.conftest import project_root
+from wechat_bot import embedded_redis
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+if not CHROMIUM and not os.environ.get("CI"):
+    pytest.skip("Debian's chromium is not installed (apt-get install chromium fonts-noto-cjk)", allow_module_level=True)
+
+from playwright.sync_api import expect, sync_playwright  # noqa: E402
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+SCREENSHOTS = project_root() / "docs" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def sandbox_server(tmp_path_factory):
+    """`python run.py` on a fresh directory: no credentials, so the sandbox."""
+    home = tmp_path_factory.mktemp("sandbox-home")
+    port = processes.free_port()
+    log = home / "server.log"
+    server = processes.start([str(project_root() / "run.py"), "serve", "--port", str(port)], home,
+                             processes.clean_env(), log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        processes.wait_healthy(base, server, log)
+        yield base
+    finally:
+        processes.stop(server)
+        embedded_redis.stop(home / "var")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def phone(browser, tmp_path):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, locale="zh-CN",
+                                  is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+def shoot(page, name: str, tmp_path: Path) -> None:
+    page.screenshot(path=str(tmp_path / f"{name}.png"))
+    if os.environ.get("UPDATE_SCREENSHOTS"):
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+def become(page, base: str, openid: str, nickname: str) -> None:
+    page.goto(base + "/sandbox/chat")
+    page.fill("#openid", openid)
+    page.fill("#nickname", nickname)
+    page.click("#use-user")
+    expect(page.locator("#current")).to_contain_text(openid)
+
+
+def send(page, text: str) -> None:
+    page.fill("#text", text)
+    page.click("#send")
+
+
+def test_login_from_the_chat_page_lands_on_the_openid(phone, sandbox_server, tmp_path):
+    become(phone, sandbox_server, "o_browser_login", "小明")
+    send(phone, "登录")
+    link = phone.locator(".bot .bubble a", has_text="点此登录")
+    expect(link).to_be_visible()
+    send(phone, "你好")
+    expect(phone.locator(".bot .bubble").nth(1)).to_contain_text("发送「登录」")
+    shoot(phone, "chat", tmp_path)
+    link.click()
+    expect(phone.locator("h1")).to_have_text("登录成功")
+    expect(phone.locator(".openid")).to_contain_text("o_browser_login")
+    assert "/oauth/result/" in phone.url and "code=" not in phone.url
+
+
+def test_userinfo_allow_shows_the_nickname(phone, sandbox_server):
+    become(phone, sandbox_server, "o_browser_allow", "小红🌸")
+    send(phone, "资料")
+    phone.locator(".bot .bubble a").click()
+    expect(phone.locator("h1")).to_have_text("申请获取以下权限")
+    phone.click("#allow")
+    expect(phone.locator("h1")).to_have_text("授权成功")
+    expect(phone.locator(".name")).to_have_text("小红🌸")
+
+
+def test_userinfo_deny_shows_the_refusal(phone, sandbox_server):
+    become(phone, sandbox_server, "o_browser_deny", "小刚")
+    send(phone, "资料")
+    phone.locator(".bot .bubble a").click()
+    phone.click("#deny")
+    expect(phone.locator("h1")).to_have_text("你已拒绝授权")
+
+
+def test_safe_mode_and_follow_from_the_chat_page(phone, sandbox_server):
+    become(phone, sandbox_server, "o_browser_safe", "小安")
+    phone.check("#safe")
+    phone.click("#follow")
+    expect(phone.locator(".bot .bubble").first).to_contain_text("欢迎关注")
+    phone.locator("details summary").first.click()
+    expect(phone.locator("details pre").nth(1)).to_contain_text("<Encrypt>")
+
+
+def test_the_tokens_page_shows_renewal_and_reauthorization(phone, sandbox_server, tmp_path):
+    become(phone, sandbox_server, "o_browser_tokens", "小令")
+    send(phone, "登录")
+    phone.locator(".bot .bubble a").click()
+    expect(phone.locator("h1")).to_have_text("登录成功")
+    phone.goto(sandbox_server + "/sandbox/tokens")
+    card = phone.locator(".user", has_text="o_browser_tokens")
+    expect(card.locator(".status")).to_have_text("有效")
+    token = card.locator("dd").nth(1)
+    before = token.inner_text().split("…")[0]
+    card.locator("button[data-action=expire-access]").click()
+    expect(token).to_contain_text("已过期")
+    expect(token).to_contain_text("剩余 1 小时", timeout=15_000)  # the worker renewed it: two hours again
+    assert token.inner_text().split("…")[0] != before  # with a new token
+    expect(card.locator(".status")).to_have_text("有效")
+    shoot(phone, "tokens", tmp_path)
+    card.locator("button[data-action=expire-refresh]").click()
+    expect(card.locator(".status")).to_have_text("需重新授权", timeout=15_000)
+    phone.goto(sandbox_server + "/sandbox/chat")
+    send(phone, "在吗")
+    expect(phone.locator(".bot .bubble").last).to_contain_text("你的授权已过期")
