@@ -6,11 +6,14 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import requests
 
 from tests.conftest import NOWHERE, project_root
+from wechat_bot import embedded_redis
 
 
 def free_port() -> int:
@@ -54,3 +57,17 @@ def stop(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, 9)
             process.wait(10)
+
+
+@contextmanager
+def run_py_serving(home: Path, env: dict | None = None) -> Iterator[tuple[str, Path]]:
+    """`python run.py serve` in `home` on a free port: (base URL, its log); stopped with its embedded Redis."""
+    port, log = free_port(), home / "server.log"
+    server = start([str(project_root() / "run.py"), "serve", "--port", str(port)], home, env or clean_env(), log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base, server, log)
+        yield base, log
+    finally:
+        stop(server)
+        embedded_redis.stop(home / "var")

@@ -12,7 +12,6 @@ import pytest
 
 from tests import processes
 from tests.conftest import project_root
-from wechat_bot import embedded_redis
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if not CHROMIUM and not os.environ.get("CI"):
@@ -28,18 +27,8 @@ SCREENSHOTS = project_root() / "docs" / "screenshots"
 @pytest.fixture(scope="module")
 def sandbox_server(tmp_path_factory):
     """`python run.py` on a fresh directory: no credentials, so the sandbox."""
-    home = tmp_path_factory.mktemp("sandbox-home")
-    port = processes.free_port()
-    log = home / "server.log"
-    server = processes.start([str(project_root() / "run.py"), "serve", "--port", str(port)], home,
-                             processes.clean_env(), log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        processes.wait_healthy(base, server, log)
+    with processes.run_py_serving(tmp_path_factory.mktemp("sandbox-home")) as (base, _):
         yield base
-    finally:
-        processes.stop(server)
-        embedded_redis.stop(home / "var")
 
 
 @pytest.fixture(scope="module")

@@ -8,26 +8,17 @@ import requests
 from tests import processes
 from tests.conftest import APPID, CREDENTIALS, TOKEN, project_root
 from tests.wechat_client import WeChat, http_transport
-from wechat_bot import embedded_redis
 
 
 def test_run_py_with_credentials_in_dotenv_serves_healthz_and_wechat(tmp_path):
     (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in CREDENTIALS.items()))
-    port = processes.free_port()
-    log = tmp_path / "server.log"
-    server = processes.start([str(project_root() / "run.py"), "serve", "--port", str(port)], tmp_path,
-                             processes.clean_env(), log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        processes.wait_healthy(base, server, log)
+    with processes.run_py_serving(tmp_path) as (base, log):
         health = requests.get(base + "/healthz", timeout=5).json()
         assert health["status"] == "ok" and health["redis"] == "ok"
         assert (tmp_path / "var" / "appendonly.aof").exists()
         reply = WeChat(http_transport(base), TOKEN, APPID).says("你好")
         assert reply.status == 200 and "登录" in reply.content
-    finally:
-        processes.stop(server)
-        embedded_redis.stop(tmp_path / "var")
+        assert requests.get(base + "/sandbox/chat", timeout=5).status_code == 404
     assert "push type=text openid=o_alice" in log.read_text()
 
 
@@ -74,20 +65,10 @@ def test_two_gunicorn_workers_answer_three_concurrent_deliveries_with_one_run(gu
 
 
 def test_run_py_without_credentials_serves_the_sandbox_and_says_where(tmp_path):
-    port = processes.free_port()
-    log = tmp_path / "server.log"
-    server = processes.start([str(project_root() / "run.py"), "serve", "--port", str(port)], tmp_path,
-                             processes.clean_env(), log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        processes.wait_healthy(base, server, log)
+    with processes.run_py_serving(tmp_path) as (base, log):
         assert requests.get(base + "/sandbox/chat", timeout=5).status_code == 200
         assert requests.get(base + "/", timeout=5).url.endswith("/sandbox/chat")
-        made_up = (tmp_path / "var" / "sandbox.json").read_text()
-        assert "WECHAT_APPID" in made_up
-    finally:
-        processes.stop(server)
-        embedded_redis.stop(tmp_path / "var")
+        assert "WECHAT_APPID" in (tmp_path / "var" / "sandbox.json").read_text()
     assert f"open {base}/sandbox/" in log.read_text()
 
 

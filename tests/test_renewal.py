@@ -23,13 +23,13 @@ def store(redis):
 
 @pytest.fixture
 def authorized(sandbox, store):
-    """Users who consented (through the sandbox), their tokens stored, due for renewal now."""
+    """Users who consented (through the sandbox) 5 minutes ago with 6-minute tokens: due for renewal now."""
     def make(count: int = 1, scope: str = "snsapi_base") -> list[TokenRecord]:
-        sandbox.configure(access_token_ttl=300)  # inside the renewal margin: due at once
+        sandbox.configure(access_token_ttl=360)
         records = []
         for n in range(count):
             answer = sandbox.grant(f"o_user{n}", scope)
-            record = TokenRecord.from_exchange(answer, time.time())
+            record = TokenRecord.from_exchange(answer, time.time() - 300)
             store.save(record)
             records.append(record)
         return records
@@ -53,7 +53,6 @@ def test_a_due_token_is_renewed_before_it_expires(authorized, redis, sandbox, st
 
 def test_nothing_is_due_right_after_renewal(authorized, redis, sandbox):
     authorized()
-    sandbox.configure(access_token_ttl=7200)  # renewals now get 2 h
     first = renewer_for(redis, sandbox).sweep()
     assert first.renewed == 1
     assert renewer_for(redis, sandbox).sweep().renewed == 0
@@ -214,7 +213,7 @@ def test_the_account_token_is_fetched_once_and_a_stale_one_dropped_only_if_still
 
 def test_on_demand_use_renews_an_expired_token_once_without_racing_the_worker(authorized, redis, sandbox, store):
     (old,) = authorized()
-    later = time.time() + 400  # the 300 s token has expired
+    later = time.time() + 120  # the 6-minute token issued 5 minutes ago has expired
     worker = renewer_for(redis, sandbox, clock=lambda: later)
     sandbox.inject(REFRESH, Fault(delay=0.5))
     results = []
@@ -232,5 +231,5 @@ def test_on_demand_use_renews_an_expired_token_once_without_racing_the_worker(au
 def test_on_demand_use_of_a_dead_refresh_token_says_ask_again(authorized, redis, sandbox):
     authorized()
     sandbox.expire_refresh_token("o_user0")
-    later = time.time() + 400
+    later = time.time() + 120
     assert renewer_for(redis, sandbox, clock=lambda: later).valid_access_token("o_user0") is None

@@ -29,10 +29,10 @@ def run(redis, sandbox, tmp_path):
 
 @pytest.fixture
 def users(sandbox, redis):
-    sandbox.configure(access_token_ttl=300)
+    sandbox.configure(access_token_ttl=360)
     store = TokenStore(redis)
     for openid, scope in (("o_alice", "snsapi_userinfo"), ("o_bob", "snsapi_base")):
-        record = TokenRecord.from_exchange(sandbox.grant(openid, scope), time.time())
+        record = TokenRecord.from_exchange(sandbox.grant(openid, scope), time.time() - 300)  # due now
         store.save(record.with_profile({"nickname": "爱丽丝"}) if openid == "o_alice" else record)
     return store
 

@@ -56,7 +56,9 @@ class TokenRecord:
 
     @property
     def renew_at(self) -> int:
-        return self.access_token_expires_at - defaults.RENEWAL_MARGIN
+        """The margin before expiry, or half the token's life if that is shorter (never due as soon as issued)."""
+        lifetime = max(self.access_token_expires_at - self.updated_at, 0)
+        return self.access_token_expires_at - min(defaults.RENEWAL_MARGIN, lifetime // 2)
 
     def reported_status(self, now: float) -> str:
         """active, expiring (refresh_token within its last days), or reauth_required."""
