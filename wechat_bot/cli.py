@@ -64,6 +64,18 @@ def worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def check(args: argparse.Namespace) -> int:
+    """Validate the configuration and print what to paste into the admin panel; non-zero if WeChat would refuse."""
+    from . import redis_connection
+    from .check import run_checks
+    from .config import Settings
+
+    settings = Settings.load()
+    report = run_checks(settings, redis_connection.connect(settings), port=args.port, online=args.online)
+    print("\n".join(report.lines()))
+    return 0 if report.ok else 1
+
+
 def tokens(args: argparse.Namespace) -> int:
     from .oauth import report
 
@@ -130,6 +142,10 @@ def _parser() -> argparse.ArgumentParser:
     worker_cmd = commands.add_parser("worker", help="run the scheduled token renewal")
     worker_cmd.add_argument("--once", action="store_true", help="one sweep of what is due, then exit")
     worker_cmd.set_defaults(command=worker)
+    check_cmd = commands.add_parser("check", help="validate the configuration; print what to paste into WeChat")
+    check_cmd.add_argument("--port", type=int, default=5000, help="the port the server listens on (for ngrok)")
+    check_cmd.add_argument("--online", action="store_true", help="also check AppID and AppSecret with WeChat")
+    check_cmd.set_defaults(command=check)
     tokens_cmd = commands.add_parser("tokens", help="the stored users and their tokens")
     actions = tokens_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="every stored user and their token state")

@@ -1,0 +1,118 @@
+"""Going live: the public URL from a tunnel, and `run.py check` telling an admin what to paste."""
+import re
+
+import pytest
+from flask import Flask, jsonify
+
+from tests.conftest import APPID, CREDENTIALS, SECRET, TOKEN
+from tests.wechat_client import WeChat, flask_transport
+from wechat_bot.check import run_checks
+from wechat_bot.config import Settings
+from wechat_bot.oauth import public_url
+
+
+@pytest.fixture(autouse=True)
+def fresh_discovery():
+    public_url._cache.clear()
+    yield
+    public_url._cache.clear()
+
+
+@pytest.fixture
+def ngrok_agent(serve):
+    """A stand-in for the ngrok agent's local API, listing the tunnels given."""
+    tunnels = []
+    agent = Flask("fake_ngrok")
+    agent.add_url_rule("/api/tunnels", "tunnels", lambda: jsonify(tunnels=tunnels))
+    url = serve(agent)
+
+    def with_tunnels(*entries):
+        tunnels[:] = [{"public_url": public, "proto": public.split(":")[0], "config": {"addr": addr}}
+                      for public, addr in entries]
+        return url
+    return with_tunnels
+
+
+def test_links_use_the_https_tunnel_to_our_port(make_app, ngrok_agent, push_log):
+    agent = ngrok_agent(("http://abc.ngrok-free.app", "http://localhost:80"),
+                        ("https://other.ngrok-free.app", "http://localhost:8080"),
+                        ("https://abc.ngrok-free.app", "http://localhost:80"))
+    app = make_app({"NGROK_API_URL": agent})
+    content = WeChat(flask_transport(app.test_client()), TOKEN, APPID).says("登录").content
+    assert "redirect_uri=https%3A%2F%2Fabc.ngrok-free.app%2Foauth%2Fcallback" in content
+    assert "public URL from the ngrok agent" in push_log.text and "https://abc.ngrok-free.app" in push_log.text
+
+
+def test_without_an_agent_links_use_the_requests_host(make_app, tmp_path):
+    app = make_app({"NGROK_API_URL": "http://127.0.0.1:9"})
+    content = WeChat(flask_transport(app.test_client()), TOKEN, APPID).says("登录").content
+    assert "redirect_uri=http%3A%2F%2Flocalhost%2Foauth%2Fcallback" in content
+
+
+def test_public_base_url_wins_over_the_tunnel(make_app, ngrok_agent):
+    agent = ngrok_agent(("https://abc.ngrok-free.app", "http://localhost:80"))
+    app = make_app({"NGROK_API_URL": agent, "PUBLIC_BASE_URL": "https://bot.example.com"})
+    content = WeChat(flask_transport(app.test_client()), TOKEN, APPID).says("登录").content
+    assert "redirect_uri=https%3A%2F%2Fbot.example.com%2Foauth%2Fcallback" in content
+
+
+def settings(**extra):
+    return Settings.load({**CREDENTIALS, **extra})
+
+
+def test_check_prints_what_to_paste_and_passes_the_handshake_of_a_running_server(app, serve, redis):
+    base = serve(app)
+    report = run_checks(settings(PUBLIC_BASE_URL=base), redis)
+    pasted = dict(report.paste)
+    assert pasted["URL(服务器地址)"] == base + "/wechat" and pasted["Token(令牌)"] == TOKEN
+    assert pasted["网页授权域名"] == "127.0.0.1" and pasted["消息加解密方式"] == "明文模式"
+    assert any(line.startswith("handshake:") for line in report.passed)
+    assert "Redis answers" in report.passed
+    assert SECRET not in "\n".join(report.lines())
+
+
+def test_check_fails_what_wechat_refuses_http_and_a_port(app, serve, redis):
+    report = run_checks(settings(PUBLIC_BASE_URL=serve(app)), redis)
+    assert not report.ok
+    assert any("is http" in line for line in report.failures)
+    assert any("has port" in line for line in report.failures)
+
+
+def test_check_fails_the_handshake_of_a_server_with_another_token(make_app, serve, redis):
+    other = make_app({"WECHAT_TOKEN": "differenttoken"})
+    report = run_checks(settings(PUBLIC_BASE_URL=serve(other)), redis)
+    assert any(line.startswith("handshake:") and "403" in line for line in report.failures)
+
+
+def test_check_finds_the_tunnel_and_shows_the_host_only(redis, ngrok_agent):
+    agent = ngrok_agent(("https://abc.ngrok-free.app", "http://localhost:5000"))
+    report = run_checks(settings(NGROK_API_URL=agent), redis, port=5000)
+    assert dict(report.paste)["网页授权域名"] == "abc.ngrok-free.app"
+
+
+def test_check_without_a_public_url_says_how_to_get_one(redis):
+    report = run_checks(settings(NGROK_API_URL="http://127.0.0.1:9"), redis)
+    assert any("no public URL" in line for line in report.failures)
+
+
+@pytest.mark.parametrize("secret, verdict", [(SECRET, "accepted"), ("f" * 32, "40125")])
+def test_check_online_asks_wechat_about_appid_and_secret(redis, sandbox, secret, verdict):
+    report = run_checks(settings(WECHAT_SECRET=secret, WECHAT_API_BASE=sandbox.url,
+                                 NGROK_API_URL="http://127.0.0.1:9"), redis, online=True)
+    assert verdict in "\n".join(report.lines())
+
+
+def test_check_command_exit_status_and_output(tmp_path, redis):
+    import subprocess
+    import sys
+
+    from tests import processes
+    from tests.conftest import project_root
+
+    sock = redis.connection_pool.connection_kwargs["path"]
+    env = processes.clean_env(**CREDENTIALS, REDIS_URL=f"unix://{sock}", PUBLIC_BASE_URL="http://127.0.0.1:9")
+    result = subprocess.run([sys.executable, str(project_root() / "run.py"), "check"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert re.search(r"URL\(服务器地址\): http://127\.0\.0\.1:9/wechat", result.stdout)
+    assert "verdict:" in result.stdout and SECRET not in result.stdout
