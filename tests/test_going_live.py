@@ -116,3 +116,33 @@ def test_check_command_exit_status_and_output(tmp_path, redis):
     assert result.returncode == 1
     assert re.search(r"URL\(服务器地址\): http://127\.0\.0\.1:9/wechat", result.stdout)
     assert "verdict:" in result.stdout and SECRET not in result.stdout
+
+
+def test_forwarded_headers_are_ignored_unless_a_proxy_is_trusted(make_app):
+    headers = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "bot.example.com"}
+    for trusted, origin in (("0", "http%3A%2F%2Flocalhost"), ("1", "https%3A%2F%2Fbot.example.com")):
+        app = make_app({"TRUSTED_PROXIES": trusted, "NGROK_API_URL": "http://127.0.0.1:9"})
+        client = app.test_client()
+        wechat = WeChat(lambda method, path, body: _post(client, path, body, headers), TOKEN, APPID)
+        assert f"redirect_uri={origin}%2Foauth%2Fcallback" in wechat.says("登录").content
+
+
+def _post(client, path, body, headers):
+    response = client.post(path, data=body, headers=headers, content_type="text/xml")
+    return response.status_code, response.get_data()
+
+
+def test_json_log_lines(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from tests import processes
+    from tests.conftest import project_root
+
+    code = ("import logging; from wechat_bot import logs; logs.configure('json'); "
+            "logging.getLogger('wechat_bot.push').info('push type=%s', 'text')")
+    result = subprocess.run([sys.executable, "-c", code], cwd=project_root(), env=processes.clean_env(),
+                            capture_output=True, text=True, timeout=30)
+    entry = json.loads(result.stderr.strip())
+    assert entry["message"] == "push type=text" and entry["level"] == "INFO" and entry["logger"] == "wechat_bot.push"

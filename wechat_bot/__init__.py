@@ -34,7 +34,7 @@ def create_app(
         settings = _sandbox_settings(settings, sandbox_origin, overrides)
     elif settings.missing_credentials:
         raise ConfigError(f"{', '.join(settings.missing_credentials)}: not set (put them in the environment or .env)")
-    logs.configure()
+    logs.configure(settings.log_format)
     app = Flask(__name__)
     app.config.from_mapping(
         SECRET_KEY=settings.secret_key or secret_key.load_or_create(settings.var_dir),
@@ -43,6 +43,11 @@ def create_app(
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=bool(settings.public_base_url and settings.public_base_url.startswith("https://")),
     )
+    if settings.trusted_proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies,
+                                x_host=settings.trusted_proxies, x_port=settings.trusted_proxies)
     services = app.extensions["wechat_bot"] = Services.build(settings, redis=redis, router=router, deadline=deadline)
     endpoint.init_app(app)
     oauth.init_app(app)

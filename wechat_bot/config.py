@@ -36,6 +36,8 @@ class Settings:
     open_base: str
     secret_key: str | None
     var_dir: Path
+    trusted_proxies: int = 0
+    log_format: str = "text"
 
     @classmethod
     def load(cls, overrides: Mapping[str, str] | None = None) -> "Settings":
@@ -58,6 +60,8 @@ class Settings:
             open_base=_url(get, "WECHAT_OPEN_BASE", ("http", "https")) or "https://open.weixin.qq.com",
             secret_key=get("SECRET_KEY"),
             var_dir=Path("var").resolve(),
+            trusted_proxies=_seconds(get, "TRUSTED_PROXIES", 0),
+            log_format=_choice(get, "LOG_FORMAT", ("text", "json"), "text"),
         )
         settings._check_consistency()
         return settings
@@ -95,12 +99,22 @@ def _match(get, name: str, pattern: re.Pattern, rule: str) -> str | None:
 
 
 def _seconds(get, name: str, default: int) -> int:
+    """A whole number, 0 or more (seconds, or a count)."""
     value = get(name)
     if value is None:
         return default
     if not value.isdigit():
-        raise ConfigError(f"{name}: must be a whole number of seconds, 0 or more")
+        raise ConfigError(f"{name}: must be a whole number, 0 or more")
     return int(value)
+
+
+def _choice(get, name: str, choices: tuple[str, ...], default: str) -> str:
+    value = get(name)
+    if value is None:
+        return default
+    if value not in choices:
+        raise ConfigError(f"{name}: must be one of {', '.join(choices)}")
+    return value
 
 
 def _url(get, name: str, schemes: tuple[str, ...]) -> str | None:
