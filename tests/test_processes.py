@@ -76,3 +76,45 @@ def test_with_real_credentials_no_sandbox_route_exists(make_app):
     client = make_app().test_client()
     for path in ("/sandbox/chat", "/connect/oauth2/authorize", "/sns/oauth2/access_token", "/sandbox/api/tokens"):
         assert client.get(path).status_code == 404
+
+
+def test_gunicorn_and_two_renewal_workers_run_the_whole_flow(tmp_path, redis, sandbox, phone):
+    """Production shape: gunicorn (2 workers) and 2 `run.py worker` processes over one Redis, WeChat = sandbox."""
+    import re
+    from dataclasses import replace
+
+    from wechat_bot.oauth.tokens import TokenStore
+
+    port = processes.free_port()
+    sock = redis.connection_pool.connection_kwargs["path"]
+    env = processes.clean_env(**CREDENTIALS, REDIS_URL=f"unix://{sock}", WECHAT_API_BASE=sandbox.url,
+                              WECHAT_OPEN_BASE=sandbox.url, PUBLIC_BASE_URL=f"http://127.0.0.1:{port}")
+    web_log, started = tmp_path / "web.log", []
+    try:
+        started.append(processes.start(["-m", "gunicorn", "-c", str(project_root() / "gunicorn.conf.py"),
+                                        "-w", "2", "-b", f"127.0.0.1:{port}", "wechat_bot:create_app()"],
+                                       project_root(), env, web_log))
+        for n in range(2):
+            started.append(processes.start([str(project_root() / "run.py"), "worker"], tmp_path, env,
+                                           tmp_path / f"worker{n}.log"))
+        base = f"http://127.0.0.1:{port}"
+        processes.wait_healthy(base, started[0], web_log)
+
+        reply = WeChat(http_transport(base), TOKEN, APPID, openid="o_prod").says("登录")
+        link = re.search(r'href="([^"]+)"', reply.content).group(1)
+        page = phone("o_prod").get(link, timeout=10)
+        assert page.status_code == 200 and "o_prod" in page.text
+
+        store = TokenStore(redis)
+        first = store.get("o_prod")
+        store.save(replace(first, access_token_expires_at=int(time.time())))  # due now
+        deadline = time.monotonic() + 20
+        while store.get("o_prod").access_token == first.access_token and time.monotonic() < deadline:
+            time.sleep(0.2)
+        renewed = store.get("o_prod")
+        assert renewed.access_token != first.access_token and sandbox.access(renewed.access_token)[0] == "ok"
+        time.sleep(6)  # both workers sweep again: nothing more to renew
+        assert sandbox.refreshes(first.refresh_token) == 1
+    finally:
+        for process in started:
+            processes.stop(process)
