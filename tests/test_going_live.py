@@ -146,3 +146,65 @@ def test_json_log_lines(tmp_path):
                             capture_output=True, text=True, timeout=30)
     entry = json.loads(result.stderr.strip())
     assert entry["message"] == "push type=text" and entry["level"] == "INFO" and entry["logger"] == "wechat_bot.push"
+
+
+MENU = {"button": [
+    {"type": "click", "name": "今日推荐", "key": "V1001_TODAY"},
+    {"name": "我的", "sub_button": [
+        {"type": "view", "name": "登录", "scope": "snsapi_base", "next": "/account"},
+        {"type": "view", "name": "我的资料", "scope": "snsapi_userinfo"},
+        {"type": "view", "name": "官网", "url": "https://example.com/"}]}]}
+
+
+def run_menu(tmp_path, redis, sandbox, *args, public="https://bot.example.com"):
+    import json
+    import subprocess
+    import sys
+
+    from tests import processes
+    from tests.conftest import project_root
+
+    (tmp_path / "menu.json").write_text(json.dumps(MENU, ensure_ascii=False))
+    sock = redis.connection_pool.connection_kwargs["path"]
+    env = processes.clean_env(**CREDENTIALS, REDIS_URL=f"unix://{sock}", WECHAT_API_BASE=sandbox.url,
+                              WECHAT_OPEN_BASE=sandbox.url, PUBLIC_BASE_URL=public)
+    return subprocess.run([sys.executable, str(project_root() / "run.py"), "menu", *args], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_menu_push_builds_authorize_urls_for_scoped_view_buttons(tmp_path, redis, sandbox):
+    import json
+
+    pushed = run_menu(tmp_path, redis, sandbox, "push", "menu.json")
+    assert pushed.returncode == 0, pushed.stderr
+    shown = json.loads(run_menu(tmp_path, redis, sandbox, "show").stdout)
+    login, profile, site = shown["menu"]["button"][1]["sub_button"]
+    assert login["url"].startswith(sandbox.url + "/connect/oauth2/authorize?appid=" + APPID)
+    assert "redirect_uri=https%3A%2F%2Fbot.example.com%2Foauth%2Fcallback" in login["url"]
+    assert "scope=snsapi_base" in login["url"] and "scope=snsapi_userinfo" in profile["url"]
+    assert "scope" not in login and "next" not in login
+    assert site["url"] == "https://example.com/" and shown["menu"]["button"][0]["key"] == "V1001_TODAY"
+
+
+def test_a_menu_link_works_every_time_it_is_tapped(site, phone):
+    from wechat_bot.menu import build_menu
+
+    base, app = site()
+    menu = build_menu(MENU, app.extensions["wechat_bot"].links(base))
+    link = menu["button"][1]["sub_button"][0]["url"]
+    for openid in ("o_first", "o_second", "o_first"):
+        page = phone(openid).get(link, timeout=10)
+        assert page.url.split("#")[0] == base + "/account"
+
+
+@pytest.mark.parametrize("button, problem", [
+    ({"type": "click", "name": "x", "key": "k", "scope": "snsapi_base"}, "not of type view"),
+    ({"type": "view", "name": "x", "scope": "snsapi_login"}, "scope must be one of"),
+    ({"type": "view", "name": "x", "scope": "snsapi_base", "next": "https://evil.example"}, "path on this site"),
+])
+def test_a_wrong_menu_is_refused_naming_the_button(button, problem):
+    from wechat_bot.errors import WeChatBotError
+    from wechat_bot.menu import build_menu
+
+    with pytest.raises(WeChatBotError, match=problem):
+        build_menu({"button": [button]}, None)

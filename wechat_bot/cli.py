@@ -76,6 +76,33 @@ def check(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def menu(args: argparse.Namespace) -> int:
+    """Publish the custom menu from a JSON file (VIEW buttons may name a scope), or show the current one."""
+    from .leases import Leases
+    from .menu import build_menu
+    from .oauth.account_token import AccountToken
+
+    app, services = _services()
+    token = AccountToken(services.redis, services.client, Leases(services.redis)).get()
+    if args.action == "show":
+        print(json.dumps(services.client.get_menu(token), ensure_ascii=False, indent=2))
+        return 0
+    try:
+        spec = json.loads(open(args.file, encoding="utf-8").read())
+    except (OSError, ValueError) as error:
+        raise WeChatBotError(f"{args.file}: not a readable JSON file ({type(error).__name__})") from None
+    base = services.settings.public_base_url
+    if not base:
+        from .oauth.public_url import discover_tunnel
+
+        base = discover_tunnel(services.settings.ngrok_api_url, args.port)
+    if not base:
+        raise WeChatBotError("PUBLIC_BASE_URL: not set and no ngrok tunnel found; menu links need the public origin")
+    services.client.create_menu(token, build_menu(spec, services.links(base)))
+    print(f"menu published ({len(spec.get('button', []))} top-level buttons); WeChat clients see it within 5 minutes")
+    return 0
+
+
 def tokens(args: argparse.Namespace) -> int:
     from .oauth import report
 
@@ -146,6 +173,13 @@ def _parser() -> argparse.ArgumentParser:
     check_cmd.add_argument("--port", type=int, default=5000, help="the port the server listens on (for ngrok)")
     check_cmd.add_argument("--online", action="store_true", help="also check AppID and AppSecret with WeChat")
     check_cmd.set_defaults(command=check)
+    menu_cmd = commands.add_parser("menu", help="publish or show the account's custom menu")
+    menu_actions = menu_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
+    push_menu = menu_actions.add_parser("push", help="publish the menu in FILE.json")
+    push_menu.add_argument("file")
+    push_menu.add_argument("--port", type=int, default=5000, help="the server's port (to find the ngrok tunnel)")
+    menu_actions.add_parser("show", help="print the current menu")
+    menu_cmd.set_defaults(command=menu)
     tokens_cmd = commands.add_parser("tokens", help="the stored users and their tokens")
     actions = tokens_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="every stored user and their token state")

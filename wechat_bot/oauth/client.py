@@ -81,6 +81,14 @@ class WeChatClient:
                           data=json.dumps(message, ensure_ascii=False).encode("utf-8"),
                           headers={"Content-Type": "application/json"})
 
+    def create_menu(self, access_token: str, menu: dict[str, Any]) -> dict[str, Any]:
+        return self._call("POST", "/cgi-bin/menu/create", params={"access_token": access_token},
+                          data=json.dumps(menu, ensure_ascii=False).encode("utf-8"),
+                          headers={"Content-Type": "application/json"})
+
+    def get_menu(self, access_token: str) -> dict[str, Any]:
+        return self._get("/cgi-bin/menu/get", access_token=access_token)
+
     def _get(self, api: str, **params: str) -> dict[str, Any]:
         return self._call("GET", api, params=params)
 

@@ -32,6 +32,10 @@ class AuthorizeLinks:
         """A consent (snsapi_userinfo) link: the profile too."""
         return self.for_scope("snsapi_userinfo", openid, next_path)
 
+    def lasting(self, scope: str, next_path: str | None = None) -> str:
+        """A link for a menu button: its state does not expire and is not used up."""
+        return self._client.authorize_url(self.callback_url, scope, self._states.issue_lasting(scope, safe_next(next_path)))
+
     def for_scope(self, scope: str, openid: str | None, next_path: str | None) -> str:
         state = self._states.issue(scope, openid, safe_next(next_path))
         return self._client.authorize_url(self.callback_url, scope, state)

@@ -6,6 +6,7 @@ trust; cookies are not relied on, since WeChat's browser drops them.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import string
@@ -16,6 +17,7 @@ from redis import Redis
 from .. import defaults
 
 KEY_PREFIX = "wechat_bot:oauth:state:"
+LASTING_PREFIX = "wechat_bot:oauth:menu_state:"  # states of menu links: no expiry, not consumed
 _ALPHABET = string.ascii_letters + string.digits
 STATE_LENGTH = 32  # WeChat allows [A-Za-z0-9] up to 128 bytes; 32 characters carry 190 random bits
 
@@ -45,11 +47,19 @@ class AuthorizeStates:
         self._redis.set(state_key(state), json.dumps(asdict(record)), ex=self.ttl)
         return state
 
+    def issue_lasting(self, scope: str, next_path: str | None = None) -> str:
+        """A state for a link that lives for months (a menu button): reusable, bound to no openid."""
+        digest = hashlib.sha256(f"{scope}|{next_path or ''}".encode()).hexdigest()
+        state = "m" + "".join(ch for ch in digest if ch.isalnum())[:31]
+        self._redis.set(LASTING_PREFIX + state, json.dumps(asdict(StateRecord(scope, None, next_path))))
+        return state
+
     def consume(self, state: str) -> StateRecord | None:
-        """The record, removed so it cannot be used again; None if unknown, expired or already used."""
+        """The record, removed so it cannot be used again; None if unknown, expired or already used.
+        A menu link's lasting state is read, not removed."""
         if not well_formed(state):
             return None
-        raw = self._redis.getdel(state_key(state))
+        raw = self._redis.getdel(state_key(state)) or self._redis.get(LASTING_PREFIX + state)
         return StateRecord(**json.loads(raw)) if raw else None
 
     def restore(self, state: str, record: StateRecord) -> None:

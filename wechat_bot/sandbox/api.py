@@ -35,6 +35,10 @@ ERRMSG = {
     45011: "api minute-quota reach limit, must slower, retry next minute",
     47001: "data format error",
     48001: "api unauthorized",
+    40017: "invalid button type",
+    40018: "invalid button name size",
+    40055: "invalid button url domain",
+    46003: "menu no exist",
 }
 
 
@@ -194,3 +198,36 @@ def custom_send():
         return error(44002 if not message else 47001)
     store().record_sent(message)
     return answer({"errcode": 0, "errmsg": "ok"})
+
+
+@bp.post("/cgi-bin/menu/create")
+def create_menu():
+    if not store().global_token_valid(request.args.get("access_token", "")):
+        return error(40001)
+    try:
+        menu = json.loads(request.get_data() or b"")
+    except ValueError:
+        return error(47001)
+    buttons = menu.get("button") if isinstance(menu, dict) else None
+    if not isinstance(buttons, list) or not 1 <= len(buttons) <= 3:
+        return error(40017)
+    for button in buttons:
+        subs = button.get("sub_button", [])
+        if len(str(button.get("name", "")).encode()) > 16 or len(subs) > 5:
+            return error(40018)
+        for sub in subs:
+            if len(str(sub.get("name", "")).encode()) > 60:
+                return error(40018)
+        for item in [button, *subs]:
+            if item.get("type") == "view" and not 0 < len(str(item.get("url", ""))) <= 1024:
+                return error(40055)
+    store().redis.set("wechat_sandbox:menu", json.dumps(menu, ensure_ascii=False))
+    return answer({"errcode": 0, "errmsg": "ok"})
+
+
+@bp.get("/cgi-bin/menu/get")
+def get_menu():
+    if not store().global_token_valid(request.args.get("access_token", "")):
+        return error(40001)
+    raw = store().redis.get("wechat_sandbox:menu")
+    return answer({"menu": json.loads(raw)}) if raw else error(46003)
