@@ -1,0 +1,81 @@
+"""Fuzzing /wechat with Hypothesis: random XML, fields, bytes, encrypt payloads and signatures.
+
+The properties: never a 5xx, never a reply to an unsigned push, always an answer within the window.
+FUZZ_EXAMPLES (default 60) sets how many examples each property tries; CI runs the default, a long run
+sets it to thousands.
+"""
+import os
+import time
+from urllib.parse import urlencode
+
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from tests.conftest import AES_KEY, APPID, TOKEN
+from tests.wechat_client import WeChat, cdata, flask_transport, push_xml, sign
+
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "60"))
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+
+field_names = st.sampled_from(["ToUserName", "FromUserName", "CreateTime", "MsgType", "Content", "MsgId", "Event",
+                               "EventKey", "Encrypt", "Latitude", "PicUrl", "Idx"]) | st.text(
+    alphabet=st.characters(whitelist_categories=("Lu", "Ll")), min_size=1, max_size=12)
+field_values = st.text(max_size=200) | st.integers().map(str) | st.sampled_from(
+    ["text", "event", "subscribe", "CLICK", "LOCATION", "image", "]]>", "<![CDATA[", "&amp;", "-1", ""])
+random_fields = st.dictionaries(field_names, field_values, max_size=10)
+bodies = st.one_of(
+    st.binary(max_size=2000),
+    random_fields.map(lambda fields: push_xml(fields).encode()),
+    st.text(max_size=500).map(lambda text: f"<xml>{text}</xml>".encode("utf-8", "surrogatepass")),
+)
+
+
+def answered_well(response, started: float) -> None:
+    assert response.status_code < 500, response.get_data()[:200]
+    assert time.monotonic() - started < 4.6
+
+
+@FUZZ
+@given(body=bodies, signed=st.booleans(), extra=st.dictionaries(st.sampled_from(
+    ["encrypt_type", "msg_signature", "openid", "echostr"]), st.text(max_size=50), max_size=3))
+def test_random_pushes_never_5xx_and_unsigned_ones_get_no_reply(make_app, body, signed, extra):
+    app = make_app({"WECHAT_ENCODING_AES_KEY": AES_KEY})
+    timestamp, nonce = str(int(time.time())), "12345"
+    query = {"signature": sign(TOKEN, timestamp, nonce) if signed else "0" * 40, "timestamp": timestamp,
+             "nonce": nonce, **extra}
+    started = time.monotonic()
+    response = app.test_client().post("/wechat?" + urlencode(query), data=body, content_type="text/xml")
+    answered_well(response, started)
+    if not signed:
+        assert response.status_code == 403 and b"<xml>" not in response.get_data()
+
+
+@FUZZ
+@given(encrypt=st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=", max_size=400)
+       | st.binary(max_size=300).map(lambda raw: __import__("base64").b64encode(raw).decode()),
+       right_signature=st.booleans())
+def test_random_encrypt_payloads_are_refused_cleanly(make_app, encrypt, right_signature):
+    app = make_app({"WECHAT_ENCODING_AES_KEY": AES_KEY})
+    timestamp, nonce = str(int(time.time())), "777"
+    query = {"signature": sign(TOKEN, timestamp, nonce), "timestamp": timestamp, "nonce": nonce,
+             "encrypt_type": "aes",
+             "msg_signature": sign(TOKEN, timestamp, nonce, encrypt) if right_signature else "f" * 40}
+    body = f"<xml><ToUserName>{cdata('gh')}</ToUserName><Encrypt>{cdata(encrypt)}</Encrypt></xml>".encode()
+    started = time.monotonic()
+    response = app.test_client().post("/wechat?" + urlencode(query), data=body, content_type="text/xml")
+    answered_well(response, started)
+    assert 400 <= response.status_code < 500  # random ciphertext never decrypts to this AppID's message
+
+
+@FUZZ
+@given(content=st.text(max_size=300), msg_type=st.sampled_from(["text", "image", "voice", "location", "link"]))
+def test_genuine_pushes_with_random_content_get_a_well_formed_reply(make_app, content, msg_type):
+    from lxml import etree
+
+    app = make_app()
+    wechat = WeChat(flask_transport(app.test_client()), TOKEN, APPID)
+    fields = wechat.fields(msg_type, Content=content, PicUrl=content, Label=content, Title=content)
+    started = time.monotonic()
+    reply = wechat.deliver(fields)
+    assert reply.status < 500 and time.monotonic() - started < 4.6
+    if reply.status == 200 and reply.body.startswith(b"<"):
+        etree.fromstring(reply.body)
