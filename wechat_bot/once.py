@@ -70,8 +70,15 @@ class OnceCache:
             pause = min(pause * 2, defaults.RETRY_POLL_MAX)
         return None
 
-    def store(self, identity: str, body: bytes) -> None:
-        self._redis.set(self._prefix + identity, _DONE + body, ex=self._ttl)
+    def store(self, identity: str, body: bytes, also: Callable[[Any], Any] | None = None) -> None:
+        """Remember the result; `also` may queue more writes to go in the same round trip."""
+        if also is None:
+            self._redis.set(self._prefix + identity, _DONE + body, ex=self._ttl)
+            return
+        with self._redis.pipeline(transaction=False) as pipe:
+            also(pipe)
+            pipe.set(self._prefix + identity, _DONE + body, ex=self._ttl)
+            pipe.execute()
 
     def release(self, identity: str) -> None:
         """Give up a claim without a result, so the next caller does the work."""

@@ -22,6 +22,7 @@ from .oauth.results import ResultTickets
 from .oauth.state import AuthorizeStates
 from .oauth.tokens import TokenStore
 from .once import OnceCache
+from .pending_writes import PendingWrites
 
 PUSH_PREFIX = "wechat_bot:push:"
 
@@ -63,9 +64,11 @@ class Services:
         """A renewal worker over this app's Redis and WeChat client."""
         return Renewer(self.tokens, self.client, Leases(self.redis), **options)
 
-    def links(self, base_url: str) -> AuthorizeLinks:
+    def links(self, base_url: str, writes: PendingWrites | None = None) -> AuthorizeLinks:
         """Authorize links whose callback is on `base_url` (the public origin of this request)."""
-        return AuthorizeLinks(self.client, self.states, base_url)
+        return AuthorizeLinks(self.client, self.states, base_url, writes)
 
     def context(self, base_url: str) -> Context:
-        return Context(self.settings, self.redis, self.links(base_url))
+        """A push's context: its links' states are written with its reply, in the same round trip."""
+        writes = PendingWrites()
+        return Context(self.settings, self.redis, self.links(base_url, writes), writes)

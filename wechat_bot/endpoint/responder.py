@@ -56,15 +56,20 @@ class Responder:
         except RedisError as error:
             log.warning("retry cache unavailable (%s): answering %s without retry protection",
                         type(error).__name__, push.label)
-            return self._answer(push, until, context)
+            answer = self._answer(push, until, context)
+            self._flush(context, push)
+            return answer
         if not claim.mine:
             return self._retry(push, claim.body, until)
         reauth_scope = claim.extra.decode() if claim.extra else None
         answer = self._answer(push, until, context, reauth_scope)
         try:
-            self.cache.store(push.identity, answer.body)
+            # an overrunning handler may still be adding writes: those go out with its late answer
+            also = None if answer.outcome == "overrun" else context.writes.queue_on
+            self.cache.store(push.identity, answer.body, also=also)
         except RedisError as error:
-            log.warning("retry cache unavailable (%s): reply to %s not remembered", type(error).__name__, push.label)
+            log.warning("retry cache unavailable (%s): reply to %s not remembered, its links' states not written",
+                        type(error).__name__, push.label)
         return answer
 
     def _retry(self, push: Push, body: bytes | None, until: float) -> Answer:
@@ -82,7 +87,7 @@ class Responder:
         try:
             outcome = future.result(timeout=max(0.0, until - time.monotonic()))
         except FutureTimeout:
-            future.add_done_callback(lambda done: self._send_late(push, done))
+            future.add_done_callback(lambda done: self._send_late(push, done, context))
             log.warning("handler overran the %.1fs window on %s: answered success", self.deadline, push.label)
             return Answer(SUCCESS, "overrun")
         return self._render(push, outcome, context, reauth_scope)
@@ -111,15 +116,23 @@ class Responder:
         link = context.links.for_scope(scope if scope in ("snsapi_base", "snsapi_userinfo") else "snsapi_base",
                                        push.msg.source, None)
         notice = f'{REAUTH_TEXT}<a href="{link}">点此重新授权</a>'
-        context.redis.hdel(REAUTH_KEY, push.msg.source)
+        openid = push.msg.source
+        context.writes.add(lambda pipe: pipe.hdel(REAUTH_KEY, openid))
         if reply is None:
             return TextReply(content=notice, message=push.msg)
         reply.content = f"{reply.content}\n\n{notice}"
         return reply
 
 
-    def _send_late(self, push: Push, done: Future) -> None:
+    def _flush(self, context: Context, push: Push) -> None:
+        try:
+            context.writes.flush(context.redis)
+        except RedisError as error:
+            log.warning("writes of the handler for %s lost: Redis unavailable (%s)", push.label, type(error).__name__)
+
+    def _send_late(self, push: Push, done: Future, context: Context) -> None:
         outcome = done.result()
+        self._flush(context, push)
         try:
             reply = to_reply(outcome.result, push.msg)
         except NotAReply as error:

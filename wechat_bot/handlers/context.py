@@ -7,6 +7,7 @@ from redis import Redis
 
 from ..config import Settings
 from ..oauth.links import AuthorizeLinks
+from ..pending_writes import PendingWrites
 
 
 @dataclass(frozen=True)
@@ -14,3 +15,4 @@ class Context:
     settings: Settings
     redis: Redis
     links: AuthorizeLinks
+    writes: PendingWrites  # Redis writes that go out with this push's reply

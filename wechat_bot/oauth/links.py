@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from ..pending_writes import PendingWrites
 from .client import WeChatClient
 from .state import AuthorizeStates
 
@@ -20,8 +21,9 @@ def safe_next(path: str | None) -> str | None:
 
 
 class AuthorizeLinks:
-    def __init__(self, client: WeChatClient, states: AuthorizeStates, base_url: str) -> None:
-        self._client, self._states = client, states
+    def __init__(self, client: WeChatClient, states: AuthorizeStates, base_url: str,
+                 writes: PendingWrites | None = None) -> None:
+        self._client, self._states, self._writes = client, states, writes
         self.callback_url = base_url.rstrip("/") + CALLBACK_PATH
 
     def base(self, openid: str | None = None, next_path: str | None = None) -> str:
@@ -37,5 +39,5 @@ class AuthorizeLinks:
         return self._client.authorize_url(self.callback_url, scope, self._states.issue_lasting(scope, safe_next(next_path)))
 
     def for_scope(self, scope: str, openid: str | None, next_path: str | None) -> str:
-        state = self._states.issue(scope, openid, safe_next(next_path))
+        state = self._states.issue(scope, openid, safe_next(next_path), self._writes)
         return self._client.authorize_url(self.callback_url, scope, state)
