@@ -1,4 +1,5 @@
-"""Faults with real processes: Redis killed under load, a renewal worker killed mid-sweep."""
+"""Faults with real processes (Redis killed under load, a renewal worker killed mid-sweep), and the callback
+under load (LOAD_USERS users authorizing at once; 40 by default, more for a long run)."""
 import os
 import signal
 import subprocess
@@ -82,3 +83,29 @@ def test_a_renewal_worker_killed_mid_sweep_loses_nothing_and_is_taken_over(tmp_p
     renewed = [store.get(r.openid).access_token != r.access_token for r in records]
     assert all(renewed)
     assert all(sandbox.refreshes(r.refresh_token) <= 2 for r in records)
+
+
+def test_many_users_authorizing_at_once_each_end_with_their_own_tokens(site, sandbox, phone, redis):
+    import re
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.wechat_client import WeChat, http_transport
+
+    base, _ = site()
+    users = [f"o_crowd{n:02d}" for n in range(int(os.environ.get("LOAD_USERS", "40")))]
+
+    def authorize(openid):
+        reply = WeChat(http_transport(base), TOKEN, APPID, openid=openid).says("登录")
+        link = re.search(r'href="([^"]+)"', reply.content).group(1)
+        return phone(openid).get(link, timeout=30)
+
+    with ThreadPoolExecutor(8) as pool:
+        pages = dict(zip(users, pool.map(authorize, users)))
+    store = TokenStore(redis)
+    for openid, page in pages.items():
+        assert page.status_code == 200 and openid in page.text
+        record = store.get(openid)
+        status, token = sandbox.access(record.access_token)
+        assert status == "ok" and token["openid"] == openid  # WeChat issued this token to this very user
+    assert len({store.get(openid).access_token for openid in users}) == len(users)
+    assert sandbox.calls("/sns/oauth2/access_token") == len(users)
