@@ -137,13 +137,9 @@ def tokens(args: argparse.Namespace) -> int:
 
 
 def _refresh_now(services, openid: str) -> int:
-    from . import defaults
-    from .leases import Leases
-
-    with Leases(services.redis).hold(f"renew:{openid}", defaults.RENEWAL_LEASE_TTL) as mine:
-        if not mine:
-            raise WeChatBotError(f"{openid} is being renewed by a worker right now; try again in a moment")
-        outcome = services.renewer().renew(openid, force=True)
+    outcome = services.renewer().renew_now(openid)
+    if outcome is None:
+        raise WeChatBotError(f"{openid} is being renewed by a worker right now; try again in a moment")
     if outcome != "renewed":
         raise WeChatBotError(f"{openid} not renewed: {outcome}")
     print(f"renewed the access_token of {openid}")

@@ -13,6 +13,7 @@ from wechatpy.replies import TextReply
 from .. import defaults
 from ..handlers import Context, Outcome, Router
 from ..handlers.router import FALLBACK_TEXT
+from ..oauth.client import SCOPES
 from ..oauth.tokens import REAUTH_KEY
 from ..once import OnceCache
 from .envelope import PushCrypto
@@ -113,8 +114,7 @@ class Responder:
 
     def _with_reauth_link(self, push: Push, reply: TextReply | None, context: Context, scope: str) -> TextReply:
         """The user's refresh_token ran out: this reply carries a fresh authorize link, once."""
-        link = context.links.for_scope(scope if scope in ("snsapi_base", "snsapi_userinfo") else "snsapi_base",
-                                       push.msg.source, None)
+        link = context.links.for_scope(scope if scope in SCOPES else "snsapi_base", push.msg.source, None)
         notice = f'{REAUTH_TEXT}<a href="{link}">点此重新授权</a>'
         openid = push.msg.source
         context.writes.add(lambda pipe: pipe.hdel(REAUTH_KEY, openid))
@@ -122,7 +122,6 @@ class Responder:
             return TextReply(content=notice, message=push.msg)
         reply.content = f"{reply.content}\n\n{notice}"
         return reply
-
 
     def _flush(self, context: Context, push: Push) -> None:
         try:

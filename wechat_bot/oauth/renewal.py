@@ -138,18 +138,18 @@ class Renewer:
                 return None
             if record.access_token_expires_at - self._clock() > 60:
                 return record.access_token
-            owner = self.leases.acquire(f"renew:{openid}", defaults.RENEWAL_LEASE_TTL)
-            if owner:
-                try:
-                    self.renew(openid, force=True)
-                finally:
-                    self.leases.release(f"renew:{openid}", owner)
+            if self.renew_now(openid) is not None:
                 record = self.store.get(openid)
                 fresh = record and record.status != REAUTH_REQUIRED and record.access_token_expires_at > self._clock()
                 return record.access_token if fresh else None
             if time.monotonic() > until:
                 raise WeChatUnavailable("/sns/oauth2/refresh_token", "a renewal in progress did not finish in time")
             time.sleep(0.05)
+
+    def renew_now(self, openid: str) -> str | None:
+        """Renew this user's token now under the worker's lease: the outcome, or None if a worker holds it."""
+        with self.leases.hold(f"renew:{openid}", defaults.RENEWAL_LEASE_TTL) as mine:
+            return self.renew(openid, force=True) if mine else None
 
     def renew(self, openid: str, force: bool = False) -> str:
         """Refresh one user's access_token (the caller holds its lease): renewed, retried, reauth or skipped."""

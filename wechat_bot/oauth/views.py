@@ -48,7 +48,8 @@ def result(ticket: str):
 def login():
     """Send a phone to the authorize page, then back to `next` (an in-site path) signed in."""
     scope = "snsapi_userinfo" if request.args.get("scope") in ("userinfo", "snsapi_userinfo") else "snsapi_base"
-    links = _services().links(public_base_url(_services().settings, request))
+    services = _services()
+    links = services.links(public_base_url(services.settings, request))
     return redirect(links.for_scope(scope, None, request.args.get("next")))
 
 

@@ -51,6 +51,12 @@ def _current_user() -> str | None:
     return openid if _OPENID.fullmatch(openid) else None
 
 
+def _with_code(link: dict, openid: str) -> Response:
+    """Back to the redirect_uri with a fresh code for this user and scope, and the state unchanged."""
+    code = store().issue_code(openid, link["scope"])
+    return redirect(back_to(link["redirect_uri"], code=code, state=link["state"]))
+
+
 @bp.get("/connect/oauth2/authorize")
 def authorize():
     link, refused = _checked(request.args)
@@ -61,8 +67,7 @@ def authorize():
         return render_template("sandbox/pick_user.html", back=request.full_path,
                                suggestion="o" + secrets.token_hex(13)), 200
     if link["scope"] == "snsapi_base":
-        return redirect(back_to(link["redirect_uri"], code=store().issue_code(openid, "snsapi_base"),
-                                state=link["state"]))
+        return _with_code(link, openid)
     return render_template("sandbox/consent.html", link=link, user=store().user(openid))
 
 
@@ -75,8 +80,7 @@ def confirm():
     if openid is None:
         return _refusal(10006, "请先选择微信用户")
     if request.form.get("decision") == "allow":
-        return redirect(back_to(link["redirect_uri"], code=store().issue_code(openid, link["scope"]),
-                                state=link["state"]))
+        return _with_code(link, openid)
     if store().config().deny_redirects:
         return redirect(back_to(link["redirect_uri"], state=link["state"]))
     return render_template("sandbox/message.html", title="已拒绝", text="你拒绝了授权。"), 200
