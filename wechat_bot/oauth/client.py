@@ -77,17 +77,19 @@ class WeChatClient:
 
     def send_custom_message(self, access_token: str, message: dict[str, Any]) -> dict[str, Any]:
         """A customer-service message (within the user's interaction window)."""
-        return self._call("POST", "/cgi-bin/message/custom/send", params={"access_token": access_token},
-                          data=json.dumps(message, ensure_ascii=False).encode("utf-8"),
-                          headers={"Content-Type": "application/json"})
+        return self._post_json("/cgi-bin/message/custom/send", access_token, message)
 
     def create_menu(self, access_token: str, menu: dict[str, Any]) -> dict[str, Any]:
-        return self._call("POST", "/cgi-bin/menu/create", params={"access_token": access_token},
-                          data=json.dumps(menu, ensure_ascii=False).encode("utf-8"),
-                          headers={"Content-Type": "application/json"})
+        return self._post_json("/cgi-bin/menu/create", access_token, menu)
 
     def get_menu(self, access_token: str) -> dict[str, Any]:
         return self._get("/cgi-bin/menu/get", access_token=access_token)
+
+    def _post_json(self, api: str, access_token: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Chinese as UTF-8, not \\u escapes: WeChat shows escapes literally in menus and messages."""
+        return self._call("POST", api, params={"access_token": access_token},
+                          data=json.dumps(body, ensure_ascii=False).encode("utf-8"),
+                          headers={"Content-Type": "application/json"})
 
     def _get(self, api: str, **params: str) -> dict[str, Any]:
         return self._call("GET", api, params=params)
