@@ -53,6 +53,9 @@ CONTENDERS = [
 ]
 
 
+BASELINES = ("bare Flask (success)", "Flask + 1 Redis round trip", "WeRoBot defaults")
+
+
 def sign(*values: str) -> str:
     return hashlib.sha1("".join(sorted(values)).encode()).hexdigest()
 
@@ -141,6 +144,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--only", action="append", default=[],
+                        help="also measure only contenders whose name contains this (the baselines always run)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("bench/endpoint.py needs wrk: apt-get install wrk")
@@ -153,6 +158,8 @@ def main() -> None:
     results = {}
     try:
         for index, (name, target, extra) in enumerate(CONTENDERS):
+            if args.only and name not in BASELINES and not any(part in name for part in args.only):
+                continue
             results[name] = run_one(name, target, extra, args, env, run_dir, (int(time.time()) % 10**6 + index) * 10**9)
             print(f"  measured {name}", file=sys.stderr, flush=True)
     finally:

@@ -99,3 +99,77 @@ def test_retry_cache_entries_expire(make_app, counted, redis):
     wechat.says("hi")
     keys = redis.keys("wechat_bot:push:*")
     assert len(keys) == 1 and 0 < redis.ttl(keys[0]) <= 600
+
+
+def _state_keys(redis) -> list:
+    return redis.keys("wechat_bot:oauth:state:*")
+
+
+def test_a_retried_login_link_keeps_the_first_state_only(make_app, redis):
+    wechat = WeChat(flask_transport(make_app().test_client()), TOKEN, APPID)
+    fields, query = wechat.fields("text", Content="登录"), wechat.query()
+    bodies = {wechat.deliver(fields, query=query).body for _ in range(3)}
+    assert len(bodies) == 1
+    [key] = _state_keys(redis)
+    assert key.decode().rsplit(":", 1)[1].encode() in bodies.pop()
+
+
+def test_concurrent_deliveries_to_a_pure_handler_get_one_body_and_one_state(make_app, redis, http_wechat):
+    router = Router()
+
+    @router.text(pure=True)
+    def slow_link(msg, ctx):
+        link = ctx.links.base(msg.source)
+        time.sleep(0.3)
+        return link
+    wechat = http_wechat(make_app(router=router))
+    fields, query = wechat.fields("text", Content="hi"), wechat.query()
+    with ThreadPoolExecutor(3) as pool:
+        replies = list(pool.map(lambda _: wechat.deliver(fields, query=query), range(3)))
+    assert [r.status for r in replies] == [200, 200, 200] and len({r.body for r in replies}) == 1
+    [key] = _state_keys(redis)
+    assert key.decode().rsplit(":", 1)[1] in replies[0].content
+
+
+def test_a_pure_push_costs_one_redis_round_trip(make_app, redis):
+    wechat = WeChat(flask_transport(make_app().test_client()), TOKEN, APPID)
+    wechat.says("登录")  # the first push loads the script
+    with redis.monitor() as monitor:
+        assert wechat.says("登录").status == 200
+        redis.echo("end of push")
+        sent = []
+        for entry in monitor.listen():
+            if entry["command"] == "ECHO end of push":
+                break
+            if entry["client_type"] != "lua":  # commands a script runs inside Redis are no round trip
+                sent.append(entry["command"].split()[0])
+    assert sent == ["EVALSHA"]
+
+
+def test_a_pure_handler_that_passes_hands_over_to_one_run_of_the_next(make_app, counted, http_wechat):
+    router, runs = counted
+    router.delay = 0.3
+    first = Router()
+
+    @first.text(pure=True)
+    def only_help(msg):
+        return "help" if msg.content == "help" else None
+    first.include(router)
+    wechat = http_wechat(make_app(router=first))
+    fields, query = wechat.fields("text", Content="hi"), wechat.query()
+    with ThreadPoolExecutor(3) as pool:
+        replies = list(pool.map(lambda _: wechat.deliver(fields, query=query), range(3)))
+    assert {r.content for r in replies} == {"run 1"} and len(runs) == 1
+    assert wechat.says("help").content == "help" and len(runs) == 1
+
+
+def test_a_slow_pure_handler_is_logged(make_app, push_log):
+    router = Router()
+
+    @router.text(pure=True)
+    def not_so_pure(msg):
+        time.sleep(0.25)
+        return "done"
+    wechat = WeChat(flask_transport(make_app(router=router).test_client()), TOKEN, APPID)
+    assert wechat.says("hi").content == "done"
+    assert "pure handler not_so_pure took" in push_log.text

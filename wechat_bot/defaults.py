@@ -19,6 +19,7 @@ RETRY_POLL_MAX = 0.1
 
 # Handler threads per process: a handler that overruns keeps its thread until it returns.
 HANDLER_THREADS = 16
+PURE_HANDLER_SLOW = 0.2  # seconds: a pure handler slower than this is logged (it may be doing I/O)
 
 # Redis calls on the request path must fail fast, so a push is still answered inside the window.
 REDIS_SOCKET_TIMEOUT = 0.5

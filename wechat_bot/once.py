@@ -4,12 +4,15 @@ Used for WeChat's push retries (the first delivery runs the handler; every retry
 for the callback's code (WeChat's Android client calls back twice with one code). The first caller claims
 the key with a short-lived marker in the same round trip that reads it; its result replaces the marker.
 A repeat that finds the marker waits for the result instead of doing the work again.
+
+Work that has no effect outside its result and the writes that go with it can skip the claim: do it, then
+`commit` the result and its writes in one script, which keeps an earlier caller's result if there is one.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from redis import Redis
 
@@ -18,12 +21,38 @@ from . import defaults
 _PENDING = b"~"
 _DONE = b"="
 
+# KEYS: the result's key [, a hash whose field ARGV[3] holds the commit back]
+# ARGV: result, ttl, field, then each write as its argument count followed by its arguments
+_COMMIT = """
+local existing = redis.call('GET', KEYS[1])
+if existing then return {0, existing} end
+if KEYS[2] then
+  local held = redis.call('HGET', KEYS[2], ARGV[3])
+  if held then return {1, held} end
+end
+local i = 4
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  redis.call(unpack(ARGV, i + 1, i + n))
+  i = i + n + 1
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return {2}
+"""
+
 
 @dataclass(frozen=True)
 class Claim:
     mine: bool
     body: bytes | None = None
     extra: Any = None  # what the `also` command read, in the same round trip
+
+
+@dataclass(frozen=True)
+class Commit:
+    stored: bool
+    body: bytes | None = None  # not stored: an earlier caller's result (None while theirs is in progress)
+    held: bytes | None = None  # not stored: the value of the hash field that held the commit back
 
 
 class OnceCache:
@@ -41,6 +70,7 @@ class OnceCache:
     ) -> None:
         self._redis, self._prefix, self._ttl, self._pending_ttl = redis, prefix, ttl, pending_ttl
         self._clock, self._sleep = clock, sleep
+        self._commit = redis.register_script(_COMMIT)
 
     def claim(self, identity: str, also: Callable[[Any], Any] | None = None) -> Claim:
         """Mine if nobody claimed this before; else their result, if they have one yet.
@@ -79,6 +109,21 @@ class OnceCache:
             also(pipe)
             pipe.set(self._prefix + identity, _DONE + body, ex=self._ttl)
             pipe.execute()
+
+    def commit(self, identity: str, body: bytes, writes: Sequence[Sequence[Any]] = (),
+               unless: tuple[str, str] | None = None) -> Commit:
+        """Store the result and run `writes` with it, in one round trip, unless the key already has one
+        (a result or a claim) or the hash field `unless` = (key, field) exists."""
+        keys = [self._prefix + identity] + ([unless[0]] if unless else [])
+        args: list[Any] = [_DONE + body, self._ttl, unless[1] if unless else ""]
+        for command in writes:
+            args += [len(command), *command]
+        outcome = self._commit(keys=keys, args=args)
+        if outcome[0] == 2:
+            return Commit(stored=True)
+        if outcome[0] == 1:
+            return Commit(stored=False, held=outcome[1])
+        return Commit(stored=False, body=_body(outcome[1]))
 
     def release(self, identity: str) -> None:
         """Give up a claim without a result, so the next caller does the work."""

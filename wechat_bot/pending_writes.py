@@ -2,28 +2,33 @@
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from typing import Any
 
 from redis import Redis
 
-Write = Callable[[Any], Any]  # queues one command on a redis pipeline
+Command = tuple[Any, ...]  # a Redis command and its arguments: ("SET", key, value, "EX", 900)
 
 
 class PendingWrites:
     def __init__(self) -> None:
-        self._writes: list[Write] = []
+        self._commands: list[Command] = []
         self._lock = threading.Lock()
 
-    def add(self, write: Write) -> None:
+    def add(self, *command: Any) -> None:
+        """Queue one write command, e.g. add("SET", key, value, "EX", ttl)."""
         with self._lock:
-            self._writes.append(write)
+            self._commands.append(command)
+
+    def take(self) -> list[Command]:
+        """Every pending command, now no longer pending (its taker sends it)."""
+        with self._lock:
+            commands, self._commands = self._commands, []
+        return commands
 
     def queue_on(self, pipe: Any) -> None:
-        """Put every pending write on `pipe` (its caller executes it) and forget them."""
-        with self._lock:
-            writes, self._writes = self._writes, []
-        for write in writes:
-            write(pipe)
+        """Put every pending write on a redis pipeline (its caller executes it)."""
+        for command in self.take():
+            pipe.execute_command(*command)
 
     def flush(self, redis: Redis) -> None:
         """Send what is pending now, on its own (a late answer, or no retry cache to ride with)."""

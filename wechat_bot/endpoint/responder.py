@@ -52,18 +52,47 @@ class Responder:
     def respond(self, push: Push, received: float, context: Context) -> Answer:
         """The body for this delivery; `received` is the monotonic time the request arrived."""
         until = received + self.deadline
+        started = time.monotonic()
+        outcome = self.router.dispatch(push.msg, context, pure_only=True)
+        if outcome.stopped:
+            return self._respond_once(push, until, context, outcome.impure_at)
+        if time.monotonic() - started > defaults.PURE_HANDLER_SLOW:
+            log.warning("pure handler %s took %.0f ms on %s: a handler that does I/O must not be declared pure",
+                        outcome.handler, (time.monotonic() - started) * 1000, push.label)
+        return self._commit(push, outcome, until, context)
+
+    def _commit(self, push: Push, outcome: Outcome, until: float, context: Context) -> Answer:
+        """A pure handler's answer: stored with its writes in one round trip, unless a delivery before this
+        one stored its own (then that one is the answer) or the user must be asked to authorize again."""
+        answer = self._render(push, outcome, context, None)
+        writes = context.writes.take()
+        try:
+            commit = self.cache.commit(push.identity, answer.body, writes, unless=(REAUTH_KEY, push.msg.source))
+            if commit.held is not None:
+                answer = self._render(push, outcome, context, commit.held.decode())
+                commit = self.cache.commit(push.identity, answer.body, writes + context.writes.take())
+        except RedisError as error:
+            log.warning("retry cache unavailable (%s): reply to %s not remembered, its links' states not written",
+                        type(error).__name__, push.label)
+            return answer
+        if commit.stored:
+            return answer
+        return self._retry(push, commit.body, until)
+
+    def _respond_once(self, push: Push, until: float, context: Context, start: int) -> Answer:
+        """Handlers from route `start` on may have effects: claim the push first, so they run once."""
         try:
             claim = self.cache.claim(push.identity, also=lambda pipe: pipe.hget(REAUTH_KEY, push.msg.source))
         except RedisError as error:
             log.warning("retry cache unavailable (%s): answering %s without retry protection",
                         type(error).__name__, push.label)
-            answer = self._answer(push, until, context)
+            answer = self._answer(push, until, context, start)
             self._flush(context, push)
             return answer
         if not claim.mine:
             return self._retry(push, claim.body, until)
         reauth_scope = claim.extra.decode() if claim.extra else None
-        answer = self._answer(push, until, context, reauth_scope)
+        answer = self._answer(push, until, context, start, reauth_scope)
         try:
             # an overrunning handler may still be adding writes: those go out with its late answer
             also = None if answer.outcome == "overrun" else context.writes.queue_on
@@ -83,8 +112,9 @@ class Responder:
             return Answer(SUCCESS, "retry-timeout")
         return Answer(body, "retry")
 
-    def _answer(self, push: Push, until: float, context: Context, reauth_scope: str | None = None) -> Answer:
-        future = self._pool.submit(self.router.dispatch, push.msg, context)
+    def _answer(self, push: Push, until: float, context: Context, start: int,
+                reauth_scope: str | None = None) -> Answer:
+        future = self._pool.submit(self.router.dispatch, push.msg, context, start=start)
         try:
             outcome = future.result(timeout=max(0.0, until - time.monotonic()))
         except FutureTimeout:
@@ -117,7 +147,7 @@ class Responder:
         link = context.links.for_scope(scope if scope in SCOPES else "snsapi_base", push.msg.source, None)
         notice = f'{REAUTH_TEXT}<a href="{link}">点此重新授权</a>'
         openid = push.msg.source
-        context.writes.add(lambda pipe: pipe.hdel(REAUTH_KEY, openid))
+        context.writes.add("HDEL", REAUTH_KEY, openid)
         if reply is None:
             return TextReply(content=notice, message=push.msg)
         reply.content = f"{reply.content}\n\n{notice}"

@@ -19,21 +19,21 @@ def login_link(msg: BaseMessage, ctx: Context) -> str:
     return f'<a href="{ctx.links.base(msg.source)}">点此登录</a>'
 
 
-@router.keyword("登录", "login")
+@router.keyword("登录", "login", pure=True)
 def login(msg: BaseMessage, ctx: Context) -> str:
     return login_link(msg, ctx)
 
 
-@router.keyword("资料", "userinfo")
+@router.keyword("资料", "userinfo", pure=True)
 def userinfo(msg: BaseMessage, ctx: Context) -> str:
     return f'<a href="{ctx.links.userinfo(msg.source)}">点此授权，查看你的微信资料</a>'
 
 
-@router.event("subscribe")
+@router.event("subscribe", pure=True)
 def welcome(msg: BaseMessage, ctx: Context) -> str:
     return f"{WELCOME_TEXT}\n{login_link(msg, ctx)}"
 
 
-@router.on(match=lambda msg: msg.type in _USER_MESSAGES)
+@router.on(match=lambda msg: msg.type in _USER_MESSAGES, pure=True)
 def help_text(msg: BaseMessage) -> str:
     return HELP_TEXT

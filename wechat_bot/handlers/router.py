@@ -23,6 +23,7 @@ class Route:
     kind: str | None
     matches: Matcher
     call: Callable[[BaseMessage, Any], Any]
+    pure: bool = False
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,11 @@ class Outcome:
     route: Route | None
     result: Any = None
     failed: bool = False
+    impure_at: int | None = None  # dispatch(pure_only=True) stopped at this route: it is not pure
+
+    @property
+    def stopped(self) -> bool:
+        return self.impure_at is not None
 
     @property
     def handler(self) -> str:
@@ -39,52 +45,64 @@ class Outcome:
 
 
 class Router:
-    """Routes in registration order. A handler takes (msg) or (msg, ctx) and returns str, a reply or None."""
+    """Routes in registration order. A handler takes (msg) or (msg, ctx) and returns str, a reply or None.
+
+    `pure=True` declares a handler that does no I/O and has no effect beyond its answer and `ctx.writes`:
+    it runs in the request thread, and its push costs one Redis round trip. A retry of the push may run it
+    again, but only the first answer and its writes are kept. Other handlers run in a thread pool under the
+    reply window, after a claim that makes sure they run once per push.
+    """
 
     def __init__(self) -> None:
         self.routes: list[Route] = []
 
-    def on(self, kind: str | None = None, match: Matcher | None = None) -> Callable[[Handler], Handler]:
+    def on(self, kind: str | None = None, match: Matcher | None = None, *,
+           pure: bool = False) -> Callable[[Handler], Handler]:
         """Register for a message type ('text', 'image', 'event'…; None for any) and an optional test."""
         def register(func: Handler) -> Handler:
-            self.routes.append(Route(func.__name__, kind, match or (lambda msg: True), _two_args(func)))
+            self.routes.append(Route(func.__name__, kind, match or (lambda msg: True), _two_args(func), pure))
             return func
         return register
 
-    def text(self) -> Callable[[Handler], Handler]:
-        return self.on("text")
+    def text(self, *, pure: bool = False) -> Callable[[Handler], Handler]:
+        return self.on("text", pure=pure)
 
-    def keyword(self, *words: str) -> Callable[[Handler], Handler]:
+    def keyword(self, *words: str, pure: bool = False) -> Callable[[Handler], Handler]:
         """Texts equal to one of the words once trimmed, case-insensitively."""
         wanted = {word.strip().casefold() for word in words}
-        return self.on("text", lambda msg: (msg.content or "").strip().casefold() in wanted)
+        return self.on("text", lambda msg: (msg.content or "").strip().casefold() in wanted, pure=pure)
 
-    def regex(self, pattern: str | re.Pattern, flags: int = 0) -> Callable[[Handler], Handler]:
+    def regex(self, pattern: str | re.Pattern, flags: int = 0, *, pure: bool = False) -> Callable[[Handler], Handler]:
         """Texts the pattern finds a match in (re.search)."""
         compiled = re.compile(pattern, flags) if isinstance(pattern, str) else pattern
-        return self.on("text", lambda msg: compiled.search(msg.content or "") is not None)
+        return self.on("text", lambda msg: compiled.search(msg.content or "") is not None, pure=pure)
 
-    def event(self, name: str, key: str | None = None) -> Callable[[Handler], Handler]:
+    def event(self, name: str, key: str | None = None, *, pure: bool = False) -> Callable[[Handler], Handler]:
         """Events by name (case-insensitive; 'subscribe' includes following by a QR code), and EventKey."""
         names = {name.lower()} | ({"subscribe_scan"} if name.lower() == "subscribe" else set())
-        return self.on("event", lambda msg: msg.event in names and (key is None or _event_key(msg) == key))
+        return self.on("event", lambda msg: msg.event in names and (key is None or _event_key(msg) == key),
+                       pure=pure)
 
-    def click(self, key: str) -> Callable[[Handler], Handler]:
+    def click(self, key: str, *, pure: bool = False) -> Callable[[Handler], Handler]:
         """Menu CLICK events whose button key is `key`."""
-        return self.event("click", key)
+        return self.event("click", key, pure=pure)
 
     def include(self, other: "Router") -> None:
         """Append another router's routes after this one's (they answer only what these pass on)."""
         self.routes.extend(other.routes)
 
-    def dispatch(self, msg: BaseMessage, ctx: Any) -> Outcome:
-        """Call matching handlers in order until one answers; a handler that raises ends the search."""
-        for route in self.routes:
+    def dispatch(self, msg: BaseMessage, ctx: Any, *, start: int = 0, pure_only: bool = False) -> Outcome:
+        """Call matching handlers in order from route `start` until one answers; a handler that raises ends
+        the search. With `pure_only`, stop before the first matching handler that is not pure."""
+        for index in range(start, len(self.routes)):
+            route = self.routes[index]
             if route.kind is not None and route.kind != msg.type:
                 continue
             try:
                 if not route.matches(msg):
                     continue
+                if pure_only and not route.pure:
+                    return Outcome(None, impure_at=index)
                 result = route.call(msg, ctx)
             except Exception:
                 log.exception("handler %s failed on push %s from %s", route.name, msg.id or msg.time, msg.source)
