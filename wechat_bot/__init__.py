@@ -11,6 +11,7 @@ from .config import Settings
 from .errors import ConfigError, WeChatBotError
 from .handlers import Context, Router
 from .services import Services
+from .sessions import CookieSessions
 
 __all__ = ["create_app", "Router", "Context", "Settings", "ConfigError", "WeChatBotError"]
 
@@ -36,6 +37,7 @@ def create_app(
         raise ConfigError(f"{', '.join(settings.missing_credentials)}: not set (put them in the environment or .env)")
     logs.configure(settings.log_format)
     app = Flask(__name__)
+    app.session_interface = CookieSessions()
     app.config.from_mapping(
         SECRET_KEY=settings.secret_key or secret_key.load_or_create(settings.var_dir),
         MAX_CONTENT_LENGTH=defaults.MAX_PUSH_BYTES,
