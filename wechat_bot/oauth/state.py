@@ -10,7 +10,7 @@ import hashlib
 import json
 import secrets
 import string
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from redis import Redis
 
@@ -37,6 +37,9 @@ class StateRecord:
     openid: str | None
     next: str | None
 
+    def to_json(self) -> str:
+        return json.dumps({"scope": self.scope, "openid": self.openid, "next": self.next})
+
 
 class AuthorizeStates:
     def __init__(self, redis: Redis, ttl: int = defaults.STATE_TTL) -> None:
@@ -46,7 +49,7 @@ class AuthorizeStates:
               writes: PendingWrites | None = None) -> str:
         """A new state; with `writes`, its Redis write rides with the push's reply instead of costing a trip."""
         state = secrets.token_hex(STATE_LENGTH // 2)
-        key, value = state_key(state), json.dumps(asdict(StateRecord(scope, openid, next_path)))
+        key, value = state_key(state), StateRecord(scope, openid, next_path).to_json()
         if writes is None:
             self._redis.set(key, value, ex=self.ttl)
         else:
@@ -57,7 +60,7 @@ class AuthorizeStates:
         """A state for a link that lives for months (a menu button): reusable, bound to no openid."""
         digest = hashlib.sha256(f"{scope}|{next_path or ''}".encode()).hexdigest()
         state = "m" + "".join(ch for ch in digest if ch.isalnum())[:31]
-        self._redis.set(LASTING_PREFIX + state, json.dumps(asdict(StateRecord(scope, None, next_path))))
+        self._redis.set(LASTING_PREFIX + state, StateRecord(scope, None, next_path).to_json())
         return state
 
     def consume(self, state: str) -> StateRecord | None:
@@ -70,4 +73,4 @@ class AuthorizeStates:
 
     def restore(self, state: str, record: StateRecord) -> None:
         """Put a consumed state back, when its use failed for a reason the user can retry."""
-        self._redis.set(state_key(state), json.dumps(asdict(record)), ex=self.ttl)
+        self._redis.set(state_key(state), record.to_json(), ex=self.ttl)
