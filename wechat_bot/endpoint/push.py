@@ -37,6 +37,8 @@ class Push:
 
 def loggable(value: str, limit: int = 64) -> str:
     """A field from a push, safe to put in a log line: printable, no spaces, bounded."""
+    if len(value) <= limit and value.isprintable() and " " not in value:
+        return value
     cleaned = "".join(ch if ch.isprintable() and not ch.isspace() else "?" for ch in value[:limit])
     return cleaned + ("…" if len(value) > limit else "")
 

@@ -94,9 +94,10 @@ class Router:
     def dispatch(self, msg: BaseMessage, ctx: Any, *, start: int = 0, pure_only: bool = False) -> Outcome:
         """Call matching handlers in order from route `start` until one answers; a handler that raises ends
         the search. With `pure_only`, stop before the first matching handler that is not pure."""
+        msg_type = msg.type
         for index in range(start, len(self.routes)):
             route = self.routes[index]
-            if route.kind is not None and route.kind != msg.type:
+            if route.kind is not None and route.kind != msg_type:
                 continue
             try:
                 if not route.matches(msg):
