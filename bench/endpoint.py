@@ -2,7 +2,9 @@
 same signed pushes (a text 登录, each with its own MsgId), one after another in one run. Prints requests/s,
 p50 and p99, and each one's ratio to the baselines measured in this same run.
 
-    python bench/endpoint.py [--seconds 8] [--workers 2] [--connections 8]
+    python bench/endpoint.py [--seconds 8] [--workers 2] [--connections 8] [--only NAME]
+
+Each contender runs in this run's fresh temporary directory (WeRoBot keeps its default SQLite session there).
 
 Needs wrk (Debian: apt-get install wrk) and WeRoBot (pip install werobot), which this script does not install.
 """
@@ -102,7 +104,7 @@ def run_one(name: str, target: str, extra: dict, args, env: dict, run_dir: Path,
     port = free_port()
     log = (run_dir / f"gunicorn-{port}.log").open("w")
     server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", str(args.workers), "-b", f"127.0.0.1:{port}",
-                               "--log-level", "warning", target], cwd=ROOT / "bench" / "contenders",
+                               "--log-level", "warning", target], cwd=run_dir,
                               env={**env, **extra}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_for(port)
@@ -151,7 +153,8 @@ def main() -> None:
         sys.exit("bench/endpoint.py needs wrk: apt-get install wrk")
     run_dir = Path(tempfile.mkdtemp(prefix="wechat_bot_endpoint_"))
     sock = embedded_redis.ensure_running(run_dir / "var")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "WECHAT_TOKEN": TOKEN, "WECHAT_APPID": APPID,
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "bench" / "contenders")]),
+           "WECHAT_TOKEN": TOKEN, "WECHAT_APPID": APPID,
            "WECHAT_SECRET": SECRET, "REDIS_URL": f"unix://{sock}", "BENCH_REDIS_SOCKET": sock,
            "PUBLIC_BASE_URL": "https://bot.example.com", "WECHAT_API_BASE": "http://127.0.0.1:9",
            "WECHAT_OPEN_BASE": "https://open.weixin.qq.com"}
