@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
@@ -186,14 +187,25 @@ def stable_token():
     return answer(sandbox.global_token(force=bool(body.get("force_refresh"))))
 
 
+def _account_token_valid() -> bool:
+    return store().global_token_valid(request.args.get("access_token", ""))
+
+
+def _posted_json() -> tuple[Any, Response | None]:
+    """The JSON body of a cgi-bin POST made with the account's access_token, or the error WeChat gives."""
+    if not _account_token_valid():
+        return None, error(40001)
+    try:
+        return json.loads(request.get_data() or b""), None
+    except ValueError:
+        return None, error(47001)
+
+
 @bp.post("/cgi-bin/message/custom/send")
 def custom_send():
-    if not store().global_token_valid(request.args.get("access_token", "")):
-        return error(40001)
-    try:
-        message = json.loads(request.get_data() or b"")
-    except ValueError:
-        return error(47001)
+    message, refused = _posted_json()
+    if refused:
+        return refused
     if not isinstance(message, dict) or not message.get("touser") or not message.get("msgtype"):
         return error(44002 if not message else 47001)
     store().record_sent(message)
@@ -202,12 +214,9 @@ def custom_send():
 
 @bp.post("/cgi-bin/menu/create")
 def create_menu():
-    if not store().global_token_valid(request.args.get("access_token", "")):
-        return error(40001)
-    try:
-        menu = json.loads(request.get_data() or b"")
-    except ValueError:
-        return error(47001)
+    menu, refused = _posted_json()
+    if refused:
+        return refused
     buttons = menu.get("button") if isinstance(menu, dict) else None
     if not isinstance(buttons, list) or not 1 <= len(buttons) <= 3:
         return error(40017)
@@ -227,7 +236,7 @@ def create_menu():
 
 @bp.get("/cgi-bin/menu/get")
 def get_menu():
-    if not store().global_token_valid(request.args.get("access_token", "")):
+    if not _account_token_valid():
         return error(40001)
     raw = store().redis.get("wechat_sandbox:menu")
     return answer({"menu": json.loads(raw)}) if raw else error(46003)
