@@ -108,12 +108,9 @@ class SandboxStore:
 
     def use_code(self, code: str) -> tuple[str, dict | None]:
         """('ok', record), or ('unknown' | 'expired' | 'used', None); a code works once."""
-        raw = self.redis.get(key("code", code))
-        if not raw:
-            return "unknown", None
-        record = json.loads(raw)
-        if record["expires_at"] < self.clock():
-            return "expired", None
+        outcome, record = self._live("code", code)
+        if record is None:
+            return outcome, None
         if not self.redis.set(key("code-used", code), 1, nx=True, ex=3600 * 2):
             return "used", None
         return "ok", record
@@ -128,12 +125,9 @@ class SandboxStore:
 
     def refresh(self, refresh_token: str) -> tuple[str, dict | None]:
         """('ok', answer), or ('unknown' | 'expired', None)."""
-        raw = self.redis.get(key("rt", refresh_token))
-        if not raw:
-            return "unknown", None
-        record = json.loads(raw)
-        if record["expires_at"] < self.clock():
-            return "expired", None
+        outcome, record = self._live("rt", refresh_token)
+        if record is None:
+            return outcome, None
         self.redis.hincrby(key("refreshes"), refresh_token, 1)
         config = self.config()
         if config.rotate_refresh_token:
@@ -148,7 +142,11 @@ class SandboxStore:
 
     def access(self, access_token: str) -> tuple[str, dict | None]:
         """('ok', record) for a live user access_token, else ('unknown' | 'expired', None)."""
-        raw = self.redis.get(key("at", access_token))
+        return self._live("at", access_token)
+
+    def _live(self, kind: str, token: str) -> tuple[str, dict | None]:
+        """('ok', record) for a stored code or token still within its lifetime, else ('unknown' | 'expired', None)."""
+        raw = self.redis.get(key(kind, token))
         if not raw:
             return "unknown", None
         record = json.loads(raw)
