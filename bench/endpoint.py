@@ -1,122 +1,91 @@
-"""Endpoint benchmark: each contender under gunicorn (same worker count) on loopback, driven by wrk with the
-same signed pushes (a text 登录, each with its own MsgId), one after another in one run. Prints requests/s,
-p50 and p99, and each one's ratio to the baselines measured in this same run.
+"""Endpoint benchmark: /wechat under gunicorn (the same worker count for each contender) on loopback, driven by
+wrk with pushes as WeChat sends them, the contenders one after another, in rounds; prints each round's req/s,
+p50, p99 and the target ratios taken within the round, then the medians of the ratios over the rounds.
 
-    python bench/endpoint.py [--seconds 8] [--workers 2] [--connections 8] [--only NAME]
+    python bench/endpoint.py [--seconds 8] [--rounds 3] [--workers 2] [--connections 8] [--wide 64]
+                             [--only KEY_OR_NAME ...]
 
-Each contender runs in this run's fresh temporary directory (WeRoBot keeps its default SQLite session there).
+Every push (a text 登录) has its own nonce, signature and timestamp, its own MsgId, and comes from one of 97
+senders; in safe mode each is encrypted on its own with its own msg_signature (bench/pushes.py). wrk's Lua has
+no SHA-1, so the pushes are written to a file just before each run and bench/replay.lua sends each once: a 1 s
+warm-up measures the contender's rate, then the run's file holds twice what that rate needs (a run that
+still ran out is flagged `REPEATED`). Timestamps are those of the file's writing, well within wechat_bot's
+default WECHAT_TIMESTAMP_TOLERANCE (300 s). Each contender gets one probe push first, whose answer must be 200
+with the expected body, so a contender that answers errors is never timed. `--only` (repeatable) keeps the
+contenders whose key or name contains the word: bare, one_rt, wechatpy, werobot, werobot_off, werobot_redis,
+ours, own, safe, ours_wide. A ratio whose two sides did not both run prints n/a.
 
-Needs wrk (Debian: apt-get install wrk) and WeRoBot (pip install werobot), which this script does not install.
+Needs, none installed by this script: wrk (Debian: apt-get install wrk) and WeRoBot from PyPI
+(pip install werobot==1.13.1); wechatpy, gunicorn and redis come with wechat_bot's requirements.
+Redis is wechat_bot's embedded server, in this run's fresh temporary directory (WeRoBot's SQLite file too).
 """
 from __future__ import annotations
 
 import argparse
-import hashlib
+import http.client
 import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
+import pushes  # noqa: E402
 from wechat_bot import embedded_redis  # noqa: E402
 
-TOKEN, APPID, SECRET = "benchtoken", "wx0123456789abcdef", "0123456789abcdef0123456789abcdef"
-AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
-TEMPLATE = ("<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><FromUserName><![CDATA[o_bench%d]]></FromUserName>"
-            "<CreateTime>%d</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[登录]]></Content>"
-            "<MsgId>%d</MsgId></xml>")
+SECRET = "0123456789abcdef0123456789abcdef"
+REPLAY = ROOT / "bench" / "replay.lua"
+LINK = "点此登录".encode()
 
-PLAIN_LUA = """
-local n = 0
-local prefix = %d
-request = function()
-  n = n + 1
-  local body = string.format('%s', n %% 1000, %d, prefix + n)
-  return wrk.format("POST", nil, {["Content-Type"] = "text/xml"}, body)
-end
-"""
+
+@dataclass(frozen=True)
+class Contender:
+    key: str
+    name: str
+    target: str
+    expect: bytes  # in the answer to the probe push
+    env: dict = field(default_factory=dict)
+    safe: bool = False
+    wide: bool = False  # driven with --wide connections instead of --connections
+
 
 CONTENDERS = [
-    ("bare Flask (success)", "bare_flask:app", {}),
-    ("Flask + 1 Redis round trip", "flask_one_roundtrip:app", {}),
-    ("wechatpy + Flask", "wechatpy_flask:app", {}),
-    ("WeRoBot defaults", "werobot_app:app", {}),
-    ("WeRoBot, session off", "werobot_app:app", {"BENCH_WEROBOT_SESSION": "off"}),
-    ("wechat_bot", "ours:app", {}),
-    ("wechat_bot, safe mode", "ours:app", {"WECHAT_ENCODING_AES_KEY": AES_KEY}),
+    Contender("bare", "bare Flask (success)", "bare_flask:app", b"success"),
+    Contender("one_rt", "Flask + 1 Redis round trip", "flask_one_roundtrip:app", b"success"),
+    Contender("wechatpy", "wechatpy + Flask", "wechatpy_flask:app", LINK),
+    Contender("werobot", "WeRoBot defaults (SQLite)", "werobot_app:app", LINK),
+    Contender("werobot_off", "WeRoBot, session off", "werobot_app:app", LINK, {"BENCH_WEROBOT_SESSION": "off"}),
+    Contender("werobot_redis", "WeRoBot, Redis session", "werobot_app:app", LINK, {"BENCH_WEROBOT_SESSION": "redis"}),
+    Contender("ours", "wechat_bot", "ours:app", LINK),
+    Contender("own", "wechat_bot, own handler", "own_handler:create()", LINK),
+    Contender("safe", "wechat_bot, safe mode", "ours:app", b"<Encrypt>",
+              {"WECHAT_ENCODING_AES_KEY": pushes.AES_KEY}, safe=True),
+    Contender("ours_wide", "wechat_bot (wide run)", "ours:app", LINK, wide=True),
 ]
 
-
-BASELINES = ("bare Flask (success)", "Flask + 1 Redis round trip", "WeRoBot defaults")
-
-
-def sign(*values: str) -> str:
-    return hashlib.sha1("".join(sorted(values)).encode()).hexdigest()
+# (label, numerator, denominator, target): a ratio of req/s within one round, met when at least the target.
+RATIOS = [
+    ("wechat_bot ÷ WeRoBot-Redis", "ours", "werobot_redis", 1.1),
+    ("own handler ÷ WeRoBot-Redis", "own", "werobot_redis", 1.0),
+    ("wechat_bot ÷ Flask + 1 round trip", "ours", "one_rt", 0.75),
+    ("safe mode ÷ plaintext", "safe", "ours", 0.9),
+]
+# (label, contender, bound in ms): met when the p99 is under it.
+P99S = [("wechat_bot p99 at {c} connections", "ours", 25.0), ("wechat_bot p99 at {w} connections", "ours_wide", 50.0)]
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def lua_for(name: str, run_dir: Path, prefix: int, seconds: int) -> Path:
-    script = run_dir / f"{abs(hash(name))}.lua"
-    if "safe mode" not in name:
-        template = TEMPLATE.replace("'", "\\'")
-        script.write_text(PLAIN_LUA % (prefix, template.replace("%d", "%d"), int(time.time())), encoding="utf-8")
-        return script
-    from wechatpy.crypto import WeChatCrypto  # safe mode: bodies encrypted ahead of time, one per request
-    from lxml import etree
-
-    crypto, entries = WeChatCrypto(TOKEN, AES_KEY, APPID), []
-    timestamp, nonce = str(int(time.time())), "42"
-    for n in range(seconds * 3000):
-        sealed = crypto.encrypt_message(TEMPLATE % (n % 1000, int(time.time()), prefix + n), nonce, timestamp)
-        encrypt = etree.fromstring(sealed.encode()).findtext("Encrypt")
-        query = urlencode({"signature": sign(TOKEN, timestamp, nonce), "timestamp": timestamp, "nonce": nonce,
-                           "openid": "o_bench", "encrypt_type": "aes",
-                           "msg_signature": sign(TOKEN, timestamp, nonce, encrypt)})
-        body = f"<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
-        entries.append(f"{{'/wechat?{query}', '{body}'}}")
-    script.write_text("local pushes = {\n" + ",\n".join(entries) + "\n}\nlocal n = 0\nrequest = function()\n"
-                      "  n = n + 1\n  local push = pushes[(n - 1) % #pushes + 1]\n"
-                      "  return wrk.format('POST', push[1], {['Content-Type'] = 'text/xml'}, push[2])\nend\n")
-    return script
-
-
-def query_for() -> str:
-    """The plaintext pushes' query: signed once, as WeChat signs every delivery of a push alike."""
-    timestamp, nonce = str(int(time.time())), "42"
-    return urlencode({"signature": sign(TOKEN, timestamp, nonce), "timestamp": timestamp, "nonce": nonce,
-                      "openid": "o_bench"})
-
-
-def run_one(name: str, target: str, extra: dict, args, env: dict, run_dir: Path, prefix: int) -> dict:
-    port = free_port()
-    log = (run_dir / f"gunicorn-{port}.log").open("w")
-    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", str(args.workers), "-b", f"127.0.0.1:{port}",
-                               "--log-level", "warning", target], cwd=run_dir,
-                              env={**env, **extra}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        wait_for(port)
-        script = lua_for(name, run_dir, prefix, args.seconds)
-        url = f"http://127.0.0.1:{port}/wechat?{query_for()}"
-        subprocess.run(["wrk", "-t1", f"-c{args.connections}", "-d1s", "-s", str(script), url], capture_output=True)
-        output = subprocess.run(["wrk", "-t1", f"-c{args.connections}", f"-d{args.seconds}s", "--latency", "-s",
-                                 str(script), url], capture_output=True, text=True).stdout
-        return parse(output)
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(15)
 
 
 def wait_for(port: int, timeout: float = 30) -> None:
@@ -131,6 +100,49 @@ def wait_for(port: int, timeout: float = 30) -> None:
     raise RuntimeError(f"nothing listens on {port}")
 
 
+def probe(port: int, contender: Contender) -> None:
+    """One push of its own; the contender must answer it 200 with the expected body."""
+    crypto = pushes.sealer() if contender.safe else None
+    target, body = pushes.one(0, safe=contender.safe, crypto=crypto)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("POST", target, body.encode(), {"Content-Type": "text/xml"})
+    response = conn.getresponse()
+    answer = response.read()
+    conn.close()
+    if response.status != 200 or contender.expect not in answer:
+        raise RuntimeError(f"{contender.name}: the probe push got {response.status} {answer[:200]!r}")
+
+
+def wrk(port: int, connections: int, seconds: int, pushes_file: Path) -> dict:
+    output = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(REPLAY),
+                             f"http://127.0.0.1:{port}/wechat", "--", str(pushes_file)],
+                            capture_output=True, text=True, check=True).stdout
+    return parse(output)
+
+
+def run_one(contender: Contender, args, env: dict, run_dir: Path) -> dict:
+    port, connections = free_port(), args.wide if contender.wide else args.connections
+    log = (run_dir / f"gunicorn-{contender.key}-{port}.log").open("w")
+    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", str(args.workers), "-b", f"127.0.0.1:{port}",
+                               "--log-level", "warning", contender.target], cwd=run_dir,
+                              env={**env, **contender.env}, stdout=log, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    warm_file, run_file = run_dir / "warm.pushes", run_dir / "run.pushes"
+    try:
+        wait_for(port)
+        probe(port, contender)
+        warm = wrk(port, connections, 1, pushes.write(warm_file, 20000, safe=contender.safe))
+        count = int(warm["rps"] * args.seconds * 2) + 4 * connections + 2000
+        result = wrk(port, connections, args.seconds, pushes.write(run_file, count, safe=contender.safe))
+        result["repeated"] = result["requests"] + connections > count or warm["requests"] + connections > 20000
+        return result
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(15)
+        warm_file.unlink(missing_ok=True)
+        run_file.unlink(missing_ok=True)
+
+
 def parse(output: str) -> dict:
     def latency(label: str) -> float:
         match = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
@@ -138,42 +150,92 @@ def parse(output: str) -> dict:
         return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)), "p50": latency("50"),
-            "p99": latency("99"), "errors": int(errors.group(1)) if errors else 0}
+            "p99": latency("99"), "errors": int(errors.group(1)) if errors else 0,
+            "requests": int(re.search(r"(\d+) requests in", output).group(1))}
+
+
+def ratios(results: dict) -> dict:
+    return {label: results[top]["rps"] / results[bottom]["rps"]
+            for label, top, bottom, _ in RATIOS if top in results and bottom in results}
+
+
+def print_round(number: int, results: dict, contenders: list[Contender], args) -> None:
+    print(f"\nround {number}")
+    print(f"{'contender':<30}{'conns':>6}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}")
+    for contender in contenders:
+        r = results[contender.key]
+        flag = "  REPEATED" if r["repeated"] else ""
+        conns = args.wide if contender.wide else args.connections
+        print(f"{contender.name:<30}{conns:>6}{r['rps']:>9.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}{r['errors']:>9}{flag}")
+    for label, value in ratios(results).items():
+        print(f"  {label:<36}{value:>6.2f}")
+
+
+def print_summary(rounds: list[dict], args) -> None:
+    print(f"\nmedians over {len(rounds)} round(s)")
+    for label, top, bottom, target in RATIOS:
+        values = [ratios(r)[label] for r in rounds if label in ratios(r)]
+        if not values:
+            print(f"  {label:<36}   n/a   (target ≥ {target})")
+            continue
+        median = statistics.median(values)
+        met = "met" if median >= target else "not met"
+        print(f"  {label:<36}{median:>6.2f}   target ≥ {target}: {met}   rounds: "
+              + ", ".join(f"{v:.2f}" for v in values))
+    for label, key, bound in P99S:
+        label = label.format(c=args.connections, w=args.wide)
+        values = [r[key]["p99"] for r in rounds if key in r]
+        if not values:
+            print(f"  {label:<36}   n/a   (target < {bound:g} ms)")
+            continue
+        median = statistics.median(values)
+        met = "met" if median < bound else "not met"
+        print(f"  {label:<36}{median:>6.1f} ms   target < {bound:g} ms: {met}")
+
+
+def selected(only: list[str]) -> list[Contender]:
+    if not only:
+        return CONTENDERS
+    return [c for c in CONTENDERS if any(word == c.key or word in c.name for word in only)]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=int, default=8)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=8, help="each contender's timed run (after a 1 s warm-up)")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--only", action="append", default=[],
-                        help="also measure only contenders whose name contains this (the baselines always run)")
+    parser.add_argument("--wide", type=int, default=64, help="connections for the wide run's p99")
+    parser.add_argument("--only", action="append", default=[], help="a contender's key or part of its name")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("bench/endpoint.py needs wrk: apt-get install wrk")
+    contenders = selected(args.only)
+    if not contenders:
+        sys.exit(f"--only {args.only}: no such contender")
     run_dir = Path(tempfile.mkdtemp(prefix="wechat_bot_endpoint_"))
     sock = embedded_redis.ensure_running(run_dir / "var")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "bench" / "contenders")]),
-           "WECHAT_TOKEN": TOKEN, "WECHAT_APPID": APPID,
-           "WECHAT_SECRET": SECRET, "REDIS_URL": f"unix://{sock}", "BENCH_REDIS_SOCKET": sock,
+           "WECHAT_TOKEN": pushes.TOKEN, "WECHAT_APPID": pushes.APPID, "WECHAT_SECRET": SECRET,
+           "REDIS_URL": f"unix://{sock}", "BENCH_REDIS_SOCKET": sock,
            "PUBLIC_BASE_URL": "https://bot.example.com", "WECHAT_API_BASE": "http://127.0.0.1:9",
            "WECHAT_OPEN_BASE": "https://open.weixin.qq.com"}
-    results = {}
+    print(f"{args.workers} gunicorn workers, {args.connections} connections ({args.wide} for the wide run), "
+          f"{args.seconds}s each after a 1s warm-up, {args.rounds} round(s); text 登录 pushes, each with its own "
+          f"nonce and MsgId, from {len(pushes.SENDERS)} senders")
+    rounds = []
     try:
-        for index, (name, target, extra) in enumerate(CONTENDERS):
-            if args.only and name not in BASELINES and not any(part in name for part in args.only):
-                continue
-            results[name] = run_one(name, target, extra, args, env, run_dir, (int(time.time()) % 10**6 + index) * 10**9)
-            print(f"  measured {name}", file=sys.stderr, flush=True)
+        for number in range(1, args.rounds + 1):
+            results = {}
+            for contender in contenders:
+                results[contender.key] = run_one(contender, args, env, run_dir)
+                print(f"  round {number}: measured {contender.name}", file=sys.stderr, flush=True)
+            rounds.append(results)
+            print_round(number, results, contenders, args)
     finally:
         embedded_redis.stop(run_dir / "var")
-    bare, ceiling = results["bare Flask (success)"]["rps"], results["Flask + 1 Redis round trip"]["rps"]
-    werobot = results["WeRoBot defaults"]["rps"]
-    print(f"{args.workers} gunicorn workers, {args.connections} connections, {args.seconds}s each, text 登录 pushes")
-    print(f"{'contender':<30}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'÷ bare':>9}{'÷ 1-RT':>9}{'÷ WeRoBot':>11}{'non-2xx':>9}")
-    for name, r in results.items():
-        print(f"{name:<30}{r['rps']:>9.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}{r['rps'] / bare:>9.2f}"
-              f"{r['rps'] / ceiling:>9.2f}{r['rps'] / werobot:>11.2f}{r['errors']:>9}")
+        print(f"  gunicorn logs in {run_dir}", file=sys.stderr)
+    print_summary(rounds, args)
 
 
 if __name__ == "__main__":
