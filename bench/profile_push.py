@@ -1,7 +1,8 @@
 """Where the CPU of a push goes: wechat_bot's WSGI app called in-process (no HTTP server, no wrk) with the
-benchmark's pushes, on the default (pure) path and with a user's own handler that is not pure.
+benchmark's pushes, on the default (pure) path and with a user's own handler that is not pure; and, for
+comparison, the peer WeRoBot with its Redis session (needs werobot, as bench/endpoint.py does).
 
-    python bench/profile_push.py [--pushes 4000] [--top 25] [--only default|own] [--safe]
+    python bench/profile_push.py [--pushes 4000] [--top 25] [--only default|own|werobot] [--safe]
 
 Prints, for each path: the app's CPU per push (this process, every thread: time.process_time), wall time
 per push, Redis's own CPU per push (INFO cpu) and per command (INFO commandstats), then cProfile's top
@@ -48,7 +49,7 @@ def serve(app, batch: list[dict]) -> None:
     status = []
     for env in batch:
         body = b"".join(app(env, lambda s, h, exc=None: status.append(s)))
-        if not status[-1].startswith("200") or "点此登录".encode() not in body and b"<Encrypt>" not in body:
+        if not status[-1].startswith("200") or ("点此登录".encode() not in body and b"<Encrypt>" not in body):
             raise RuntimeError(f"push answered {status[-1]}: {body[:200]!r}")
 
 
@@ -71,7 +72,7 @@ def measure(name: str, app, redis, args) -> None:
     print(f"app CPU {cpu / n * 1e6:.0f} µs/push, wall {wall / n * 1e6:.0f} µs/push, "
           f"Redis server CPU {(server_after - server_before) / n * 1e6:.0f} µs/push")
     for command, stats in sorted(commands.items()):
-        if command.startswith("cmdstat_") and stats["calls"] >= n // 2:
+        if command.startswith("cmdstat_") and stats["calls"] >= n // 100:
             print(f"  redis {command[8:]:<10} {stats['calls'] / n:.2f} calls/push, {stats['usec_per_call']:.1f} µs/call")
     profiler = cProfile.Profile(time.process_time)
     batch = requests(args.pushes, args.safe)
@@ -92,12 +93,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pushes", type=int, default=4000)
     parser.add_argument("--top", type=int, default=25)
-    parser.add_argument("--only", choices=("default", "own"))
+    parser.add_argument("--only", choices=("default", "own", "werobot"))
     parser.add_argument("--safe", action="store_true", help="safe-mode pushes")
     args = parser.parse_args()
     run_dir = Path(tempfile.mkdtemp(prefix="wechat_bot_profile_"))
     sock = embedded_redis.ensure_running(run_dir / "var")
-    os.environ.update({"WECHAT_TOKEN": pushes.TOKEN, "WECHAT_APPID": pushes.APPID,
+    os.environ.update({"BENCH_REDIS_SOCKET": sock, "BENCH_WEROBOT_SESSION": "redis", "WECHAT_TOKEN": pushes.TOKEN, "WECHAT_APPID": pushes.APPID,
                        "WECHAT_SECRET": "0123456789abcdef0123456789abcdef", "REDIS_URL": f"unix://{sock}",
                        "PUBLIC_BASE_URL": "https://bot.example.com", "WECHAT_API_BASE": "http://127.0.0.1:9",
                        "WECHAT_OPEN_BASE": "https://open.weixin.qq.com", "VAR_DIR": str(run_dir / "var")})
@@ -117,6 +118,10 @@ def main() -> None:
             measure("default handlers (pure: one script per push)", create_app(), redis, args)
         if args.only in (None, "own"):
             measure("own handler, not pure (claim pipeline, thread, store pipeline)", own_handler.create(), redis, args)
+        if args.only in (None, "werobot") and not args.safe:
+            import werobot_app
+
+            measure("peer: WeRoBot with its Redis session (a GET and a SET)", werobot_app.app, redis, args)
     finally:
         embedded_redis.stop(run_dir / "var")
 
