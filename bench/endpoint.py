@@ -1,6 +1,8 @@
 """Endpoint benchmark: /wechat under gunicorn (the same worker count for each contender) on loopback, driven by
 wrk with pushes as WeChat sends them, the contenders one after another, in rounds; prints each round's req/s,
-p50, p99 and the target ratios taken within the round, then the medians of the ratios over the rounds.
+p50, p99, the CPU each push cost the server (gunicorn and Redis processes, from /proc: far less sensitive to
+the machine's other load than req/s) and the target ratios taken within the round, then the medians over the
+rounds.
 
     python bench/endpoint.py [--seconds 8] [--rounds 3] [--workers 2] [--connections 8] [--wide 64]
                              [--only KEY_OR_NAME ...]
@@ -113,6 +115,25 @@ def probe(port: int, contender: Contender) -> None:
         raise RuntimeError(f"{contender.name}: the probe push got {response.status} {answer[:200]!r}")
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU the processes have used so far (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def serving(master: int, run_dir: Path) -> list[int]:
+    """The gunicorn master, its workers, and the Redis server: every process that serves the pushes."""
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    redis_pid = (run_dir / "var" / "redis.pid").read_text().strip()
+    return [master, *map(int, children), int(redis_pid)]
+
+
 def wrk(port: int, connections: int, seconds: int, pushes_file: Path) -> dict:
     output = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(REPLAY),
                              f"http://127.0.0.1:{port}/wechat", "--", str(pushes_file)],
@@ -133,7 +154,11 @@ def run_one(contender: Contender, args, env: dict, run_dir: Path) -> dict:
         probe(port, contender)
         warm = wrk(port, connections, 1, pushes.write(warm_file, 20000, safe=contender.safe))
         count = int(warm["rps"] * args.seconds * 2) + 4 * connections + 2000
-        result = wrk(port, connections, args.seconds, pushes.write(run_file, count, safe=contender.safe))
+        pushes.write(run_file, count, safe=contender.safe)
+        processes = serving(server.pid, run_dir)
+        cpu = cpu_seconds(processes)
+        result = wrk(port, connections, args.seconds, run_file)
+        result["cpu_us"] = (cpu_seconds(processes) - cpu) / max(result["requests"], 1) * 1e6
         result["repeated"] = result["requests"] + connections > count or warm["requests"] + connections > 20000
         return result
     finally:
@@ -161,18 +186,22 @@ def ratios(results: dict) -> dict:
 
 def print_round(number: int, results: dict, contenders: list[Contender], args) -> None:
     print(f"\nround {number}")
-    print(f"{'contender':<30}{'conns':>6}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}")
+    print(f"{'contender':<30}{'conns':>6}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU µs/push':>13}{'non-2xx':>9}")
     for contender in contenders:
         r = results[contender.key]
         flag = "  REPEATED" if r["repeated"] else ""
         conns = args.wide if contender.wide else args.connections
-        print(f"{contender.name:<30}{conns:>6}{r['rps']:>9.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}{r['errors']:>9}{flag}")
+        print(f"{contender.name:<30}{conns:>6}{r['rps']:>9.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}{r['cpu_us']:>13.0f}"
+              f"{r['errors']:>9}{flag}")
     for label, value in ratios(results).items():
         print(f"  {label:<36}{value:>6.2f}")
 
 
-def print_summary(rounds: list[dict], args) -> None:
+def print_summary(rounds: list[dict], contenders: list[Contender], args) -> None:
     print(f"\nmedians over {len(rounds)} round(s)")
+    for contender in contenders:
+        print(f"  {contender.name:<36}{statistics.median(r[contender.key]['rps'] for r in rounds):>6.0f} req/s"
+              f"{statistics.median(r[contender.key]['cpu_us'] for r in rounds):>8.0f} CPU µs/push")
     for label, top, bottom, target in RATIOS:
         values = [ratios(r)[label] for r in rounds if label in ratios(r)]
         if not values:
@@ -235,7 +264,7 @@ def main() -> None:
     finally:
         embedded_redis.stop(run_dir / "var")
         print(f"  gunicorn logs in {run_dir}", file=sys.stderr)
-    print_summary(rounds, args)
+    print_summary(rounds, contenders, args)
 
 
 if __name__ == "__main__":
