@@ -10,8 +10,10 @@ import time
 from .errors import WeChatBotError
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, app=None) -> int:
+    """`python run.py …` and `wechat-bot …`; with `app`, the commands act on that application (`flask wechat …`)."""
     args = _parser().parse_args(argv)
+    args.app = app
     try:
         return args.command(args)
     except WeChatBotError as error:
@@ -19,11 +21,41 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def _services(sandbox_origin: str | None = None):
+def _services(args: argparse.Namespace):
+    """The app the command acts on: the site's under `flask wechat`, else the standalone one; with no WeChat
+    credentials, the sandbox account's (the API reached where `run.py` serves the sandbox)."""
+    if args.app is not None:
+        return args.app, args.app.extensions["wechat_bot"]
     from . import create_app
 
-    app = create_app(sandbox_origin=sandbox_origin)
+    app = create_app(sandbox_origin=True)
     return app, app.extensions["wechat_bot"]
+
+
+def _serving_app(args: argparse.Namespace, origin: str):
+    """The app `serve` runs: the standalone server, or a site's (`--app module:app`, or a factory to call)."""
+    if not args.site:
+        from . import create_app
+
+        return create_app(sandbox_origin=origin)
+    import importlib
+    import os
+
+    from flask import Flask
+
+    from .sandbox.mode import SERVE_ENV
+
+    module_name, _, name = args.site.partition(":")
+    os.environ[SERVE_ENV] = origin  # the site's WeChatBot(app) serves the sandbox when it has no credentials
+    sys.path.insert(0, os.getcwd())
+    try:
+        target = getattr(importlib.import_module(module_name), name or "app")
+    except (ImportError, AttributeError) as error:
+        raise WeChatBotError(f"--app {args.site}: cannot load it ({error})") from None
+    app = target if isinstance(target, Flask) else target()
+    if "wechat_bot" not in app.extensions:
+        raise WeChatBotError(f"--app {args.site}: the app does not use WeChatBot (WeChatBot(app) or init_app)")
+    return app
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -34,14 +66,15 @@ def serve(args: argparse.Namespace) -> int:
     from .logs import redact_werkzeug
 
     origin = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
-    app, services = _services(sandbox_origin=origin)
-    sandboxed = "wechat_sandbox" in app.extensions
+    app = _serving_app(args, origin)
+    services = app.extensions["wechat_bot"]
+    sandboxed = services.sandboxed
     if not args.no_worker:
         renewer = services.renewer(interval=1.0) if sandboxed else services.renewer()
         threading.Thread(target=renewer.run, name="renewal", daemon=True).start()
     redact_werkzeug()
     if sandboxed:
-        print(f"wechat_bot sandbox: open {origin}/sandbox/ (no WeChat credentials set, so a local WeChat "
+        print(f"wechat_bot sandbox: open {origin}{services.settings.url_prefix}/sandbox/ (no WeChat credentials set, so a local WeChat "
               f"serves on this port; set WECHAT_TOKEN, WECHAT_APPID, WECHAT_SECRET for a real account)", flush=True)
     else:
         print(f"wechat_bot serving on {origin}  (message endpoint: /wechat, health: /healthz)"
@@ -52,7 +85,7 @@ def serve(args: argparse.Namespace) -> int:
 
 def worker(args: argparse.Namespace) -> int:
     """Run the token renewal: forever, or one sweep of what is due with --once."""
-    _, services = _services()
+    _, services = _services(args)
     renewer = services.renewer()
     if args.once:
         result = renewer.sweep()
@@ -82,7 +115,7 @@ def menu(args: argparse.Namespace) -> int:
     from .menu import build_menu
     from .oauth.account_token import AccountToken
 
-    app, services = _services()
+    app, services = _services(args)
     token = AccountToken(services.redis, services.client, Leases(services.redis)).get()
     if args.action == "show":
         print(json.dumps(services.client.get_menu(token), ensure_ascii=False, indent=2))
@@ -98,7 +131,7 @@ def menu(args: argparse.Namespace) -> int:
         base = discover_tunnel(services.settings.ngrok_api_url, args.port)
     if not base:
         raise WeChatBotError("PUBLIC_BASE_URL: not set and no ngrok tunnel found; menu links need the public origin")
-    services.client.create_menu(token, build_menu(spec, services.links(base)))
+    services.client.create_menu(token, build_menu(spec, services.links(base + services.settings.url_prefix)))
     print(f"menu published ({len(spec.get('button', []))} top-level buttons); WeChat clients see it within 5 minutes")
     return 0
 
@@ -106,7 +139,7 @@ def menu(args: argparse.Namespace) -> int:
 def tokens(args: argparse.Namespace) -> int:
     from .oauth import report
 
-    app, services = _services()
+    app, services = _services(args)
     now = time.time()
     if args.action == "list":
         rows = [report.describe(r, now) for r in report.all_records(services.redis, services.tokens)]
@@ -155,12 +188,14 @@ def _left(at: int, now: float) -> str:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python run.py", description="wechat_bot: a WeChat official-account server")
-    parser.set_defaults(command=serve, host="127.0.0.1", port=5000, no_worker=False)
+    parser.set_defaults(command=serve, host="127.0.0.1", port=5000, no_worker=False, site=None)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     serve_cmd = commands.add_parser("serve", help="serve the message endpoint and the OAuth pages")
     serve_cmd.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve_cmd.add_argument("--port", type=int, default=5000, help="port to listen on (default 5000)")
     serve_cmd.add_argument("--no-worker", action="store_true", help="do not run token renewal in this process")
+    serve_cmd.add_argument("--app", dest="site", metavar="MODULE:APP",
+                           help="serve your Flask site (which uses WeChatBot) instead of the standalone server")
     serve_cmd.set_defaults(command=serve)
     worker_cmd = commands.add_parser("worker", help="run the scheduled token renewal")
     worker_cmd.add_argument("--once", action="store_true", help="one sweep of what is due, then exit")
@@ -189,3 +224,24 @@ def _parser() -> argparse.ArgumentParser:
         actions.add_parser(name, help=text).add_argument("openid")
     tokens_cmd.set_defaults(command=tokens)
     return parser
+
+
+def _flask_group():
+    """`flask --app SITE wechat …`: the commands above that do not serve, acting on the site's app."""
+    import click
+    from flask import current_app
+    from flask.cli import with_appcontext
+
+    @click.command("wechat", context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+                                               "help_option_names": []},
+                   help="wechat_bot's commands: worker, check, menu, tokens (add --help for each).")
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    @with_appcontext
+    def wechat(args: tuple[str, ...]) -> None:
+        if args and args[0] == "serve":
+            raise click.UsageError("serve: use `flask run` (or `wechat-bot serve --app SITE:app`)")
+        raise SystemExit(main(list(args) or ["--help"], app=current_app._get_current_object()))
+    return wechat
+
+
+flask_group = _flask_group()

@@ -14,11 +14,18 @@ from . import defaults
 from .errors import ConfigError
 
 CREDENTIALS = ("WECHAT_TOKEN", "WECHAT_APPID", "WECHAT_SECRET")
+# Every setting's name: an application's app.config may carry any of them (it wins over the environment).
+NAMES = CREDENTIALS + (
+    "WECHAT_ENCODING_AES_KEY", "WECHAT_ENCODING_AES_KEY_PREVIOUS", "WECHAT_TIMESTAMP_TOLERANCE", "PUBLIC_BASE_URL",
+    "NGROK_API_URL", "REDIS_URL", "WECHAT_API_BASE", "WECHAT_OPEN_BASE", "SECRET_KEY", "TRUSTED_PROXIES",
+    "LOG_FORMAT", "WECHAT_URL_PREFIX",
+)
 
 _TOKEN = re.compile(r"[A-Za-z0-9]{3,32}")
 _APPID = re.compile(r"wx[A-Za-z0-9]{16}")
 _SECRET = re.compile(r"[A-Za-z0-9]{32}")
 _AES_KEY = re.compile(r"[A-Za-z0-9]{43}")
+_PREFIX = re.compile(r"(/[A-Za-z0-9._~-]+)+")
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,7 @@ class Settings:
     var_dir: Path
     trusted_proxies: int = 0
     log_format: str = "text"
+    url_prefix: str = ""
 
     @classmethod
     def load(cls, overrides: Mapping[str, str] | None = None) -> "Settings":
@@ -62,9 +70,16 @@ class Settings:
             var_dir=Path("var").resolve(),
             trusted_proxies=_seconds(get, "TRUSTED_PROXIES", 0),
             log_format=_choice(get, "LOG_FORMAT", ("text", "json"), "text"),
+            url_prefix=_prefix(get),
         )
         settings._check_consistency()
         return settings
+
+    @classmethod
+    def for_app(cls, config: Mapping[str, object], overrides: Mapping[str, str] | None = None) -> "Settings":
+        """An application's settings: `overrides`, then its app.config, then the environment, then ./.env."""
+        from_config = {name: str(config[name]) for name in NAMES if config.get(name) not in (None, "")}
+        return cls.load({**from_config, **(overrides or {})})
 
     @property
     def missing_credentials(self) -> list[str]:
@@ -126,6 +141,15 @@ def _url(get, name: str, schemes: tuple[str, ...]) -> str | None:
         raise ConfigError(f"{name}: must start with {' or '.join(s + '://' for s in schemes)} and name a host")
     if parts.query or parts.fragment:
         raise ConfigError(f"{name}: must not carry a query or fragment")
+    return value.rstrip("/")
+
+
+def _prefix(get) -> str:
+    value = get("WECHAT_URL_PREFIX")
+    if value is None or value == "/":
+        return ""
+    if not _PREFIX.fullmatch(value.rstrip("/")):
+        raise ConfigError("WECHAT_URL_PREFIX: must be a path such as /wx (letters, digits, . _ ~ -)")
     return value.rstrip("/")
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 from flask import Blueprint, Flask, current_app, jsonify
 from redis import RedisError
 
+from . import errors
+
 bp = Blueprint("health", __name__)
+errors.init_app(bp)
 
 
 @bp.get("/healthz")

@@ -1,7 +1,8 @@
-"""The parts one app instance works with, built once by create_app and passed along."""
+"""The parts one app works with, built once by the extension's init_app and kept in app.extensions."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from redis import Redis
 
@@ -38,11 +39,14 @@ class Services:
     tokens: TokenStore
     results: ResultTickets
     callback: CallbackFlow
+    sandboxed: bool = False  # the app serves its own sandbox WeChat (no credentials, run by hand)
 
     @classmethod
     def build(cls, settings: Settings, *, redis: Redis | None = None, router: Router | None = None,
-              deadline: float = defaults.REPLY_DEADLINE) -> "Services":
-        """Wire the parts; `router`'s handlers answer first, the default ones after them."""
+              deadline: float = defaults.REPLY_DEADLINE,
+              client: Callable[[Redis], WeChatClient] | None = None) -> "Services":
+        """Wire the parts; `router`'s handlers answer first, the default ones after them. `client` makes the
+        WeChat client (the sandbox's own, for an app that serves the sandbox)."""
         redis = redis if redis is not None else redis_connection.connect(settings)
         routes = Router()
         if router is not None:
@@ -51,14 +55,17 @@ class Services:
         keys = [key for key in (settings.aes_key, settings.aes_key_previous) if key]
         crypto = PushCrypto(settings.token, settings.appid, keys) if keys else None
         replies = OnceCache(redis, PUSH_PREFIX, ttl=max(defaults.REPLY_CACHE_TTL, 2 * settings.timestamp_tolerance))
-        client = WeChatClient(settings.api_base, settings.open_base, settings.appid, settings.secret)
+        sandboxed = client is not None
+        client = client(redis) if client is not None else WeChatClient(
+            settings.api_base, settings.open_base, settings.appid, settings.secret)
         states, tokens, results = AuthorizeStates(redis), TokenStore(redis), ResultTickets(redis)
         codes = OnceCache(redis, CODE_PREFIX, ttl=defaults.CALLBACK_RESULT_TTL,
                           pending_ttl=int(defaults.WECHAT_RETRY_BUDGET) + 5)
         callback = CallbackFlow(client, states, tokens, codes, results)
         late = LateReplies(client, AccountToken(redis, client, Leases(redis)))
         responder = Responder(routes, replies, crypto, late=late, deadline=deadline)
-        return cls(settings, redis, crypto, responder, client, states, tokens, results, callback)
+        return cls(settings, redis, crypto, responder, client, states, tokens, results, callback,
+                   sandboxed=sandboxed)
 
     def renewer(self, **options) -> Renewer:
         """A renewal worker over this app's Redis and WeChat client."""

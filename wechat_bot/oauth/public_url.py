@@ -29,6 +29,12 @@ def public_base_url(settings: Settings, request: Request) -> str:
     return tunnel or request.host_url.rstrip("/")
 
 
+def app_base(settings: Settings, request: Request) -> str:
+    """Where this app's routes live as the phone sees them: the public origin, the mount point of the WSGI app
+    (SCRIPT_NAME, e.g. under DispatcherMiddleware) and WECHAT_URL_PREFIX."""
+    return public_base_url(settings, request) + request.script_root + settings.url_prefix
+
+
 def discover_tunnel(agent_url: str, port: str | int) -> str | None:
     """The https public URL of the ngrok tunnel forwarding to our port, asked of the local agent (cached)."""
     key = f"{agent_url}|{port}"

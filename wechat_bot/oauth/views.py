@@ -4,14 +4,17 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
+from .. import errors
 from .callback import CallbackRefused, Completed
 from .pages import message_page
-from .public_url import public_base_url
+from .public_url import app_base
 from .signals import on_authorized
+from .site_login import sign_in
 
-bp = Blueprint("oauth", __name__, template_folder="templates")
+bp = Blueprint("oauth", __name__, template_folder="../templates")
+errors.init_app(bp)
 log = logging.getLogger("wechat_bot.oauth")
 
 # How long WeChat's second call with the same code waits for the first to finish.
@@ -29,7 +32,7 @@ def callback():
                                              until=time.monotonic() + REPEAT_WAIT)
     except CallbackRefused as refused:
         return message_page(refused.kind, refused.status)
-    session["openid"], session["scope"] = done.openid, done.scope
+    sign_in(done.openid, done.scope)
     if done.first:
         _announce(done)
     return redirect(done.next_path or url_for("oauth.result", ticket=done.ticket))
@@ -49,7 +52,7 @@ def login():
     """Send a phone to the authorize page, then back to `next` (an in-site path) signed in."""
     scope = "snsapi_userinfo" if request.args.get("scope") in ("userinfo", "snsapi_userinfo") else "snsapi_base"
     services = _services()
-    links = services.links(public_base_url(services.settings, request))
+    links = services.links(app_base(services.settings, request))
     return redirect(links.for_scope(scope, None, request.args.get("next")))
 
 

@@ -5,7 +5,7 @@ import re
 import secrets
 from urllib.parse import urlencode, urlsplit
 
-from flask import Blueprint, Response, make_response, redirect, render_template, request
+from flask import Blueprint, Response, make_response, redirect, render_template, request, url_for
 
 from .api import store
 
@@ -64,7 +64,7 @@ def authorize():
         return refused
     openid = _current_user()
     if openid is None:
-        return render_template("sandbox/pick_user.html", back=request.full_path,
+        return render_template("sandbox/pick_user.html", back=request.script_root + request.full_path,
                                suggestion="o" + secrets.token_hex(13)), 200
     if link["scope"] == "snsapi_base":
         return _with_code(link, openid)
@@ -90,7 +90,7 @@ def confirm():
 def act_as() -> Response:
     """Be this WeChat user in this browser, then go back to the authorize link."""
     openid, back = request.args.get("openid", ""), request.args.get("back", "")
-    if not _OPENID.fullmatch(openid) or not back.startswith("/connect/oauth2/authorize?"):
+    if not _OPENID.fullmatch(openid) or not back.startswith(url_for("sandbox_authorize.authorize") + "?"):
         return _refusal(10006, "openid 只能是字母、数字、- 和 _")
     nickname = request.args.get("nickname", "").strip()[:32]
     if nickname:

@@ -5,7 +5,7 @@ import re
 import time
 from dataclasses import replace
 
-from flask import Blueprint, current_app, jsonify, make_response, render_template, request
+from flask import Blueprint, current_app, jsonify, make_response, render_template, request, url_for
 from markupsafe import Markup, escape
 
 from ..oauth import report
@@ -82,7 +82,8 @@ def push():
     if kind is None:
         return jsonify(error="unknown kind"), 400
     msg_type, fields = kind(data)
-    exchange = current_app.extensions["wechat_sandbox_pusher"].push(openid, msg_type,
+    endpoint = url_for("endpoint.receive", _external=True)
+    exchange = current_app.extensions["wechat_sandbox_pusher"].push(endpoint, openid, msg_type,
                                                                      encrypted=bool(data.get("safe")), **fields)
     body = exchange.to_json()
     content = exchange.reply.get("Content")
