@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 import time
@@ -39,7 +40,6 @@ def _serving_app(args: argparse.Namespace, origin: str):
 
         return create_app(sandbox_origin=origin)
     import importlib
-    import os
 
     from flask import Flask
 
@@ -187,7 +187,9 @@ def _left(at: int, now: float) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python run.py", description="wechat_bot: a WeChat official-account server")
+    invoked = os.path.basename(sys.argv[0])
+    prog = "python run.py" if invoked == "run.py" else "python -m wechat_bot" if invoked == "__main__.py" else "wechat-bot"
+    parser = argparse.ArgumentParser(prog=prog, description="wechat_bot: a WeChat official-account server")
     parser.set_defaults(command=serve, host="127.0.0.1", port=5000, no_worker=False, site=None)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     serve_cmd = commands.add_parser("serve", help="serve the message endpoint and the OAuth pages")
