@@ -1,0 +1,47 @@
+"""wechat_bot: a WeChat official-account server and Flask extension: chat handlers, web authorization, and the
+users' tokens kept alive in Redis."""
+from __future__ import annotations
+
+from typing import Mapping
+
+from flask import Flask
+from redis import Redis
+
+from . import defaults, errors
+from .config import Settings
+from .errors import ConfigError, WeChatBotError
+from .extension import WeChatBot
+from .handlers import Context, Router
+from .oauth.credentials import ReauthRequired, UnknownUser, UserCredentials
+from .oauth.signals import on_authorized
+
+__version__ = "0.11.0"
+
+__all__ = ["create_app", "WeChatBot", "Router", "Context", "ReauthRequired", "UnknownUser", "UserCredentials",
+           "on_authorized", "Settings", "ConfigError", "WeChatBotError", "__version__"]
+
+
+def create_app(
+    overrides: Mapping[str, str] | None = None,
+    *,
+    redis: Redis | None = None,
+    router: Router | None = None,
+    deadline: float = defaults.REPLY_DEADLINE,
+    sandbox_origin: str | bool | None = None,
+) -> Flask:
+    """The standalone server: a Flask app that is wechat_bot and nothing else (gunicorn 'wechat_bot:create_app()').
+
+    With no WeChat credentials and a `sandbox_origin` (where this app is served), it serves the sandbox: a
+    local WeChat on the same port, with credentials made up once under ./var/ (`True`: a command's app, using
+    the sandbox account without serving).
+    """
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = defaults.MAX_PUSH_BYTES
+    WeChatBot(router=router).init_app(app, redis=redis, overrides=overrides, deadline=deadline,
+                                      sandbox_origin=sandbox_origin)
+    if app.extensions["wechat_bot"].sandboxed:
+        from flask import redirect, url_for
+
+        app.add_url_rule("/", "sandbox_home", lambda: redirect(url_for("sandbox_console.chat")))
+    errors.init_app(app)  # the whole app is ours: friendly pages for any route
+    return app

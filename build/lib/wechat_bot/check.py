@@ -1,0 +1,114 @@
+"""`python run.py check`: is the configuration one WeChat will accept, and what to paste into the admin panel."""
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import requests
+from redis import Redis, RedisError
+
+from .config import Settings
+from .endpoint.signature import sign
+from .errors import WeChatError, WeChatUnavailable
+from .oauth.client import WeChatClient
+from .oauth.public_url import discover_tunnel
+
+HINTS = {
+    40013: "WECHAT_APPID is not this account's AppID",
+    40125: "WECHAT_SECRET is not this account's AppSecret",
+    40164: "this machine's IP is not on the account's IP whitelist (基本配置 → IP白名单)",
+    40243: "the AppSecret is frozen",
+}
+
+
+@dataclass
+class Report:
+    paste: list[tuple[str, str]] = field(default_factory=list)
+    passed: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def lines(self) -> list[str]:
+        out = ["Paste into the admin panel (设置与开发 → 基本配置 / 接口权限 → 网页授权):"]
+        out += [f"  {name}: {value}" for name, value in self.paste]
+        out += [f"ok    {line}" for line in self.passed]
+        out += [f"warn  {line}" for line in self.warnings]
+        out += [f"FAIL  {line}" for line in self.failures]
+        out.append("verdict: " + ("WeChat should accept this configuration" if self.ok
+                                  else f"{len(self.failures)} problem(s) WeChat would refuse or fail on"))
+        return out
+
+
+def run_checks(settings: Settings, redis: Redis, *, port: int = 5000, online: bool = False) -> Report:
+    report = Report()
+    if settings.missing_credentials:
+        report.failures.append(f"{', '.join(settings.missing_credentials)} not set: this is the sandbox, "
+                               "there is nothing to paste into a real account")
+        return report
+    public = settings.public_base_url or discover_tunnel(settings.ngrok_api_url, port)
+    if public is None:
+        report.failures.append(f"no public URL: set PUBLIC_BASE_URL, or start the ngrok tunnel to port {port} "
+                               f"(its agent at {settings.ngrok_api_url} did not answer with one)")
+    else:
+        _describe_url(public, settings, report)
+        _handshake(public, settings.token, report)
+    try:
+        redis.ping()
+        report.passed.append("Redis answers")
+    except RedisError as error:
+        report.failures.append(f"Redis does not answer ({type(error).__name__})")
+    if online:
+        _credentials(settings, report)
+    return report
+
+
+def _describe_url(public: str, settings: Settings, report: Report) -> None:
+    parts = urlsplit(public)
+    report.paste += [
+        ("URL(服务器地址)", f"{public}/wechat"),
+        ("Token(令牌)", settings.token),
+        ("EncodingAESKey(消息加解密密钥)", settings.aes_key or "(not set: leave the panel's value, choose 明文模式)"),
+        ("消息加解密方式", "兼容模式 or 安全模式" if settings.aes_key else "明文模式"),
+        ("网页授权域名", parts.hostname or ""),
+    ]
+    if parts.scheme != "https":
+        report.failures.append(f"{public} is http: the authorize redirect_uri should be https, and tunnels give https")
+    if parts.port and parts.port not in (80, 443):
+        report.failures.append(f"{public} has port {parts.port}: WeChat accepts only 80 and 443, and the "
+                               "网页授权域名 must carry no port (error 10003)")
+    if parts.path not in ("", "/"):
+        report.warnings.append(f"{public} has a path ({parts.path}): the 网页授权域名 covers the host only")
+
+
+def _handshake(public: str, token: str, report: Report) -> None:
+    """The URL check exactly as WeChat performs it: a signed GET whose echostr must come back verbatim."""
+    timestamp, nonce, echostr = str(int(time.time())), str(secrets.randbelow(10**9)), secrets.token_hex(8)
+    params = {"signature": sign(token, timestamp, nonce), "timestamp": timestamp, "nonce": nonce, "echostr": echostr}
+    try:
+        response = requests.get(f"{public}/wechat", params=params, timeout=5)
+    except requests.RequestException as error:
+        report.failures.append(f"handshake: {public}/wechat did not answer ({type(error).__name__}); is the server "
+                               "running and the tunnel up?")
+        return
+    if response.status_code == 200 and response.text == echostr:
+        report.passed.append(f"handshake: {public}/wechat echoed echostr, as WeChat requires")
+    else:
+        report.failures.append(f"handshake: {public}/wechat answered HTTP {response.status_code} without echostr "
+                               "(a server with another Token, or not this server)")
+
+
+def _credentials(settings: Settings, report: Report) -> None:
+    client = WeChatClient(settings.api_base, settings.open_base, settings.appid, settings.secret, budget=5)
+    try:
+        client.stable_token()
+        report.passed.append("AppID and AppSecret accepted by WeChat (stable_token)")
+    except WeChatError as error:
+        report.failures.append(f"stable_token refused: {error.errcode} — {HINTS.get(error.errcode, error.errmsg)}")
+    except WeChatUnavailable as error:
+        report.failures.append(f"stable_token: {error}")

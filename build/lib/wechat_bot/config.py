@@ -1,0 +1,160 @@
+"""Settings from the environment and ./.env, validated once at start-up."""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+from . import defaults
+from .errors import ConfigError
+
+CREDENTIALS = ("WECHAT_TOKEN", "WECHAT_APPID", "WECHAT_SECRET")
+# Every setting's name: an application's app.config may carry any of them (it wins over the environment).
+NAMES = CREDENTIALS + (
+    "WECHAT_ENCODING_AES_KEY", "WECHAT_ENCODING_AES_KEY_PREVIOUS", "WECHAT_TIMESTAMP_TOLERANCE", "PUBLIC_BASE_URL",
+    "NGROK_API_URL", "REDIS_URL", "WECHAT_API_BASE", "WECHAT_OPEN_BASE", "SECRET_KEY", "TRUSTED_PROXIES",
+    "LOG_FORMAT", "WECHAT_URL_PREFIX",
+)
+
+_TOKEN = re.compile(r"[A-Za-z0-9]{3,32}")
+_APPID = re.compile(r"wx[A-Za-z0-9]{16}")
+_SECRET = re.compile(r"[A-Za-z0-9]{32}")
+_AES_KEY = re.compile(r"[A-Za-z0-9]{43}")
+_PREFIX = re.compile(r"(/[A-Za-z0-9._~-]+)+")
+
+
+@dataclass(frozen=True)
+class Settings:
+    token: str | None
+    appid: str | None
+    secret: str | None
+    aes_key: str | None
+    aes_key_previous: str | None
+    timestamp_tolerance: int
+    public_base_url: str | None
+    ngrok_api_url: str
+    redis_url: str | None
+    api_base: str
+    open_base: str
+    secret_key: str | None
+    var_dir: Path
+    trusted_proxies: int = 0
+    log_format: str = "text"
+    url_prefix: str = ""
+
+    @classmethod
+    def load(cls, overrides: Mapping[str, str] | None = None) -> "Settings":
+        """Read overrides, then the process environment, then ./.env; raise ConfigError on a bad value."""
+        env = {**dotenv_values(".env"), **os.environ, **(overrides or {})}
+        get = lambda name: (env.get(name) or "").strip() or None  # noqa: E731
+        settings = cls(
+            token=_match(get, "WECHAT_TOKEN", _TOKEN, "must be 3-32 letters or digits"),
+            appid=_match(get, "WECHAT_APPID", _APPID, "must be 'wx' followed by 16 letters or digits"),
+            secret=_match(get, "WECHAT_SECRET", _SECRET, "must be 32 letters or digits"),
+            aes_key=_match(get, "WECHAT_ENCODING_AES_KEY", _AES_KEY, "must be exactly 43 letters or digits"),
+            aes_key_previous=_match(
+                get, "WECHAT_ENCODING_AES_KEY_PREVIOUS", _AES_KEY, "must be exactly 43 letters or digits"
+            ),
+            timestamp_tolerance=_seconds(get, "WECHAT_TIMESTAMP_TOLERANCE", defaults.TIMESTAMP_TOLERANCE),
+            public_base_url=_url(get, "PUBLIC_BASE_URL", ("http", "https")),
+            ngrok_api_url=_url(get, "NGROK_API_URL", ("http", "https")) or "http://127.0.0.1:4040",
+            redis_url=_redis_url(get),
+            api_base=_url(get, "WECHAT_API_BASE", ("http", "https")) or "https://api.weixin.qq.com",
+            open_base=_url(get, "WECHAT_OPEN_BASE", ("http", "https")) or "https://open.weixin.qq.com",
+            secret_key=get("SECRET_KEY"),
+            var_dir=Path("var").resolve(),
+            trusted_proxies=_seconds(get, "TRUSTED_PROXIES", 0),
+            log_format=_choice(get, "LOG_FORMAT", ("text", "json"), "text"),
+            url_prefix=_prefix(get),
+        )
+        settings._check_consistency()
+        return settings
+
+    @classmethod
+    def for_app(cls, config: Mapping[str, object], overrides: Mapping[str, str] | None = None) -> "Settings":
+        """An application's settings: `overrides`, then its app.config, then the environment, then ./.env."""
+        from_config = {name: str(config[name]) for name in NAMES if config.get(name) not in (None, "")}
+        return cls.load({**from_config, **(overrides or {})})
+
+    @property
+    def missing_credentials(self) -> list[str]:
+        values = dict(zip(CREDENTIALS, (self.token, self.appid, self.secret)))
+        return [name for name, value in values.items() if not value]
+
+    @property
+    def encryption(self) -> str:
+        """What to tell the admin panel: plaintext, or compatible/safe (both need the key)."""
+        return "compatible or safe" if self.aes_key else "plaintext"
+
+    def _check_consistency(self) -> None:
+        missing = self.missing_credentials
+        if missing and len(missing) < len(CREDENTIALS):
+            raise ConfigError(f"{missing[0]}: not set, but {_others(missing)} set; set all three or none")
+        if self.aes_key_previous and not self.aes_key:
+            raise ConfigError("WECHAT_ENCODING_AES_KEY_PREVIOUS: set without WECHAT_ENCODING_AES_KEY")
+        if self.aes_key and missing:
+            raise ConfigError("WECHAT_ENCODING_AES_KEY: set, but safe mode also needs WECHAT_TOKEN and WECHAT_APPID")
+
+
+def _others(missing: list[str]) -> str:
+    present = [name for name in CREDENTIALS if name not in missing]
+    return " and ".join(present) + (" is" if len(present) == 1 else " are")
+
+
+def _match(get, name: str, pattern: re.Pattern, rule: str) -> str | None:
+    value = get(name)
+    if value is not None and not pattern.fullmatch(value):
+        raise ConfigError(f"{name}: {rule} (got {len(value)} characters)")
+    return value
+
+
+def _seconds(get, name: str, default: int) -> int:
+    """A whole number, 0 or more (seconds, or a count)."""
+    value = get(name)
+    if value is None:
+        return default
+    if not value.isdigit():
+        raise ConfigError(f"{name}: must be a whole number, 0 or more")
+    return int(value)
+
+
+def _choice(get, name: str, choices: tuple[str, ...], default: str) -> str:
+    value = get(name)
+    if value is None:
+        return default
+    if value not in choices:
+        raise ConfigError(f"{name}: must be one of {', '.join(choices)}")
+    return value
+
+
+def _url(get, name: str, schemes: tuple[str, ...]) -> str | None:
+    value = get(name)
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.netloc:
+        raise ConfigError(f"{name}: must start with {' or '.join(s + '://' for s in schemes)} and name a host")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"{name}: must not carry a query or fragment")
+    return value.rstrip("/")
+
+
+def _prefix(get) -> str:
+    value = get("WECHAT_URL_PREFIX")
+    if value is None or value == "/":
+        return ""
+    if not _PREFIX.fullmatch(value.rstrip("/")):
+        raise ConfigError("WECHAT_URL_PREFIX: must be a path such as /wx (letters, digits, . _ ~ -)")
+    return value.rstrip("/")
+
+
+def _redis_url(get) -> str | None:
+    value = get("REDIS_URL")
+    if value is not None and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError("REDIS_URL: must start with redis://, rediss:// or unix://")
+    return value

@@ -1,0 +1,74 @@
+"""Tunables, in one place, each with the reason for its value."""
+
+# WeChat drops a push it has no answer to after 5 s; answering by 4.5 s leaves room for the network.
+REPLY_DEADLINE = 4.5
+
+# A genuine push is a few KiB at most (a 2048-byte text, encrypted and base64'd); anything far larger is not WeChat.
+MAX_PUSH_BYTES = 64 * 1024
+
+# How long a push's reply is remembered for its retries. WeChat retries within seconds; the floor also
+# covers a signed push replayed within WECHAT_TIMESTAMP_TOLERANCE (the cache lives at least twice that).
+REPLY_CACHE_TTL = 600
+
+# A delivery in progress holds its push this long; a worker killed mid-handler frees it for a retry.
+PENDING_TTL = 10
+
+# First and last sleep while a retry waits for the delivery in progress to finish.
+RETRY_POLL_FIRST = 0.005
+RETRY_POLL_MAX = 0.1
+
+# Handler threads per process: a handler that overruns keeps its thread until it returns.
+HANDLER_THREADS = 16
+PURE_HANDLER_SLOW = 0.2  # seconds: a pure handler slower than this is logged (it may be doing I/O)
+
+# Redis calls on the request path must fail fast, so a push is still answered inside the window.
+REDIS_SOCKET_TIMEOUT = 0.5
+REDIS_CONNECT_TIMEOUT = 0.5
+
+# The default timestamp tolerance, in seconds, for WECHAT_TIMESTAMP_TOLERANCE.
+TIMESTAMP_TOLERANCE = 300
+
+# Passive text replies above 2048 UTF-8 bytes are silently dropped by WeChat.
+MAX_TEXT_REPLY_BYTES = 2048
+
+# Calls to WeChat's API: each attempt's timeout, the first pause before a retry (it grows with jitter), and
+# the whole budget, kept short enough that a phone waiting on the callback page gets an answer.
+WECHAT_TIMEOUT = 3.0
+WECHAT_RETRY_FIRST = 0.2
+WECHAT_RETRY_BUDGET = 8.0
+
+# An authorize link works this long after it was sent in chat (WeChat's own codes last 5 minutes).
+STATE_TTL = 15 * 60
+
+# How long the outcome of a callback is kept: a second call with the same code (WeChat's Android client
+# calls back twice) and a refresh of the result page both find it there.
+CALLBACK_RESULT_TTL = 10 * 60
+
+# WeChat's lifetimes: a user access_token lasts 2 hours, a refresh_token 30 days from consent, not extended.
+ACCESS_TOKEN_LIFETIME = 7200
+REFRESH_TOKEN_LIFETIME = 30 * 24 * 3600
+
+# Renew an access_token this long before it expires.
+RENEWAL_MARGIN = 10 * 60
+
+# A user's record outlives its refresh_token by this much, so "ask again" can still be told apart from "never seen".
+RECORD_GRACE = 7 * 24 * 3600
+
+# A refresh_token this close to its end is reported as "expiring": the user will soon be asked again.
+EXPIRING_WITHIN = 3 * 24 * 3600
+
+# The renewal worker: how often it looks for due tokens, how many it takes per sweep, how many refreshes
+# run at once and per second (per worker process), how long a claim on one user lasts if its worker dies,
+# how long a failed renewal waits before it is tried again, and how long the whole worker pauses when
+# WeChat says a quota is reached (45009 daily, 45011 per minute).
+RENEWAL_INTERVAL = 5.0
+RENEWAL_BATCH = 200
+RENEWAL_CONCURRENCY = 4
+RENEWAL_RATE = 50.0
+RENEWAL_LEASE_TTL = 60.0
+RENEWAL_RETRY_AFTER = 30
+RENEWAL_QUOTA_PAUSE = 60.0
+
+# Fetch a new account access_token once the cached one has less than this left (stable_token rolls over
+# 5 minutes before expiry, keeping the old one valid for those 5 minutes).
+ACCOUNT_TOKEN_MARGIN = 300

@@ -1,0 +1,110 @@
+"""Push fields to typed wechatpy message objects, checked so a handler never meets a malformed field."""
+from __future__ import annotations
+
+from wechatpy import events, messages
+from wechatpy.fields import DateTimeField, FloatField, IntegerField, StringField
+
+from ..errors import BadPush
+from .xml_parser import Fields
+
+ENVELOPE = ("ToUserName", "FromUserName", "CreateTime", "MsgType")
+
+
+class TextMessage(messages.TextMessage):
+    """A text; `msg_data_id` and `idx` are set when it was sent from an article."""
+
+    msg_data_id = StringField("MsgDataId")
+    idx = IntegerField("Idx")
+
+
+class ImageMessage(messages.ImageMessage):
+    msg_data_id = StringField("MsgDataId")
+    idx = IntegerField("Idx")
+
+
+class VoiceMessage(messages.VoiceMessage):
+    media_id_16k = StringField("MediaId16K")
+
+
+class ViewEvent(events.ViewEvent):
+    menu_id = StringField("MenuId")
+
+
+class UnknownEvent(events.BaseEvent):
+    """An event wechatpy has no class for; `event` holds its lower-cased name."""
+
+    key = StringField("EventKey", "")
+
+
+MESSAGE_TYPES = {**messages.MESSAGE_TYPES, "text": TextMessage, "image": ImageMessage, "voice": VoiceMessage}
+EVENT_TYPES = {**events.EVENT_TYPES, "view": ViewEvent}
+
+
+def build_message(fields: Fields) -> messages.BaseMessage:
+    """The typed message for a push's fields; BadPush when a required field is missing or malformed."""
+    for name in ENVELOPE:
+        if not isinstance(fields.get(name), str) or not fields[name].strip():
+            raise BadPush(400, f"{name} is missing")
+    fields = dict(fields)
+    msg_type = fields["MsgType"].strip().lower()
+    if msg_type == "event":
+        message = _event(fields)
+    else:
+        cls = MESSAGE_TYPES.get(msg_type, messages.UnknownMessage)
+        if cls is not messages.UnknownMessage and not fields.get("MsgId"):
+            raise BadPush(400, "MsgId is missing")
+        message = cls(fields)
+    _check_field_types(type(message), fields)
+    return message
+
+
+def push_identity(message: messages.BaseMessage) -> str:
+    """What WeChat keeps the same across retries of one push: MsgId, else sender, time, event and key."""
+    data = message._data
+    if data.get("MsgId"):
+        return f"{message.target}:m:{data['MsgId']}"
+    parts = (message.source, data["CreateTime"], data.get("Event", data["MsgType"]), data.get("EventKey", ""))
+    return f"{message.target}:e:" + ":".join(str(part) for part in parts)
+
+
+def _event(fields: Fields) -> messages.BaseMessage:
+    raw_event = fields.get("Event")
+    if not isinstance(raw_event, str) or not raw_event.strip():
+        raise BadPush(400, "Event is missing")
+    event = raw_event.strip().lower()
+    key = fields.get("EventKey")
+    if event == "subscribe" and isinstance(key, str):
+        if key.startswith("qrscene_"):
+            event, fields["EventKey"] = "subscribe_scan", key[len("qrscene_"):]
+        elif key.startswith(("scanbarcode|", "scanimage|")):
+            event = "subscribe_scan_product"
+    cls = EVENT_TYPES.get(event)
+    if cls is None:
+        message = UnknownEvent(fields)
+        message.event = event
+        return message
+    return cls(fields)
+
+
+_CHECKS = {
+    StringField: (lambda value: isinstance(value, str), "text"),
+    IntegerField: (lambda value: isinstance(value, str) and value.strip().lstrip("-").isdigit(), "a whole number"),
+    DateTimeField: (lambda value: isinstance(value, str) and value.strip().isdigit(), "a time in seconds"),
+    FloatField: (lambda value: isinstance(value, str) and _is_float(value), "a number"),
+}
+
+
+def _check_field_types(cls: type, fields: Fields) -> None:
+    for field in cls._fields.values():
+        check = _CHECKS.get(type(field))
+        value = fields.get(field.name)
+        if check and value not in (None, "") and not check[0](value):
+            raise BadPush(400, f"{field.name} must be {check[1]}")
+
+
+def _is_float(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True

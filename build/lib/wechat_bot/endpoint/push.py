@@ -1,0 +1,58 @@
+"""One verified push: its typed message and how it came in (plaintext, or sealed with which key)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from wechatpy.messages import BaseMessage
+
+from ..errors import BadPush
+from .envelope import Opened, PushCrypto
+from .messages import build_message, push_identity
+from .signature import SignedQuery
+from .xml_parser import parse_fields
+
+
+@dataclass(frozen=True)
+class Push:
+    msg: BaseMessage
+    query: SignedQuery
+    opened: Opened | None
+    identity: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "identity", push_identity(self.msg))
+
+    @property
+    def label(self) -> str:
+        """The push's identity, for logs."""
+        return loggable(self.identity, 160)
+
+    @property
+    def kind(self) -> str:
+        """'text', 'image', … or 'event:subscribe', for logs."""
+        if self.msg.type == "event":
+            return loggable(f"event:{self.msg.event}")
+        return loggable(self.msg._data["MsgType"].strip().lower())
+
+
+def loggable(value: str, limit: int = 64) -> str:
+    """A field from a push, safe to put in a log line: printable, no spaces, bounded."""
+    if len(value) <= limit and value.isprintable() and " " not in value:
+        return value
+    cleaned = "".join(ch if ch.isprintable() and not ch.isspace() else "?" for ch in value[:limit])
+    return cleaned + ("…" if len(value) > limit else "")
+
+
+def open_push(body: bytes, query: SignedQuery, crypto: PushCrypto | None) -> Push:
+    """Parse the body (decrypting it in safe mode) into a Push; BadPush for anything that is not one."""
+    fields = parse_fields(body)
+    opened = None
+    if query.encrypted:
+        if crypto is None:
+            raise BadPush(400, "encrypted push, but WECHAT_ENCODING_AES_KEY is not set")
+        encrypt = fields.get("Encrypt")
+        if not isinstance(encrypt, str) or not encrypt:
+            raise BadPush(400, "Encrypt is missing")
+        opened = crypto.open(encrypt, query)
+        fields = parse_fields(opened.xml)
+    return Push(build_message(fields), query, opened)

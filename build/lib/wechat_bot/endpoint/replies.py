@@ -1,0 +1,52 @@
+"""What a handler returned, turned into a passive reply that is always well-formed XML."""
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+from wechatpy.messages import BaseMessage
+from wechatpy.replies import BaseReply, EmptyReply, TextReply
+
+# Characters XML 1.0 cannot carry at all, even inside CDATA.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+class NotAReply(TypeError):
+    """A handler returned something that is neither text, a wechatpy reply, nor None."""
+
+
+def to_reply(result: Any, message: BaseMessage) -> BaseReply | None:
+    """A string becomes a text reply to the sender; a reply object is addressed if it is not yet; '' and None pass."""
+    if result is None or result == "":
+        return None
+    if isinstance(result, str):
+        return TextReply(content=result, message=message)
+    if isinstance(result, EmptyReply):
+        return result
+    if isinstance(result, BaseReply):
+        if not result.source:
+            result.source = message.target
+        if not result.target:
+            result.target = message.source
+        return result
+    raise NotAReply(f"a handler returned {type(result).__name__}, not str, a wechatpy reply or None")
+
+
+def render(reply: BaseReply) -> str:
+    """wechatpy's XML for the reply, with every string made safe inside CDATA first."""
+    if isinstance(reply, EmptyReply):
+        return ""
+    safe = copy.copy(reply)
+    safe._data = _cdata_safe(reply._data)
+    return safe.render()
+
+
+def _cdata_safe(value: Any) -> Any:
+    if isinstance(value, str):
+        return _NOT_XML.sub("", value).replace("]]>", "]]]]><![CDATA[>")
+    if isinstance(value, dict):
+        return {key: _cdata_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_cdata_safe(item) for item in value]
+    return value

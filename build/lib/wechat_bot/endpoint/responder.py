@@ -1,0 +1,176 @@
+"""From a verified push to the body WeChat gets: once per push, inside the window, always well-formed."""
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+
+from redis import RedisError
+from wechatpy.replies import TextReply
+
+from .. import defaults
+from ..handlers import Context, Outcome, Router
+from ..handlers.router import FALLBACK_TEXT
+from ..oauth.client import SCOPES
+from ..oauth.tokens import REAUTH_KEY
+from ..once import OnceCache
+from .envelope import PushCrypto
+from .late_replies import LateReplies
+from .push import Push
+from .replies import NotAReply, render, to_reply
+
+log = logging.getLogger("wechat_bot.push")
+
+SUCCESS = b"success"
+REAUTH_TEXT = "你的授权已过期，"
+
+
+@dataclass(frozen=True)
+class Answer:
+    body: bytes
+    outcome: str  # reply, success, error, overrun, retry, retry-timeout
+    handler: str = "-"
+
+
+class Responder:
+    def __init__(
+        self,
+        router: Router,
+        cache: OnceCache,
+        crypto: PushCrypto | None,
+        *,
+        late: LateReplies | None = None,
+        deadline: float = defaults.REPLY_DEADLINE,
+        threads: int = defaults.HANDLER_THREADS,
+    ) -> None:
+        self.router, self.cache, self.crypto, self.late = router, cache, crypto, late
+        self.deadline = deadline
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="wechat-handler")
+
+    def respond(self, push: Push, received: float, context: Context) -> Answer:
+        """The body for this delivery; `received` is the monotonic time the request arrived."""
+        until = received + self.deadline
+        started = time.monotonic()
+        outcome = self.router.dispatch(push.msg, context, pure_only=True)
+        if outcome.stopped:
+            return self._respond_once(push, until, context, outcome.impure_at)
+        if time.monotonic() - started > defaults.PURE_HANDLER_SLOW:
+            log.warning("pure handler %s took %.0f ms on %s: a handler that does I/O must not be declared pure",
+                        outcome.handler, (time.monotonic() - started) * 1000, push.label)
+        return self._commit(push, outcome, until, context)
+
+    def _commit(self, push: Push, outcome: Outcome, until: float, context: Context) -> Answer:
+        """A pure handler's answer: stored with its writes in one round trip, unless a delivery before this
+        one stored its own (then that one is the answer) or the user must be asked to authorize again."""
+        answer = self._render(push, outcome, context, None)
+        writes = context.writes.take()
+        try:
+            commit = self.cache.commit(push.identity, answer.body, writes, unless=(REAUTH_KEY, push.msg.source))
+            if commit.held is not None:
+                answer = self._render(push, outcome, context, commit.held.decode())
+                commit = self.cache.commit(push.identity, answer.body, writes + context.writes.take())
+        except RedisError as error:
+            log.warning("retry cache unavailable (%s): reply to %s not remembered, its links' states not written",
+                        type(error).__name__, push.label)
+            return answer
+        if commit.stored:
+            return answer
+        return self._retry(push, commit.body, until)
+
+    def _respond_once(self, push: Push, until: float, context: Context, start: int) -> Answer:
+        """Handlers from route `start` on may have effects: claim the push first, so they run once."""
+        try:
+            claim = self.cache.claim(push.identity, also=lambda pipe: pipe.hget(REAUTH_KEY, push.msg.source))
+        except RedisError as error:
+            log.warning("retry cache unavailable (%s): answering %s without retry protection",
+                        type(error).__name__, push.label)
+            answer = self._answer(push, until, context, start)
+            self._flush(context, push)
+            return answer
+        if not claim.mine:
+            return self._retry(push, claim.body, until)
+        reauth_scope = claim.extra.decode() if claim.extra else None
+        answer = self._answer(push, until, context, start, reauth_scope)
+        try:
+            # an overrunning handler may still be adding writes: those go out with its late answer
+            also = None if answer.outcome == "overrun" else context.writes.queue_on
+            self.cache.store(push.identity, answer.body, also=also)
+        except RedisError as error:
+            log.warning("retry cache unavailable (%s): reply to %s not remembered, its links' states not written",
+                        type(error).__name__, push.label)
+        return answer
+
+    def _retry(self, push: Push, body: bytes | None, until: float) -> Answer:
+        if body is None:
+            try:
+                body = self.cache.wait(push.identity, until)
+            except RedisError as error:
+                log.warning("retry cache unavailable (%s) while waiting for %s", type(error).__name__, push.label)
+        if body is None:
+            return Answer(SUCCESS, "retry-timeout")
+        return Answer(body, "retry")
+
+    def _answer(self, push: Push, until: float, context: Context, start: int,
+                reauth_scope: str | None = None) -> Answer:
+        future = self._pool.submit(self.router.dispatch, push.msg, context, start=start)
+        try:
+            outcome = future.result(timeout=max(0.0, until - time.monotonic()))
+        except FutureTimeout:
+            future.add_done_callback(lambda done: self._send_late(push, done, context))
+            log.warning("handler overran the %.1fs window on %s: answered success", self.deadline, push.label)
+            return Answer(SUCCESS, "overrun")
+        return self._render(push, outcome, context, reauth_scope)
+
+    def _render(self, push: Push, outcome: Outcome, context: Context, reauth_scope: str | None) -> Answer:
+        try:
+            reply = to_reply(outcome.result, push.msg)
+        except NotAReply as error:
+            log.error("handler %s: %s", outcome.handler, error)
+            reply, outcome = TextReply(content=FALLBACK_TEXT, message=push.msg), Outcome(outcome.route, failed=True)
+        if reauth_scope and (reply is None or isinstance(reply, TextReply)):
+            reply = self._with_reauth_link(push, reply, context, reauth_scope)
+        if reply is None:
+            return Answer(SUCCESS, "success", outcome.handler)
+        xml = render(reply)
+        if isinstance(reply, TextReply) and len(reply.content.encode()) > defaults.MAX_TEXT_REPLY_BYTES:
+            log.warning("handler %s replied %d bytes of text; WeChat drops text replies over %d bytes",
+                        outcome.handler, len(reply.content.encode()), defaults.MAX_TEXT_REPLY_BYTES)
+        if push.opened is not None and xml:
+            xml = self.crypto.seal(xml, push.opened, push.query)
+        return Answer(xml.encode("utf-8"), "error" if outcome.failed else "reply", outcome.handler)
+
+
+    def _with_reauth_link(self, push: Push, reply: TextReply | None, context: Context, scope: str) -> TextReply:
+        """The user's refresh_token ran out: this reply carries a fresh authorize link, once."""
+        link = context.links.for_scope(scope if scope in SCOPES else "snsapi_base", push.msg.source, None)
+        notice = f'{REAUTH_TEXT}<a href="{link}">点此重新授权</a>'
+        openid = push.msg.source
+        context.writes.add("HDEL", REAUTH_KEY, openid)
+        if reply is None:
+            return TextReply(content=notice, message=push.msg)
+        reply.content = f"{reply.content}\n\n{notice}"
+        return reply
+
+    def _flush(self, context: Context, push: Push) -> None:
+        try:
+            context.writes.flush(context.redis)
+        except RedisError as error:
+            log.warning("writes of the handler for %s lost: Redis unavailable (%s)", push.label, type(error).__name__)
+
+    def _send_late(self, push: Push, done: Future, context: Context) -> None:
+        outcome = done.result()
+        self._flush(context, push)
+        try:
+            reply = to_reply(outcome.result, push.msg)
+        except NotAReply as error:
+            log.error("handler %s: %s", outcome.handler, error)
+            return
+        if reply is None:
+            return
+        if self.late is None:
+            log.warning("late answer from handler %s on %s dropped: no customer-service sender",
+                        outcome.handler, push.label)
+            return
+        self.late.send(push.msg.source, reply)

@@ -1,0 +1,104 @@
+"""The one family of errors wechat_bot raises, and how each reaches the client."""
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Flask, Response, request
+from redis import RedisError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger("wechat_bot")
+
+
+class WeChatBotError(Exception):
+    """Base of everything wechat_bot raises."""
+
+
+class ConfigError(WeChatBotError):
+    """A setting is missing or malformed; the message names the variable and says what is wrong."""
+
+
+class BadPush(WeChatBotError):
+    """A request to /wechat that is not a genuine, well-formed push; answered with a 4xx."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+class WeChatError(WeChatBotError):
+    """WeChat answered with an errcode (as HTTP 200 JSON). Callers branch on `errcode`, never on the text."""
+
+    def __init__(self, errcode: int, errmsg: str, api: str) -> None:
+        super().__init__(f"{api} failed: {errcode} {errmsg}")
+        self.errcode, self.errmsg, self.api = errcode, errmsg, api
+
+    @property
+    def needs_reauth(self) -> bool:
+        """The refresh_token is invalid or expired: only the user can fix it, by authorizing again."""
+        return self.errcode in (40030, 42002)
+
+    @property
+    def bad_code(self) -> bool:
+        """The authorization code is wrong, expired or already used: the user should tap the link again."""
+        return self.errcode in (40029, 40163, 41008, 42003)
+
+
+class WeChatUnavailable(WeChatBotError):
+    """WeChat did not answer usably (timeouts, 5xx, system busy) within the retry budget."""
+
+    def __init__(self, api: str, reason: str) -> None:
+        super().__init__(f"{api} unavailable: {reason}")
+        self.api, self.reason = api, reason
+
+
+def init_app(app: "Flask | Blueprint") -> None:
+    """Map the family to responses: a plain 4xx for bad pushes, never a traceback. On a blueprint, for its own
+    routes only (a site's pages keep the site's error pages); on the standalone server's app, for every route."""
+    app.register_error_handler(BadPush, _bad_push)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(RedisError, _redis_down)
+    app.register_error_handler(Exception, _unexpected)
+
+
+def _for_a_phone() -> bool:
+    """Pages a person opens get a Chinese page; /wechat and /healthz get plain text."""
+    if request.blueprint is not None:
+        return request.blueprint not in _MACHINE_BLUEPRINTS
+    return not request.path.startswith(("/wechat", "/healthz"))
+
+
+_MACHINE_BLUEPRINTS = ("endpoint", "health")
+
+
+def _page(kind: str, status: int):
+    from .oauth.pages import message_page
+
+    return message_page(kind, status)
+
+
+def _bad_push(error: BadPush) -> Response:
+    log.warning("push rejected status=%d reason=%s ip=%s", error.status, error.reason, request.remote_addr)
+    return Response(error.reason + "\n", status=error.status, mimetype="text/plain")
+
+
+def _http_error(error: HTTPException):
+    if error.code == 413:
+        log.warning("request rejected status=413 reason=body larger than the limit")
+    if error.code == 404 and _for_a_phone():
+        return _page("not_found", 404)
+    return Response(f"{error.code} {error.name}\n", status=error.code, mimetype="text/plain")
+
+
+def _redis_down(error: RedisError):
+    log.error("Redis unavailable on %s: %s", request.path, type(error).__name__)
+    if _for_a_phone():
+        return _page("unavailable", 503)
+    return Response("503 Service Unavailable\n", status=503, mimetype="text/plain")
+
+
+def _unexpected(error: Exception):
+    log.exception("unexpected error on %s: %s", request.path, type(error).__name__)
+    if _for_a_phone():
+        return _page("error", 500)
+    return Response("500 Internal Server Error\n", status=500, mimetype="text/plain")

@@ -1,0 +1,137 @@
+"""Which handler answers which push: decorators register plain functions; the first answer wins."""
+from __future__ import annotations
+
+import inspect
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from wechatpy.messages import BaseMessage
+
+log = logging.getLogger("wechat_bot.handlers")
+
+Matcher = Callable[[BaseMessage], bool]
+Handler = Callable[..., Any]
+
+FALLBACK_TEXT = "抱歉，服务暂时出了点问题，请稍后再试。"
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    kind: str | None
+    matches: Matcher
+    call: Callable[[BaseMessage, Any], Any]
+    pure: bool = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The route that answered (None when none did), what it returned, and whether it raised."""
+
+    route: Route | None
+    result: Any = None
+    failed: bool = False
+    impure_at: int | None = None  # dispatch(pure_only=True) stopped at this route: it is not pure
+
+    @property
+    def stopped(self) -> bool:
+        return self.impure_at is not None
+
+    @property
+    def handler(self) -> str:
+        return self.route.name if self.route else "-"
+
+
+class Router:
+    """Routes in registration order. A handler takes (msg) or (msg, ctx) and returns str, a reply or None.
+
+    `pure=True` declares a handler that does no I/O and has no effect beyond its answer and `ctx.writes`:
+    it runs in the request thread, and its push costs one Redis round trip. A retry of the push may run it
+    again, but only the first answer and its writes are kept. Other handlers run in a thread pool under the
+    reply window, after a claim that makes sure they run once per push.
+    """
+
+    def __init__(self) -> None:
+        self._own: list[Route] = []
+        self._included: list[Router] = []
+
+    @property
+    def routes(self) -> list[Route]:
+        """This router's routes, then each included router's as they are now (handlers may be registered on
+        them after the app is built, as with Flask's own decorators)."""
+        if not self._included:
+            return self._own
+        return self._own + [route for other in self._included for route in other.routes]
+
+    def on(self, kind: str | None = None, match: Matcher | None = None, *,
+           pure: bool = False) -> Callable[[Handler], Handler]:
+        """Register for a message type ('text', 'image', 'event'…; None for any) and an optional test."""
+        def register(func: Handler) -> Handler:
+            self._own.append(Route(func.__name__, kind, match or (lambda msg: True), _two_args(func), pure))
+            return func
+        return register
+
+    def text(self, *, pure: bool = False) -> Callable[[Handler], Handler]:
+        return self.on("text", pure=pure)
+
+    def keyword(self, *words: str, pure: bool = False) -> Callable[[Handler], Handler]:
+        """Texts equal to one of the words once trimmed, case-insensitively."""
+        wanted = {word.strip().casefold() for word in words}
+        return self.on("text", lambda msg: (msg.content or "").strip().casefold() in wanted, pure=pure)
+
+    def regex(self, pattern: str | re.Pattern, flags: int = 0, *, pure: bool = False) -> Callable[[Handler], Handler]:
+        """Texts the pattern finds a match in (re.search)."""
+        compiled = re.compile(pattern, flags) if isinstance(pattern, str) else pattern
+        return self.on("text", lambda msg: compiled.search(msg.content or "") is not None, pure=pure)
+
+    def event(self, name: str, key: str | None = None, *, pure: bool = False) -> Callable[[Handler], Handler]:
+        """Events by name (case-insensitive; 'subscribe' includes following by a QR code), and EventKey."""
+        names = {name.lower()} | ({"subscribe_scan"} if name.lower() == "subscribe" else set())
+        return self.on("event", lambda msg: msg.event in names and (key is None or _event_key(msg) == key),
+                       pure=pure)
+
+    def click(self, key: str, *, pure: bool = False) -> Callable[[Handler], Handler]:
+        """Menu CLICK events whose button key is `key`."""
+        return self.event("click", key, pure=pure)
+
+    def include(self, other: "Router") -> None:
+        """Another router's routes after this one's (they answer only what these pass on), read live."""
+        self._included.append(other)
+
+    def dispatch(self, msg: BaseMessage, ctx: Any, *, start: int = 0, pure_only: bool = False) -> Outcome:
+        """Call matching handlers in order from route `start` until one answers; a handler that raises ends
+        the search. With `pure_only`, stop before the first matching handler that is not pure."""
+        msg_type, routes = msg.type, self.routes
+        for index in range(start, len(routes)):
+            route = routes[index]
+            if route.kind is not None and route.kind != msg_type:
+                continue
+            try:
+                if not route.matches(msg):
+                    continue
+                if pure_only and not route.pure:
+                    return Outcome(None, impure_at=index)
+                result = route.call(msg, ctx)
+            except Exception:
+                log.exception("handler %s failed on push %s from %s", route.name, msg.id or msg.time, msg.source)
+                return Outcome(route, FALLBACK_TEXT, failed=True)
+            if result is not None:
+                return Outcome(route, result)
+        return Outcome(None)
+
+
+def _event_key(msg: BaseMessage) -> str:
+    return msg._data.get("EventKey") or ""
+
+
+def _two_args(func: Handler) -> Callable[[BaseMessage, Any], Any]:
+    try:
+        params = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return func
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)]
+    if len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in positional):
+        return func
+    return lambda msg, ctx: func(msg)

@@ -1,0 +1,46 @@
+"""Leases: one holder at a time for a name, across processes and hosts, expiring if the holder dies.
+
+A lease is `SET key owner NX EX ttl`; releasing or extending first checks, in one script, that the value is
+still our owner token, so a holder whose lease ran out never frees or stretches its successor's.
+"""
+from __future__ import annotations
+
+import secrets
+from contextlib import contextmanager
+from typing import Iterator
+
+from redis import Redis
+
+KEY_PREFIX = "wechat_bot:lease:"
+
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+_EXTEND = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
+           "return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0")
+
+
+class Leases:
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._release = redis.register_script(_RELEASE)
+        self._extend = redis.register_script(_EXTEND)
+
+    def acquire(self, name: str, ttl: float) -> str | None:
+        """Our owner token if the lease was free, else None."""
+        owner = secrets.token_hex(16)
+        return owner if self._redis.set(KEY_PREFIX + name, owner, nx=True, px=int(ttl * 1000)) else None
+
+    def release(self, name: str, owner: str) -> bool:
+        return bool(self._release(keys=[KEY_PREFIX + name], args=[owner]))
+
+    def extend(self, name: str, owner: str, ttl: float) -> bool:
+        return bool(self._extend(keys=[KEY_PREFIX + name], args=[owner, int(ttl * 1000)]))
+
+    @contextmanager
+    def hold(self, name: str, ttl: float) -> Iterator[bool]:
+        """`with leases.hold(name, ttl) as mine:` — mine is False when someone else holds it."""
+        owner = self.acquire(name, ttl)
+        try:
+            yield owner is not None
+        finally:
+            if owner is not None:
+                self.release(name, owner)

@@ -1,0 +1,44 @@
+"""Log lines go to standard error unless the host (gunicorn, a test, an application) set logging up."""
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+_SECRET_PARAMS = re.compile(r"((?:secret|access_token|refresh_token|code)=)[^&\s\"]+")
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object per line, for log collectors (LOG_FORMAT=json)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"time": round(record.created, 3), "level": record.levelname, "logger": record.name,
+                 "message": record.getMessage(), "pid": record.process}
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure(log_format: str = "text") -> None:
+    logger = logging.getLogger("wechat_bot")
+    if logger.handlers or logging.getLogger().handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonLines() if log_format == "json"
+                         else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
+class RedactSecrets(logging.Filter):
+    """Masks secrets in logged URLs (the sandbox's own API calls pass through the same server's access log)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "=" in message:
+            record.msg, record.args = _SECRET_PARAMS.sub(r"\1***", message), None
+        return True
+
+
+def redact_werkzeug() -> None:
+    logging.getLogger("werkzeug").addFilter(RedactSecrets())

@@ -1,0 +1,36 @@
+"""The account's custom menu: publish one from a JSON file, where a VIEW button may name an authorize scope
+instead of a URL, and the authorize URL is built here (around our callback, with a lasting state)."""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from .errors import WeChatBotError
+from .oauth.client import SCOPES
+from .oauth.links import AuthorizeLinks, safe_next
+
+
+def build_menu(spec: dict[str, Any], links: AuthorizeLinks) -> dict[str, Any]:
+    """WeChat's menu JSON: `{"type": "view", "name": …, "scope": "snsapi_base", "next": "/me"}` gets its `url`."""
+    menu = copy.deepcopy(spec)
+    buttons = menu.get("button")
+    if not isinstance(buttons, list) or not 1 <= len(buttons) <= 3:
+        raise WeChatBotError("menu: 'button' must list 1 to 3 buttons")
+    for button in buttons:
+        for item in [button, *button.get("sub_button", [])]:
+            _fill(item, links)
+    return menu
+
+
+def _fill(button: dict[str, Any], links: AuthorizeLinks) -> None:
+    scope = button.pop("scope", None)
+    next_path = button.pop("next", None)
+    if scope is None:
+        return
+    if button.get("type") != "view":
+        raise WeChatBotError(f"menu: button {button.get('name')!r} names a scope but is not of type view")
+    if scope not in SCOPES:
+        raise WeChatBotError(f"menu: button {button.get('name')!r}: scope must be one of {', '.join(SCOPES)}")
+    if next_path is not None and safe_next(next_path) is None:
+        raise WeChatBotError(f"menu: button {button.get('name')!r}: next must be a path on this site")
+    button["url"] = links.lasting(scope, next_path)

@@ -1,0 +1,69 @@
+"""The account's global access_token: fetched with stable_token, cached in Redis, one fetcher at a time.
+
+Renewed ahead of expiry by whichever process holds the lease, with a re-check after taking it, so many
+workers never knock each other's tokens out; on 40001/42001 a token is dropped only if it is still the one
+that failed.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Callable
+
+from redis import Redis
+
+from .. import defaults
+from ..errors import WeChatUnavailable
+from ..leases import Leases
+from .client import WeChatClient
+
+KEY = "wechat_bot:account_token"
+LEASE = "account_token"
+
+_DROP_IF_SAME = """
+local raw = redis.call('get', KEYS[1])
+if raw and cjson.decode(raw)['token'] == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+class AccountToken:
+    def __init__(self, redis: Redis, client: WeChatClient, leases: Leases, *,
+                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> None:
+        self._redis, self._client, self._leases, self._clock, self._sleep = redis, client, leases, clock, sleep
+        self._drop = redis.register_script(_DROP_IF_SAME)
+
+    def get(self) -> str:
+        """A token with at least the renewal margin left, fetching one if needed."""
+        deadline = time.monotonic() + defaults.WECHAT_RETRY_BUDGET
+        while True:
+            cached = self._cached()
+            if cached:
+                return cached
+            owner = self._leases.acquire(LEASE, ttl=defaults.WECHAT_RETRY_BUDGET + 5)
+            if owner:
+                try:
+                    return self._cached() or self._fetch()
+                finally:
+                    self._leases.release(LEASE, owner)
+            if time.monotonic() > deadline:
+                raise WeChatUnavailable("/cgi-bin/stable_token", "another process is fetching the token")
+            self._sleep(0.05)
+
+    def invalidate(self, token: str) -> bool:
+        """WeChat said this token is invalid: drop it, unless a newer one already replaced it."""
+        return bool(self._drop(keys=[KEY], args=[token]))
+
+    def _cached(self) -> str | None:
+        raw = self._redis.get(KEY)
+        if not raw:
+            return None
+        record = json.loads(raw)
+        return record["token"] if record["expires_at"] - self._clock() > defaults.ACCOUNT_TOKEN_MARGIN else None
+
+    def _fetch(self) -> str:
+        answer = self._client.stable_token()
+        expires_at = self._clock() + int(answer.get("expires_in", 7200))
+        self._redis.set(KEY, json.dumps({"token": answer["access_token"], "expires_at": expires_at}),
+                        ex=max(int(answer.get("expires_in", 7200)), 1))
+        return answer["access_token"]

@@ -1,0 +1,126 @@
+"""The callback's work: state checked, code exchanged once, tokens and profile stored, a result ticket made.
+
+Every way it can fail ends in CallbackRefused with a kind the page table in views.py knows; nothing a
+user can retry is lost on the way (a state is put back, a code claim released, when WeChat was the problem).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from ..errors import WeChatBotError, WeChatError, WeChatUnavailable
+from ..once import OnceCache
+from .client import WeChatClient
+from .results import ResultTickets
+from .state import AuthorizeStates, StateRecord, well_formed
+from .tokens import TokenRecord, TokenStore
+
+log = logging.getLogger("wechat_bot.oauth")
+
+CODE_PREFIX = "wechat_bot:oauth:code:"
+
+
+class CallbackRefused(WeChatBotError):
+    """The callback ends on an explanatory page: `kind` picks it, `status` is its HTTP status."""
+
+    def __init__(self, kind: str, status: int) -> None:
+        super().__init__(kind)
+        self.kind, self.status = kind, status
+
+
+@dataclass(frozen=True)
+class Completed:
+    ticket: str
+    openid: str
+    scope: str
+    next_path: str | None
+    first: bool  # False for WeChat's second call with the same code
+    record: TokenRecord | None = None
+
+
+class CallbackFlow:
+    def __init__(self, client: WeChatClient, states: AuthorizeStates, tokens: TokenStore, codes: OnceCache,
+                 results: ResultTickets, *, clock: Callable[[], float] = time.time) -> None:
+        self.client, self.states, self.tokens, self.codes, self.results = client, states, tokens, codes, results
+        self._clock = clock
+
+    def complete(self, code: str | None, state: str | None, until: float) -> Completed:
+        """`until` is the monotonic time a repeat call stops waiting for the first one."""
+        if not well_formed(state):
+            raise CallbackRefused("state", 400)
+        if not code:
+            self.states.consume(state)
+            raise CallbackRefused("denied", 200)
+        if len(code) > 512:
+            raise CallbackRefused("code", 400)
+        key = hashlib.sha256(code.encode()).hexdigest()
+        claim = self.codes.claim(key)
+        if not claim.mine:
+            ticket = claim.body or self.codes.wait(key, until)
+            if ticket is None:
+                raise CallbackRefused("busy", 503)
+            return self._repeat(ticket.decode())
+        try:
+            done = self._first(code, state)
+        except BaseException:
+            self.codes.release(key)
+            raise
+        self.codes.store(key, done.ticket.encode())
+        return done
+
+    def _repeat(self, ticket: str) -> Completed:
+        result = self.results.load(ticket)
+        if result is None:
+            raise CallbackRefused("state", 400)
+        log.info("callback repeated with a used code: answered with the first call's result")
+        return Completed(ticket, result["openid"], result["scope"], result.get("next"), first=False)
+
+    def _first(self, code: str, state: str) -> Completed:
+        link = self.states.consume(state)
+        if link is None:
+            raise CallbackRefused("state", 400)
+        answer = self._exchange(code, state, link)
+        if answer.get("is_snapshotuser") == 1:
+            log.info("snapshot-page user (virtual openid) not stored; they must tap 使用完整服务")
+            raise CallbackRefused("snapshot", 200)
+        record = TokenRecord.from_exchange(answer, self._clock())
+        if "snsapi_userinfo" in record.scope.split(","):
+            record = self._with_profile(record)
+        self.tokens.save(record)
+        if link.openid and link.openid != record.openid:
+            log.info("authorize link sent to %s was opened by %s: stored the visitor's own tokens",
+                     link.openid, record.openid)
+        result = {"openid": record.openid, "scope": record.scope, "nickname": record.nickname,
+                  "headimgurl": record.headimgurl, "next": link.next}
+        ticket = self.results.save(result)
+        log.info("authorized openid=%s scope=%s", record.openid, record.scope)
+        return Completed(ticket, record.openid, record.scope, link.next, first=True, record=record)
+
+    def _exchange(self, code: str, state: str, link: StateRecord) -> dict:
+        try:
+            return self.client.exchange_code(code)
+        except WeChatError as error:
+            if error.bad_code:
+                log.info("code refused by WeChat (%d): the user is asked to tap the link again", error.errcode)
+                raise CallbackRefused("code", 400) from None
+            log.error("code exchange failed: %s", error)
+            self.states.restore(state, link)
+            raise CallbackRefused("wechat", 503) from None
+        except WeChatUnavailable as error:
+            log.warning("code exchange: %s; the state is kept so a refresh can retry", error)
+            self.states.restore(state, link)
+            raise CallbackRefused("wechat", 503) from None
+
+    def _with_profile(self, record: TokenRecord) -> TokenRecord:
+        try:
+            profile = self.client.userinfo(record.access_token, record.openid)
+        except (WeChatError, WeChatUnavailable) as error:
+            log.warning("userinfo for %s failed (%s): tokens stored without a profile", record.openid, error)
+            return record
+        avatar = str(profile.get("headimgurl") or "")
+        if not avatar.startswith(("https://", "http://")):
+            profile = {**profile, "headimgurl": ""}
+        return record.with_profile(profile)

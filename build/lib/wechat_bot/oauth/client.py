@@ -1,0 +1,137 @@
+"""WeChat's web-authorization API: the authorize URL, code exchange, refresh, userinfo, token check.
+
+Every call has a timeout and is retried with backoff on -1, 5xx, timeouts and connection errors within a
+time budget; any other errcode raises WeChatError at once. Errors never carry a URL: the code exchange's
+query holds the AppSecret.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from typing import Any, Callable
+from urllib.parse import quote
+
+import requests
+
+from .. import defaults
+from ..errors import WeChatError, WeChatUnavailable
+
+log = logging.getLogger("wechat_bot.wechat_api")
+
+SCOPES = ("snsapi_base", "snsapi_userinfo")
+
+
+class WeChatClient:
+    def __init__(
+        self,
+        api_base: str,
+        open_base: str,
+        appid: str,
+        secret: str,
+        *,
+        session: requests.Session | None = None,
+        timeout: float | None = None,
+        budget: float | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.api_base, self.open_base, self.appid, self._secret = api_base, open_base, appid, secret
+        self._session = session or requests.Session()
+        self._timeout = timeout if timeout is not None else defaults.WECHAT_TIMEOUT
+        self._budget = budget if budget is not None else defaults.WECHAT_RETRY_BUDGET
+        self._sleep = sleep
+
+    def authorize_url(self, redirect_uri: str, scope: str, state: str) -> str:
+        """The authorize link, parameters in the order WeChat's link check insists on."""
+        if scope not in SCOPES:
+            raise ValueError(f"scope must be one of {SCOPES}")
+        return (f"{self.open_base}/connect/oauth2/authorize?appid={self.appid}"
+                f"&redirect_uri={quote(redirect_uri, safe='')}&response_type=code&scope={scope}"
+                f"&state={state}&connect_redirect=1#wechat_redirect")
+
+    def exchange_code(self, code: str) -> dict[str, Any]:
+        return self._get("/sns/oauth2/access_token", appid=self.appid, secret=self._secret, code=code,
+                         grant_type="authorization_code")
+
+    def refresh(self, refresh_token: str) -> dict[str, Any]:
+        return self._get("/sns/oauth2/refresh_token", appid=self.appid, grant_type="refresh_token",
+                         refresh_token=refresh_token)
+
+    def userinfo(self, access_token: str, openid: str, lang: str = "zh_CN") -> dict[str, Any]:
+        return self._get("/sns/userinfo", access_token=access_token, openid=openid, lang=lang)
+
+    def check(self, access_token: str, openid: str) -> bool:
+        """True when WeChat still accepts this user access_token."""
+        try:
+            self._get("/sns/auth", access_token=access_token, openid=openid)
+        except WeChatError:
+            return False
+        return True
+
+    def stable_token(self, force_refresh: bool = False) -> dict[str, Any]:
+        """The account's global access_token (stable_token: repeated calls return the live one)."""
+        return self._call("POST", "/cgi-bin/stable_token", json={
+            "grant_type": "client_credential", "appid": self.appid, "secret": self._secret,
+            "force_refresh": force_refresh})
+
+    def send_custom_message(self, access_token: str, message: dict[str, Any]) -> dict[str, Any]:
+        """A customer-service message (within the user's interaction window)."""
+        return self._post_json("/cgi-bin/message/custom/send", access_token, message)
+
+    def create_menu(self, access_token: str, menu: dict[str, Any]) -> dict[str, Any]:
+        return self._post_json("/cgi-bin/menu/create", access_token, menu)
+
+    def get_menu(self, access_token: str) -> dict[str, Any]:
+        return self._get("/cgi-bin/menu/get", access_token=access_token)
+
+    def _post_json(self, api: str, access_token: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Chinese as UTF-8, not \\u escapes: WeChat shows escapes literally in menus and messages."""
+        return self._call("POST", api, params={"access_token": access_token},
+                          data=json.dumps(body, ensure_ascii=False).encode("utf-8"),
+                          headers={"Content-Type": "application/json"})
+
+    def _get(self, api: str, **params: str) -> dict[str, Any]:
+        return self._call("GET", api, params=params)
+
+    def _call(self, method: str, api: str, **request: Any) -> dict[str, Any]:
+        started, pause, attempt = time.monotonic(), defaults.WECHAT_RETRY_FIRST, 0
+        while True:
+            attempt += 1
+            try:
+                return read_answer(self._session.request(method, self.api_base + api, timeout=self._timeout,
+                                                         **request), api)
+            except WeChatError as error:
+                if error.errcode != -1:
+                    raise
+                reason = "system busy (-1)"
+            except _Transient as error:
+                reason = str(error)
+            except requests.RequestException as error:
+                reason = type(error).__name__
+            pause = pause * (1 + random.random())
+            if time.monotonic() - started + pause + self._timeout > self._budget:
+                log.warning("WeChat %s gave up after %d attempts: %s", api, attempt, reason)
+                raise WeChatUnavailable(api, reason)
+            log.info("WeChat %s attempt %d failed (%s); retrying in %.2fs", api, attempt, reason, pause)
+            self._sleep(pause)
+
+
+class _Transient(Exception):
+    """An HTTP-level failure worth another attempt (5xx)."""
+
+
+def read_answer(response: requests.Response, api: str) -> dict[str, Any]:
+    """The one reader of WeChat's answers: JSON whatever the Content-Type, UTF-8 whatever the charset."""
+    if response.status_code >= 500:
+        raise _Transient(f"HTTP {response.status_code}")
+    try:
+        body = json.loads(response.content.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise WeChatUnavailable(api, f"HTTP {response.status_code} with a body that is not JSON") from None
+    if not isinstance(body, dict):
+        raise WeChatUnavailable(api, "a JSON answer that is not an object")
+    errcode = body.get("errcode", 0)
+    if errcode not in (0, None):
+        raise WeChatError(int(errcode), str(body.get("errmsg", "")), api)
+    return body

@@ -1,0 +1,43 @@
+"""Authorize links: a fresh state in Redis, WeChat's authorize URL around our callback."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from ..pending_writes import PendingWrites
+from .client import WeChatClient
+from .state import AuthorizeStates
+
+CALLBACK_PATH = "/oauth/callback"
+
+
+def safe_next(path: str | None) -> str | None:
+    """An in-site path to go to after authorizing, or None: never another origin (no open redirect)."""
+    if not path or len(path) > 512 or not path.startswith("/") or path.startswith(("//", "/\\")):
+        return None
+    if any(ch in path for ch in "\\\r\n\t") or not path.isprintable():
+        return None
+    parts = urlsplit(path)
+    return path if not parts.scheme and not parts.netloc else None
+
+
+class AuthorizeLinks:
+    def __init__(self, client: WeChatClient, states: AuthorizeStates, base_url: str,
+                 writes: PendingWrites | None = None) -> None:
+        self._client, self._states, self._writes = client, states, writes
+        self.callback_url = base_url.rstrip("/") + CALLBACK_PATH
+
+    def base(self, openid: str | None = None, next_path: str | None = None) -> str:
+        """A silent (snsapi_base) link: the openid only."""
+        return self.for_scope("snsapi_base", openid, next_path)
+
+    def userinfo(self, openid: str | None = None, next_path: str | None = None) -> str:
+        """A consent (snsapi_userinfo) link: the profile too."""
+        return self.for_scope("snsapi_userinfo", openid, next_path)
+
+    def lasting(self, scope: str, next_path: str | None = None) -> str:
+        """A link for a menu button: its state does not expire and is not used up."""
+        return self._client.authorize_url(self.callback_url, scope, self._states.issue_lasting(scope, safe_next(next_path)))
+
+    def for_scope(self, scope: str, openid: str | None, next_path: str | None) -> str:
+        state = self._states.issue(scope, openid, safe_next(next_path), self._writes)
+        return self._client.authorize_url(self.callback_url, scope, state)

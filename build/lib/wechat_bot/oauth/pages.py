@@ -1,0 +1,23 @@
+"""The pages a phone sees after the authorize step: one table of messages, one template."""
+from __future__ import annotations
+
+from flask import render_template
+
+MESSAGES = {
+    "state": ("⌛", "链接已失效", "这个链接已过期或已经用过了。请回到公众号聊天，重新发送「登录」获取新链接。"),
+    "denied": ("🙅", "你已拒绝授权", "没有授权也没关系。需要时，回到公众号聊天发送「登录」或「资料」即可。"),
+    "code": ("🔁", "授权没有完成", "授权码已失效。请回到公众号聊天，重新点击链接。"),
+    "wechat": ("📶", "微信暂时无法访问", "我们暂时连不上微信，请稍后刷新本页重试。"),
+    "snapshot": ("👀", "请使用完整服务", "当前是快照页。请点击页面下方的「使用完整服务」后再授权。"),
+    "busy": ("⏳", "正在处理", "你的授权正在处理中，请稍后刷新本页。"),
+    "expired": ("⌛", "页面已过期", "请回到公众号聊天，重新获取链接。"),
+    "unavailable": ("🛠️", "服务暂时不可用", "服务正在恢复中，请稍后刷新本页重试。"),
+    "error": ("😵", "出了点问题", "服务暂时出了点问题，请稍后再试。"),
+    "open_in_wechat": ("💬", "请在微信中打开", "这个页面需要微信登录。请在微信里打开这个链接，或在公众号聊天中发送「登录」。"),
+    "not_found": ("🔍", "页面不存在", "请回到公众号聊天，重新获取链接。"),
+}
+
+
+def message_page(kind: str, status: int):
+    icon, title, text = MESSAGES[kind]
+    return render_template("oauth/message.html", icon=icon, title=title, text=text), status

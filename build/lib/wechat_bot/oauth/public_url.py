@@ -1,0 +1,71 @@
+"""The public origin links are built on: PUBLIC_BASE_URL, else the ngrok tunnel to our port, else the host
+the request came to (behind a trusted reverse proxy, its X-Forwarded-Proto/-Host)."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from urllib.parse import urlsplit
+
+import requests
+from flask import Request
+
+from ..config import Settings
+
+log = logging.getLogger("wechat_bot")
+
+# How long a discovered (or missing) tunnel is believed before asking the agent again.
+DISCOVERY_TTL = 30.0
+
+_cache: dict[str, tuple[float, str | None]] = {}
+_lock = threading.Lock()
+
+
+def public_base_url(settings: Settings, request: Request) -> str:
+    if settings.public_base_url:
+        return settings.public_base_url
+    port = request.environ.get("SERVER_PORT", "")
+    tunnel = discover_tunnel(settings.ngrok_api_url, port)
+    return tunnel or request.host_url.rstrip("/")
+
+
+def app_base(settings: Settings, request: Request) -> str:
+    """Where this app's routes live as the phone sees them: the public origin, the mount point of the WSGI app
+    (SCRIPT_NAME, e.g. under DispatcherMiddleware) and WECHAT_URL_PREFIX."""
+    return public_base_url(settings, request) + request.script_root + settings.url_prefix
+
+
+def discover_tunnel(agent_url: str, port: str | int) -> str | None:
+    """The https public URL of the ngrok tunnel forwarding to our port, asked of the local agent (cached)."""
+    key = f"{agent_url}|{port}"
+    with _lock:
+        cached = _cache.get(key)
+        if cached and time.monotonic() - cached[0] < DISCOVERY_TTL:
+            return cached[1]
+    found = _ask_agent(agent_url, str(port))
+    with _lock:
+        previous = _cache.get(key)
+        _cache[key] = (time.monotonic(), found)
+    if found and (previous is None or previous[1] != found):
+        log.info("public URL from the ngrok agent at %s: %s (tunnel to port %s)", agent_url, found, port)
+    return found
+
+
+def _ask_agent(agent_url: str, port: str) -> str | None:
+    try:
+        tunnels = requests.get(agent_url.rstrip("/") + "/api/tunnels", timeout=0.5).json().get("tunnels", [])
+    except (requests.RequestException, ValueError, AttributeError):
+        return None
+    for tunnel in tunnels:
+        public = str(tunnel.get("public_url", ""))
+        target = str((tunnel.get("config") or {}).get("addr", ""))
+        if public.startswith("https://") and _points_at(target, port):
+            return public.rstrip("/")
+    return None
+
+
+def _points_at(addr: str, port: str) -> bool:
+    if addr.isdigit():
+        return addr == port
+    parts = urlsplit(addr if "://" in addr else "http://" + addr)
+    return str(parts.port or "") == port and parts.hostname in ("localhost", "127.0.0.1", "0.0.0.0", "::1", None)

@@ -1,0 +1,36 @@
+"""Token records as the `tokens` commands show them: the interface's fields, secrets masked unless revealed."""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from redis import Redis
+
+from .tokens import USER_PREFIX, TokenRecord, TokenStore
+
+
+def mask(secret: str) -> str:
+    return f"{secret[:4]}…({len(secret)} chars)" if secret else ""
+
+
+def describe(record: TokenRecord, now: float, reveal: bool = False) -> dict[str, Any]:
+    shown = (lambda value: value) if reveal else mask
+    return {
+        "openid": record.openid,
+        "scope": record.scope,
+        "status": record.reported_status(now),
+        "access_token_expires_at": record.access_token_expires_at,
+        "refresh_token_expires_at": record.refresh_token_expires_at,
+        "access_token": shown(record.access_token),
+        "refresh_token": shown(record.refresh_token),
+        "unionid": record.unionid or None,
+        "nickname": record.nickname or None,
+        "consented_at": record.consented_at,
+    }
+
+
+def all_records(redis: Redis, store: TokenStore) -> Iterator[TokenRecord]:
+    """Every stored user, by SCAN (for the operator's commands, not for renewal)."""
+    for key in redis.scan_iter(match=USER_PREFIX + "*", count=1000):
+        record = store.get(key.decode()[len(USER_PREFIX):])
+        if record is not None:
+            yield record

@@ -1,0 +1,76 @@
+"""Where the state of an authorize link is kept: Redis, with an expiry, consumed once.
+
+A state binds the link to its scope, the openid it was sent to (None for a link made on a web page) and an
+optional in-site `next` path. It travels through WeChat and back, so it is the only thing the callback can
+trust; cookies are not relied on, since WeChat's browser drops them.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import string
+from dataclasses import dataclass
+
+from redis import Redis
+
+from .. import defaults
+from ..pending_writes import PendingWrites
+
+KEY_PREFIX = "wechat_bot:oauth:state:"
+LASTING_PREFIX = "wechat_bot:oauth:menu_state:"  # states of menu links: no expiry, not consumed
+_ALPHABET = string.ascii_letters + string.digits
+STATE_LENGTH = 32  # WeChat allows [A-Za-z0-9] up to 128 bytes; 32 hex digits carry 128 random bits
+
+
+def state_key(state: str) -> str:
+    return KEY_PREFIX + state
+
+
+def well_formed(state: str | None) -> bool:
+    return bool(state) and len(state) <= 128 and all(ch in _ALPHABET for ch in state)
+
+
+@dataclass(frozen=True)
+class StateRecord:
+    scope: str
+    openid: str | None
+    next: str | None
+
+    def to_json(self) -> str:
+        return json.dumps({"scope": self.scope, "openid": self.openid, "next": self.next})
+
+
+class AuthorizeStates:
+    def __init__(self, redis: Redis, ttl: int = defaults.STATE_TTL) -> None:
+        self._redis, self.ttl = redis, ttl
+
+    def issue(self, scope: str, openid: str | None = None, next_path: str | None = None,
+              writes: PendingWrites | None = None) -> str:
+        """A new state; with `writes`, its Redis write rides with the push's reply instead of costing a trip."""
+        state = secrets.token_hex(STATE_LENGTH // 2)
+        key, value = state_key(state), StateRecord(scope, openid, next_path).to_json()
+        if writes is None:
+            self._redis.set(key, value, ex=self.ttl)
+        else:
+            writes.add("SET", key, value, "EX", self.ttl)
+        return state
+
+    def issue_lasting(self, scope: str, next_path: str | None = None) -> str:
+        """A state for a link that lives for months (a menu button): reusable, bound to no openid."""
+        digest = hashlib.sha256(f"{scope}|{next_path or ''}".encode()).hexdigest()
+        state = "m" + "".join(ch for ch in digest if ch.isalnum())[:31]
+        self._redis.set(LASTING_PREFIX + state, StateRecord(scope, None, next_path).to_json())
+        return state
+
+    def consume(self, state: str) -> StateRecord | None:
+        """The record, removed so it cannot be used again; None if unknown, expired or already used.
+        A menu link's lasting state is read, not removed."""
+        if not well_formed(state):
+            return None
+        raw = self._redis.getdel(state_key(state)) or self._redis.get(LASTING_PREFIX + state)
+        return StateRecord(**json.loads(raw)) if raw else None
+
+    def restore(self, state: str, record: StateRecord) -> None:
+        """Put a consumed state back, when its use failed for a reason the user can retry."""
+        self._redis.set(state_key(state), record.to_json(), ex=self.ttl)

@@ -1,0 +1,173 @@
+"""Per-user OAuth tokens in Redis, and the schedule of when each is due for renewal."""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, Callable
+
+from redis import Redis
+
+from .. import defaults
+
+USER_PREFIX = "wechat_bot:user:"
+DUE_KEY = "wechat_bot:renewal:due"
+REAUTH_KEY = "wechat_bot:reauth"  # openid -> scope of users to send a fresh authorize link with the next reply
+
+ACTIVE, EXPIRING, REAUTH_REQUIRED = "active", "expiring", "reauth_required"
+
+
+def user_key(openid: str) -> str:
+    return USER_PREFIX + openid
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    openid: str
+    scope: str
+    access_token: str
+    refresh_token: str
+    access_token_expires_at: int
+    refresh_token_expires_at: int
+    consented_at: int
+    status: str = ACTIVE
+    unionid: str = ""
+    nickname: str = ""
+    headimgurl: str = ""
+    updated_at: int = 0
+
+    @classmethod
+    def from_exchange(cls, answer: dict[str, Any], now: float) -> "TokenRecord":
+        """A record from the code exchange: the refresh_token's 30 days start now."""
+        return cls(
+            openid=answer["openid"],
+            scope=answer.get("scope", ""),
+            access_token=answer["access_token"],
+            refresh_token=answer["refresh_token"],
+            access_token_expires_at=int(now) + int(answer.get("expires_in", defaults.ACCESS_TOKEN_LIFETIME)),
+            refresh_token_expires_at=int(now) + defaults.REFRESH_TOKEN_LIFETIME,
+            consented_at=int(now),
+            unionid=answer.get("unionid", "") or "",
+            updated_at=int(now),
+        )
+
+    def with_profile(self, profile: dict[str, Any]) -> "TokenRecord":
+        return replace(self, nickname=str(profile.get("nickname", "")), headimgurl=str(profile.get("headimgurl", "")),
+                       unionid=str(profile.get("unionid") or self.unionid))
+
+    @property
+    def renew_at(self) -> int:
+        """The margin before expiry, or half the token's life if that is shorter (never due as soon as issued)."""
+        lifetime = max(self.access_token_expires_at - self.updated_at, 0)
+        return self.access_token_expires_at - min(defaults.RENEWAL_MARGIN, lifetime // 2)
+
+    def reported_status(self, now: float) -> str:
+        """active, expiring (refresh_token within its last days), or reauth_required."""
+        if self.status == REAUTH_REQUIRED or self.refresh_token_expires_at <= now:
+            return REAUTH_REQUIRED
+        if self.refresh_token_expires_at - now < defaults.EXPIRING_WITHIN:
+            return EXPIRING
+        return ACTIVE
+
+    def to_hash(self) -> dict[str, str]:
+        return {name: str(value) for name, value in asdict(self).items()}
+
+    @classmethod
+    def from_hash(cls, raw: dict[bytes, bytes]) -> "TokenRecord":
+        values = {key.decode(): value.decode() for key, value in raw.items()}
+        known = {f.name: f.type for f in fields(cls)}
+        return cls(**{name: int(value) if known[name] == "int" else value
+                      for name, value in values.items() if name in known})
+
+
+class TokenStore:
+    """Per-user OAuth tokens and when each is due for renewal."""
+
+    def __init__(self, redis: Redis, *, clock: Callable[[], float] = time.time) -> None:
+        self._redis, self._clock = redis, clock
+        self._cas = redis.register_script(_COMPARE_AND_SAVE)
+
+    def save(self, record: TokenRecord) -> None:
+        """Write the record and its place in the schedule in one transaction; both expire with the refresh_token."""
+        key = user_key(record.openid)
+        with self._redis.pipeline() as pipe:
+            pipe.delete(key)
+            pipe.hset(key, mapping=record.to_hash())
+            pipe.expireat(key, record.refresh_token_expires_at + defaults.RECORD_GRACE)
+            if record.status == REAUTH_REQUIRED:
+                pipe.zrem(DUE_KEY, record.openid)
+            else:
+                pipe.zadd(DUE_KEY, {record.openid: record.renew_at})
+                pipe.hdel(REAUTH_KEY, record.openid)
+            pipe.execute()
+
+    def get(self, openid: str) -> TokenRecord | None:
+        raw = self._redis.hgetall(user_key(openid))
+        return TokenRecord.from_hash(raw) if raw else None
+
+    def delete(self, openid: str) -> bool:
+        with self._redis.pipeline() as pipe:
+            pipe.delete(user_key(openid))
+            pipe.zrem(DUE_KEY, openid)
+            pipe.hdel(REAUTH_KEY, openid)
+            deleted, _, _ = pipe.execute()
+        return bool(deleted)
+
+    def due(self, now: float, limit: int) -> list[str]:
+        """Openids whose renewal time has come, oldest first: costs O(log n + due), never a scan."""
+        return [m.decode() for m in self._redis.zrangebyscore(DUE_KEY, "-inf", now, start=0, num=limit)]
+
+    def unschedule(self, openid: str) -> None:
+        self._redis.zrem(DUE_KEY, openid)
+
+    def reschedule(self, openid: str, at: float) -> None:
+        """Try again at `at`; only for a record still in the schedule."""
+        self._redis.zadd(DUE_KEY, {openid: at}, xx=True)
+
+    def apply_refresh(self, used: TokenRecord, answer: dict[str, Any], now: float) -> bool:
+        """Write a refresh's tokens back, unless the stored refresh_token is no longer the one used (a newer
+        authorization came in meanwhile): that one wins. A new refresh_token restarts its 30 days."""
+        rotated = answer.get("refresh_token") and answer["refresh_token"] != used.refresh_token
+        renewed = replace(
+            used,
+            access_token=answer["access_token"],
+            access_token_expires_at=int(now) + int(answer.get("expires_in", defaults.ACCESS_TOKEN_LIFETIME)),
+            refresh_token=answer["refresh_token"] if rotated else used.refresh_token,
+            refresh_token_expires_at=int(now) + defaults.REFRESH_TOKEN_LIFETIME if rotated
+            else used.refresh_token_expires_at,
+            status=ACTIVE,
+            updated_at=int(now),
+        )
+        return self._compare_and_save(used.refresh_token, renewed)
+
+    def mark_reauth(self, used: TokenRecord, now: float) -> bool:
+        """The refresh_token is dead: out of the schedule, and the user's next reply carries a new link."""
+        return self._compare_and_save(used.refresh_token, replace(used, status=REAUTH_REQUIRED, updated_at=int(now)),
+                                      reauth_scope=used.scope)
+
+    def reauth_scope(self, openid: str) -> str | None:
+        raw = self._redis.hget(REAUTH_KEY, openid)
+        return raw.decode() if raw else None
+
+    def _compare_and_save(self, expected_refresh_token: str, record: TokenRecord, reauth_scope: str = "") -> bool:
+        mapping = record.to_hash()
+        args = [expected_refresh_token, record.openid, record.renew_at,
+                record.refresh_token_expires_at + defaults.RECORD_GRACE, record.status, reauth_scope]
+        for name, value in mapping.items():
+            args += [name, value]
+        return bool(self._cas(keys=[user_key(record.openid), DUE_KEY, REAUTH_KEY], args=args))
+
+
+# KEYS: user hash, schedule, reauth hash. ARGV: expected refresh_token, openid, renew_at, expire_at, status,
+# reauth scope, then field/value pairs. Writes only if the stored refresh_token is still the expected one.
+_COMPARE_AND_SAVE = """
+if redis.call('hget', KEYS[1], 'refresh_token') ~= ARGV[1] then return 0 end
+for i = 7, #ARGV, 2 do redis.call('hset', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('expireat', KEYS[1], ARGV[4])
+if ARGV[5] == 'reauth_required' then
+  redis.call('zrem', KEYS[2], ARGV[2])
+  redis.call('hset', KEYS[3], ARGV[2], ARGV[6])
+else
+  redis.call('zadd', KEYS[2], ARGV[3], ARGV[2])
+end
+return 1
+"""

@@ -1,0 +1,64 @@
+"""The OAuth pages: the callback WeChat sends the phone to, the result page, and a login entry for the site."""
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+
+from .. import errors
+from .callback import CallbackRefused, Completed
+from .pages import message_page
+from .public_url import app_base
+from .signals import on_authorized
+from .site_login import sign_in
+
+bp = Blueprint("oauth", __name__, template_folder="../templates")
+errors.init_app(bp)
+log = logging.getLogger("wechat_bot.oauth")
+
+# How long WeChat's second call with the same code waits for the first to finish.
+REPEAT_WAIT = 10.0
+
+
+def _services():
+    return current_app.extensions["wechat_bot"]
+
+
+@bp.get("/oauth/callback")
+def callback():
+    try:
+        done = _services().callback.complete(request.args.get("code"), request.args.get("state"),
+                                             until=time.monotonic() + REPEAT_WAIT)
+    except CallbackRefused as refused:
+        return message_page(refused.kind, refused.status)
+    sign_in(done.openid, done.scope)
+    if done.first:
+        _announce(done)
+    return redirect(done.next_path or url_for("oauth.result", ticket=done.ticket))
+
+
+@bp.get("/oauth/result/<ticket>")
+def result(ticket: str):
+    found = _services().results.load(ticket)
+    if found is None:
+        return message_page("expired", 404)
+    title = "授权成功" if found.get("nickname") else "登录成功"
+    return render_template("oauth/result.html", title=title, result=found)
+
+
+@bp.get("/oauth/login")
+def login():
+    """Send a phone to the authorize page, then back to `next` (an in-site path) signed in."""
+    scope = "snsapi_userinfo" if request.args.get("scope") in ("userinfo", "snsapi_userinfo") else "snsapi_base"
+    services = _services()
+    links = services.links(app_base(services.settings, request))
+    return redirect(links.for_scope(scope, None, request.args.get("next")))
+
+
+def _announce(done: Completed) -> None:
+    try:
+        on_authorized.send(current_app._get_current_object(), openid=done.openid, scope=done.scope,
+                           record=done.record, next_path=done.next_path)
+    except Exception:
+        log.exception("an on_authorized receiver failed for %s; the user is signed in regardless", done.openid)

@@ -1,0 +1,38 @@
+"""Redis writes a handler makes while answering a push, sent with the push's reply in one round trip."""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from redis import Redis
+
+Command = tuple[Any, ...]  # a Redis command and its arguments: ("SET", key, value, "EX", 900)
+
+
+class PendingWrites:
+    def __init__(self) -> None:
+        self._commands: list[Command] = []
+        self._lock = threading.Lock()
+
+    def add(self, *command: Any) -> None:
+        """Queue one write command, e.g. add("SET", key, value, "EX", ttl)."""
+        with self._lock:
+            self._commands.append(command)
+
+    def take(self) -> list[Command]:
+        """Every pending command, now no longer pending (its taker sends it)."""
+        with self._lock:
+            commands, self._commands = self._commands, []
+        return commands
+
+    def queue_on(self, pipe: Any) -> None:
+        """Put every pending write on a redis pipeline (its caller executes it)."""
+        for command in self.take():
+            pipe.execute_command(*command)
+
+    def flush(self, redis: Redis) -> None:
+        """Send what is pending now, on its own (a late answer, or no retry cache to ride with)."""
+        with redis.pipeline(transaction=False) as pipe:
+            self.queue_on(pipe)
+            if len(pipe):
+                pipe.execute()

@@ -1,0 +1,54 @@
+"""The one place a Redis client is built: REDIS_URL when set, else the embedded server under ./var/."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from redis import ConnectionPool, Redis, UnixDomainSocketConnection
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from . import defaults, embedded_redis
+from .config import Settings
+
+# One immediate retry reconnects a pooled connection after a Redis restart; more would eat the push window.
+_TIMEOUTS = dict(
+    socket_timeout=defaults.REDIS_SOCKET_TIMEOUT,
+    socket_connect_timeout=defaults.REDIS_CONNECT_TIMEOUT,
+    retry=Retry(NoBackoff(), 1),
+    health_check_interval=30,
+)
+
+
+def connect(settings: Settings) -> Redis:
+    """A client for the configured Redis; starts the embedded one when REDIS_URL is unset."""
+    if settings.redis_url:
+        return Redis.from_url(settings.redis_url, **_TIMEOUTS)
+    sock = embedded_redis.ensure_running(settings.var_dir)
+    pool = ConnectionPool(connection_class=EmbeddedConnection, path=sock, var_dir=settings.var_dir, **_TIMEOUTS)
+    return Redis(connection_pool=pool)
+
+
+class EmbeddedConnection(UnixDomainSocketConnection):
+    """A connection to the embedded Redis that starts the server again if it is found gone."""
+
+    def __init__(self, var_dir: Path, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.var_dir = var_dir
+
+    def _connect(self):
+        try:
+            return super()._connect()
+        except OSError:
+            embedded_redis.ensure_running(self.var_dir)
+            return super()._connect()
+
+
+def describe(settings: Settings) -> str:
+    """Where Redis is, for logs: never the password of a REDIS_URL."""
+    if not settings.redis_url:
+        return f"embedded Redis in {settings.var_dir}"
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(settings.redis_url)
+    host = parts.hostname or parts.path
+    return f"{parts.scheme}://{host}{':' + str(parts.port) if parts.port else ''}"

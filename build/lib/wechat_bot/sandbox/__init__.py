@@ -1,0 +1,36 @@
+"""A local WeChat: the authorize page and the API endpoints the server calls, faithful to WeChat's quirks.
+
+It is the other side of every test, and (with the chat page) the sandbox mode of `python run.py`.
+"""
+from __future__ import annotations
+
+from flask import Flask
+from redis import Redis
+
+from . import api, authorize, console
+from .pusher import Pusher
+from .store import Fault, SandboxConfig, SandboxStore
+
+__all__ = ["create_sandbox_app", "init_app", "serve", "Fault", "SandboxConfig", "SandboxStore"]
+
+
+def init_app(app: Flask, store: SandboxStore) -> None:
+    """Serve the sandbox WeChat from `app` (its own app, or beside the real server on one port)."""
+    app.extensions["wechat_sandbox"] = store
+    app.register_blueprint(api.bp)
+    app.register_blueprint(authorize.bp)
+
+
+def serve(app: Flask, services, prefix: str | None) -> None:
+    """The sandbox WeChat (API, authorize page) and its chat and tokens pages, beside the app's own routes."""
+    settings = services.settings
+    app.extensions["wechat_sandbox"] = SandboxStore(services.redis, settings.appid, settings.secret)
+    app.extensions["wechat_sandbox_pusher"] = Pusher(settings.token, settings.appid, settings.aes_key)
+    for blueprint in (api.bp, authorize.bp, console.bp):
+        app.register_blueprint(blueprint, url_prefix=prefix)
+
+
+def create_sandbox_app(redis: Redis, appid: str, secret: str) -> Flask:
+    app = Flask("wechat_bot")
+    init_app(app, SandboxStore(redis, appid, secret))
+    return app

@@ -1,0 +1,118 @@
+"""The sandbox's own pages: the chat page (be a WeChat user talking to your server) and the tokens page."""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import replace
+
+from flask import Blueprint, current_app, jsonify, make_response, render_template, request, url_for
+from markupsafe import Markup, escape
+
+from ..oauth import report
+from .authorize import USER_COOKIE, _OPENID
+
+bp = Blueprint("sandbox_console", __name__, template_folder="templates")
+
+_LINK = re.compile(r'<a href="(https?://[^"<>]+)"[^>]*>(.*?)</a>', re.S)
+KINDS = {
+    "text": lambda data: ("text", {"Content": str(data.get("content", ""))}),
+    "subscribe": lambda data: ("event", {"Event": "subscribe", "EventKey": ""}),
+    "unsubscribe": lambda data: ("event", {"Event": "unsubscribe"}),
+    "click": lambda data: ("event", {"Event": "CLICK", "EventKey": str(data.get("key", ""))}),
+    "location": lambda data: ("location", {"Location_X": str(data.get("lat", "23.134521")),
+                                           "Location_Y": str(data.get("lng", "113.358803")),
+                                           "Scale": "15", "Label": str(data.get("label", ""))}),
+}
+
+
+def reply_html(content: str) -> Markup:
+    """A text reply as WeChat shows it: the text escaped, its <a href> links tappable, line breaks kept."""
+    parts, position = [], 0
+    for match in _LINK.finditer(content):
+        parts.append(escape(content[position:match.start()]))
+        parts.append(Markup('<a href="{}">{}</a>').format(match.group(1), match.group(2)))
+        position = match.end()
+    parts.append(escape(content[position:]))
+    return Markup("").join(parts).replace("\n", Markup("<br>"))
+
+
+def _sandbox():
+    return current_app.extensions["wechat_sandbox"]
+
+
+def _services():
+    return current_app.extensions["wechat_bot"]
+
+
+@bp.get("/sandbox/")
+@bp.get("/sandbox/chat")
+def chat():
+    return render_template("sandbox/chat.html", users=_sandbox().users(),
+                           current=request.cookies.get(USER_COOKIE, ""))
+
+
+@bp.get("/sandbox/tokens")
+def tokens():
+    return render_template("sandbox/tokens.html")
+
+
+@bp.post("/sandbox/api/user")
+def choose_user():
+    """Be this WeChat user in this browser (created if new); the authorize page will know you by it."""
+    data = request.get_json(silent=True) or {}
+    openid = str(data.get("openid", "")).strip()
+    if not _OPENID.fullmatch(openid):
+        return jsonify(error="openid 只能是 1-64 个字母、数字、- 或 _"), 400
+    existing = _sandbox().redis.exists(f"wechat_sandbox:user:{openid}")
+    nickname = str(data.get("nickname", "")).strip()[:32] or None
+    user = _sandbox().save_user(openid, nickname=nickname) if nickname or not existing else _sandbox().user(openid)
+    response = make_response(jsonify(user=user))
+    response.set_cookie(USER_COOKIE, openid, httponly=True, samesite="Lax")
+    return response
+
+
+@bp.post("/sandbox/api/push")
+def push():
+    """Send what the user typed or did to /wechat as WeChat would; answer with the exchange."""
+    data = request.get_json(silent=True) or {}
+    openid = request.cookies.get(USER_COOKIE, "")
+    if not _OPENID.fullmatch(openid):
+        return jsonify(error="请先选择一个微信用户"), 400
+    kind = KINDS.get(str(data.get("kind")))
+    if kind is None:
+        return jsonify(error="unknown kind"), 400
+    msg_type, fields = kind(data)
+    endpoint = url_for("endpoint.receive", _external=True)
+    exchange = current_app.extensions["wechat_sandbox_pusher"].push(endpoint, openid, msg_type,
+                                                                     encrypted=bool(data.get("safe")), **fields)
+    body = exchange.to_json()
+    content = exchange.reply.get("Content")
+    body["reply_html"] = str(reply_html(content)) if content else ""
+    return jsonify(body)
+
+
+@bp.get("/sandbox/api/tokens")
+def token_list():
+    services, now = _services(), time.time()
+    rows = []
+    for record in report.all_records(services.redis, services.tokens):
+        row = report.describe(record, now)
+        row["renew_at"] = record.renew_at if row["status"] != "reauth_required" else None
+        rows.append(row)
+    rows.sort(key=lambda row: row["openid"])
+    return jsonify(now=int(now), users=rows)
+
+
+@bp.post("/sandbox/api/tokens/<openid>/<action>")
+def token_action(openid: str, action: str):
+    """Make a user's access_token expire now, or their refresh_token run out, and watch what follows."""
+    services, sandbox, now = _services(), _sandbox(), time.time()
+    record = services.tokens.get(openid)
+    if record is None or action not in ("expire-access", "expire-refresh"):
+        return jsonify(error="no such user or action"), 404
+    if action == "expire-access":
+        sandbox.expire_access_token(openid)
+    else:
+        sandbox.expire_refresh_token(openid)
+    services.tokens.save(replace(record, access_token_expires_at=int(now)))  # due for renewal at once
+    return jsonify(ok=True)

@@ -1,0 +1,210 @@
+"""The sandbox WeChat's own state, in Redis under `wechat_sandbox:` so every process of it agrees.
+
+Users, authorization codes, user and global access tokens, refresh tokens, lifetimes, injected faults and
+call counters. Lifetimes and faults are settings tests change to watch expiry and failure happen.
+"""
+from __future__ import annotations
+
+import json
+import secrets
+import string
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+
+from redis import Redis
+
+PREFIX = "wechat_sandbox:"
+_ALNUM = string.ascii_letters + string.digits
+
+
+def key(*parts: str) -> str:
+    return PREFIX + ":".join(parts)
+
+
+def random_token(length: int = 64) -> str:
+    return "".join(secrets.choice(_ALNUM + "-_") for _ in range(length))
+
+
+@dataclass
+class SandboxConfig:
+    """What the sandbox's WeChat does; defaults are WeChat's documented behaviour."""
+
+    access_token_ttl: int = 7200
+    refresh_token_ttl: int = 30 * 24 * 3600
+    code_ttl: int = 300
+    rotate_refresh_token: bool = False  # WeChat returns the same refresh_token on refresh
+    deny_redirects: bool = True  # on deny: back to redirect_uri with state only (else: no redirect at all)
+    global_token_ttl: int = 7200
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One injected failure for the next call of an API path: an errcode, an HTTP status, or a delay first."""
+
+    errcode: int | None = None
+    status: int | None = None
+    delay: float = 0.0
+
+
+class SandboxStore:
+    def __init__(self, redis: Redis, appid: str, secret: str, *, clock: Callable[[], float] = time.time) -> None:
+        self.redis, self.appid, self.secret, self.clock = redis, appid, secret, clock
+
+    # -- settings and faults ------------------------------------------------------------------------------
+    def config(self) -> SandboxConfig:
+        raw = self.redis.hgetall(key("config"))
+        values = {k.decode(): json.loads(v) for k, v in raw.items()}
+        return SandboxConfig(**{k: v for k, v in values.items() if k in SandboxConfig.__dataclass_fields__})
+
+    def configure(self, **changes: Any) -> SandboxConfig:
+        unknown = set(changes) - set(SandboxConfig.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown sandbox settings: {sorted(unknown)}")
+        if changes:
+            self.redis.hset(key("config"), mapping={k: json.dumps(v) for k, v in changes.items()})
+        return self.config()
+
+    def inject(self, api: str, fault: Fault, times: int = 1) -> None:
+        """The next `times` calls of `api` (a path such as /sns/oauth2/access_token) fail this way."""
+        self.redis.rpush(key("faults", api), *[json.dumps(asdict(fault))] * times)
+
+    def next_fault(self, api: str) -> Fault | None:
+        raw = self.redis.lpop(key("faults", api))
+        return Fault(**json.loads(raw)) if raw else None
+
+    def count(self, api: str) -> None:
+        self.redis.hincrby(key("calls"), api, 1)
+
+    def calls(self, api: str) -> int:
+        return int(self.redis.hget(key("calls"), api) or 0)
+
+    # -- users ----------------------------------------------------------------------------------------------
+    def user(self, openid: str) -> dict[str, str]:
+        """The simulated WeChat user, created with a default profile the first time it is seen."""
+        raw = self.redis.hgetall(key("user", openid))
+        if raw:
+            return {k.decode(): v.decode() for k, v in raw.items()}
+        return self.save_user(openid)
+
+    def save_user(self, openid: str, nickname: str | None = None, headimgurl: str = "",
+                  unionid: str | None = None, snapshot: bool = False) -> dict[str, str]:
+        profile = {"openid": openid, "nickname": nickname if nickname is not None else f"微信用户{openid[-4:]}",
+                   "headimgurl": headimgurl, "unionid": unionid or "", "snapshot": "1" if snapshot else ""}
+        self.redis.hset(key("user", openid), mapping=profile)
+        self.redis.sadd(key("users"), openid)
+        return profile
+
+    def users(self) -> list[dict[str, str]]:
+        return [self.user(openid.decode()) for openid in sorted(self.redis.smembers(key("users")))]
+
+    # -- codes and user tokens ------------------------------------------------------------------------------
+    def issue_code(self, openid: str, scope: str) -> str:
+        code = "".join(secrets.choice(_ALNUM) for _ in range(32))
+        ttl = self.config().code_ttl
+        record = {"openid": openid, "scope": scope, "expires_at": self.clock() + ttl}
+        self.redis.set(key("code", code), json.dumps(record), ex=ttl + 3600)  # kept past expiry: 40029 then
+        return code
+
+    def use_code(self, code: str) -> tuple[str, dict | None]:
+        """('ok', record), or ('unknown' | 'expired' | 'used', None); a code works once."""
+        outcome, record = self._live("code", code)
+        if record is None:
+            return outcome, None
+        if not self.redis.set(key("code-used", code), 1, nx=True, ex=3600 * 2):
+            return "used", None
+        return "ok", record
+
+    def grant(self, openid: str, scope: str) -> dict[str, Any]:
+        """Tokens for a fresh consent: the refresh_token's lifetime starts now."""
+        config = self.config()
+        refresh_token = random_token()
+        expires_at = self.clock() + config.refresh_token_ttl
+        self._save_refresh(refresh_token, {"openid": openid, "scope": scope, "expires_at": expires_at})
+        return self._access(openid, scope, refresh_token, config)
+
+    def refresh(self, refresh_token: str) -> tuple[str, dict | None]:
+        """('ok', answer), or ('unknown' | 'expired', None)."""
+        outcome, record = self._live("rt", refresh_token)
+        if record is None:
+            return outcome, None
+        self.redis.hincrby(key("refreshes"), refresh_token, 1)
+        config = self.config()
+        if config.rotate_refresh_token:
+            self.redis.delete(key("rt", refresh_token))
+            refresh_token = random_token()
+            self._save_refresh(refresh_token, record)
+        return "ok", self._access(record["openid"], record["scope"], refresh_token, config)
+
+    def refreshes(self, refresh_token: str) -> int:
+        """How often this refresh_token was used: the renewal tests count on it."""
+        return int(self.redis.hget(key("refreshes"), refresh_token) or 0)
+
+    def access(self, access_token: str) -> tuple[str, dict | None]:
+        """('ok', record) for a live user access_token, else ('unknown' | 'expired', None)."""
+        return self._live("at", access_token)
+
+    def _live(self, kind: str, token: str) -> tuple[str, dict | None]:
+        """('ok', record) for a stored code or token still within its lifetime, else ('unknown' | 'expired', None)."""
+        raw = self.redis.get(key(kind, token))
+        if not raw:
+            return "unknown", None
+        record = json.loads(raw)
+        return ("expired", None) if record["expires_at"] < self.clock() else ("ok", record)
+
+    def expire_access_token(self, openid: str) -> int:
+        """Make every access_token of this user expired now (the tokens page's button)."""
+        return self._expire(key("at-of", openid), "at")
+
+    def expire_refresh_token(self, openid: str) -> int:
+        """Make every refresh_token of this user expired now: the next refresh gets 42002."""
+        return self._expire(key("rt-of", openid), "rt")
+
+    def _expire(self, index: str, kind: str) -> int:
+        changed = 0
+        for token in self.redis.smembers(index):
+            raw = self.redis.get(key(kind, token.decode()))
+            if raw:
+                record = {**json.loads(raw), "expires_at": self.clock() - 1}
+                self.redis.set(key(kind, token.decode()), json.dumps(record), keepttl=True)
+                changed += 1
+        return changed
+
+    def _save_refresh(self, token: str, record: dict) -> None:
+        ttl = int(record["expires_at"] - self.clock()) + 24 * 3600
+        self.redis.set(key("rt", token), json.dumps(record), ex=max(ttl, 1))
+        self.redis.sadd(key("rt-of", record["openid"]), token)
+
+    def _access(self, openid: str, scope: str, refresh_token: str, config: SandboxConfig) -> dict[str, Any]:
+        token = random_token(86)
+        record = {"openid": openid, "scope": scope, "expires_at": self.clock() + config.access_token_ttl}
+        self.redis.set(key("at", token), json.dumps(record), ex=config.access_token_ttl + 3600)
+        self.redis.sadd(key("at-of", openid), token)
+        return {"access_token": token, "expires_in": config.access_token_ttl, "refresh_token": refresh_token,
+                "openid": openid, "scope": scope}
+
+    # -- the account's global token and what was sent with it ---------------------------------------------
+    def global_token(self, force: bool = False, stable: bool = True) -> dict[str, Any]:
+        """A global access_token; `stable` without `force` returns the live one while it has >5 min left."""
+        now, config = self.clock(), self.config()
+        current = self.redis.get(key("global"))
+        if current and stable and not force:
+            record = json.loads(current)
+            if record["expires_at"] - now > 300:
+                return {"access_token": record["token"], "expires_in": int(record["expires_at"] - now)}
+        if current:  # the previous token lives on for 5 minutes, then dies
+            old = json.loads(current)
+            self.redis.set(key("global-valid", old["token"]), 1, ex=300)
+        token = random_token(136)
+        self.redis.set(key("global"), json.dumps({"token": token, "expires_at": now + config.global_token_ttl}))
+        self.redis.set(key("global-valid", token), 1, ex=config.global_token_ttl)
+        return {"access_token": token, "expires_in": config.global_token_ttl}
+
+    def global_token_valid(self, token: str) -> bool:
+        return bool(token) and bool(self.redis.exists(key("global-valid", token)))
+
+    def record_sent(self, message: dict[str, Any]) -> None:
+        self.redis.rpush(key("sent", str(message.get("touser", ""))), json.dumps(message, ensure_ascii=False))
+
+    def sent(self, openid: str) -> list[dict[str, Any]]:
+        return [json.loads(raw) for raw in self.redis.lrange(key("sent", openid), 0, -1)]

@@ -1,0 +1,81 @@
+"""The parts one app works with, built once by the extension's init_app and kept in app.extensions."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from redis import Redis
+
+from . import defaults, redis_connection
+from .config import Settings
+from .endpoint.envelope import PushCrypto
+from .endpoint.responder import Responder
+from .handlers import Context, Router
+from .handlers.default import router as default_router
+from .oauth.callback import CODE_PREFIX, CallbackFlow
+from .oauth.client import WeChatClient
+from .endpoint.late_replies import LateReplies
+from .leases import Leases
+from .oauth.account_token import AccountToken
+from .oauth.links import AuthorizeLinks
+from .oauth.renewal import Renewer
+from .oauth.results import ResultTickets
+from .oauth.state import AuthorizeStates
+from .oauth.tokens import TokenStore
+from .once import OnceCache
+from .pending_writes import PendingWrites
+
+PUSH_PREFIX = "wechat_bot:push:"
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    redis: Redis
+    crypto: PushCrypto | None
+    responder: Responder
+    client: WeChatClient
+    states: AuthorizeStates
+    tokens: TokenStore
+    results: ResultTickets
+    callback: CallbackFlow
+    sandboxed: bool = False  # the app serves its own sandbox WeChat (no credentials, run by hand)
+
+    @classmethod
+    def build(cls, settings: Settings, *, redis: Redis | None = None, router: Router | None = None,
+              deadline: float = defaults.REPLY_DEADLINE,
+              client: Callable[[Redis], WeChatClient] | None = None) -> "Services":
+        """Wire the parts; `router`'s handlers answer first, the default ones after them. `client` makes the
+        WeChat client (the sandbox's own, for an app that serves the sandbox)."""
+        redis = redis if redis is not None else redis_connection.connect(settings)
+        routes = Router()
+        if router is not None:
+            routes.include(router)
+        routes.include(default_router)
+        keys = [key for key in (settings.aes_key, settings.aes_key_previous) if key]
+        crypto = PushCrypto(settings.token, settings.appid, keys) if keys else None
+        replies = OnceCache(redis, PUSH_PREFIX, ttl=max(defaults.REPLY_CACHE_TTL, 2 * settings.timestamp_tolerance))
+        sandboxed = client is not None
+        client = client(redis) if client is not None else WeChatClient(
+            settings.api_base, settings.open_base, settings.appid, settings.secret)
+        states, tokens, results = AuthorizeStates(redis), TokenStore(redis), ResultTickets(redis)
+        codes = OnceCache(redis, CODE_PREFIX, ttl=defaults.CALLBACK_RESULT_TTL,
+                          pending_ttl=int(defaults.WECHAT_RETRY_BUDGET) + 5)
+        callback = CallbackFlow(client, states, tokens, codes, results)
+        late = LateReplies(client, AccountToken(redis, client, Leases(redis)))
+        responder = Responder(routes, replies, crypto, late=late, deadline=deadline)
+        return cls(settings, redis, crypto, responder, client, states, tokens, results, callback,
+                   sandboxed=sandboxed)
+
+    def renewer(self, **options) -> Renewer:
+        """A renewal worker over this app's Redis and WeChat client."""
+        return Renewer(self.tokens, self.client, Leases(self.redis), **options)
+
+    def links(self, base_url: str, writes: PendingWrites | None = None) -> AuthorizeLinks:
+        """Authorize links whose callback is on `base_url` (the public origin of this request)."""
+        return AuthorizeLinks(self.client, self.states, base_url, writes)
+
+    def context(self, base_url: str) -> Context:
+        """A push's context: its links' states are written with its reply, in the same round trip."""
+        writes = PendingWrites()
+        return Context(self.settings, self.redis, self.links(base_url, writes), writes)
