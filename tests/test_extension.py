@@ -185,3 +185,23 @@ def test_an_unknown_openid_is_a_clear_error_not_none(authorized):
     app, wechat = authorized
     with app.app_context(), pytest.raises(UnknownUser, match="o_nobody"):
         wechat.user("o_nobody")
+
+
+def test_a_site_without_credentials_serves_the_sandbox_under_its_prefix(redis, serve, monkeypatch):
+    import requests
+
+    app = Flask("devsite")
+    app.config.update(SECRET_KEY="dev", WECHAT_URL_PREFIX="/wx")
+    WeChatBot().init_app(app, redis=redis, sandbox_origin="http://127.0.0.1:1")  # as `wechat-bot serve --app`
+    outer = Flask("outer")
+    outer.wsgi_app = DispatcherMiddleware(outer.wsgi_app, {"/site": app})
+    base = serve(outer)
+    browser = requests.Session()
+    assert browser.get(base + "/site/wx/sandbox/chat", timeout=10).status_code == 200
+    assert browser.post(base + "/site/wx/sandbox/api/user", json={"openid": "o_dev"}, timeout=10).ok
+    reply = browser.post(base + "/site/wx/sandbox/api/push", json={"kind": "text", "content": "登录"}, timeout=10)
+    link = link_in(reply.json()["reply_html"]).replace("&amp;", "&")
+    assert link.startswith(base + "/site/wx/connect/oauth2/authorize?")
+    page = browser.get(link, timeout=10)
+    assert page.status_code == 200 and "o_dev" in page.text and page.url.startswith(base + "/site/wx/oauth/result/")
+    assert browser.get(base + "/", timeout=10).status_code == 404  # the site's / is not taken by the sandbox
