@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.conftest import AES_KEY, APPID, CREDENTIALS, NOWHERE, TOKEN
-from tests.wechat_client import WeChat, flask_transport
+from tests.wechat_client import WeChat, flask_transport, push_xml
 from wechat_bot import create_app
 from wechat_bot.handlers import Router
 
@@ -40,8 +40,9 @@ def test_a_retry_in_safe_mode_is_byte_identical(make_app, counted):
     app = make_app({"WECHAT_ENCODING_AES_KEY": AES_KEY}, router=router)
     wechat = WeChat(flask_transport(app.test_client()), TOKEN, APPID, aes_key=AES_KEY)
     fields, query = wechat.fields("text", Content="hi"), wechat.query()
-    first = wechat.deliver(fields, query=query, encrypted=True)
-    again = wechat.deliver(fields, query=query, encrypted=True)
+    body, sealed_query = wechat.seal(push_xml(fields).encode(), query, AES_KEY)  # WeChat resends the same bytes
+    first = wechat.deliver(body, query=sealed_query, encrypted=False)
+    again = wechat.deliver(body, query=sealed_query, encrypted=False)
     assert first.body == again.body and first.content == "run 1" and len(runs) == 1
 
 
@@ -55,11 +56,34 @@ def test_events_are_recognised_by_sender_time_event_and_key(make_app, counted):
     router, runs = counted
     wechat = WeChat(flask_transport(make_app(router=router).test_client()), TOKEN, APPID)
     click = wechat.fields("event", Event="CLICK", EventKey="A", CreateTime=1_700_000_000)
-    assert wechat.deliver(click).content == "run 1"
-    assert wechat.deliver(click).content == "run 1"
+    query = wechat.query()  # WeChat resends a push with the identical query string
+    assert wechat.deliver(click, query=query).content == "run 1"
+    assert wechat.deliver(click, query=query).content == "run 1"
     assert wechat.deliver({**click, "EventKey": "B"}).content == "run 2"
     assert wechat.deliver({**click, "CreateTime": 1_700_000_001}).content == "run 3"
     assert wechat.deliver({**click, "FromUserName": "o_bob"}).content == "run 4"
+
+
+def test_two_users_pushes_with_one_msgid_each_get_their_own_answer(make_app, counted):
+    router, runs = counted
+    wechat = WeChat(flask_transport(make_app(router=router).test_client()), TOKEN, APPID)
+    alice = wechat.deliver(wechat.fields("text", Content="hi", MsgId=42))
+    bob = wechat.deliver({**wechat.fields("text", Content="hi", MsgId=42), "FromUserName": "o_bob"})
+    assert (alice.content, bob.content) == ("run 1", "run 2")
+    assert bob.fields["ToUserName"] == "o_bob" and alice.fields["ToUserName"] == "o_alice"
+
+
+@pytest.mark.parametrize("content", ["hi", "登录"])  # a handler that is not pure, and a pure one
+def test_a_signed_query_reused_with_another_body_is_refused(make_app, counted, content):
+    router, runs = counted
+    wechat = WeChat(flask_transport(make_app(router=router if content == "hi" else None).test_client()),
+                    TOKEN, APPID)
+    query = wechat.query()
+    genuine = wechat.fields("text", Content=content)
+    first = wechat.deliver(genuine, query=query)
+    forged = wechat.deliver({**genuine, "FromUserName": "o_mallory", "MsgId": 7}, query=query)
+    again = wechat.deliver(genuine, query=query)
+    assert first.status == 200 and forged.status == 403 and again.body == first.body
 
 
 def test_a_retry_on_another_worker_gets_the_first_workers_body(make_app, counted):
@@ -98,7 +122,7 @@ def test_retry_cache_entries_expire(make_app, counted, redis):
     wechat = WeChat(flask_transport(make_app(router=router).test_client()), TOKEN, APPID)
     wechat.says("hi")
     keys = redis.keys("wechat_bot:push:*")
-    assert len(keys) == 1 and 0 < redis.ttl(keys[0]) <= 600
+    assert len(keys) == 2 and all(0 < redis.ttl(key) <= 600 for key in keys)  # the reply, the query's binding
 
 
 def _state_keys(redis) -> list:

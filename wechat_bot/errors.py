@@ -1,13 +1,13 @@
 """The one family of errors wechat_bot raises, and how each reaches the client."""
 from __future__ import annotations
 
-import logging
-
 from flask import Blueprint, Flask, Response, request
 from redis import RedisError
 from werkzeug.exceptions import HTTPException
 
-log = logging.getLogger("wechat_bot")
+from .logs import logger
+
+log = logger("wechat_bot")
 
 
 class WeChatBotError(Exception):

@@ -7,6 +7,9 @@ A repeat that finds the marker waits for the result instead of doing the work ag
 
 Work that has no effect outside its result and the writes that go with it can skip the claim: do it, then
 `commit` the result and its writes in one script, which keeps an earlier caller's result if there is one.
+
+A claim or commit may be `bound` to a digest under a second key (a push's signed query, bound to the first
+body it came with): another digest under that key is refused, so a reused query cannot carry another body.
 """
 from __future__ import annotations
 
@@ -21,24 +24,52 @@ from . import defaults
 _PENDING = b"~"
 _DONE = b"="
 
-# KEYS: the result's key [, a hash whose field ARGV[3] holds the commit back]
-# ARGV: result, ttl, field, then each write as its argument count followed by its arguments
+# KEYS: the result's key, the binding's key [, a hash whose field ARGV[5] holds the commit back]
+# ARGV: result, ttl, digest ('' for none), binding ttl, field, then each write as its argument count followed
+# by its arguments
 _COMMIT = """
+if ARGV[3] ~= '' then
+  local bound = redis.call('GET', KEYS[2])
+  if bound and bound ~= ARGV[3] then return {3} end
+end
 local existing = redis.call('GET', KEYS[1])
 if existing then return {0, existing} end
-if KEYS[2] then
-  local held = redis.call('HGET', KEYS[2], ARGV[3])
+if KEYS[3] then
+  local held = redis.call('HGET', KEYS[3], ARGV[5])
   if held then return {1, held} end
 end
-local i = 4
+local i = 6
 while i <= #ARGV do
   local n = tonumber(ARGV[i])
   redis.call(unpack(ARGV, i + 1, i + n))
   i = i + n + 1
 end
+if ARGV[3] ~= '' then redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4]) end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return {2}
 """
+
+# KEYS: the result's key, the binding's key. ARGV: pending marker, pending ttl, digest, binding ttl.
+_CLAIM_BOUND = """
+local bound = redis.call('GET', KEYS[2])
+if bound and bound ~= ARGV[3] then return {3} end
+if not bound then redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4]) end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return {2} end
+return {0, redis.call('GET', KEYS[1])}
+"""
+
+
+@dataclass(frozen=True)
+class Binding:
+    """The key a claim or commit is bound under, the digest it must carry, and how long the binding lasts."""
+
+    key: str
+    digest: str
+    ttl: int
+
+
+class BindingRefused(Exception):
+    """The binding's key holds another digest: the same signed query came with another body."""
 
 
 @dataclass(frozen=True)
@@ -71,23 +102,40 @@ class OnceCache:
         self._redis, self._prefix, self._ttl, self._pending_ttl = redis, prefix, ttl, pending_ttl
         self._clock, self._sleep = clock, sleep
         self._commit = redis.register_script(_COMMIT)
+        self._claim_bound = redis.register_script(_CLAIM_BOUND)
 
-    def claim(self, identity: str, also: Callable[[Any], Any] | None = None) -> Claim:
-        """Mine if nobody claimed this before; else their result, if they have one yet.
+    def claim(self, identity: str, also: Callable[[Any], Any] | None = None, bound: Binding | None = None) -> Claim:
+        """Mine if nobody claimed this before; else their result, if they have one yet. BindingRefused when
+        `bound`'s key holds another digest.
 
         `also` may queue one more read on the pipeline, so the caller's lookup costs no extra round trip.
         """
         key = self._prefix + identity
         with self._redis.pipeline(transaction=False) as pipe:
-            pipe.set(key, _PENDING, nx=True, ex=self._pending_ttl)
-            pipe.get(key)
+            if bound is None:
+                pipe.set(key, _PENDING, nx=True, ex=self._pending_ttl)
+                pipe.get(key)
+            else:
+                self._claim_bound(keys=[key, bound.key], args=[_PENDING, self._pending_ttl, bound.digest, bound.ttl],
+                                  client=pipe)
             if also is not None:
                 also(pipe)
-            first, value, *extra = pipe.execute()
+            results = pipe.execute()
+        if bound is None:
+            first, value, *extra = results
+        else:
+            (outcome, *found), *extra = results
+            if outcome == 3:
+                raise BindingRefused()
+            first, value = outcome == 2, (found[0] if found else None)
         extra_value = extra[0] if extra else None
         if first:
             return Claim(mine=True, extra=extra_value)
         return Claim(mine=False, body=_body(value), extra=extra_value)
+
+    def binding(self, name: str, digest: str) -> Binding:
+        """A binding kept under this cache's prefix, as long as its results."""
+        return Binding(self._prefix + name, digest, self._ttl)
 
     def wait(self, identity: str, until: float) -> bytes | None:
         """Poll for the result of a claim in progress until the monotonic time `until`."""
@@ -111,14 +159,19 @@ class OnceCache:
             pipe.execute()
 
     def commit(self, identity: str, body: bytes, writes: Sequence[Sequence[Any]] = (),
-               unless: tuple[str, str] | None = None) -> Commit:
+               unless: tuple[str, str] | None = None, bound: Binding | None = None) -> Commit:
         """Store the result and run `writes` with it, in one round trip, unless the key already has one
-        (a result or a claim) or the hash field `unless` = (key, field) exists."""
-        keys = [self._prefix + identity] + ([unless[0]] if unless else [])
-        args: list[Any] = [_DONE + body, self._ttl, unless[1] if unless else ""]
+        (a result or a claim) or the hash field `unless` = (key, field) exists. BindingRefused when `bound`'s
+        key holds another digest."""
+        key = self._prefix + identity
+        keys = [key, bound.key if bound else key] + ([unless[0]] if unless else [])
+        args: list[Any] = [_DONE + body, self._ttl, bound.digest if bound else "", bound.ttl if bound else 0,
+                           unless[1] if unless else ""]
         for command in writes:
             args += [len(command), *command]
         outcome = self._commit(keys=keys, args=args)
+        if outcome[0] == 3:
+            raise BindingRefused()
         if outcome[0] == 2:
             return Commit(stored=True)
         if outcome[0] == 1:

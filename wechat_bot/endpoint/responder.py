@@ -1,7 +1,6 @@
 """From a verified push to the body WeChat gets: once per push, inside the window, always well-formed."""
 from __future__ import annotations
 
-import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -11,17 +10,19 @@ from redis import RedisError
 from wechatpy.replies import TextReply
 
 from .. import defaults
+from ..errors import BadPush
 from ..handlers import Context, Outcome, Router
 from ..handlers.router import FALLBACK_TEXT
+from ..logs import logger
 from ..oauth.client import SCOPES
 from ..oauth.tokens import REAUTH_KEY
-from ..once import OnceCache
+from ..once import Binding, BindingRefused, OnceCache
 from .envelope import PushCrypto
 from .late_replies import LateReplies
 from .push import Push
 from .replies import NotAReply, render, to_reply
 
-log = logging.getLogger("wechat_bot.push")
+log = logger("wechat_bot.push")
 
 SUCCESS = b"success"
 REAUTH_TEXT = "你的授权已过期，"
@@ -54,12 +55,15 @@ class Responder:
         until = received + self.deadline
         started = time.monotonic()
         outcome = self.router.dispatch(push.msg, context, pure_only=True)
-        if outcome.stopped:
-            return self._respond_once(push, until, context, outcome.impure_at)
-        if time.monotonic() - started > defaults.PURE_HANDLER_SLOW:
-            log.warning("pure handler %s took %.0f ms on %s: a handler that does I/O must not be declared pure",
-                        outcome.handler, (time.monotonic() - started) * 1000, push.label)
-        return self._commit(push, outcome, until, context)
+        try:
+            if outcome.stopped:
+                return self._respond_once(push, until, context, outcome.impure_at)
+            if time.monotonic() - started > defaults.PURE_HANDLER_SLOW:
+                log.warning("pure handler %s took %.0f ms on %s: a handler that does I/O must not be declared pure",
+                            outcome.handler, (time.monotonic() - started) * 1000, push.label)
+            return self._commit(push, outcome, until, context)
+        except BindingRefused:
+            raise BadPush(403, "this signed query already came with another body") from None
 
     def _commit(self, push: Push, outcome: Outcome, until: float, context: Context) -> Answer:
         """A pure handler's answer: stored with its writes in one round trip, unless a delivery before this
@@ -67,10 +71,12 @@ class Responder:
         answer = self._render(push, outcome, context, None)
         writes = context.writes.take()
         try:
-            commit = self.cache.commit(push.identity, answer.body, writes, unless=(REAUTH_KEY, push.msg.source))
+            commit = self.cache.commit(push.identity, answer.body, writes, unless=(REAUTH_KEY, push.msg.source),
+                                       bound=self._binding(push))
             if commit.held is not None:
                 answer = self._render(push, outcome, context, commit.held.decode())
-                commit = self.cache.commit(push.identity, answer.body, writes + context.writes.take())
+                commit = self.cache.commit(push.identity, answer.body, writes + context.writes.take(),
+                                           bound=self._binding(push))
         except RedisError as error:
             log.warning("retry cache unavailable (%s): reply to %s not remembered, its links' states not written",
                         type(error).__name__, push.label)
@@ -82,7 +88,8 @@ class Responder:
     def _respond_once(self, push: Push, until: float, context: Context, start: int) -> Answer:
         """Handlers from route `start` on may have effects: claim the push first, so they run once."""
         try:
-            claim = self.cache.claim(push.identity, also=lambda pipe: pipe.hget(REAUTH_KEY, push.msg.source))
+            claim = self.cache.claim(push.identity, also=lambda pipe: pipe.hget(REAUTH_KEY, push.msg.source),
+                                     bound=self._binding(push))
         except RedisError as error:
             log.warning("retry cache unavailable (%s): answering %s without retry protection",
                         type(error).__name__, push.label)
@@ -101,6 +108,11 @@ class Responder:
             log.warning("retry cache unavailable (%s): reply to %s not remembered, its links' states not written",
                         type(error).__name__, push.label)
         return answer
+
+    def _binding(self, push: Push) -> Binding:
+        """The push's signed query is bound to the first body it came with (issue: a logged query string
+        replayed with a forged body); WeChat's own retries bring the same body."""
+        return self.cache.binding(f"{{{push.query.digest}}}:body", push.body_digest)
 
     def _retry(self, push: Push, body: bytes | None, until: float) -> Answer:
         if body is None:

@@ -1,18 +1,18 @@
 """GET and POST /wechat: parse, verify, route, reply."""
 from __future__ import annotations
 
-import logging
 import time
+
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from typing import TYPE_CHECKING
-
 from .. import defaults, errors
 from ..errors import BadPush
+from ..logs import loggable, logger
 from ..oauth.public_url import app_base
-from .push import loggable, open_push
+from .push import open_push
 from .signature import verify_query
 
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 bp = Blueprint("endpoint", __name__)
 errors.init_app(bp)
-log = logging.getLogger("wechat_bot.push")
+log = logger("wechat_bot.push")
 
 
 def _services() -> "Services":

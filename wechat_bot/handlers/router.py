@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import inspect
-import logging
 import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from wechatpy.messages import BaseMessage
 
-log = logging.getLogger("wechat_bot.handlers")
+from ..logs import loggable, logger
+
+log = logger("wechat_bot.handlers")
 
 Matcher = Callable[[BaseMessage], bool]
 Handler = Callable[..., Any]
@@ -115,7 +116,8 @@ class Router:
                     return Outcome(None, impure_at=index)
                 result = route.call(msg, ctx)
             except Exception:
-                log.exception("handler %s failed on push %s from %s", route.name, msg.id or msg.time, msg.source)
+                log.exception("handler %s failed on push %s from %s", route.name,
+                              loggable(msg._data.get("MsgId") or msg._data.get("CreateTime", "")), loggable(msg.source))
                 return Outcome(route, FALLBACK_TEXT, failed=True)
             if result is not None:
                 return Outcome(route, result)

@@ -6,19 +6,19 @@ user can retry is lost on the way (a state is put back, a code claim released, w
 from __future__ import annotations
 
 import hashlib
-import logging
 import time
 from dataclasses import dataclass
 from typing import Callable
 
 from ..errors import WeChatBotError, WeChatError, WeChatUnavailable
+from ..logs import loggable, logger
 from ..once import OnceCache
 from .client import WeChatClient
 from .results import ResultTickets
 from .state import AuthorizeStates, StateRecord, well_formed
 from .tokens import TokenRecord, TokenStore
 
-log = logging.getLogger("wechat_bot.oauth")
+log = logger("wechat_bot.oauth")
 
 CODE_PREFIX = "wechat_bot:oauth:code:"
 
@@ -92,11 +92,11 @@ class CallbackFlow:
         self.tokens.save(record)
         if link.openid and link.openid != record.openid:
             log.info("authorize link sent to %s was opened by %s: stored the visitor's own tokens",
-                     link.openid, record.openid)
+                     loggable(link.openid), loggable(record.openid))
         result = {"openid": record.openid, "scope": record.scope, "nickname": record.nickname,
                   "headimgurl": record.headimgurl, "next": link.next}
         ticket = self.results.save(result)
-        log.info("authorized openid=%s scope=%s", record.openid, record.scope)
+        log.info("authorized openid=%s scope=%s", loggable(record.openid), loggable(record.scope))
         return Completed(ticket, record.openid, record.scope, link.next, first=True, record=record)
 
     def _exchange(self, code: str, state: str, link: StateRecord) -> dict:

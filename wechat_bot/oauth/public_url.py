@@ -2,7 +2,6 @@
 the request came to (behind a trusted reverse proxy, its X-Forwarded-Proto/-Host)."""
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from urllib.parse import urlsplit
@@ -11,8 +10,9 @@ import requests
 from flask import Request
 
 from ..config import Settings
+from ..logs import logger
 
-log = logging.getLogger("wechat_bot")
+log = logger("wechat_bot")
 
 # How long a discovered (or missing) tunnel is believed before asking the agent again.
 DISCOVERY_TTL = 30.0

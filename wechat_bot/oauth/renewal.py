@@ -7,7 +7,6 @@ re-authorization; a quota error pauses the whole worker.
 """
 from __future__ import annotations
 
-import logging
 import random
 import signal
 import threading
@@ -19,10 +18,11 @@ from typing import Callable
 from .. import defaults
 from ..errors import WeChatError, WeChatUnavailable
 from ..leases import Leases
+from ..logs import logger
 from .client import WeChatClient
 from .tokens import REAUTH_REQUIRED, TokenRecord, TokenStore
 
-log = logging.getLogger("wechat_bot.renewal")
+log = logger("wechat_bot.renewal")
 
 QUOTA_ERRCODES = (45009, 45011)
 

@@ -1,12 +1,12 @@
 """The OAuth pages: the callback WeChat sends the phone to, the result page, and a login entry for the site."""
 from __future__ import annotations
 
-import logging
 import time
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
 from .. import errors
+from ..logs import logger
 from .callback import CallbackRefused, Completed
 from .pages import message_page
 from .public_url import app_base
@@ -15,7 +15,7 @@ from .site_login import sign_in
 
 bp = Blueprint("oauth", __name__, template_folder="../templates")
 errors.init_app(bp)
-log = logging.getLogger("wechat_bot.oauth")
+log = logger("wechat_bot.oauth")
 
 # How long WeChat's second call with the same code waits for the first to finish.
 REPEAT_WAIT = 10.0
