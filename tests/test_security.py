@@ -40,3 +40,97 @@ def test_a_failing_handlers_log_line_carries_no_forged_line(make_app, push_log):
     assert wechat.says("hi").status == 200
     for record in push_log.records:
         assert "\n" not in record.getMessage(), record.getMessage()
+
+
+def test_safe_mode_refuses_a_plaintext_push_that_compatible_mode_answers(make_app):
+    from tests.conftest import AES_KEY
+
+    safe = WeChat(flask_transport(make_app({"WECHAT_ENCODING_AES_KEY": AES_KEY,
+                                            "WECHAT_ENCRYPTION": "safe"}).test_client()), TOKEN, APPID, aes_key=AES_KEY)
+    compatible = WeChat(flask_transport(make_app({"WECHAT_ENCODING_AES_KEY": AES_KEY}).test_client()), TOKEN, APPID,
+                        aes_key=AES_KEY)
+    assert safe.says("hi").status == 403
+    safe.encrypted = True
+    assert safe.says("hi").status == 200
+    assert compatible.says("hi").status == 200
+
+
+def test_healthz_and_check_name_the_mode_picked(make_app):
+    from tests.conftest import AES_KEY
+    from wechat_bot.check import run_checks
+
+    app = make_app({"WECHAT_ENCODING_AES_KEY": AES_KEY, "WECHAT_ENCRYPTION": "safe",
+                    "PUBLIC_BASE_URL": "https://bot.example"})
+    assert app.test_client().get("/healthz").get_json()["encryption"] == "safe"
+    services = app.extensions["wechat_bot"]
+    report = run_checks(services.settings, services.redis)
+    assert ("消息加解密方式", "安全模式") in report.paste
+    assert all(" or " not in str(value) for _, value in report.paste)
+
+
+@pytest.mark.parametrize("mode", ["compatible", "safe"])
+def test_an_encrypted_mode_without_the_key_stops_start_up(make_app, mode):
+    from wechat_bot import ConfigError
+
+    with pytest.raises(ConfigError, match="WECHAT_ENCRYPTION"):
+        make_app({"WECHAT_ENCRYPTION": mode})
+
+
+def _callback_url(session, url: str) -> str:
+    """Follow our redirects and the sandbox's authorize page until it sends the phone to our callback."""
+    while "/oauth/callback" not in url:
+        response = session.get(url, allow_redirects=False, timeout=10)
+        assert response.status_code == 302, response.text
+        url = response.headers["Location"]
+    return url
+
+
+def _link(chat_reply) -> str:
+    import re
+
+    return re.search(r'<a href="([^"]+)">', chat_reply.content).group(1)
+
+
+@pytest.fixture
+def chat_site(site):
+    from tests.wechat_client import http_transport
+
+    base, app = site()
+    return base, WeChat(http_transport(base), TOKEN, APPID, openid="o_alice")
+
+
+def test_a_used_code_replayed_with_another_state_gets_400_and_no_session(chat_site, phone):
+    base, chat = chat_site
+    callback = _callback_url(phone(), _link(chat.says("登录")))
+    assert phone().get(callback, allow_redirects=False, timeout=10).status_code == 302
+    code = callback.split("code=")[1].split("&")[0]
+    replay = phone().get(f"{base}/oauth/callback", params={"code": code, "state": "a" * 32},
+                         allow_redirects=False, timeout=10)
+    assert replay.status_code == 400 and "session" not in replay.cookies
+    assert "/oauth/result/" not in replay.headers.get("Location", "")
+
+
+def test_a_login_started_in_another_browser_signs_nobody_in_here(site, phone):
+    base, _ = site()
+    attacker = phone("o_mallory")
+    callback = _callback_url(attacker, f"{base}/oauth/login?next=/account")
+    victim = phone("o_alice")
+    page = victim.get(callback, allow_redirects=False, timeout=10)
+    assert page.status_code == 400 and "原浏览器" in page.text and "session" not in page.cookies
+
+
+def test_a_login_started_here_signs_this_browser_in(site, phone):
+    base, _ = site()
+    browser = phone("o_alice")
+    page = browser.get(_callback_url(browser, f"{base}/oauth/login?next=/x"), allow_redirects=False, timeout=10)
+    assert page.status_code == 302 and "session" in page.cookies
+
+
+def test_a_chat_links_callback_stores_the_tokens_but_signs_no_browser_in(chat_site, phone, redis):
+    from wechat_bot.oauth.tokens import TokenStore
+
+    base, chat = chat_site
+    browser = phone()
+    page = browser.get(_callback_url(browser, _link(chat.says("登录"))), allow_redirects=False, timeout=10)
+    assert page.status_code == 302 and "session" not in page.cookies
+    assert TokenStore(redis).get("o_alice") is not None

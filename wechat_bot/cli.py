@@ -103,8 +103,13 @@ def check(args: argparse.Namespace) -> int:
     from .check import run_checks
     from .config import Settings
 
-    settings = Settings.load()
-    report = run_checks(settings, redis_connection.connect(settings), port=args.port, online=args.online)
+    if args.app is not None:
+        services = args.app.extensions["wechat_bot"]
+        settings, redis = services.settings, services.redis
+    else:
+        settings = Settings.load()
+        redis = redis_connection.connect(settings)
+    report = run_checks(settings, redis, port=args.port, online=args.online)
     print("\n".join(report.lines()))
     return 0 if report.ok else 1
 

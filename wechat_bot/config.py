@@ -18,8 +18,11 @@ CREDENTIALS = ("WECHAT_TOKEN", "WECHAT_APPID", "WECHAT_SECRET")
 NAMES = CREDENTIALS + (
     "WECHAT_ENCODING_AES_KEY", "WECHAT_ENCODING_AES_KEY_PREVIOUS", "WECHAT_TIMESTAMP_TOLERANCE", "PUBLIC_BASE_URL",
     "NGROK_API_URL", "REDIS_URL", "WECHAT_API_BASE", "WECHAT_OPEN_BASE", "SECRET_KEY", "TRUSTED_PROXIES",
-    "LOG_FORMAT", "WECHAT_URL_PREFIX",
+    "LOG_FORMAT", "WECHAT_URL_PREFIX", "WECHAT_ENCRYPTION",
 )
+ENCRYPTION_MODES = ("plaintext", "compatible", "safe")
+# How the admin panel names each mode (消息加解密方式).
+PANEL_NAMES = {"plaintext": "明文模式", "compatible": "兼容模式", "safe": "安全模式"}
 
 _TOKEN = re.compile(r"[A-Za-z0-9]{3,32}")
 _APPID = re.compile(r"wx[A-Za-z0-9]{16}")
@@ -46,6 +49,7 @@ class Settings:
     trusted_proxies: int = 0
     log_format: str = "text"
     url_prefix: str = ""
+    encryption: str = "plaintext"  # plaintext, compatible or safe: the mode picked in the admin panel
 
     @classmethod
     def load(cls, overrides: Mapping[str, str] | None = None) -> "Settings":
@@ -71,6 +75,8 @@ class Settings:
             trusted_proxies=_seconds(get, "TRUSTED_PROXIES", 0),
             log_format=_choice(get, "LOG_FORMAT", ("text", "json"), "text"),
             url_prefix=_prefix(get),
+            encryption=_choice(get, "WECHAT_ENCRYPTION", ENCRYPTION_MODES,
+                               "compatible" if get("WECHAT_ENCODING_AES_KEY") else "plaintext"),
         )
         settings._check_consistency()
         return settings
@@ -87,9 +93,9 @@ class Settings:
         return [name for name, value in values.items() if not value]
 
     @property
-    def encryption(self) -> str:
-        """What to tell the admin panel: plaintext, or compatible/safe (both need the key)."""
-        return "compatible or safe" if self.aes_key else "plaintext"
+    def refuses_plaintext(self) -> bool:
+        """Safe mode: every genuine push is encrypted, so a plaintext one is forged."""
+        return self.encryption == "safe"
 
     def _check_consistency(self) -> None:
         missing = self.missing_credentials
@@ -97,6 +103,8 @@ class Settings:
             raise ConfigError(f"{missing[0]}: not set, but {_others(missing)} set; set all three or none")
         if self.aes_key_previous and not self.aes_key:
             raise ConfigError("WECHAT_ENCODING_AES_KEY_PREVIOUS: set without WECHAT_ENCODING_AES_KEY")
+        if self.encryption != "plaintext" and not self.aes_key:
+            raise ConfigError(f"WECHAT_ENCRYPTION: {self.encryption} needs WECHAT_ENCODING_AES_KEY")
         if self.aes_key and missing:
             raise ConfigError("WECHAT_ENCODING_AES_KEY: set, but safe mode also needs WECHAT_TOKEN and WECHAT_APPID")
 

@@ -45,6 +45,8 @@ def receive() -> Response:
     services = _services()
     settings = services.settings
     query = verify_query(request.args, settings.token, settings.timestamp_tolerance, time.time())
+    if settings.refuses_plaintext and not query.encrypted:
+        raise BadPush(403, "plaintext push refused: WECHAT_ENCRYPTION is safe, so WeChat encrypts every push")
     push = open_push(_read_body(defaults.MAX_PUSH_BYTES), query, services.crypto)
     answer = services.responder.respond(push, received, services.context(app_base(settings, request)))
     log.info("push type=%s openid=%s handler=%s outcome=%s ms=%.1f", push.kind, loggable(push.msg.source),

@@ -5,6 +5,8 @@ our own so the site's session keys stay the site's.
 """
 from __future__ import annotations
 
+import hashlib
+import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,7 +19,7 @@ from .public_url import app_base
 if TYPE_CHECKING:
     from ..services import Services
 
-OPENID, SCOPE = "wechat_openid", "wechat_scope"
+OPENID, SCOPE, BROWSER = "wechat_openid", "wechat_scope", "wechat_browser"
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,15 @@ class SiteUser:
 
 def sign_in(openid: str, scope: str) -> None:
     session[OPENID], session[SCOPE] = openid, scope
+
+
+def browser_binding(create: bool = False) -> str | None:
+    """The digest of this browser's id (kept in its session cookie), which a flow started here is bound to,
+    so a callback opened in another browser signs nobody in there."""
+    browser_id = session.get(BROWSER)
+    if browser_id is None and create:
+        browser_id = session[BROWSER] = secrets.token_hex(16)
+    return hashlib.sha256(browser_id.encode()).hexdigest()[:32] if browser_id else None
 
 
 def current_site_user(services: "Services") -> SiteUser | None:
@@ -62,4 +73,4 @@ def require_login(services: "Services", scope: str) -> Response | tuple | None:
         return message_page("open_in_wechat", 403)
     next_path = request.script_root + request.full_path.rstrip("?")
     links = services.links(app_base(services.settings, request))
-    return redirect(links.for_scope(scope, None, next_path))
+    return redirect(links.for_scope(scope, None, next_path, browser_binding(create=True)))

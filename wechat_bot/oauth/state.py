@@ -36,9 +36,10 @@ class StateRecord:
     scope: str
     openid: str | None
     next: str | None
+    browser: str | None = None  # a flow started on a web page: the digest of that browser's id
 
     def to_json(self) -> str:
-        return json.dumps({"scope": self.scope, "openid": self.openid, "next": self.next})
+        return json.dumps({"scope": self.scope, "openid": self.openid, "next": self.next, "browser": self.browser})
 
 
 class AuthorizeStates:
@@ -46,10 +47,10 @@ class AuthorizeStates:
         self._redis, self.ttl = redis, ttl
 
     def issue(self, scope: str, openid: str | None = None, next_path: str | None = None,
-              writes: PendingWrites | None = None) -> str:
+              writes: PendingWrites | None = None, browser: str | None = None) -> str:
         """A new state; with `writes`, its Redis write rides with the push's reply instead of costing a trip."""
         state = secrets.token_hex(STATE_LENGTH // 2)
-        key, value = state_key(state), StateRecord(scope, openid, next_path).to_json()
+        key, value = state_key(state), StateRecord(scope, openid, next_path, browser).to_json()
         if writes is None:
             self._redis.set(key, value, ex=self.ttl)
         else:

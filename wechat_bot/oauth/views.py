@@ -11,7 +11,7 @@ from .callback import CallbackRefused, Completed
 from .pages import message_page
 from .public_url import app_base
 from .signals import on_authorized
-from .site_login import sign_in
+from .site_login import browser_binding, sign_in
 
 bp = Blueprint("oauth", __name__, template_folder="../templates")
 errors.init_app(bp)
@@ -29,10 +29,11 @@ def _services():
 def callback():
     try:
         done = _services().callback.complete(request.args.get("code"), request.args.get("state"),
-                                             until=time.monotonic() + REPEAT_WAIT)
+                                             until=time.monotonic() + REPEAT_WAIT, browser=browser_binding())
     except CallbackRefused as refused:
         return message_page(refused.kind, refused.status)
-    sign_in(done.openid, done.scope)
+    if done.signs_in:  # a link sent in chat stores the tokens but signs no browser in (see README: Security)
+        sign_in(done.openid, done.scope)
     if done.first:
         _announce(done)
     return redirect(done.next_path or url_for("oauth.result", ticket=done.ticket))
@@ -53,7 +54,7 @@ def login():
     scope = "snsapi_userinfo" if request.args.get("scope") in ("userinfo", "snsapi_userinfo") else "snsapi_base"
     services = _services()
     links = services.links(app_base(services.settings, request))
-    return redirect(links.for_scope(scope, None, request.args.get("next")))
+    return redirect(links.for_scope(scope, None, request.args.get("next"), browser_binding(create=True)))
 
 
 def _announce(done: Completed) -> None:
