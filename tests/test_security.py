@@ -134,3 +134,46 @@ def test_a_chat_links_callback_stores_the_tokens_but_signs_no_browser_in(chat_si
     page = browser.get(_callback_url(browser, _link(chat.says("登录"))), allow_redirects=False, timeout=10)
     assert page.status_code == 302 and "session" not in page.cookies
     assert TokenStore(redis).get("o_alice") is not None
+
+
+def _login_cookie(client, **headers) -> str:
+    response = client.get("/oauth/login?next=/x", headers=headers)
+    assert response.status_code == 302
+    return response.headers.get("Set-Cookie", "")
+
+
+def test_the_session_cookie_is_secure_behind_a_trusted_https_proxy(make_app):
+    app = make_app({"TRUSTED_PROXIES": "1"})
+    assert "Secure" in _login_cookie(app.test_client(), **{"X-Forwarded-Proto": "https"})
+    assert "Secure" not in _login_cookie(app.test_client())
+
+
+def test_the_session_cookie_is_secure_behind_an_ngrok_https_tunnel(make_app, serve):
+    from flask import Flask, jsonify
+
+    agent = Flask("ngrok_agent")
+    agent.get("/api/tunnels")(lambda: jsonify(tunnels=[{"public_url": "https://abc.ngrok-free.app",
+                                                         "config": {"addr": "http://localhost:80"}}]))
+    app = make_app({"NGROK_API_URL": serve(agent)})
+    assert "Secure" in _login_cookie(app.test_client())
+
+
+@pytest.mark.parametrize("path", ["/oauth/login?next=/x", "/oauth/result/unknown", "/oauth/callback?state=x", "/nope"])
+def test_pages_keep_the_code_out_of_referer_and_refuse_framing(app, path):
+    headers = app.test_client().get(path).headers
+    assert headers["Referrer-Policy"] == "no-referrer" and headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["X-Frame-Options"] == "DENY" and "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+
+
+def test_a_sites_own_pages_get_no_headers_from_us(redis):
+    from flask import Flask
+
+    from tests.conftest import CREDENTIALS, NOWHERE
+    from wechat_bot import WeChatBot
+
+    site = Flask("site")
+    site.config.update({**CREDENTIALS, **NOWHERE})
+    WeChatBot().init_app(site, redis=redis)
+    site.get("/")(lambda: "home")
+    assert "X-Frame-Options" not in site.test_client().get("/").headers
+    assert site.test_client().get("/oauth/result/x").headers["X-Frame-Options"] == "DENY"

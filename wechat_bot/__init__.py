@@ -7,7 +7,7 @@ from typing import Mapping
 from flask import Flask
 from redis import Redis
 
-from . import defaults, errors
+from . import defaults, errors, page_headers
 from .config import Settings
 from .errors import ConfigError, WeChatBotError
 from .extension import WeChatBot
@@ -43,5 +43,6 @@ def create_app(
         from flask import redirect, url_for
 
         app.add_url_rule("/", "sandbox_home", lambda: redirect(url_for("sandbox_console.chat")))
-    errors.init_app(app)  # the whole app is ours: friendly pages for any route
+    errors.init_app(app)  # the whole app is ours: friendly pages and the page headers on any route
+    page_headers.init_app(app)
     return app

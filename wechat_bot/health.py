@@ -4,9 +4,10 @@ from __future__ import annotations
 from flask import Blueprint, Flask, current_app, jsonify
 from redis import RedisError
 
-from . import errors
+from . import errors, page_headers
 
 bp = Blueprint("health", __name__)
+page_headers.init_app(bp)
 errors.init_app(bp)
 
 

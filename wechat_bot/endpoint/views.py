@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from .. import defaults, errors
+from .. import defaults, errors, page_headers
 from ..errors import BadPush
 from ..logs import loggable, logger
 from ..oauth.public_url import app_base
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ..services import Services
 
 bp = Blueprint("endpoint", __name__)
+page_headers.init_app(bp)
 errors.init_app(bp)
 log = logger("wechat_bot.push")
 

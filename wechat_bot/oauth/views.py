@@ -5,7 +5,7 @@ import time
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
-from .. import errors
+from .. import errors, page_headers
 from ..logs import logger
 from .callback import CallbackRefused, Completed
 from .pages import message_page
@@ -14,6 +14,7 @@ from .signals import on_authorized
 from .site_login import browser_binding, sign_in
 
 bp = Blueprint("oauth", __name__, template_folder="../templates")
+page_headers.init_app(bp)
 errors.init_app(bp)
 log = logger("wechat_bot.oauth")
 

@@ -7,9 +7,11 @@ from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, Response, make_response, redirect, render_template, request, url_for
 
+from .. import page_headers
 from .api import store
 
 bp = Blueprint("sandbox_authorize", __name__, template_folder="templates")
+page_headers.init_app(bp)
 
 USER_COOKIE = "wx_openid"
 _STATE = re.compile(r"[A-Za-z0-9]{0,128}")

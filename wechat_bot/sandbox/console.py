@@ -8,10 +8,12 @@ from dataclasses import replace
 from flask import Blueprint, current_app, jsonify, make_response, render_template, request, url_for
 from markupsafe import Markup, escape
 
+from .. import page_headers
 from ..oauth import report
 from .authorize import USER_COOKIE, _OPENID
 
 bp = Blueprint("sandbox_console", __name__, template_folder="templates")
+page_headers.init_app(bp)
 
 _LINK = re.compile(r'<a href="(https?://[^"<>]+)"[^>]*>(.*?)</a>', re.S)
 KINDS = {
