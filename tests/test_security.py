@@ -177,3 +177,33 @@ def test_a_sites_own_pages_get_no_headers_from_us(redis):
     site.get("/")(lambda: "home")
     assert "X-Frame-Options" not in site.test_client().get("/").headers
     assert site.test_client().get("/oauth/result/x").headers["X-Frame-Options"] == "DENY"
+
+
+@pytest.mark.parametrize("headers", [{"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}])
+def test_the_sandboxs_state_changing_routes_refuse_cross_origin_requests(redis, headers, tmp_path):
+    from wechat_bot import create_app
+
+    app = create_app(redis=redis, sandbox_origin="http://localhost")
+    client = app.test_client()
+    assert client.post("/sandbox/api/user", json={"openid": "o_x"}, headers=headers).status_code == 403
+    assert client.post("/sandbox/api/tokens/o_x/expire-refresh", headers=headers).status_code == 403
+    assert client.post("/sandbox/api/user", json={"openid": "o_x"},
+                       headers={"Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"}).status_code == 200
+
+
+def test_serve_refuses_to_put_the_sandbox_on_the_network_without_the_flag(tmp_path):
+    import subprocess
+    import sys
+
+    from tests import processes
+    from tests.conftest import project_root
+
+    env = {k: v for k, v in processes.clean_env().items() if not k.startswith("WECHAT_")}
+    result = subprocess.run([sys.executable, str(project_root() / "run.py"), "--host", "0.0.0.0", "--port",
+                             str(processes.free_port())], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=60)
+    from wechat_bot import embedded_redis
+
+    embedded_redis.stop(tmp_path / "var")
+    assert result.returncode != 0 and "--sandbox-on-network" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

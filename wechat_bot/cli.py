@@ -61,26 +61,59 @@ def _serving_app(args: argparse.Namespace, origin: str):
 def serve(args: argparse.Namespace) -> int:
     """Serve /wechat and the pages with Werkzeug's threaded server (gunicorn in production); with no
     WeChat credentials, the sandbox beside them."""
-    from werkzeug.serving import run_simple
+    from werkzeug.serving import make_server
 
     from .logs import redact_werkzeug
 
+    loopback = args.host in _LOOPBACK
     origin = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
     app = _serving_app(args, origin)
     services = app.extensions["wechat_bot"]
     sandboxed = services.sandboxed
+    if sandboxed and not loopback and not args.sandbox_on_network:
+        raise WeChatBotError(f"--host {args.host}: the sandbox lets whoever reaches it be any user and expire their "
+                             "tokens, so it listens on loopback only (--sandbox-on-network exposes it anyway)")
+    try:
+        server = make_server(args.host, args.port, app, threaded=True)
+    except (OSError, OverflowError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise WeChatBotError(f"cannot listen on {args.host}:{args.port}: {reason}") from None
+    if sandboxed and not loopback:
+        print(f"WARNING: the sandbox is reachable by anyone on the network at {args.host}:{args.port}: they can act "
+              "as any sandbox user and expire tokens. Use it on a network you trust, and stop it when done.",
+              file=sys.stderr, flush=True)
     if not args.no_worker:
         renewer = services.renewer(interval=1.0) if sandboxed else services.renewer()
         threading.Thread(target=renewer.run, name="renewal", daemon=True).start()
     redact_werkzeug()
+    prefix = services.settings.url_prefix
     if sandboxed:
-        print(f"wechat_bot sandbox: open {origin}{services.settings.url_prefix}/sandbox/ (no WeChat credentials set, so a local WeChat "
+        print(f"wechat_bot sandbox: open {origin}{prefix}/sandbox/ (no WeChat credentials set, so a local WeChat "
               f"serves on this port; set WECHAT_TOKEN, WECHAT_APPID, WECHAT_SECRET for a real account)", flush=True)
     else:
-        print(f"wechat_bot serving on {origin}  (message endpoint: /wechat, health: /healthz)"
+        print(f"wechat_bot serving on {origin}  (message endpoint: {prefix}/wechat, health: {prefix}/healthz)"
               + ("" if args.no_worker else "; token renewal running"), flush=True)
-    run_simple(args.host, args.port, app, threaded=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
     return 0
+
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage mistakes are one line on standard error (and exit 2), like every other failure."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _port(value: str) -> int:
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port (1-65535)")
+    return int(value)
 
 
 def worker(args: argparse.Namespace) -> int:
@@ -194,13 +227,17 @@ def _left(at: int, now: float) -> str:
 def _parser() -> argparse.ArgumentParser:
     invoked = os.path.basename(sys.argv[0])
     prog = "python run.py" if invoked == "run.py" else "python -m wechat_bot" if invoked == "__main__.py" else "wechat-bot"
-    parser = argparse.ArgumentParser(prog=prog, description="wechat_bot: a WeChat official-account server")
-    parser.set_defaults(command=serve, host="127.0.0.1", port=5000, no_worker=False, site=None)
+    parser = _OneLineParser(prog=prog, description="wechat_bot: a WeChat official-account server")
+    parser.set_defaults(command=serve, no_worker=False, site=None, sandbox_on_network=False)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=_port, default=5000, help="port to listen on (default 5000)")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     serve_cmd = commands.add_parser("serve", help="serve the message endpoint and the OAuth pages")
-    serve_cmd.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve_cmd.add_argument("--port", type=int, default=5000, help="port to listen on (default 5000)")
+    serve_cmd.add_argument("--host", default=argparse.SUPPRESS, help="address to listen on (default 127.0.0.1)")
+    serve_cmd.add_argument("--port", type=_port, default=argparse.SUPPRESS, help="port to listen on (default 5000)")
     serve_cmd.add_argument("--no-worker", action="store_true", help="do not run token renewal in this process")
+    serve_cmd.add_argument("--sandbox-on-network", action="store_true",
+                           help="let the sandbox listen on a non-loopback address (anyone there can use it)")
     serve_cmd.add_argument("--app", dest="site", metavar="MODULE:APP",
                            help="serve your Flask site (which uses WeChatBot) instead of the standalone server")
     serve_cmd.set_defaults(command=serve)

@@ -75,6 +75,10 @@ def authorize():
 
 @bp.post("/connect/oauth2/authorize/confirm")
 def confirm():
+    from .console import same_origin
+
+    if not same_origin():
+        return _refusal(10006, "跨站请求已拒绝")
     link, refused = _checked(request.form)
     if refused:
         return refused

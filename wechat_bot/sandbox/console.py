@@ -15,6 +15,23 @@ from .authorize import USER_COOKIE, _OPENID
 bp = Blueprint("sandbox_console", __name__, template_folder="templates")
 page_headers.init_app(bp)
 
+
+@bp.before_request
+def same_origin_only():
+    """A page elsewhere cannot make this browser act in the sandbox (a cross-site form POST to expire tokens)."""
+    if request.method != "GET" and not same_origin():
+        return jsonify(error="cross-origin request refused"), 403
+    return None
+
+
+def same_origin() -> bool:
+    """The request came from a page of this origin: Sec-Fetch-Site says so, or Origin matches our host."""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site in ("same-origin", "none")
+    origin = request.headers.get("Origin")
+    return origin is None or origin == request.host_url.rstrip("/")
+
 _LINK = re.compile(r'<a href="(https?://[^"<>]+)"[^>]*>(.*?)</a>', re.S)
 KINDS = {
     "text": lambda data: ("text", {"Content": str(data.get("content", ""))}),
