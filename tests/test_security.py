@@ -207,3 +207,26 @@ def test_serve_refuses_to_put_the_sandbox_on_the_network_without_the_flag(tmp_pa
     embedded_redis.stop(tmp_path / "var")
     assert result.returncode != 0 and "--sandbox-on-network" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_one_client_cannot_start_unbounded_authorize_flows(app, redis):
+    from wechat_bot import defaults
+    from wechat_bot.oauth.state import KEY_PREFIX
+
+    client = app.test_client()
+    statuses = [client.get("/oauth/login?next=/x").status_code for _ in range(defaults.LOGIN_RATE_LIMIT + 5)]
+    assert statuses[:defaults.LOGIN_RATE_LIMIT] == [302] * defaults.LOGIN_RATE_LIMIT
+    assert statuses[defaults.LOGIN_RATE_LIMIT:] == [429] * 5
+    assert len(redis.keys(KEY_PREFIX + "*")) == defaults.LOGIN_RATE_LIMIT
+    other = app.test_client().get("/oauth/login", environ_base={"REMOTE_ADDR": "10.0.0.2"})
+    assert other.status_code == 302
+
+
+def test_next_is_capped(app, redis):
+    import json
+
+    from wechat_bot.oauth.state import KEY_PREFIX
+
+    assert app.test_client().get("/oauth/login?next=/" + "a" * 600).status_code == 302
+    (key,) = redis.keys(KEY_PREFIX + "*")
+    assert json.loads(redis.get(key))["next"] is None  # not kept: a state stays small

@@ -40,6 +40,11 @@ WECHAT_RETRY_BUDGET = 8.0
 # An authorize link works this long after it was sent in chat (WeChat's own codes last 5 minutes).
 STATE_TTL = 15 * 60
 
+# Authorize flows one client (IP address) may start from web pages per window: each keeps a state in Redis for
+# STATE_TTL, so this bounds what one client can make Redis hold (60 a minute is far above a person's use).
+LOGIN_RATE_LIMIT = 60
+LOGIN_RATE_WINDOW = 60
+
 # How long the outcome of a callback is kept: a second call with the same code (WeChat's Android client
 # calls back twice) and a refresh of the result page both find it there.
 CALLBACK_RESULT_TTL = 10 * 60

@@ -19,6 +19,7 @@ from .leases import Leases
 from .oauth.account_token import AccountToken
 from .oauth.links import AuthorizeLinks
 from .oauth.renewal import Renewer
+from .oauth.rate_limit import RateLimit
 from .oauth.results import ResultTickets
 from .oauth.state import AuthorizeStates
 from .oauth.tokens import TokenStore
@@ -66,6 +67,10 @@ class Services:
         responder = Responder(routes, replies, crypto, late=late, deadline=deadline)
         return cls(settings, redis, crypto, responder, client, states, tokens, results, callback,
                    sandboxed=sandboxed)
+
+    def login_limit(self) -> RateLimit:
+        """The per-client limit on authorize flows started from web pages."""
+        return RateLimit(self.redis, "login")
 
     def renewer(self, **options) -> Renewer:
         """A renewal worker over this app's Redis and WeChat client."""

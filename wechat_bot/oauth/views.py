@@ -6,7 +6,7 @@ import time
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
 from .. import errors, page_headers
-from ..logs import logger
+from ..logs import loggable, logger
 from .callback import CallbackRefused, Completed
 from .pages import message_page
 from .public_url import app_base
@@ -54,6 +54,9 @@ def login():
     """Send a phone to the authorize page, then back to `next` (an in-site path) signed in."""
     scope = "snsapi_userinfo" if request.args.get("scope") in ("userinfo", "snsapi_userinfo") else "snsapi_base"
     services = _services()
+    if not services.login_limit().allow(request.remote_addr or "-"):
+        log.warning("login refused: client %s started too many authorize flows", loggable(request.remote_addr))
+        return message_page("too_many", 429)
     links = services.links(app_base(services.settings, request))
     return redirect(links.for_scope(scope, None, request.args.get("next"), browser_binding(create=True)))
 
