@@ -24,13 +24,15 @@ def test_run_py_with_credentials_in_dotenv_serves_healthz_and_wechat(tmp_path):
 
 @pytest.fixture
 def gunicorn(tmp_path, redis):
-    """gunicorn with two workers serving tests/slow_app.py over the test Redis."""
+    """gunicorn as deployed (gunicorn.conf.py: gevent workers) with two workers serving tests/slow_app.py over
+    the test Redis."""
     port = processes.free_port()
     sock = redis.connection_pool.connection_kwargs["path"]
-    env = processes.clean_env(**CREDENTIALS, REDIS_URL=f"unix://{sock}")
+    env = processes.clean_env(**CREDENTIALS, REDIS_URL=f"unix://{sock}", BIND=f"127.0.0.1:{port}",
+                              WEB_CONCURRENCY="2")
     log = tmp_path / "gunicorn.log"
-    server = processes.start(["-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "--timeout", "30",
-                              "tests.slow_app:create()"], project_root(), env, log)
+    server = processes.start(["-m", "gunicorn", "-c", "gunicorn.conf.py", "tests.slow_app:create()"],
+                             project_root(), env, log)
     base = f"http://127.0.0.1:{port}"
     try:
         processes.wait_healthy(base, server, log)
