@@ -88,8 +88,10 @@ class Router:
         return self.on("text", lambda msg: compiled.search(msg.content or "") is not None, pure=pure)
 
     def event(self, name: str, key: str | None = None, *, pure: bool = False) -> Callable[[Handler], Handler]:
-        """Events by name (case-insensitive; 'subscribe' includes following by a QR code), and EventKey."""
-        names = {name.lower()} | ({"subscribe_scan"} if name.lower() == "subscribe" else set())
+        """Events by name (case-insensitive; 'subscribe' includes following by a QR code or after scanning a
+        product), and EventKey."""
+        follows = {"subscribe_scan", "subscribe_scan_product"}
+        names = {name.lower()} | (follows if name.lower() == "subscribe" else set())
         return self.on("event", lambda msg: msg.event in names and (key is None or _event_key(msg) == key),
                        pure=pure)
 
