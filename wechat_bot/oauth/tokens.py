@@ -141,8 +141,9 @@ class TokenStore:
 
     def mark_reauth(self, used: TokenRecord, now: float) -> bool:
         """The refresh_token is dead: out of the schedule, and the user's next reply carries a new link."""
-        return self._compare_and_save(used.refresh_token, replace(used, status=REAUTH_REQUIRED, updated_at=int(now)),
-                                      reauth_scope=used.scope)
+        dead = replace(used, status=REAUTH_REQUIRED, updated_at=int(now),
+                       refresh_token_expires_at=min(used.refresh_token_expires_at, int(now)))
+        return self._compare_and_save(used.refresh_token, dead, reauth_scope=used.scope)
 
     def reauth_scope(self, openid: str) -> str | None:
         raw = self._redis.hget(REAUTH_KEY, openid)

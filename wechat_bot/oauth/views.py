@@ -8,13 +8,14 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 from .. import errors, page_headers
 from ..logs import loggable, logger
 from .callback import CallbackRefused, Completed
-from .pages import message_page
+from .pages import message_page, render_icon
 from .public_url import app_base
 from .signals import on_authorized
 from .site_login import browser_binding, sign_in
 
 bp = Blueprint("oauth", __name__, template_folder="../templates")
 page_headers.init_app(bp)
+bp.add_app_template_global(render_icon, "icon_svg")
 errors.init_app(bp)
 log = logger("wechat_bot.oauth")
 

@@ -8,10 +8,12 @@ from urllib.parse import urlencode, urlsplit
 from flask import Blueprint, Response, make_response, redirect, render_template, request, url_for
 
 from .. import page_headers
+from ..oauth.pages import render_icon
 from .api import store
 
 bp = Blueprint("sandbox_authorize", __name__, template_folder="templates")
 page_headers.init_app(bp)
+bp.add_app_template_global(render_icon, "icon_svg")
 
 USER_COOKIE = "wx_openid"
 _STATE = re.compile(r"[A-Za-z0-9]{0,128}")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 import time
 from dataclasses import replace
 
@@ -63,11 +64,23 @@ def _services():
     return current_app.extensions["wechat_bot"]
 
 
+USER_COOKIE_AGE = 365 * 24 * 3600  # the last user chosen stays chosen
+
+
 @bp.get("/sandbox/")
 @bp.get("/sandbox/chat")
 def chat():
-    return render_template("sandbox/chat.html", users=_sandbox().users(),
-                           current=request.cookies.get(USER_COOKIE, ""))
+    """The chat page, with a user ready: the one this browser used last, else a made-up one."""
+    openid = request.cookies.get(USER_COOKIE, "")
+    if not _OPENID.fullmatch(openid):
+        openid = "o" + secrets.token_hex(13)
+        _sandbox().save_user(openid, nickname=f"沙箱用户{openid[-4:]}")
+    user = _sandbox().user(openid)
+    response = make_response(render_template("sandbox/chat.html", users=_sandbox().users(), current=user,
+                                              avatar=user["headimgurl"] or url_for("sandbox_api.avatar", openid=openid)))
+    response.set_cookie(USER_COOKIE, openid, max_age=USER_COOKIE_AGE, httponly=True, samesite="Lax")
+    response.headers["Cache-Control"] = "no-store"  # coming back to it shows the user chosen since, not a stale copy
+    return response
 
 
 @bp.get("/sandbox/tokens")
@@ -85,8 +98,9 @@ def choose_user():
     existing = _sandbox().redis.exists(f"wechat_sandbox:user:{openid}")
     nickname = str(data.get("nickname", "")).strip()[:32] or None
     user = _sandbox().save_user(openid, nickname=nickname) if nickname or not existing else _sandbox().user(openid)
+    user = {**user, "avatar": user["headimgurl"] or url_for("sandbox_api.avatar", openid=openid)}
     response = make_response(jsonify(user=user))
-    response.set_cookie(USER_COOKIE, openid, httponly=True, samesite="Lax")
+    response.set_cookie(USER_COOKIE, openid, max_age=USER_COOKIE_AGE, httponly=True, samesite="Lax")
     return response
 
 
@@ -132,6 +146,6 @@ def token_action(openid: str, action: str):
     if action == "expire-access":
         sandbox.expire_access_token(openid)
     else:
-        sandbox.expire_refresh_token(openid)
+        sandbox.expire_refresh_token(openid)  # the renewal finds out from WeChat (42002) and marks the user
     services.tokens.save(replace(record, access_token_expires_at=int(now)))  # due for renewal at once
     return jsonify(ok=True)
