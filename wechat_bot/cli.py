@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 
-from .errors import WeChatBotError
+from .errors import WeChatBotError, WeChatError
 
 
 def main(argv: list[str] | None = None, *, app=None) -> int:
@@ -73,11 +73,8 @@ def serve(args: argparse.Namespace) -> int:
     if sandboxed and not loopback and not args.sandbox_on_network:
         raise WeChatBotError(f"--host {args.host}: the sandbox lets whoever reaches it be any user and expire their "
                              "tokens, so it listens on loopback only (--sandbox-on-network exposes it anyway)")
-    try:
-        server = make_server(args.host, args.port, app, threaded=True)
-    except (OSError, OverflowError) as error:
-        reason = getattr(error, "strerror", None) or str(error)
-        raise WeChatBotError(f"cannot listen on {args.host}:{args.port}: {reason}") from None
+    listener = _listen(args.host, args.port)
+    server = make_server(args.host, args.port, app, threaded=True, fd=listener.fileno())
     if sandboxed and not loopback:
         print(f"WARNING: the sandbox is reachable by anyone on the network at {args.host}:{args.port}: they can act "
               "as any sandbox user and expire tokens. Use it on a network you trust, and stop it when done.",
@@ -108,6 +105,22 @@ class _OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _listen(host: str, port: int):
+    """The listening socket, bound before anything is announced; one line when the port is taken."""
+    import socket
+
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(128)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise WeChatBotError(f"cannot listen on {host}:{port}: {reason}") from None
+    return listener
 
 
 def _port(value: str) -> int:
@@ -156,7 +169,14 @@ def menu(args: argparse.Namespace) -> int:
     app, services = _services(args)
     token = AccountToken(services.redis, services.client, Leases(services.redis)).get()
     if args.action == "show":
-        print(json.dumps(services.client.get_menu(token), ensure_ascii=False, indent=2))
+        try:
+            menu = services.client.get_menu(token)
+        except WeChatError as error:
+            if error.errcode != 46003:
+                raise
+            print("no custom menu is published yet (publish one with: menu push FILE.json)")
+            return 0
+        print(json.dumps(menu, ensure_ascii=False, indent=2))
         return 0
     try:
         spec = json.loads(open(args.file, encoding="utf-8").read())
