@@ -2,6 +2,7 @@
 users' tokens kept alive in Redis."""
 from __future__ import annotations
 
+import sys
 from typing import Mapping
 
 from flask import Flask
@@ -37,8 +38,15 @@ def create_app(
     """
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = defaults.MAX_PUSH_BYTES
-    WeChatBot(router=router).init_app(app, redis=redis, overrides=overrides, deadline=deadline,
-                                      sandbox_origin=sandbox_origin)
+    try:
+        WeChatBot(router=router).init_app(app, redis=redis, overrides=overrides, deadline=deadline,
+                                          sandbox_origin=sandbox_origin)
+    except ConfigError as error:
+        if "gunicorn.arbiter" in sys.modules:  # gunicorn prints this one line, no traceback, and stops
+            from gunicorn.errors import AppImportError
+
+            raise AppImportError(str(error)) from None
+        raise
     if app.extensions["wechat_bot"].sandboxed:
         from flask import redirect, url_for
 
