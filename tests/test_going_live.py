@@ -142,7 +142,7 @@ def test_json_log_lines(tmp_path):
 
     code = ("import logging; from wechat_bot import logs; logs.configure('json'); "
             "logging.getLogger('wechat_bot.push').info('push type=%s', 'text')")
-    result = subprocess.run([sys.executable, "-c", code], cwd=project_root(), env=processes.clean_env(),
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=processes.clean_env(),
                             capture_output=True, text=True, timeout=30)
     entry = json.loads(result.stderr.strip())
     assert entry["message"] == "push type=text" and entry["level"] == "INFO" and entry["logger"] == "wechat_bot.push"
