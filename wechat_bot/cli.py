@@ -8,7 +8,10 @@ import sys
 import threading
 import time
 
+from redis import RedisError
+
 from .errors import WeChatBotError, WeChatError
+from .redis_connection import explain
 
 
 def main(argv: list[str] | None = None, *, app=None) -> int:
@@ -20,6 +23,20 @@ def main(argv: list[str] | None = None, *, app=None) -> int:
     except WeChatBotError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except RedisError as error:
+        print(f"error: Redis ({_where_redis(args)}) {explain(error)}", file=sys.stderr)
+        return 3
+
+
+def _where_redis(args: argparse.Namespace) -> str:
+    from .config import Settings
+    from .redis_connection import describe
+
+    try:
+        settings = args.app.extensions["wechat_bot"].settings if args.app is not None else Settings.load()
+        return describe(settings)
+    except WeChatBotError:
+        return "REDIS_URL"
 
 
 def _services(args: argparse.Namespace):
@@ -81,6 +98,7 @@ def serve(args: argparse.Namespace) -> int:
               file=sys.stderr, flush=True)
     if not args.no_worker:
         renewer = services.renewer(interval=1.0) if sandboxed else services.renewer()
+        app.extensions["wechat_bot.renewer"] = renewer  # /healthz watches this thread's sweeps
         threading.Thread(target=renewer.run, name="renewal", daemon=True).start()
     redact_werkzeug()
     prefix = services.settings.url_prefix

@@ -73,6 +73,11 @@ RENEWAL_RATE = 50.0
 RENEWAL_LEASE_TTL = 60.0
 RENEWAL_RETRY_AFTER = 30
 RENEWAL_QUOTA_PAUSE = 60.0
+# After a failed sweep (Redis down or stalled) the worker waits twice as long each time, up to this.
+RENEWAL_BACKOFF_MAX = 30.0
+# /healthz says renewal has stopped when no sweep completed for this long (sweeps come every 5 s; a Redis
+# outage makes them back off to 30 s).
+RENEWAL_STALE_AFTER = 120.0
 
 # Fetch a new account access_token once the cached one has less than this left (stable_token rolls over
 # 5 minutes before expiry, keeping the old one valid for those 5 minutes).

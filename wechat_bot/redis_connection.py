@@ -52,3 +52,22 @@ def describe(settings: Settings) -> str:
     parts = urlsplit(settings.redis_url)
     host = parts.hostname or parts.path
     return f"{parts.scheme}://{host}{':' + str(parts.port) if parts.port else ''}"
+
+
+def explain(error: Exception) -> str:
+    """What a Redis failure means for serving, in a few words (for /healthz and the commands' one line)."""
+    from redis.exceptions import (AuthenticationError, AuthorizationError, ConnectionError, ReadOnlyError,
+                                  ResponseError, TimeoutError)
+
+    text = str(error)
+    if isinstance(error, ReadOnlyError) or text.startswith("READONLY"):
+        return "read-only: REDIS_URL points at a replica, or at a master that failed over"
+    if isinstance(error, (AuthenticationError, AuthorizationError)) or text.startswith(("WRONGPASS", "NOAUTH")):
+        return "authentication refused: check the user and password in REDIS_URL"
+    if isinstance(error, TimeoutError):
+        return "not answering in time (stalled or overloaded)"
+    if isinstance(error, ConnectionError):
+        return "unreachable"
+    if isinstance(error, ResponseError) and text.startswith(("CROSSSLOT", "MOVED", "ASK", "CLUSTERDOWN")):
+        return f"a Redis Cluster answered {text.split()[0]}: cluster mode is not supported yet"
+    return f"{type(error).__name__}"

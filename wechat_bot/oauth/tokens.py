@@ -11,6 +11,7 @@ from .. import defaults
 
 USER_PREFIX = "wechat_bot:user:"
 DUE_KEY = "wechat_bot:renewal:due"
+HEARTBEAT_KEY = "wechat_bot:renewal:heartbeat"  # Unix time the last renewal sweep of any worker completed
 REAUTH_KEY = "wechat_bot:reauth"  # openid -> scope of users to send a fresh authorize link with the next reply
 
 ACTIVE, EXPIRING, REAUTH_REQUIRED = "active", "expiring", "reauth_required"
@@ -115,6 +116,13 @@ class TokenStore:
     def due(self, now: float, limit: int) -> list[str]:
         """Openids whose renewal time has come, oldest first: costs O(log n + due), never a scan."""
         return [m.decode() for m in self._redis.zrangebyscore(DUE_KEY, "-inf", now, start=0, num=limit)]
+
+    def beat(self, at: float) -> None:
+        self._redis.set(HEARTBEAT_KEY, int(at))
+
+    def last_beat(self) -> float | None:
+        raw = self._redis.get(HEARTBEAT_KEY)
+        return float(raw) if raw else None
 
     def unschedule(self, openid: str) -> None:
         self._redis.zrem(DUE_KEY, openid)
