@@ -67,7 +67,7 @@ def test_check_prints_what_to_paste_and_passes_the_handshake_of_a_running_server
     assert pasted["URL(服务器地址)"] == base + "/wechat" and pasted["Token(令牌)"] == TOKEN
     assert pasted["网页授权域名"] == "127.0.0.1" and pasted["消息加解密方式"] == "明文模式"
     assert any(line.startswith("handshake:") for line in report.passed)
-    assert "Redis answers" in report.passed
+    assert "Redis takes writes" in report.passed
     assert SECRET not in "\n".join(report.lines())
 
 

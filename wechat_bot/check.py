@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import requests
-from redis import Redis, RedisError
+from redis import Redis
 
 from .config import PANEL_NAMES, Settings
 from .endpoint.signature import sign
 from .errors import WeChatError, WeChatUnavailable
+from .redis_connection import probe
 from .oauth.client import WeChatClient
 from .oauth.public_url import discover_tunnel
 
@@ -58,11 +59,11 @@ def run_checks(settings: Settings, redis: Redis, *, port: int = 5000, online: bo
     else:
         _describe_url(public, settings, report)
         _handshake(f"{public}{settings.url_prefix}/wechat", settings.token, report)
-    try:
-        redis.ping()
-        report.passed.append("Redis answers")
-    except RedisError as error:
-        report.failures.append(f"Redis does not answer ({type(error).__name__})")
+    problem = probe(redis)
+    if problem is None:
+        report.passed.append("Redis takes writes")
+    else:
+        report.failures.append(f"Redis {problem}")
     if online:
         _credentials(settings, report)
     return report

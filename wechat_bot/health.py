@@ -7,15 +7,11 @@ from flask import Blueprint, Flask, current_app, jsonify
 from redis import RedisError
 
 from . import defaults, errors, page_headers
-from .redis_connection import explain
+from .redis_connection import probe
 
 bp = Blueprint("health", __name__)
 page_headers.init_app(bp)
 errors.init_app(bp)
-
-
-PROBE_KEY = "wechat_bot:health:probe"
-_PROBE = "return redis.call('SET', KEYS[1], ARGV[1], 'PX', 10000)"
 
 
 @bp.get("/healthz")
@@ -30,11 +26,8 @@ def healthz():
 
 
 def _redis(redis) -> str:
-    try:
-        redis.eval(_PROBE, 1, PROBE_KEY, "1")
-    except RedisError as error:
-        return f"down: {explain(error)}"
-    return "ok"
+    problem = probe(redis)
+    return f"down: {problem}" if problem else "ok"
 
 
 def _renewal(services) -> str:

@@ -19,6 +19,10 @@ class PendingWrites:
         with self._lock:
             self._commands.append(command)
 
+    def __bool__(self) -> bool:
+        """Whether any write is pending."""
+        return bool(self._commands)
+
     def take(self) -> list[Command]:
         """Every pending command, now no longer pending (its taker sends it)."""
         with self._lock:

@@ -60,14 +60,30 @@ def explain(error: Exception) -> str:
                                   ResponseError, TimeoutError)
 
     text = str(error)
-    if isinstance(error, ReadOnlyError) or text.startswith("READONLY"):
+    if isinstance(error, ReadOnlyError) or "READONLY" in text:
         return "read-only: REDIS_URL points at a replica, or at a master that failed over"
-    if isinstance(error, (AuthenticationError, AuthorizationError)) or text.startswith(("WRONGPASS", "NOAUTH")):
+    if isinstance(error, (AuthenticationError, AuthorizationError)) or any(w in text for w in ("WRONGPASS", "NOAUTH")):
         return "authentication refused: check the user and password in REDIS_URL"
     if isinstance(error, TimeoutError):
         return "not answering in time (stalled or overloaded)"
     if isinstance(error, ConnectionError):
         return "unreachable"
-    if isinstance(error, ResponseError) and text.startswith(("CROSSSLOT", "MOVED", "ASK", "CLUSTERDOWN")):
-        return f"a Redis Cluster answered {text.split()[0]}: cluster mode is not supported yet"
+    cluster = next((word for word in ("CROSSSLOT", "MOVED", "ASK", "CLUSTERDOWN") if word in text), None)
+    if isinstance(error, ResponseError) and cluster:
+        return f"a Redis Cluster answered {cluster}: cluster mode is not supported yet"
     return f"{type(error).__name__}"
+
+
+PROBE_KEY = "wechat_bot:health:probe"
+_PROBE = "return redis.call('SET', KEYS[1], ARGV[1], 'PX', 10000)"
+
+
+def probe(redis: Redis) -> str | None:
+    """None when Redis takes a write by a script (as a push's does); else what is wrong, in a few words."""
+    from redis import RedisError
+
+    try:
+        redis.eval(_PROBE, 1, PROBE_KEY, "1")
+    except RedisError as error:
+        return explain(error)
+    return None

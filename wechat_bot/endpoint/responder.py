@@ -25,6 +25,7 @@ from .replies import NotAReply, render, to_reply
 log = logger("wechat_bot.push")
 
 SUCCESS = b"success"
+UNAVAILABLE_TEXT = "服务暂时繁忙，请稍后再试。"
 REAUTH_TEXT = "你的授权已过期，"
 
 
@@ -78,12 +79,21 @@ class Responder:
                 commit = self.cache.commit(push.identity, answer.body, writes + context.writes.take(),
                                            bound=self._binding(push))
         except RedisError as error:
-            log.warning("retry cache unavailable (%s): reply to %s not remembered, its links' states not written",
-                        type(error).__name__, push.label)
-            return answer
+            return self._unstored(push, answer, bool(writes), error)
         if commit.stored:
             return answer
         return self._retry(push, commit.body, until)
+
+    def _unstored(self, push: Push, answer: Answer, had_writes: bool, error: RedisError) -> Answer:
+        """Redis failed to store the answer. If the handler's writes went with it (an authorize link's state),
+        its reply would carry a link that cannot work: the user gets a short 稍后再试 instead."""
+        if not had_writes:
+            log.warning("retry cache unavailable (%s): reply to %s not remembered", type(error).__name__, push.label)
+            return answer
+        log.warning("Redis unavailable (%s): the writes of the reply to %s (its links' states) were not stored, "
+                    "so it was answered %s", type(error).__name__, push.label, UNAVAILABLE_TEXT)
+        reply = TextReply(content=UNAVAILABLE_TEXT, message=push.msg)
+        return Answer(self._seal(push, render(reply)), "unavailable", answer.handler)
 
     def _respond_once(self, push: Push, until: float, context: Context, start: int) -> Answer:
         """Handlers from route `start` on may have effects: claim the push first, so they run once."""
@@ -94,19 +104,23 @@ class Responder:
             log.warning("retry cache unavailable (%s): answering %s without retry protection",
                         type(error).__name__, push.label)
             answer = self._answer(push, until, context, start)
-            self._flush(context, push)
+            had_writes = bool(context.writes)
+            try:
+                context.writes.flush(context.redis)
+            except RedisError as flush_error:
+                return self._unstored(push, answer, had_writes, flush_error)
             return answer
         if not claim.mine:
             return self._retry(push, claim.body, until)
         reauth_scope = claim.extra.decode() if claim.extra else None
         answer = self._answer(push, until, context, start, reauth_scope)
+        # an overrunning handler may still be adding writes: those go out with its late answer
+        overran = answer.outcome == "overrun"
+        had_writes = not overran and bool(context.writes)
         try:
-            # an overrunning handler may still be adding writes: those go out with its late answer
-            also = None if answer.outcome == "overrun" else context.writes.queue_on
-            self.cache.store(push.identity, answer.body, also=also)
+            self.cache.store(push.identity, answer.body, also=None if overran else context.writes.queue_on)
         except RedisError as error:
-            log.warning("retry cache unavailable (%s): reply to %s not remembered, its links' states not written",
-                        type(error).__name__, push.label)
+            return self._unstored(push, answer, had_writes, error)
         return answer
 
     def _binding(self, push: Push) -> Binding:
@@ -149,9 +163,13 @@ class Responder:
         if isinstance(reply, TextReply) and len(reply.content.encode()) > defaults.MAX_TEXT_REPLY_BYTES:
             log.warning("handler %s replied %d bytes of text; WeChat drops text replies over %d bytes",
                         outcome.handler, len(reply.content.encode()), defaults.MAX_TEXT_REPLY_BYTES)
+        return Answer(self._seal(push, xml), "error" if outcome.failed else "reply", outcome.handler)
+
+    def _seal(self, push: Push, xml: str) -> bytes:
+        """The reply's body: encrypted with the key the push came in with, in safe mode."""
         if push.opened is not None and xml:
             xml = self.crypto.seal(xml, push.opened, push.query)
-        return Answer(xml.encode("utf-8"), "error" if outcome.failed else "reply", outcome.handler)
+        return xml.encode("utf-8")
 
 
     def _with_reauth_link(self, push: Push, reply: TextReply | None, context: Context, scope: str) -> TextReply:
