@@ -163,6 +163,16 @@ def _prefix(get) -> str:
 
 def _redis_url(get) -> str | None:
     value = get("REDIS_URL")
-    if value is not None and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
-        raise ConfigError("REDIS_URL: must start with redis://, rediss:// or unix://")
+    if value is None:
+        return None
+    scheme = urlsplit(value).scheme
+    if scheme == "redis+sentinel":
+        from .redis_sentinel import parse
+
+        try:
+            parse(value)
+        except ValueError as error:
+            raise ConfigError(f"REDIS_URL: {error}") from None
+    elif scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError("REDIS_URL: must start with redis://, rediss://, unix:// or redis+sentinel://")
     return value

@@ -7,7 +7,7 @@ from redis import ConnectionPool, Redis, UnixDomainSocketConnection
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from . import defaults, embedded_redis
+from . import defaults, embedded_redis, redis_sentinel
 from .config import Settings
 
 # One immediate retry reconnects a pooled connection after a Redis restart; more would eat the push window.
@@ -21,6 +21,8 @@ _TIMEOUTS = dict(
 
 def connect(settings: Settings) -> Redis:
     """A client for the configured Redis; starts the embedded one when REDIS_URL is unset."""
+    if settings.redis_url and settings.redis_url.startswith(redis_sentinel.SCHEME + "://"):
+        return redis_sentinel.connect(settings.redis_url, **_TIMEOUTS)
     if settings.redis_url:
         return Redis.from_url(settings.redis_url, **_TIMEOUTS)
     sock = embedded_redis.ensure_running(settings.var_dir)
@@ -49,6 +51,9 @@ def describe(settings: Settings) -> str:
         return f"embedded Redis in {settings.var_dir}"
     from urllib.parse import urlsplit
 
+    if settings.redis_url.startswith(redis_sentinel.SCHEME + "://"):
+        found = redis_sentinel.parse(settings.redis_url)
+        return f"Sentinel {','.join(f'{h}:{p}' for h, p in found.sentinels)} service {found.service}"
     parts = urlsplit(settings.redis_url)
     host = parts.hostname or parts.path
     return f"{parts.scheme}://{host}{':' + str(parts.port) if parts.port else ''}"
