@@ -22,10 +22,25 @@ class OneLine(logging.Filter):
     escape sequence), a record stays one line; fields are also passed through `loggable` where they are logged."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if _printable(record.msg) and all(_printable(arg) for arg in _values(record.args)):
+            return True  # the common case, checked without formatting the line twice
         message = record.getMessage()
         if not message.isprintable():
             record.msg, record.args = "".join(ch if ch.isprintable() else "?" for ch in message), None
         return True
+
+
+def _values(args: object) -> tuple:
+    if isinstance(args, dict):
+        return tuple(args.values())
+    return args if isinstance(args, tuple) else ()
+
+
+def _printable(value: object) -> bool:
+    """A str with no line break or control character, or a number (whose text never has one)."""
+    if isinstance(value, str):
+        return value.isprintable()
+    return isinstance(value, (int, float))
 
 
 _ONE_LINE = OneLine()
