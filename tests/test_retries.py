@@ -197,3 +197,15 @@ def test_a_slow_pure_handler_is_logged(make_app, push_log):
     wechat = WeChat(flask_transport(make_app(router=router).test_client()), TOKEN, APPID)
     assert wechat.says("hi").content == "done"
     assert "pure handler not_so_pure took" in push_log.text
+
+
+def test_pushes_survive_redis_forgetting_its_scripts(make_app, counted, redis):
+    """After a Redis restart or failover the script cache is empty (NOSCRIPT): both paths load and carry on."""
+    router, runs = counted
+    wechat = WeChat(flask_transport(make_app(router=router).test_client()), TOKEN, APPID)
+    assert wechat.says("hi").content == "run 1"
+    redis.script_flush()
+    assert wechat.says("hi").content == "run 2"  # a handler that is not pure: its bound claim
+    plain = WeChat(flask_transport(make_app().test_client()), TOKEN, APPID)
+    redis.script_flush()
+    assert "点此登录" in plain.says("登录").content  # the default, pure handler: its commit script

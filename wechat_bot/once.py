@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from redis import Redis
+from redis.exceptions import NoScriptError
 
 from . import defaults
 
@@ -111,16 +112,11 @@ class OnceCache:
         `also` may queue one more read on the pipeline, so the caller's lookup costs no extra round trip.
         """
         key = self._prefix + identity
-        with self._redis.pipeline(transaction=False) as pipe:
-            if bound is None:
-                pipe.set(key, _PENDING, nx=True, ex=self._pending_ttl)
-                pipe.get(key)
-            else:
-                self._claim_bound(keys=[key, bound.key], args=[_PENDING, self._pending_ttl, bound.digest, bound.ttl],
-                                  client=pipe)
-            if also is not None:
-                also(pipe)
-            results = pipe.execute()
+        try:
+            results = self._claim_pipeline(key, also, bound)
+        except NoScriptError:  # Redis restarted (or failed over) and lost its script cache: load it, once
+            self._redis.script_load(_CLAIM_BOUND)
+            results = self._claim_pipeline(key, also, bound)
         if bound is None:
             first, value, *extra = results
         else:
@@ -136,6 +132,19 @@ class OnceCache:
     def binding(self, name: str, digest: str) -> Binding:
         """A binding kept under this cache's prefix, as long as its results."""
         return Binding(self._prefix + name, digest, self._ttl)
+
+    def _claim_pipeline(self, key: str, also: Callable[[Any], Any] | None, bound: Binding | None) -> list:
+        # EVALSHA queued as a plain command: a Script object in a pipeline costs a SCRIPT EXISTS round trip
+        with self._redis.pipeline(transaction=False) as pipe:
+            if bound is None:
+                pipe.set(key, _PENDING, nx=True, ex=self._pending_ttl)
+                pipe.get(key)
+            else:
+                pipe.evalsha(self._claim_bound.sha, 2, key, bound.key, _PENDING, self._pending_ttl, bound.digest,
+                             bound.ttl)
+            if also is not None:
+                also(pipe)
+            return pipe.execute()
 
     def wait(self, identity: str, until: float) -> bytes | None:
         """Poll for the result of a claim in progress until the monotonic time `until`."""

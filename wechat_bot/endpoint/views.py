@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from .. import defaults, errors, page_headers
+from .. import defaults, errors
 from ..errors import BadPush
 from ..logs import loggable, logger
 from ..oauth.public_url import app_base
@@ -18,8 +18,7 @@ from .signature import verify_query
 if TYPE_CHECKING:
     from ..services import Services
 
-bp = Blueprint("endpoint", __name__)
-page_headers.init_app(bp)
+bp = Blueprint("endpoint", __name__)  # answers WeChat's servers, not browsers: no page headers
 errors.init_app(bp)
 log = logger("wechat_bot.push")
 
