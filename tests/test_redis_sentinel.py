@@ -13,7 +13,7 @@ from tests import processes
 from tests.conftest import APPID, CREDENTIALS, TOKEN
 from tests.wechat_client import WeChat, http_transport
 from wechat_bot import create_app
-from wechat_bot.oauth.tokens import TokenRecord, TokenStore
+from wechat_bot.oauth.tokens import TokenRecord, TokenStore, user_key
 
 
 def _wait(predicate, what: str, timeout: float = 30) -> None:
@@ -96,7 +96,7 @@ def test_sentinel_finds_the_master_and_follows_a_failover_without_a_restart(topo
     base, services = serve(app), app.extensions["wechat_bot"]
     assert app.test_client().get("/healthz").status_code == 200
     _authorize(base, phone, "o_before")
-    assert redis_py.Redis(port=topology.master_port).exists("wechat_bot:user:o_before")
+    assert redis_py.Redis(port=topology.master_port).exists(user_key("o_before"))
 
     topology.fail_over()
 
@@ -106,7 +106,7 @@ def test_sentinel_finds_the_master_and_follows_a_failover_without_a_restart(topo
     result = renewer.sweep()
     assert result.renewed == 1 and store.get("o_before").access_token != before.access_token
     _authorize(base, phone, "o_after")
-    assert redis_py.Redis(port=topology.replica_port).exists("wechat_bot:user:o_after")  # on the new master
+    assert redis_py.Redis(port=topology.replica_port).exists(user_key("o_after"))  # on the new master
     assert app.test_client().get("/healthz").status_code == 200
 
 

@@ -129,13 +129,18 @@ def _state_keys(redis) -> list:
     return redis.keys("wechat_bot:oauth:state:*")
 
 
+def _state(key: bytes) -> str:
+    """The state a key holds: the key is the state with its slot tag in braces."""
+    return key.decode().rsplit(":", 1)[1].replace("{", "").replace("}", "")
+
+
 def test_a_retried_login_link_keeps_the_first_state_only(make_app, redis):
     wechat = WeChat(flask_transport(make_app().test_client()), TOKEN, APPID)
     fields, query = wechat.fields("text", Content="登录"), wechat.query()
     bodies = {wechat.deliver(fields, query=query).body for _ in range(3)}
     assert len(bodies) == 1
     [key] = _state_keys(redis)
-    assert key.decode().rsplit(":", 1)[1].encode() in bodies.pop()
+    assert _state(key).encode() in bodies.pop()
 
 
 def test_concurrent_deliveries_to_a_pure_handler_get_one_body_and_one_state(make_app, redis, http_wechat):
@@ -152,14 +157,22 @@ def test_concurrent_deliveries_to_a_pure_handler_get_one_body_and_one_state(make
         replies = list(pool.map(lambda _: wechat.deliver(fields, query=query), range(3)))
     assert [r.status for r in replies] == [200, 200, 200] and len({r.body for r in replies}) == 1
     [key] = _state_keys(redis)
-    assert key.decode().rsplit(":", 1)[1] in replies[0].content
+    assert _state(key) in replies[0].content
 
 
-def test_a_pure_push_costs_one_redis_round_trip(make_app, redis):
+def test_a_pure_push_costs_one_redis_round_trip(make_app, redis, monkeypatch):
+    from redis.connection import AbstractConnection
+
     wechat = WeChat(flask_transport(make_app().test_client()), TOKEN, APPID)
     wechat.says("登录")  # the first push loads the script
+    sends, original = [], AbstractConnection.send_packed_command
+    monkeypatch.setattr(AbstractConnection, "send_packed_command",
+                        lambda self, command, check_health=True: (sends.append(str(command)[:60]), original(self, command,
+                                                                                              check_health))[1])
     with redis.monitor() as monitor:
+        sends.clear()
         assert wechat.says("登录").status == 200
+        pushed = len([s for s in sends if "HELLO" not in s and "CLIENT" not in s])  # not a new connection's hello
         redis.echo("end of push")
         sent = []
         for entry in monitor.listen():
@@ -167,7 +180,8 @@ def test_a_pure_push_costs_one_redis_round_trip(make_app, redis):
                 break
             if entry["client_type"] != "lua":  # commands a script runs inside Redis are no round trip
                 sent.append(entry["command"].split()[0])
-    assert sent == ["EVALSHA"]
+    assert pushed == 1, sends  # one write to Redis's socket: one round trip
+    assert sent == ["GET", "EVALSHA"]  # the user's re-authorize marker, and the script, pipelined
 
 
 def test_a_pure_handler_that_passes_hands_over_to_one_run_of_the_next(make_app, counted, http_wechat):

@@ -24,10 +24,27 @@ def connect(settings: Settings) -> Redis:
     if settings.redis_url and settings.redis_url.startswith(redis_sentinel.SCHEME + "://"):
         return redis_sentinel.connect(settings.redis_url, **_TIMEOUTS)
     if settings.redis_url:
-        return Redis.from_url(settings.redis_url, **_TIMEOUTS)
+        client = Redis.from_url(settings.redis_url, **_TIMEOUTS)
+        return _cluster(settings.redis_url, client) or client
     sock = embedded_redis.ensure_running(settings.var_dir)
     pool = ConnectionPool(connection_class=EmbeddedConnection, path=sock, var_dir=settings.var_dir, **_TIMEOUTS)
     return Redis(connection_pool=pool)
+
+
+def _cluster(url: str, client: Redis):
+    """A cluster client when the node REDIS_URL names is part of a Redis Cluster (it finds the others itself)."""
+    from redis import RedisError
+    from redis.cluster import RedisCluster
+
+    try:
+        enabled = client.info("cluster").get("cluster_enabled") == 1
+    except RedisError:
+        return None  # not reachable now: the plain client reports it where it is used
+    if not enabled:
+        return None
+    client.close()
+    return RedisCluster.from_url(url, socket_timeout=defaults.REDIS_SOCKET_TIMEOUT,
+                                 socket_connect_timeout=defaults.REDIS_CONNECT_TIMEOUT)
 
 
 class EmbeddedConnection(UnixDomainSocketConnection):
@@ -92,3 +109,10 @@ def probe(redis: Redis) -> str | None:
     except RedisError as error:
         return explain(error)
     return None
+
+
+def is_cluster(redis: Redis) -> bool:
+    """A Redis Cluster client: its pipelines take no scripts, so a script goes on its own round trip there."""
+    from redis.cluster import RedisCluster
+
+    return isinstance(redis, RedisCluster)

@@ -76,11 +76,12 @@ class Services:
         """A renewal worker over this app's Redis and WeChat client."""
         return Renewer(self.tokens, self.client, Leases(self.redis), **options)
 
-    def links(self, base_url: str, writes: PendingWrites | None = None) -> AuthorizeLinks:
+    def links(self, base_url: str, writes: PendingWrites | None = None, tag: str | None = None) -> AuthorizeLinks:
         """Authorize links whose callback is on `base_url` (the public origin of this request)."""
-        return AuthorizeLinks(self.client, self.states, base_url, writes)
+        return AuthorizeLinks(self.client, self.states, base_url, writes, tag)
 
-    def context(self, base_url: str) -> Context:
-        """A push's context: its links' states are written with its reply, in the same round trip."""
+    def context(self, base_url: str, tag: str | None = None) -> Context:
+        """A push's context: its links' states are written with its reply, in the same round trip and, with the
+        push's `tag`, in its cluster slot."""
         writes = PendingWrites()
-        return Context(self.settings, self.redis, self.links(base_url, writes), writes)
+        return Context(self.settings, self.redis, self.links(base_url, writes, tag), writes)

@@ -7,6 +7,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
 from redis import RedisError
+from redis.crc import key_slot
 from wechatpy.replies import TextReply
 
 from .. import defaults
@@ -15,7 +16,7 @@ from ..handlers import Context, Outcome, Router
 from ..handlers.router import FALLBACK_TEXT
 from ..logs import logger
 from ..oauth.client import SCOPES
-from ..oauth.tokens import REAUTH_KEY
+from ..oauth.tokens import reauth_key
 from ..once import Binding, BindingRefused, OnceCache
 from .envelope import PushCrypto
 from .late_replies import LateReplies
@@ -67,22 +68,41 @@ class Responder:
             raise BadPush(403, "this signed query already came with another body") from None
 
     def _commit(self, push: Push, outcome: Outcome, until: float, context: Context) -> Answer:
-        """A pure handler's answer: stored with its writes in one round trip, unless a delivery before this
-        one stored its own (then that one is the answer) or the user must be asked to authorize again."""
+        """A pure handler's answer: stored with its writes in one round trip (with the user's re-authorize
+        marker read beside it), unless a delivery before this one stored its own (then that one is the answer).
+        A user who must authorize again gets the answer with a fresh link instead (rare: a second trip)."""
         answer = self._render(push, outcome, context, None)
         writes = context.writes.take()
+        in_slot, elsewhere = self._split(push, writes)
+        marker = reauth_key(push.msg.source)
         try:
-            commit = self.cache.commit(push.identity, answer.body, writes, unless=(REAUTH_KEY, push.msg.source),
-                                       bound=self._binding(push))
-            if commit.held is not None:
-                answer = self._render(push, outcome, context, commit.held.decode())
-                commit = self.cache.commit(push.identity, answer.body, writes + context.writes.take(),
-                                           bound=self._binding(push))
+            commit = self.cache.commit(push.identity, answer.body, in_slot, bound=self._binding(push),
+                                       also=lambda pipe: pipe.get(marker))
+            if commit.stored and commit.extra is not None:
+                answer = self._render(push, outcome, context, commit.extra.decode())
+                more_in_slot, more_elsewhere = self._split(push, context.writes.take())
+                self.cache.overwrite(push.identity, answer.body, more_in_slot)
+                elsewhere += more_elsewhere
+            if commit.stored and elsewhere:
+                self._send(context, elsewhere)
         except RedisError as error:
             return self._unstored(push, answer, bool(writes), error)
         if commit.stored:
             return answer
         return self._retry(push, commit.body, until)
+
+    def _split(self, push: Push, writes: list) -> tuple[list, list]:
+        """The writes whose key is in the push's cluster slot (they go in its script), and the others."""
+        slot = key_slot(self.cache.key(push.identity).encode())
+        in_slot = [command for command in writes if key_slot(str(command[1]).encode()) == slot]
+        return in_slot, [command for command in writes if key_slot(str(command[1]).encode()) != slot]
+
+    @staticmethod
+    def _send(context: Context, writes: list) -> None:
+        with context.redis.pipeline(transaction=False) as pipe:
+            for command in writes:
+                pipe.execute_command(*command)
+            pipe.execute()
 
     def _unstored(self, push: Push, answer: Answer, had_writes: bool, error: RedisError) -> Answer:
         """Redis failed to store the answer. If the handler's writes went with it (an authorize link's state),
@@ -98,7 +118,7 @@ class Responder:
     def _respond_once(self, push: Push, until: float, context: Context, start: int) -> Answer:
         """Handlers from route `start` on may have effects: claim the push first, so they run once."""
         try:
-            claim = self.cache.claim(push.identity, also=lambda pipe: pipe.hget(REAUTH_KEY, push.msg.source),
+            claim = self.cache.claim(push.identity, also=lambda pipe: pipe.get(reauth_key(push.msg.source)),
                                      bound=self._binding(push))
         except RedisError as error:
             log.warning("retry cache unavailable (%s): answering %s without retry protection",
@@ -177,7 +197,7 @@ class Responder:
         link = context.links.for_scope(scope if scope in SCOPES else "snsapi_base", push.msg.source, None)
         notice = f'{REAUTH_TEXT}<a href="{link}">点此重新授权</a>'
         openid = push.msg.source
-        context.writes.add("HDEL", REAUTH_KEY, openid)
+        context.writes.add("DEL", reauth_key(openid))
         if reply is None:
             return TextReply(content=notice, message=push.msg)
         reply.content = f"{reply.content}\n\n{notice}"

@@ -48,7 +48,8 @@ def receive() -> Response:
     if settings.refuses_plaintext and not query.encrypted:
         raise BadPush(403, "plaintext push refused: WECHAT_ENCRYPTION is safe, so WeChat encrypts every push")
     push = open_push(_read_body(defaults.MAX_PUSH_BYTES), query, services.crypto)
-    answer = services.responder.respond(push, received, services.context(app_base(settings, request)))
+    answer = services.responder.respond(push, received,
+                                        services.context(app_base(settings, request), push.query.digest))
     log.info("push type=%s openid=%s handler=%s outcome=%s ms=%.1f", push.kind, loggable(push.msg.source),
              answer.handler, answer.outcome, (time.monotonic() - received) * 1000)
     mimetype = "application/xml" if answer.body.startswith(b"<") else "text/plain"

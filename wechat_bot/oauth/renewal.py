@@ -190,7 +190,8 @@ class Renewer:
             self.store.unschedule(openid)  # its record expired or awaits the user
             return "skipped"
         if not force and record.renew_at > now:
-            return "skipped"  # another worker renewed it since it was listed
+            self.store.reschedule(openid, record.renew_at)  # renewed since it was listed (or its entry is stale)
+            return "skipped"
         return self._refresh(record, now)
 
     def _refresh(self, record: TokenRecord, now: float) -> str:

@@ -6,19 +6,34 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Callable
 
 from redis import Redis
+from redis.exceptions import NoScriptError
 
 from .. import defaults
+from ..redis_connection import is_cluster
 
-USER_PREFIX = "wechat_bot:user:"
+USER_PREFIX = "wechat_bot:user:"  # + {openid}: the record; the braces keep a user's keys in one cluster slot
+REAUTH_PREFIX = "wechat_bot:reauth:"  # + {openid}: the scope of a fresh authorize link the next reply carries
+# What is due, for every user: one sorted set (about 100 bytes a user, so 100 MB at a million, on one shard),
+# because "what is due now" must stay one O(log n) read. It is written beside a user's record, never in the
+# same script, so each script stays in one slot; the order of the writes makes every crash in between heal.
 DUE_KEY = "wechat_bot:renewal:due"
 HEARTBEAT_KEY = "wechat_bot:renewal:heartbeat"  # Unix time the last renewal sweep of any worker completed
-REAUTH_KEY = "wechat_bot:reauth"  # openid -> scope of users to send a fresh authorize link with the next reply
 
 ACTIVE, EXPIRING, REAUTH_REQUIRED = "active", "expiring", "reauth_required"
 
 
 def user_key(openid: str) -> str:
-    return USER_PREFIX + openid
+    return f"{USER_PREFIX}{{{openid}}}"
+
+
+def reauth_key(openid: str) -> str:
+    return f"{REAUTH_PREFIX}{{{openid}}}"
+
+
+def openid_of(key: bytes | str) -> str:
+    """The openid in a record's key."""
+    text = key.decode() if isinstance(key, bytes) else key
+    return text[len(USER_PREFIX):].strip("{}")
 
 
 @dataclass(frozen=True)
@@ -86,30 +101,41 @@ class TokenStore:
     def __init__(self, redis: Redis, *, clock: Callable[[], float] = time.time) -> None:
         self._redis, self._clock = redis, clock
         self._cas = redis.register_script(_COMPARE_AND_SAVE)
+        self._save = redis.register_script(_SAVE)
 
     def save(self, record: TokenRecord) -> None:
-        """Write the record and its place in the schedule in one transaction; both expire with the refresh_token."""
-        key = user_key(record.openid)
-        with self._redis.pipeline() as pipe:
-            pipe.delete(key)
-            pipe.hset(key, mapping=record.to_hash())
-            pipe.expireat(key, record.refresh_token_expires_at + defaults.RECORD_GRACE)
+        """Write the record (expiring with its refresh_token) and its place in the schedule. The schedule goes
+        first: a crash in between leaves an entry whose record the renewer reads afresh, never a record that
+        nobody renews."""
+        mapping = record.to_hash()
+        args: list[Any] = [record.refresh_token_expires_at + defaults.RECORD_GRACE, record.status]
+        for name, value in mapping.items():
+            args += [name, value]
+        keys = [user_key(record.openid), reauth_key(record.openid)]
+        with self._redis.pipeline(transaction=False) as pipe:
             if record.status == REAUTH_REQUIRED:
                 pipe.zrem(DUE_KEY, record.openid)
             else:
                 pipe.zadd(DUE_KEY, {record.openid: record.renew_at})
-                pipe.hdel(REAUTH_KEY, record.openid)
-            pipe.execute()
+            if is_cluster(self._redis):  # a cluster pipeline takes no script: the schedule, then the record
+                pipe.execute()
+                self._save(keys=keys, args=args)
+                return
+            pipe.evalsha(self._save.sha, 2, *keys, *args)
+            try:
+                pipe.execute()
+            except NoScriptError:
+                self._save(keys=keys, args=args)
 
     def get(self, openid: str) -> TokenRecord | None:
         raw = self._redis.hgetall(user_key(openid))
         return TokenRecord.from_hash(raw) if raw else None
 
     def delete(self, openid: str) -> bool:
-        with self._redis.pipeline() as pipe:
+        with self._redis.pipeline(transaction=False) as pipe:
             pipe.delete(user_key(openid))
+            pipe.delete(reauth_key(openid))
             pipe.zrem(DUE_KEY, openid)
-            pipe.hdel(REAUTH_KEY, openid)
             deleted, _, _ = pipe.execute()
         return bool(deleted)
 
@@ -154,29 +180,43 @@ class TokenStore:
         return self._compare_and_save(used.refresh_token, dead, reauth_scope=used.scope)
 
     def reauth_scope(self, openid: str) -> str | None:
-        raw = self._redis.hget(REAUTH_KEY, openid)
+        raw = self._redis.get(reauth_key(openid))
         return raw.decode() if raw else None
 
     def _compare_and_save(self, expected_refresh_token: str, record: TokenRecord, reauth_scope: str = "") -> bool:
+        """The record, if the stored refresh_token is still the one used; then its place in the schedule."""
         mapping = record.to_hash()
-        args = [expected_refresh_token, record.openid, record.renew_at,
-                record.refresh_token_expires_at + defaults.RECORD_GRACE, record.status, reauth_scope]
+        args = [expected_refresh_token, record.refresh_token_expires_at + defaults.RECORD_GRACE, record.status,
+                reauth_scope]
         for name, value in mapping.items():
             args += [name, value]
-        return bool(self._cas(keys=[user_key(record.openid), DUE_KEY, REAUTH_KEY], args=args))
+        if not self._cas(keys=[user_key(record.openid), reauth_key(record.openid)], args=args):
+            return False
+        if record.status == REAUTH_REQUIRED:
+            self._redis.zrem(DUE_KEY, record.openid)
+        else:
+            self._redis.zadd(DUE_KEY, {record.openid: record.renew_at})
+        return True
 
 
-# KEYS: user hash, schedule, reauth hash. ARGV: expected refresh_token, openid, renew_at, expire_at, status,
-# reauth scope, then field/value pairs. Writes only if the stored refresh_token is still the expected one.
+# KEYS: the user's record, the user's re-authorize marker (one slot: both tagged with the openid).
+# ARGV: expire_at, status, then field/value pairs. The re-authorize marker goes once a record is usable again.
+_SAVE = """
+redis.call('del', KEYS[1])
+for i = 3, #ARGV, 2 do redis.call('hset', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('expireat', KEYS[1], ARGV[1])
+if ARGV[2] ~= 'reauth_required' then redis.call('del', KEYS[2]) end
+return 1
+"""
+
+# KEYS: the user's record and re-authorize marker. ARGV: expected refresh_token, expire_at, status, reauth scope,
+# then field/value pairs. Writes only if the stored refresh_token is still the expected one.
 _COMPARE_AND_SAVE = """
 if redis.call('hget', KEYS[1], 'refresh_token') ~= ARGV[1] then return 0 end
-for i = 7, #ARGV, 2 do redis.call('hset', KEYS[1], ARGV[i], ARGV[i + 1]) end
-redis.call('expireat', KEYS[1], ARGV[4])
-if ARGV[5] == 'reauth_required' then
-  redis.call('zrem', KEYS[2], ARGV[2])
-  redis.call('hset', KEYS[3], ARGV[2], ARGV[6])
-else
-  redis.call('zadd', KEYS[2], ARGV[3], ARGV[2])
+for i = 5, #ARGV, 2 do redis.call('hset', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('expireat', KEYS[1], ARGV[2])
+if ARGV[3] == 'reauth_required' then
+  redis.call('set', KEYS[2], ARGV[4], 'EXAT', ARGV[2])
 end
 return 1
 """
