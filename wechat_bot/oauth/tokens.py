@@ -19,6 +19,8 @@ REAUTH_PREFIX = "wechat_bot:reauth:"  # + {openid}: the scope of a fresh authori
 DUE_KEY = "wechat_bot:renewal:due"
 HEARTBEAT_KEY = "wechat_bot:renewal:heartbeat"  # Unix time the last renewal sweep of any worker completed
 
+LEGACY_USER_PREFIX, LEGACY_REAUTH_KEY = "wechat_bot:user:", "wechat_bot:reauth"  # before hash tags (0.10)
+
 ACTIVE, EXPIRING, REAUTH_REQUIRED = "active", "expiring", "reauth_required"
 
 
@@ -129,7 +131,24 @@ class TokenStore:
 
     def get(self, openid: str) -> TokenRecord | None:
         raw = self._redis.hgetall(user_key(openid))
-        return TokenRecord.from_hash(raw) if raw else None
+        if raw:
+            return TokenRecord.from_hash(raw)
+        return self._migrate(openid)
+
+    def _migrate(self, openid: str) -> TokenRecord | None:
+        """A record kept by an earlier version (`wechat_bot:user:<openid>`, no hash tag; re-authorize markers in
+        one hash) moves to the present keys the first time it is read, so an upgrade drops no user's tokens."""
+        raw = self._redis.hgetall(LEGACY_USER_PREFIX + openid) if "{" not in openid else None
+        if not raw:
+            return None
+        record = TokenRecord.from_hash(raw)
+        scope = self._redis.hget(LEGACY_REAUTH_KEY, openid)
+        self.save(record)
+        if scope and record.status == REAUTH_REQUIRED:
+            self._redis.set(reauth_key(openid), scope, exat=record.refresh_token_expires_at + defaults.RECORD_GRACE)
+        self._redis.delete(LEGACY_USER_PREFIX + openid)
+        self._redis.hdel(LEGACY_REAUTH_KEY, openid)
+        return record
 
     def delete(self, openid: str) -> bool:
         with self._redis.pipeline(transaction=False) as pipe:
