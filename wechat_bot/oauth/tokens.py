@@ -1,6 +1,7 @@
 """Per-user OAuth tokens in Redis, and the schedule of when each is due for renewal."""
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Callable
@@ -86,6 +87,15 @@ class TokenRecord:
             return EXPIRING
         return ACTIVE
 
+    def to_json(self) -> str:
+        """The stored form: one compact string (short names, no spaces), so a record with long token values
+        is not kept in Redis's large hash encoding (about 1.5 KB a user as a hash)."""
+        return json.dumps([getattr(self, name) for name in _FIELDS], ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> "TokenRecord":
+        return cls(*json.loads(raw))
+
     def to_hash(self) -> dict[str, str]:
         return {name: str(value) for name, value in asdict(self).items()}
 
@@ -95,6 +105,10 @@ class TokenRecord:
         known = {f.name: f.type for f in fields(cls)}
         return cls(**{name: int(value) if known[name] == "int" else value
                       for name, value in values.items() if name in known})
+
+
+_FIELDS = [f.name for f in fields(TokenRecord)]
+REFRESH_TOKEN_INDEX = _FIELDS.index("refresh_token") + 1  # its place in the stored array, for the scripts (Lua counts from 1)
 
 
 class TokenStore:
@@ -109,10 +123,7 @@ class TokenStore:
         """Write the record (expiring with its refresh_token) and its place in the schedule. The schedule goes
         first: a crash in between leaves an entry whose record the renewer reads afresh, never a record that
         nobody renews."""
-        mapping = record.to_hash()
-        args: list[Any] = [record.refresh_token_expires_at + defaults.RECORD_GRACE, record.status]
-        for name, value in mapping.items():
-            args += [name, value]
+        args: list[Any] = [record.refresh_token_expires_at + defaults.RECORD_GRACE, record.status, record.to_json()]
         keys = [user_key(record.openid), reauth_key(record.openid)]
         with self._redis.pipeline(transaction=False) as pipe:
             if record.status == REAUTH_REQUIRED:
@@ -130,9 +141,9 @@ class TokenStore:
                 self._save(keys=keys, args=args)
 
     def get(self, openid: str) -> TokenRecord | None:
-        raw = self._redis.hgetall(user_key(openid))
+        raw = self._redis.get(user_key(openid))
         if raw:
-            return TokenRecord.from_hash(raw)
+            return TokenRecord.from_json(raw)
         return self._migrate(openid)
 
     def _migrate(self, openid: str) -> TokenRecord | None:
@@ -204,11 +215,8 @@ class TokenStore:
 
     def _compare_and_save(self, expected_refresh_token: str, record: TokenRecord, reauth_scope: str = "") -> bool:
         """The record, if the stored refresh_token is still the one used; then its place in the schedule."""
-        mapping = record.to_hash()
         args = [expected_refresh_token, record.refresh_token_expires_at + defaults.RECORD_GRACE, record.status,
-                reauth_scope]
-        for name, value in mapping.items():
-            args += [name, value]
+                reauth_scope, record.to_json(), REFRESH_TOKEN_INDEX]
         if not self._cas(keys=[user_key(record.openid), reauth_key(record.openid)], args=args):
             return False
         if record.status == REAUTH_REQUIRED:
@@ -219,21 +227,19 @@ class TokenStore:
 
 
 # KEYS: the user's record, the user's re-authorize marker (one slot: both tagged with the openid).
-# ARGV: expire_at, status, then field/value pairs. The re-authorize marker goes once a record is usable again.
+# ARGV: expire_at, status, the record. The re-authorize marker goes once a record is usable again.
 _SAVE = """
-redis.call('del', KEYS[1])
-for i = 3, #ARGV, 2 do redis.call('hset', KEYS[1], ARGV[i], ARGV[i + 1]) end
-redis.call('expireat', KEYS[1], ARGV[1])
+redis.call('set', KEYS[1], ARGV[3], 'EXAT', ARGV[1])
 if ARGV[2] ~= 'reauth_required' then redis.call('del', KEYS[2]) end
 return 1
 """
 
 # KEYS: the user's record and re-authorize marker. ARGV: expected refresh_token, expire_at, status, reauth scope,
-# then field/value pairs. Writes only if the stored refresh_token is still the expected one.
+# the record, the refresh_token's place in it. Writes only if the stored refresh_token is the expected one.
 _COMPARE_AND_SAVE = """
-if redis.call('hget', KEYS[1], 'refresh_token') ~= ARGV[1] then return 0 end
-for i = 5, #ARGV, 2 do redis.call('hset', KEYS[1], ARGV[i], ARGV[i + 1]) end
-redis.call('expireat', KEYS[1], ARGV[2])
+local stored = redis.call('get', KEYS[1])
+if not stored or cjson.decode(stored)[tonumber(ARGV[6])] ~= ARGV[1] then return 0 end
+redis.call('set', KEYS[1], ARGV[5], 'EXAT', ARGV[2])
 if ARGV[3] == 'reauth_required' then
   redis.call('set', KEYS[2], ARGV[4], 'EXAT', ARGV[2])
 end
