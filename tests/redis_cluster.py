@@ -26,7 +26,7 @@ class Cluster:
                  "--cluster-node-timeout", "2000", "--save", "", "--appendonly", "no"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         nodes = [redis_py.Redis(host="127.0.0.1", port=port) for port in self.ports]
-        _wait(lambda: all(node.ping() for node in nodes), "the nodes to start",
+        wait_until(lambda: all(node.ping() for node in nodes), "the nodes to start",
               lambda: f"exit codes {[process.poll() for process in self.processes]}")
         share = SLOTS // masters
         for index, node in enumerate(nodes):
@@ -34,7 +34,7 @@ class Cluster:
             node.execute_command("CLUSTER", "ADDSLOTS", *range(index * share, last + 1))  # 6.2: no ADDSLOTSRANGE
         for node in nodes[1:]:
             node.execute_command("CLUSTER", "MEET", "127.0.0.1", self.ports[0])
-        _wait(lambda: all(node.execute_command("CLUSTER", "INFO").decode().find("cluster_state:ok") >= 0
+        wait_until(lambda: all(node.execute_command("CLUSTER", "INFO").decode().find("cluster_state:ok") >= 0
                           and len(node.execute_command("CLUSTER", "NODES").decode().splitlines()) == masters
                           for node in nodes), "the cluster to agree")
 
@@ -67,7 +67,7 @@ def _node_port() -> int:
         return port
 
 
-def _wait(predicate, what: str, detail=lambda: "", timeout: float = 30) -> None:
+def wait_until(predicate, what: str, detail=lambda: "", timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:

