@@ -7,7 +7,11 @@ import os
 
 bind = os.environ.get("BIND", "127.0.0.1:5000")
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2))
-worker_class = "sync"
+# gevent workers hold each connection in a greenlet: a client sending its headers slowly (slowloris) occupies
+# no worker, so pushes are still answered inside WeChat's 5 s (tests/test_slow_clients.py: 200 slow
+# connections). Sync workers are each held by one such client: four of them stopped every push.
+worker_class = "gevent"
+worker_connections = 1000
 # A push must be answered within WeChat's 5 s; a request still running after this is a stuck worker.
 timeout = 30
 graceful_timeout = 20  # SIGTERM: requests in flight finish, then the worker exits

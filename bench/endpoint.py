@@ -65,11 +65,11 @@ CONTENDERS = [
     Contender("wechatpy", "wechatpy + Flask", "wechatpy_flask:app", LINK),
     Contender("werobot", "WeRoBot defaults (SQLite)", "werobot_app:app", LINK),
     Contender("werobot_off", "WeRoBot, session off", "werobot_app:app", LINK, {"BENCH_WEROBOT_SESSION": "off"}),
-    Contender("werobot_redis", "WeRoBot, Redis session", "werobot_app:app", LINK, {"BENCH_WEROBOT_SESSION": "redis"}),
+    Contender("werobot_redis", "WeRoBot, Redis session", "werobot_redis:app", LINK),
     Contender("ours", "wechat_bot", "ours:app", LINK),
-    Contender("own", "wechat_bot, own handler", "own_handler:create()", LINK),
+    Contender("own", "wechat_bot, own handler", "ours_own_handler:app", LINK),
     Contender("safe", "wechat_bot, safe mode", "ours:app", b"<Encrypt>",
-              {"WECHAT_ENCODING_AES_KEY": pushes.AES_KEY}, safe=True),
+              {"WECHAT_ENCODING_AES_KEY": pushes.AES_KEY, "WECHAT_ENCRYPTION": "safe"}, safe=True),
     Contender("ours_wide", "wechat_bot (wide run)", "ours:app", LINK, wide=True),
 ]
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import importlib
 import io
 import logging
 import os
@@ -98,30 +99,26 @@ def main() -> None:
     args = parser.parse_args()
     run_dir = Path(tempfile.mkdtemp(prefix="wechat_bot_profile_"))
     sock = embedded_redis.ensure_running(run_dir / "var")
-    os.environ.update({"BENCH_REDIS_SOCKET": sock, "BENCH_WEROBOT_SESSION": "redis", "WECHAT_TOKEN": pushes.TOKEN, "WECHAT_APPID": pushes.APPID,
+    os.environ.update({"BENCH_REDIS_SOCKET": sock, "WECHAT_TOKEN": pushes.TOKEN, "WECHAT_APPID": pushes.APPID,
                        "WECHAT_SECRET": "0123456789abcdef0123456789abcdef", "REDIS_URL": f"unix://{sock}",
                        "PUBLIC_BASE_URL": "https://bot.example.com", "WECHAT_API_BASE": "http://127.0.0.1:9",
-                       "WECHAT_OPEN_BASE": "https://open.weixin.qq.com", "VAR_DIR": str(run_dir / "var")})
+                       "WECHAT_OPEN_BASE": "https://open.weixin.qq.com"})
+    os.chdir(run_dir)  # the apps' var/ (secret key) goes in this run's directory
     if args.safe:
-        os.environ["WECHAT_ENCODING_AES_KEY"] = pushes.AES_KEY
+        os.environ.update(WECHAT_ENCODING_AES_KEY=pushes.AES_KEY, WECHAT_ENCRYPTION="safe")
     logger = logging.getLogger("wechat_bot")
     logger.addHandler(logging.StreamHandler(open(os.devnull, "w")))
     logger.setLevel(logging.INFO)
     from redis import Redis
 
-    from wechat_bot import create_app
-    import own_handler
-
     redis = Redis(unix_socket_path=sock)
     try:
-        if args.only in (None, "default"):
-            measure("default handlers (pure: one script per push)", create_app(), redis, args)
-        if args.only in (None, "own"):
-            measure("own handler, not pure (claim pipeline, thread, store pipeline)", own_handler.create(), redis, args)
-        if args.only in (None, "werobot") and not args.safe:
-            import werobot_app
-
-            measure("peer: WeRoBot with its Redis session (a GET and a SET)", werobot_app.app, redis, args)
+        paths = [("default", "default handlers (pure)", "ours"),
+                 ("own", "own handler, not pure (claim, thread, store)", "ours_own_handler"),
+                 ("werobot", "peer: WeRoBot with its Redis session (a GET and a SET)", "werobot_redis")]
+        for key, name, module in paths:
+            if args.only in (None, key) and not (args.safe and key == "werobot"):
+                measure(name, importlib.import_module(module).app, redis, args)
     finally:
         embedded_redis.stop(run_dir / "var")
 

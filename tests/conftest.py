@@ -149,3 +149,17 @@ def phone():
         session.cookies.set("wx_openid", openid)
         return session
     return as_user
+
+
+_HAD_VAR = pytest.StashKey[bool]()
+
+
+def pytest_sessionstart(session):
+    session.config.stash[_HAD_VAR] = (project_root() / "var").exists()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The tests leave nothing in the checkout: each runs in its own directory, subprocesses included."""
+    if not session.config.stash.get(_HAD_VAR, True) and (project_root() / "var").exists():
+        print(f"\nFAILED: the tests left {project_root() / 'var'} in the checkout")
+        session.exitstatus = 1

@@ -41,9 +41,9 @@ def wait_healthy(base_url: str, process: subprocess.Popen, log: Path, timeout: f
         if process.poll() is not None:
             raise AssertionError(f"server exited with {process.returncode}:\n{log.read_text()}")
         try:
-            if requests.get(base_url + "/healthz", timeout=1).status_code == 200:
+            if requests.get(base_url + "/healthz", timeout=2).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or its first request still warming up
             pass
         time.sleep(0.1)
     raise AssertionError(f"server not healthy after {timeout}s:\n{log.read_text()}")

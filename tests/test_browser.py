@@ -25,10 +25,16 @@ SCREENSHOTS = project_root() / "docs" / "screenshots"
 
 
 @pytest.fixture(scope="module")
-def sandbox_server(tmp_path_factory):
-    """`python run.py` on a fresh directory: no credentials, so the sandbox."""
-    with processes.run_py_serving(tmp_path_factory.mktemp("sandbox-home")) as (base, _):
-        yield base
+def sandbox_home(tmp_path_factory):
+    """`python run.py` on a fresh directory: no credentials, so the sandbox. (base URL, its directory)"""
+    home = tmp_path_factory.mktemp("sandbox-home")
+    with processes.run_py_serving(home) as (base, _):
+        yield base, home
+
+
+@pytest.fixture(scope="module")
+def sandbox_server(sandbox_home):
+    return sandbox_home[0]
 
 
 @pytest.fixture(scope="module")
@@ -131,3 +137,63 @@ def test_the_tokens_page_shows_renewal_and_reauthorization(phone, sandbox_server
     phone.goto(sandbox_server + "/sandbox/chat")
     send(phone, "在吗")
     expect(phone.locator(".bot .bubble").last).to_contain_text("你的授权已过期")
+
+
+def test_a_newcomer_types_login_first_thing_and_sees_the_link(phone, sandbox_server):
+    phone.goto(sandbox_server + "/")
+    expect(phone.locator("#current")).not_to_contain_text("未选择")
+    send(phone, "登录")
+    expect(phone.locator(".bot .bubble a", has_text="点此登录")).to_be_in_viewport()
+
+
+def test_the_newest_reply_is_always_in_view(phone, sandbox_server):
+    become(phone, sandbox_server, "o_browser_scroll", "小滚")
+    for n in range(8):
+        send(phone, f"第 {n} 条")
+        expect(phone.locator(".bot .bubble")).to_have_count(n + 1)
+    expect(phone.locator(".bot .bubble").last).to_be_in_viewport()
+
+
+def test_history_and_the_user_survive_tapping_a_link_and_coming_back(phone, sandbox_server):
+    become(phone, sandbox_server, "o_browser_back", "小回")
+    send(phone, "你好")
+    send(phone, "登录")
+    phone.locator(".bot .bubble a", has_text="点此登录").click()
+    expect(phone.locator("h1")).to_have_text("登录成功")
+    phone.go_back()
+    expect(phone.locator("#current")).to_contain_text("o_browser_back")
+    expect(phone.locator("#known")).to_have_value("o_browser_back")
+    expect(phone.locator(".me .bubble")).to_have_count(2)
+
+
+def test_the_userinfo_result_shows_the_sandbox_users_avatar(phone, sandbox_server):
+    become(phone, sandbox_server, "o_browser_face", "小脸")
+    send(phone, "资料")
+    phone.locator(".bot .bubble a").click()
+    phone.click("#allow")
+    avatar = phone.locator("img.avatar")
+    expect(avatar).to_be_visible()
+    assert "/sandbox/avatar/o_browser_face.svg" in avatar.get_attribute("src")
+    assert avatar.evaluate("img => img.complete && img.naturalWidth > 0")
+
+
+def test_the_tokens_page_says_expired_plainly_and_drops_a_revoked_user(phone, sandbox_home):
+    import subprocess
+    import sys
+
+    base, home = sandbox_home
+    become(phone, base, "o_browser_gone", "小走")
+    send(phone, "登录")
+    phone.locator(".bot .bubble a").click()
+    expect(phone.locator("h1")).to_have_text("登录成功")
+    phone.goto(base + "/sandbox/tokens")
+    card = phone.locator(".user", has_text="o_browser_gone")
+    card.locator("button[data-action=expire-refresh]").click()
+    expect(card.locator(".status")).to_have_text("需重新授权", timeout=15_000)
+    expect(card.locator("dd").nth(2)).to_have_text("已过期")
+    assert "剩余 已过期" not in phone.content()
+    env = {k: v for k, v in processes.clean_env().items() if not k.startswith("WECHAT_")}
+    revoked = subprocess.run([sys.executable, str(project_root() / "run.py"), "tokens", "revoke", "o_browser_gone"],
+                             cwd=home, env=env, capture_output=True, text=True, timeout=60)
+    assert revoked.returncode == 0, revoked.stderr
+    expect(phone.locator(".user", has_text="o_browser_gone")).to_have_count(0)

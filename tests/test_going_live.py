@@ -67,7 +67,7 @@ def test_check_prints_what_to_paste_and_passes_the_handshake_of_a_running_server
     assert pasted["URL(服务器地址)"] == base + "/wechat" and pasted["Token(令牌)"] == TOKEN
     assert pasted["网页授权域名"] == "127.0.0.1" and pasted["消息加解密方式"] == "明文模式"
     assert any(line.startswith("handshake:") for line in report.passed)
-    assert "Redis answers" in report.passed
+    assert "Redis takes writes" in report.passed
     assert SECRET not in "\n".join(report.lines())
 
 
@@ -138,11 +138,10 @@ def test_json_log_lines(tmp_path):
     import sys
 
     from tests import processes
-    from tests.conftest import project_root
 
     code = ("import logging; from wechat_bot import logs; logs.configure('json'); "
             "logging.getLogger('wechat_bot.push').info('push type=%s', 'text')")
-    result = subprocess.run([sys.executable, "-c", code], cwd=project_root(), env=processes.clean_env(),
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=processes.clean_env(),
                             capture_output=True, text=True, timeout=30)
     entry = json.loads(result.stderr.strip())
     assert entry["message"] == "push type=text" and entry["level"] == "INFO" and entry["logger"] == "wechat_bot.push"

@@ -197,7 +197,7 @@ def test_site_login_returns_to_next_signed_in(site, phone):
     @app.get("/account")
     def account():
         from flask import session
-        return f"hello {session.get('openid', 'stranger')}"
+        return f"hello {session.get('wechat_openid', 'stranger')}"
 
     browser = phone()
     page = browser.get(f"{base}/oauth/login", params={"next": "/account"}, timeout=10)

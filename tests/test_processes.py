@@ -24,13 +24,15 @@ def test_run_py_with_credentials_in_dotenv_serves_healthz_and_wechat(tmp_path):
 
 @pytest.fixture
 def gunicorn(tmp_path, redis):
-    """gunicorn with two workers serving tests/slow_app.py over the test Redis."""
+    """gunicorn as deployed (gunicorn.conf.py: gevent workers) with two workers serving tests/slow_app.py over
+    the test Redis."""
     port = processes.free_port()
     sock = redis.connection_pool.connection_kwargs["path"]
-    env = processes.clean_env(**CREDENTIALS, REDIS_URL=f"unix://{sock}")
+    env = processes.clean_env(**CREDENTIALS, REDIS_URL=f"unix://{sock}", BIND=f"127.0.0.1:{port}",
+                              WEB_CONCURRENCY="2")
     log = tmp_path / "gunicorn.log"
-    server = processes.start(["-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "--timeout", "30",
-                              "tests.slow_app:create()"], project_root(), env, log)
+    server = processes.start(["-m", "gunicorn", "-c", str(project_root() / "gunicorn.conf.py"),
+                              "tests.slow_app:create()"], tmp_path, env, log)
     base = f"http://127.0.0.1:{port}"
     try:
         processes.wait_healthy(base, server, log)
@@ -93,7 +95,7 @@ def test_gunicorn_and_two_renewal_workers_run_the_whole_flow(tmp_path, redis, sa
     try:
         started.append(processes.start(["-m", "gunicorn", "-c", str(project_root() / "gunicorn.conf.py"),
                                         "-w", "2", "-b", f"127.0.0.1:{port}", "wechat_bot:create_app()"],
-                                       project_root(), env, web_log))
+                                       tmp_path, env, web_log))
         for n in range(2):
             started.append(processes.start([str(project_root() / "run.py"), "worker"], tmp_path, env,
                                            tmp_path / f"worker{n}.log"))

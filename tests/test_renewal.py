@@ -175,6 +175,8 @@ def test_stop_finishes_in_flight_renewals_then_returns(authorized, redis, sandbo
 def test_a_slow_handlers_reply_arrives_as_a_customer_service_message(site, sandbox, push_log):
     from wechat_bot.handlers import Router
 
+    sandbox.save_user("o_alice")  # the WeChat user who is chatting
+
     router = Router()
 
     @router.keyword("slow")
@@ -233,3 +235,18 @@ def test_on_demand_use_of_a_dead_refresh_token_says_ask_again(authorized, redis,
     sandbox.expire_refresh_token("o_user0")
     later = time.time() + 120
     assert renewer_for(redis, sandbox, clock=lambda: later).valid_access_token("o_user0") is None
+
+
+def test_a_record_kept_by_the_previous_version_moves_to_the_new_keys_when_first_read(redis):
+    """Upgrading drops no user's tokens: the record of an earlier version (no hash tag) is found and moved."""
+    from wechat_bot.oauth.report import all_records
+    from wechat_bot.oauth.tokens import TokenRecord, TokenStore, user_key
+
+    answer = {"openid": "o_old", "scope": "snsapi_base", "access_token": "a" * 40, "refresh_token": "r" * 40}
+    record = TokenRecord.from_exchange(answer, time.time())
+    redis.hset("wechat_bot:user:o_old", mapping=record.to_hash())
+    redis.zadd("wechat_bot:renewal:due", {"o_old": record.renew_at})
+    store = TokenStore(redis)
+    assert [found.openid for found in all_records(redis, store)] == ["o_old"]
+    assert store.get("o_old") == record
+    assert redis.exists(user_key("o_old")) and not redis.exists("wechat_bot:user:o_old")

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.conftest import AES_KEY, APPID, CREDENTIALS, NOWHERE, TOKEN
-from tests.wechat_client import WeChat, flask_transport
+from tests.wechat_client import WeChat, flask_transport, push_xml
 from wechat_bot import create_app
 from wechat_bot.handlers import Router
 
@@ -40,8 +40,9 @@ def test_a_retry_in_safe_mode_is_byte_identical(make_app, counted):
     app = make_app({"WECHAT_ENCODING_AES_KEY": AES_KEY}, router=router)
     wechat = WeChat(flask_transport(app.test_client()), TOKEN, APPID, aes_key=AES_KEY)
     fields, query = wechat.fields("text", Content="hi"), wechat.query()
-    first = wechat.deliver(fields, query=query, encrypted=True)
-    again = wechat.deliver(fields, query=query, encrypted=True)
+    body, sealed_query = wechat.seal(push_xml(fields).encode(), query, AES_KEY)  # WeChat resends the same bytes
+    first = wechat.deliver(body, query=sealed_query, encrypted=False)
+    again = wechat.deliver(body, query=sealed_query, encrypted=False)
     assert first.body == again.body and first.content == "run 1" and len(runs) == 1
 
 
@@ -55,11 +56,34 @@ def test_events_are_recognised_by_sender_time_event_and_key(make_app, counted):
     router, runs = counted
     wechat = WeChat(flask_transport(make_app(router=router).test_client()), TOKEN, APPID)
     click = wechat.fields("event", Event="CLICK", EventKey="A", CreateTime=1_700_000_000)
-    assert wechat.deliver(click).content == "run 1"
-    assert wechat.deliver(click).content == "run 1"
+    query = wechat.query()  # WeChat resends a push with the identical query string
+    assert wechat.deliver(click, query=query).content == "run 1"
+    assert wechat.deliver(click, query=query).content == "run 1"
     assert wechat.deliver({**click, "EventKey": "B"}).content == "run 2"
     assert wechat.deliver({**click, "CreateTime": 1_700_000_001}).content == "run 3"
     assert wechat.deliver({**click, "FromUserName": "o_bob"}).content == "run 4"
+
+
+def test_two_users_pushes_with_one_msgid_each_get_their_own_answer(make_app, counted):
+    router, runs = counted
+    wechat = WeChat(flask_transport(make_app(router=router).test_client()), TOKEN, APPID)
+    alice = wechat.deliver(wechat.fields("text", Content="hi", MsgId=42))
+    bob = wechat.deliver({**wechat.fields("text", Content="hi", MsgId=42), "FromUserName": "o_bob"})
+    assert (alice.content, bob.content) == ("run 1", "run 2")
+    assert bob.fields["ToUserName"] == "o_bob" and alice.fields["ToUserName"] == "o_alice"
+
+
+@pytest.mark.parametrize("content", ["hi", "登录"])  # a handler that is not pure, and a pure one
+def test_a_signed_query_reused_with_another_body_is_refused(make_app, counted, content):
+    router, runs = counted
+    wechat = WeChat(flask_transport(make_app(router=router if content == "hi" else None).test_client()),
+                    TOKEN, APPID)
+    query = wechat.query()
+    genuine = wechat.fields("text", Content=content)
+    first = wechat.deliver(genuine, query=query)
+    forged = wechat.deliver({**genuine, "FromUserName": "o_mallory", "MsgId": 7}, query=query)
+    again = wechat.deliver(genuine, query=query)
+    assert first.status == 200 and forged.status == 403 and again.body == first.body
 
 
 def test_a_retry_on_another_worker_gets_the_first_workers_body(make_app, counted):
@@ -98,11 +122,16 @@ def test_retry_cache_entries_expire(make_app, counted, redis):
     wechat = WeChat(flask_transport(make_app(router=router).test_client()), TOKEN, APPID)
     wechat.says("hi")
     keys = redis.keys("wechat_bot:push:*")
-    assert len(keys) == 1 and 0 < redis.ttl(keys[0]) <= 600
+    assert len(keys) == 2 and all(0 < redis.ttl(key) <= 600 for key in keys)  # the reply, the query's binding
 
 
 def _state_keys(redis) -> list:
     return redis.keys("wechat_bot:oauth:state:*")
+
+
+def _state(key: bytes) -> str:
+    """The state a key holds: the key is the state with its slot tag in braces."""
+    return key.decode().rsplit(":", 1)[1].replace("{", "").replace("}", "")
 
 
 def test_a_retried_login_link_keeps_the_first_state_only(make_app, redis):
@@ -111,7 +140,7 @@ def test_a_retried_login_link_keeps_the_first_state_only(make_app, redis):
     bodies = {wechat.deliver(fields, query=query).body for _ in range(3)}
     assert len(bodies) == 1
     [key] = _state_keys(redis)
-    assert key.decode().rsplit(":", 1)[1].encode() in bodies.pop()
+    assert _state(key).encode() in bodies.pop()
 
 
 def test_concurrent_deliveries_to_a_pure_handler_get_one_body_and_one_state(make_app, redis, http_wechat):
@@ -128,14 +157,22 @@ def test_concurrent_deliveries_to_a_pure_handler_get_one_body_and_one_state(make
         replies = list(pool.map(lambda _: wechat.deliver(fields, query=query), range(3)))
     assert [r.status for r in replies] == [200, 200, 200] and len({r.body for r in replies}) == 1
     [key] = _state_keys(redis)
-    assert key.decode().rsplit(":", 1)[1] in replies[0].content
+    assert _state(key) in replies[0].content
 
 
-def test_a_pure_push_costs_one_redis_round_trip(make_app, redis):
+def test_a_pure_push_costs_one_redis_round_trip(make_app, redis, monkeypatch):
+    from redis.connection import AbstractConnection
+
     wechat = WeChat(flask_transport(make_app().test_client()), TOKEN, APPID)
     wechat.says("登录")  # the first push loads the script
+    sends, original = [], AbstractConnection.send_packed_command
+    monkeypatch.setattr(AbstractConnection, "send_packed_command",
+                        lambda self, command, check_health=True: (sends.append(str(command)[:60]), original(self, command,
+                                                                                              check_health))[1])
     with redis.monitor() as monitor:
+        sends.clear()
         assert wechat.says("登录").status == 200
+        pushed = len([s for s in sends if "HELLO" not in s and "CLIENT" not in s])  # not a new connection's hello
         redis.echo("end of push")
         sent = []
         for entry in monitor.listen():
@@ -143,7 +180,8 @@ def test_a_pure_push_costs_one_redis_round_trip(make_app, redis):
                 break
             if entry["client_type"] != "lua":  # commands a script runs inside Redis are no round trip
                 sent.append(entry["command"].split()[0])
-    assert sent == ["EVALSHA"]
+    assert pushed == 1, sends  # one write to Redis's socket: one round trip
+    assert sent == ["GET", "EVALSHA"]  # the user's re-authorize marker, and the script, pipelined
 
 
 def test_a_pure_handler_that_passes_hands_over_to_one_run_of_the_next(make_app, counted, http_wechat):
@@ -173,3 +211,15 @@ def test_a_slow_pure_handler_is_logged(make_app, push_log):
     wechat = WeChat(flask_transport(make_app(router=router).test_client()), TOKEN, APPID)
     assert wechat.says("hi").content == "done"
     assert "pure handler not_so_pure took" in push_log.text
+
+
+def test_pushes_survive_redis_forgetting_its_scripts(make_app, counted, redis):
+    """After a Redis restart or failover the script cache is empty (NOSCRIPT): both paths load and carry on."""
+    router, runs = counted
+    wechat = WeChat(flask_transport(make_app(router=router).test_client()), TOKEN, APPID)
+    assert wechat.says("hi").content == "run 1"
+    redis.script_flush()
+    assert wechat.says("hi").content == "run 2"  # a handler that is not pure: its bound claim
+    plain = WeChat(flask_transport(make_app().test_client()), TOKEN, APPID)
+    redis.script_flush()
+    assert "点此登录" in plain.says("登录").content  # the default, pure handler: its commit script

@@ -1,4 +1,6 @@
 """The sandbox WeChat behaves as WeChat's API does, so what passes here passes against WeChat."""
+import json
+
 import pytest
 import requests
 
@@ -130,6 +132,7 @@ def test_stable_token_is_the_same_until_forced(sandbox):
 
 
 def test_custom_send_needs_a_live_global_token_and_records_the_message(sandbox):
+    sandbox.save_user("o_alice")  # a user the account knows (custom/send to a stranger is 40003)
     token = sandbox.global_token()["access_token"]
     message = {"touser": "o_alice", "msgtype": "text", "text": {"content": "稍后的回复"}}
     bad = requests.post(sandbox.url + "/cgi-bin/message/custom/send", params={"access_token": "x"}, json=message,
@@ -149,3 +152,53 @@ def test_custom_send_needs_a_live_global_token_and_records_the_message(sandbox):
 def test_the_authorize_page_refuses_bad_links_like_wechat(sandbox, phone, params, code):
     page = phone().get(sandbox.url + "/connect/oauth2/authorize", params=params, timeout=5)
     assert page.status_code == 400 and code in page.text
+
+
+def _post(sandbox, path: str, body, token: str | None = None) -> dict:
+    token = token or sandbox.global_token()["access_token"]
+    return requests.post(sandbox.url + path, params={"access_token": token},
+                         data=json.dumps(body, ensure_ascii=False).encode(), timeout=5).json()
+
+
+VIEW = {"type": "view", "name": "首页", "url": "https://example.com/"}
+CLICK = {"type": "click", "name": "签到", "key": "SIGN_IN"}
+
+
+@pytest.mark.parametrize("menu, errcode", [
+    ([], 47001), ({"button": ["x"]}, 47001), ({"button": [{"name": "a", "sub_button": "x"}]}, 47001), ("menu", 47001),
+    ({"button": []}, 40016), ({"button": [CLICK] * 4}, 40016),
+    ({"button": [{"name": "更多", "sub_button": [CLICK] * 6}]}, 40023),
+    ({"button": [{"type": "teleport", "name": "a", "key": "k"}]}, 40017),
+    ({"button": [{"type": "click", "name": "a"}]}, 40019),
+    ({"button": [{"type": "view", "name": "a"}]}, 40020),
+    ({"button": [{"type": "click", "name": "名字太长了名字太长了", "key": "k"}]}, 40018),
+    ({"button": [{"name": "更多", "sub_button": [{"type": "warp", "name": "a"}]}]}, 40024),
+    ({"button": [{"name": "更多", "sub_button": [{"type": "click", "name": "a"}]}]}, 40026),
+])
+def test_menu_create_refuses_what_wechat_refuses_with_its_errcode(sandbox, menu, errcode):
+    assert _post(sandbox, "/cgi-bin/menu/create", menu)["errcode"] == errcode
+
+
+def test_a_valid_menu_is_accepted(sandbox):
+    assert _post(sandbox, "/cgi-bin/menu/create", {"button": [VIEW, {"name": "更多", "sub_button": [CLICK]}]}) == \
+        {"errcode": 0, "errmsg": "ok"}
+
+
+@pytest.mark.parametrize("body", [[], None, "x"])
+def test_stable_token_with_a_body_that_is_not_an_object_is_47001(sandbox, body):
+    answer = requests.post(sandbox.url + "/cgi-bin/stable_token", data=json.dumps(body), timeout=5)
+    assert answer.status_code == 200 and answer.json()["errcode"] == 47001
+
+
+@pytest.mark.parametrize("method, path, errcode", [
+    ("GET", "/cgi-bin/stable_token", 43002), ("GET", "/cgi-bin/message/custom/send", 43002),
+    ("POST", "/sns/oauth2/access_token", 43001),
+])
+def test_a_wrong_method_is_wechats_200_json_not_a_405(sandbox, method, path, errcode):
+    answer = requests.request(method, sandbox.url + path, timeout=5)
+    assert answer.status_code == 200 and answer.json()["errcode"] == errcode
+
+
+def test_custom_send_to_an_openid_never_seen_is_40003(sandbox):
+    message = {"touser": "o_stranger", "msgtype": "text", "text": {"content": "hi"}}
+    assert _post(sandbox, "/cgi-bin/message/custom/send", message)["errcode"] == 40003

@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import requests
-from redis import Redis, RedisError
+from redis import Redis
 
-from .config import Settings
+from .config import PANEL_NAMES, Settings
 from .endpoint.signature import sign
 from .errors import WeChatError, WeChatUnavailable
+from .redis_connection import probe
 from .oauth.client import WeChatClient
 from .oauth.public_url import discover_tunnel
 
@@ -57,12 +58,12 @@ def run_checks(settings: Settings, redis: Redis, *, port: int = 5000, online: bo
                                f"(its agent at {settings.ngrok_api_url} did not answer with one)")
     else:
         _describe_url(public, settings, report)
-        _handshake(public, settings.token, report)
-    try:
-        redis.ping()
-        report.passed.append("Redis answers")
-    except RedisError as error:
-        report.failures.append(f"Redis does not answer ({type(error).__name__})")
+        _handshake(f"{public}{settings.url_prefix}/wechat", settings.token, report)
+    problem = probe(redis)
+    if problem is None:
+        report.passed.append("Redis takes writes")
+    else:
+        report.failures.append(f"Redis {problem}")
     if online:
         _credentials(settings, report)
     return report
@@ -71,10 +72,10 @@ def run_checks(settings: Settings, redis: Redis, *, port: int = 5000, online: bo
 def _describe_url(public: str, settings: Settings, report: Report) -> None:
     parts = urlsplit(public)
     report.paste += [
-        ("URL(服务器地址)", f"{public}/wechat"),
+        ("URL(服务器地址)", f"{public}{settings.url_prefix}/wechat"),
         ("Token(令牌)", settings.token),
-        ("EncodingAESKey(消息加解密密钥)", settings.aes_key or "(not set: leave the panel's value, choose 明文模式)"),
-        ("消息加解密方式", "兼容模式 or 安全模式" if settings.aes_key else "明文模式"),
+        ("EncodingAESKey(消息加解密密钥)", settings.aes_key or "(not set: leave the panel's value)"),
+        ("消息加解密方式", PANEL_NAMES[settings.encryption]),
         ("网页授权域名", parts.hostname or ""),
     ]
     if parts.scheme != "https":
@@ -86,20 +87,20 @@ def _describe_url(public: str, settings: Settings, report: Report) -> None:
         report.warnings.append(f"{public} has a path ({parts.path}): the 网页授权域名 covers the host only")
 
 
-def _handshake(public: str, token: str, report: Report) -> None:
+def _handshake(endpoint: str, token: str, report: Report) -> None:
     """The URL check exactly as WeChat performs it: a signed GET whose echostr must come back verbatim."""
     timestamp, nonce, echostr = str(int(time.time())), str(secrets.randbelow(10**9)), secrets.token_hex(8)
     params = {"signature": sign(token, timestamp, nonce), "timestamp": timestamp, "nonce": nonce, "echostr": echostr}
     try:
-        response = requests.get(f"{public}/wechat", params=params, timeout=5)
+        response = requests.get(endpoint, params=params, timeout=5)
     except requests.RequestException as error:
-        report.failures.append(f"handshake: {public}/wechat did not answer ({type(error).__name__}); is the server "
+        report.failures.append(f"handshake: {endpoint} did not answer ({type(error).__name__}); is the server "
                                "running and the tunnel up?")
         return
     if response.status_code == 200 and response.text == echostr:
-        report.passed.append(f"handshake: {public}/wechat echoed echostr, as WeChat requires")
+        report.passed.append(f"handshake: {endpoint} echoed echostr, as WeChat requires")
     else:
-        report.failures.append(f"handshake: {public}/wechat answered HTTP {response.status_code} without echostr "
+        report.failures.append(f"handshake: {endpoint} answered HTTP {response.status_code} without echostr "
                                "(a server with another Token, or not this server)")
 
 

@@ -3,56 +3,153 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 import time
 
-from .errors import WeChatBotError
+from redis import RedisError
+
+from .errors import WeChatBotError, WeChatError
+from .redis_connection import explain
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, app=None) -> int:
+    """`python run.py …` and `wechat-bot …`; with `app`, the commands act on that application (`flask wechat …`)."""
     args = _parser().parse_args(argv)
+    args.app = app
     try:
         return args.command(args)
     except WeChatBotError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except RedisError as error:
+        print(f"error: Redis ({_where_redis(args)}) {explain(error)}", file=sys.stderr)
+        return 3
 
 
-def _services(sandbox_origin: str | None = None):
+def _where_redis(args: argparse.Namespace) -> str:
+    from .config import Settings
+    from .redis_connection import describe
+
+    try:
+        settings = args.app.extensions["wechat_bot"].settings if args.app is not None else Settings.load()
+        return describe(settings)
+    except WeChatBotError:
+        return "REDIS_URL"
+
+
+def _services(args: argparse.Namespace):
+    """The app the command acts on: the site's under `flask wechat`, else the standalone one; with no WeChat
+    credentials, the sandbox account's (the API reached where `run.py` serves the sandbox)."""
+    if args.app is not None:
+        return args.app, args.app.extensions["wechat_bot"]
     from . import create_app
 
-    app = create_app(sandbox_origin=sandbox_origin)
+    app = create_app(sandbox_origin=True)
     return app, app.extensions["wechat_bot"]
+
+
+def _serving_app(args: argparse.Namespace, origin: str):
+    """The app `serve` runs: the standalone server, or a site's (`--app module:app`, or a factory to call)."""
+    if not args.site:
+        from . import create_app
+
+        return create_app(sandbox_origin=origin)
+    import importlib
+
+    from flask import Flask
+
+    from .sandbox.mode import SERVE_ENV
+
+    module_name, _, name = args.site.partition(":")
+    os.environ[SERVE_ENV] = origin  # the site's WeChatBot(app) serves the sandbox when it has no credentials
+    sys.path.insert(0, os.getcwd())
+    try:
+        target = getattr(importlib.import_module(module_name), name or "app")
+    except (ImportError, AttributeError) as error:
+        raise WeChatBotError(f"--app {args.site}: cannot load it ({error})") from None
+    app = target if isinstance(target, Flask) else target()
+    if "wechat_bot" not in app.extensions:
+        raise WeChatBotError(f"--app {args.site}: the app does not use WeChatBot (WeChatBot(app) or init_app)")
+    return app
 
 
 def serve(args: argparse.Namespace) -> int:
     """Serve /wechat and the pages with Werkzeug's threaded server (gunicorn in production); with no
     WeChat credentials, the sandbox beside them."""
-    from werkzeug.serving import run_simple
+    from werkzeug.serving import make_server
 
     from .logs import redact_werkzeug
 
+    loopback = args.host in _LOOPBACK
     origin = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
-    app, services = _services(sandbox_origin=origin)
-    sandboxed = "wechat_sandbox" in app.extensions
+    app = _serving_app(args, origin)
+    services = app.extensions["wechat_bot"]
+    sandboxed = services.sandboxed
+    if sandboxed and not loopback and not args.sandbox_on_network:
+        raise WeChatBotError(f"--host {args.host}: the sandbox lets whoever reaches it be any user and expire their "
+                             "tokens, so it listens on loopback only (--sandbox-on-network exposes it anyway)")
+    listener = _listen(args.host, args.port)
+    server = make_server(args.host, args.port, app, threaded=True, fd=listener.fileno())
+    if sandboxed and not loopback:
+        print(f"WARNING: the sandbox is reachable by anyone on the network at {args.host}:{args.port}: they can act "
+              "as any sandbox user and expire tokens. Use it on a network you trust, and stop it when done.",
+              file=sys.stderr, flush=True)
     if not args.no_worker:
         renewer = services.renewer(interval=1.0) if sandboxed else services.renewer()
+        app.extensions["wechat_bot.renewer"] = renewer  # /healthz watches this thread's sweeps
         threading.Thread(target=renewer.run, name="renewal", daemon=True).start()
     redact_werkzeug()
+    prefix = services.settings.url_prefix
     if sandboxed:
-        print(f"wechat_bot sandbox: open {origin}/sandbox/ (no WeChat credentials set, so a local WeChat "
+        print(f"wechat_bot sandbox: open {origin}{prefix}/sandbox/ (no WeChat credentials set, so a local WeChat "
               f"serves on this port; set WECHAT_TOKEN, WECHAT_APPID, WECHAT_SECRET for a real account)", flush=True)
     else:
-        print(f"wechat_bot serving on {origin}  (message endpoint: /wechat, health: /healthz)"
+        print(f"wechat_bot serving on {origin}  (message endpoint: {prefix}/wechat, health: {prefix}/healthz)"
               + ("" if args.no_worker else "; token renewal running"), flush=True)
-    run_simple(args.host, args.port, app, threaded=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
     return 0
+
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage mistakes are one line on standard error (and exit 2), like every other failure."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _listen(host: str, port: int):
+    """The listening socket, bound before anything is announced; one line when the port is taken."""
+    import socket
+
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(128)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise WeChatBotError(f"cannot listen on {host}:{port}: {reason}") from None
+    return listener
+
+
+def _port(value: str) -> int:
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port (1-65535)")
+    return int(value)
 
 
 def worker(args: argparse.Namespace) -> int:
     """Run the token renewal: forever, or one sweep of what is due with --once."""
-    _, services = _services()
+    _, services = _services(args)
     renewer = services.renewer()
     if args.once:
         result = renewer.sweep()
@@ -70,8 +167,13 @@ def check(args: argparse.Namespace) -> int:
     from .check import run_checks
     from .config import Settings
 
-    settings = Settings.load()
-    report = run_checks(settings, redis_connection.connect(settings), port=args.port, online=args.online)
+    if args.app is not None:
+        services = args.app.extensions["wechat_bot"]
+        settings, redis = services.settings, services.redis
+    else:
+        settings = Settings.load()
+        redis = redis_connection.connect(settings)
+    report = run_checks(settings, redis, port=args.port, online=args.online)
     print("\n".join(report.lines()))
     return 0 if report.ok else 1
 
@@ -82,10 +184,17 @@ def menu(args: argparse.Namespace) -> int:
     from .menu import build_menu
     from .oauth.account_token import AccountToken
 
-    app, services = _services()
+    app, services = _services(args)
     token = AccountToken(services.redis, services.client, Leases(services.redis)).get()
     if args.action == "show":
-        print(json.dumps(services.client.get_menu(token), ensure_ascii=False, indent=2))
+        try:
+            menu = services.client.get_menu(token)
+        except WeChatError as error:
+            if error.errcode != 46003:
+                raise
+            print("no custom menu is published yet (publish one with: menu push FILE.json)")
+            return 0
+        print(json.dumps(menu, ensure_ascii=False, indent=2))
         return 0
     try:
         spec = json.loads(open(args.file, encoding="utf-8").read())
@@ -98,7 +207,7 @@ def menu(args: argparse.Namespace) -> int:
         base = discover_tunnel(services.settings.ngrok_api_url, args.port)
     if not base:
         raise WeChatBotError("PUBLIC_BASE_URL: not set and no ngrok tunnel found; menu links need the public origin")
-    services.client.create_menu(token, build_menu(spec, services.links(base)))
+    services.client.create_menu(token, build_menu(spec, services.links(base + services.settings.url_prefix)))
     print(f"menu published ({len(spec.get('button', []))} top-level buttons); WeChat clients see it within 5 minutes")
     return 0
 
@@ -106,7 +215,7 @@ def menu(args: argparse.Namespace) -> int:
 def tokens(args: argparse.Namespace) -> int:
     from .oauth import report
 
-    app, services = _services()
+    app, services = _services(args)
     now = time.time()
     if args.action == "list":
         rows = [report.describe(r, now) for r in report.all_records(services.redis, services.tokens)]
@@ -154,13 +263,21 @@ def _left(at: int, now: float) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python run.py", description="wechat_bot: a WeChat official-account server")
-    parser.set_defaults(command=serve, host="127.0.0.1", port=5000, no_worker=False)
+    invoked = os.path.basename(sys.argv[0])
+    prog = "python run.py" if invoked == "run.py" else "python -m wechat_bot" if invoked == "__main__.py" else "wechat-bot"
+    parser = _OneLineParser(prog=prog, description="wechat_bot: a WeChat official-account server")
+    parser.set_defaults(command=serve, no_worker=False, site=None, sandbox_on_network=False)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=_port, default=5000, help="port to listen on (default 5000)")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     serve_cmd = commands.add_parser("serve", help="serve the message endpoint and the OAuth pages")
-    serve_cmd.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve_cmd.add_argument("--port", type=int, default=5000, help="port to listen on (default 5000)")
+    serve_cmd.add_argument("--host", default=argparse.SUPPRESS, help="address to listen on (default 127.0.0.1)")
+    serve_cmd.add_argument("--port", type=_port, default=argparse.SUPPRESS, help="port to listen on (default 5000)")
     serve_cmd.add_argument("--no-worker", action="store_true", help="do not run token renewal in this process")
+    serve_cmd.add_argument("--sandbox-on-network", action="store_true",
+                           help="let the sandbox listen on a non-loopback address (anyone there can use it)")
+    serve_cmd.add_argument("--app", dest="site", metavar="MODULE:APP",
+                           help="serve your Flask site (which uses WeChatBot) instead of the standalone server")
     serve_cmd.set_defaults(command=serve)
     worker_cmd = commands.add_parser("worker", help="run the scheduled token renewal")
     worker_cmd.add_argument("--once", action="store_true", help="one sweep of what is due, then exit")
@@ -189,3 +306,24 @@ def _parser() -> argparse.ArgumentParser:
         actions.add_parser(name, help=text).add_argument("openid")
     tokens_cmd.set_defaults(command=tokens)
     return parser
+
+
+def _flask_group():
+    """`flask --app SITE wechat …`: the commands above that do not serve, acting on the site's app."""
+    import click
+    from flask import current_app
+    from flask.cli import with_appcontext
+
+    @click.command("wechat", context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+                                               "help_option_names": []},
+                   help="wechat_bot's commands: worker, check, menu, tokens (add --help for each).")
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    @with_appcontext
+    def wechat(args: tuple[str, ...]) -> None:
+        if args and args[0] == "serve":
+            raise click.UsageError("serve: use `flask run` (or `wechat-bot serve --app SITE:app`)")
+        raise SystemExit(main(list(args) or ["--help"], app=current_app._get_current_object()))
+    return wechat
+
+
+flask_group = _flask_group()

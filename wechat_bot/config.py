@@ -14,11 +14,21 @@ from . import defaults
 from .errors import ConfigError
 
 CREDENTIALS = ("WECHAT_TOKEN", "WECHAT_APPID", "WECHAT_SECRET")
+# Every setting's name: an application's app.config may carry any of them (it wins over the environment).
+NAMES = CREDENTIALS + (
+    "WECHAT_ENCODING_AES_KEY", "WECHAT_ENCODING_AES_KEY_PREVIOUS", "WECHAT_TIMESTAMP_TOLERANCE", "PUBLIC_BASE_URL",
+    "NGROK_API_URL", "REDIS_URL", "WECHAT_API_BASE", "WECHAT_OPEN_BASE", "SECRET_KEY", "TRUSTED_PROXIES",
+    "LOG_FORMAT", "WECHAT_URL_PREFIX", "WECHAT_ENCRYPTION",
+)
+ENCRYPTION_MODES = ("plaintext", "compatible", "safe")
+# How the admin panel names each mode (消息加解密方式).
+PANEL_NAMES = {"plaintext": "明文模式", "compatible": "兼容模式", "safe": "安全模式"}
 
 _TOKEN = re.compile(r"[A-Za-z0-9]{3,32}")
 _APPID = re.compile(r"wx[A-Za-z0-9]{16}")
 _SECRET = re.compile(r"[A-Za-z0-9]{32}")
 _AES_KEY = re.compile(r"[A-Za-z0-9]{43}")
+_PREFIX = re.compile(r"(/[A-Za-z0-9._~-]+)+")
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,8 @@ class Settings:
     var_dir: Path
     trusted_proxies: int = 0
     log_format: str = "text"
+    url_prefix: str = ""
+    encryption: str = "plaintext"  # plaintext, compatible or safe: the mode picked in the admin panel
 
     @classmethod
     def load(cls, overrides: Mapping[str, str] | None = None) -> "Settings":
@@ -62,9 +74,18 @@ class Settings:
             var_dir=Path("var").resolve(),
             trusted_proxies=_seconds(get, "TRUSTED_PROXIES", 0),
             log_format=_choice(get, "LOG_FORMAT", ("text", "json"), "text"),
+            url_prefix=_prefix(get),
+            encryption=_choice(get, "WECHAT_ENCRYPTION", ENCRYPTION_MODES,
+                               "compatible" if get("WECHAT_ENCODING_AES_KEY") else "plaintext"),
         )
         settings._check_consistency()
         return settings
+
+    @classmethod
+    def for_app(cls, config: Mapping[str, object], overrides: Mapping[str, str] | None = None) -> "Settings":
+        """An application's settings: `overrides`, then its app.config, then the environment, then ./.env."""
+        from_config = {name: str(config[name]) for name in NAMES if config.get(name) not in (None, "")}
+        return cls.load({**from_config, **(overrides or {})})
 
     @property
     def missing_credentials(self) -> list[str]:
@@ -72,9 +93,9 @@ class Settings:
         return [name for name, value in values.items() if not value]
 
     @property
-    def encryption(self) -> str:
-        """What to tell the admin panel: plaintext, or compatible/safe (both need the key)."""
-        return "compatible or safe" if self.aes_key else "plaintext"
+    def refuses_plaintext(self) -> bool:
+        """Safe mode: every genuine push is encrypted, so a plaintext one is forged."""
+        return self.encryption == "safe"
 
     def _check_consistency(self) -> None:
         missing = self.missing_credentials
@@ -82,6 +103,8 @@ class Settings:
             raise ConfigError(f"{missing[0]}: not set, but {_others(missing)} set; set all three or none")
         if self.aes_key_previous and not self.aes_key:
             raise ConfigError("WECHAT_ENCODING_AES_KEY_PREVIOUS: set without WECHAT_ENCODING_AES_KEY")
+        if self.encryption != "plaintext" and not self.aes_key:
+            raise ConfigError(f"WECHAT_ENCRYPTION: {self.encryption} needs WECHAT_ENCODING_AES_KEY")
         if self.aes_key and missing:
             raise ConfigError("WECHAT_ENCODING_AES_KEY: set, but safe mode also needs WECHAT_TOKEN and WECHAT_APPID")
 
@@ -129,8 +152,27 @@ def _url(get, name: str, schemes: tuple[str, ...]) -> str | None:
     return value.rstrip("/")
 
 
+def _prefix(get) -> str:
+    value = get("WECHAT_URL_PREFIX")
+    if value is None or value == "/":
+        return ""
+    if not _PREFIX.fullmatch(value.rstrip("/")):
+        raise ConfigError("WECHAT_URL_PREFIX: must be a path such as /wx (letters, digits, . _ ~ -)")
+    return value.rstrip("/")
+
+
 def _redis_url(get) -> str | None:
     value = get("REDIS_URL")
-    if value is not None and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
-        raise ConfigError("REDIS_URL: must start with redis://, rediss:// or unix://")
+    if value is None:
+        return None
+    scheme = urlsplit(value).scheme
+    if scheme == "redis+sentinel":
+        from .redis_sentinel import parse
+
+        try:
+            parse(value)
+        except ValueError as error:
+            raise ConfigError(f"REDIS_URL: {error}") from None
+    elif scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError("REDIS_URL: must start with redis://, rediss://, unix:// or redis+sentinel://")
     return value

@@ -40,6 +40,11 @@ WECHAT_RETRY_BUDGET = 8.0
 # An authorize link works this long after it was sent in chat (WeChat's own codes last 5 minutes).
 STATE_TTL = 15 * 60
 
+# Authorize flows one client (IP address) may start from web pages per window: each keeps a state in Redis for
+# STATE_TTL, so this bounds what one client can make Redis hold (60 a minute is far above a person's use).
+LOGIN_RATE_LIMIT = 60
+LOGIN_RATE_WINDOW = 60
+
 # How long the outcome of a callback is kept: a second call with the same code (WeChat's Android client
 # calls back twice) and a refresh of the result page both find it there.
 CALLBACK_RESULT_TTL = 10 * 60
@@ -68,6 +73,11 @@ RENEWAL_RATE = 50.0
 RENEWAL_LEASE_TTL = 60.0
 RENEWAL_RETRY_AFTER = 30
 RENEWAL_QUOTA_PAUSE = 60.0
+# After a failed sweep (Redis down or stalled) the worker waits twice as long each time, up to this.
+RENEWAL_BACKOFF_MAX = 30.0
+# /healthz says renewal has stopped when no sweep completed for this long (sweeps come every 5 s; a Redis
+# outage makes them back off to 30 s).
+RENEWAL_STALE_AFTER = 120.0
 
 # Fetch a new account access_token once the cached one has less than this left (stable_token rolls over
 # 5 minutes before expiry, keeping the old one valid for those 5 minutes).

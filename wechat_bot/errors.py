@@ -1,13 +1,13 @@
 """The one family of errors wechat_bot raises, and how each reaches the client."""
 from __future__ import annotations
 
-import logging
-
-from flask import Flask, Response, request
+from flask import Blueprint, Flask, Response, request
 from redis import RedisError
 from werkzeug.exceptions import HTTPException
 
-log = logging.getLogger("wechat_bot")
+from .logs import logger
+
+log = logger("wechat_bot")
 
 
 class WeChatBotError(Exception):
@@ -52,8 +52,9 @@ class WeChatUnavailable(WeChatBotError):
         self.api, self.reason = api, reason
 
 
-def init_app(app: Flask) -> None:
-    """Map the family to responses: a plain 4xx for bad pushes, never a traceback."""
+def init_app(app: "Flask | Blueprint") -> None:
+    """Map the family to responses: a plain 4xx for bad pushes, never a traceback. On a blueprint, for its own
+    routes only (a site's pages keep the site's error pages); on the standalone server's app, for every route."""
     app.register_error_handler(BadPush, _bad_push)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(RedisError, _redis_down)
@@ -62,7 +63,12 @@ def init_app(app: Flask) -> None:
 
 def _for_a_phone() -> bool:
     """Pages a person opens get a Chinese page; /wechat and /healthz get plain text."""
+    if request.blueprint is not None:
+        return request.blueprint not in _MACHINE_BLUEPRINTS
     return not request.path.startswith(("/wechat", "/healthz"))
+
+
+_MACHINE_BLUEPRINTS = ("endpoint", "health")
 
 
 def _page(kind: str, status: int):

@@ -1,23 +1,51 @@
 """GET /healthz: 200 when the server can serve, 503 naming the part that cannot."""
 from __future__ import annotations
 
+import time
+
 from flask import Blueprint, Flask, current_app, jsonify
 from redis import RedisError
 
+from . import defaults, errors, page_headers
+from .redis_connection import probe
+
 bp = Blueprint("health", __name__)
+page_headers.init_app(bp)
+errors.init_app(bp)
 
 
 @bp.get("/healthz")
 def healthz():
+    """200 when the server can do what serving needs: write to Redis (by a script, as a push does) and, where
+    renewal runs, have swept recently; else 503 naming the part that cannot."""
     services = current_app.extensions["wechat_bot"]
-    checks = {"redis": "ok"}
-    try:
-        services.redis.ping()
-    except RedisError as error:
-        checks["redis"] = f"down: {type(error).__name__}"
-    healthy = all(value == "ok" for value in checks.values())
+    checks = {"redis": _redis(services.redis), "renewal": _renewal(services)}
+    healthy = checks["redis"] == "ok" and not checks["renewal"].startswith("stopped")
     body = {"status": "ok" if healthy else "down", **checks, "encryption": services.settings.encryption}
     return jsonify(body), 200 if healthy else 503
+
+
+def _redis(redis) -> str:
+    problem = probe(redis)
+    return f"down: {problem}" if problem else "ok"
+
+
+def _renewal(services) -> str:
+    """This process's renewal thread if it runs one (run.py serve), else any worker's heartbeat in Redis."""
+    renewer = current_app.extensions.get("wechat_bot.renewer")
+    if renewer is not None:
+        last = renewer.last_sweep or renewer.started  # a thread just started has not failed to sweep yet
+    else:
+        try:
+            last = services.tokens.last_beat()
+        except RedisError:
+            return "unknown: Redis unavailable"
+        if last is None:
+            return "no renewal worker seen yet (run `run.py worker`)"
+    if last is None or time.time() - last > defaults.RENEWAL_STALE_AFTER:
+        ago = "never" if last is None else f"{time.time() - last:.0f}s ago"
+        return f"stopped: the last sweep completed {ago}"
+    return "ok"
 
 
 def init_app(app: Flask) -> None:

@@ -8,6 +8,52 @@ import re
 _SECRET_PARAMS = re.compile(r"((?:secret|access_token|refresh_token|code)=)[^&\s\"]+")
 
 
+def loggable(value: object, limit: int = 64) -> str:
+    """A field from a push or a request, safe in a log line: printable, no spaces or line breaks, bounded."""
+    value = str(value)
+    if len(value) <= limit and value.isprintable() and " " not in value:
+        return value
+    cleaned = "".join(ch if ch.isprintable() and not ch.isspace() else "?" for ch in value[:limit])
+    return cleaned + ("…" if len(value) > limit else "")
+
+
+class OneLine(logging.Filter):
+    """The one sanitiser every wechat_bot log line goes through: whatever a field carried (a line break, an
+    escape sequence), a record stays one line; fields are also passed through `loggable` where they are logged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _printable(record.msg) and all(_printable(arg) for arg in _values(record.args)):
+            return True  # the common case, checked without formatting the line twice
+        message = record.getMessage()
+        if not message.isprintable():
+            record.msg, record.args = "".join(ch if ch.isprintable() else "?" for ch in message), None
+        return True
+
+
+def _values(args: object) -> tuple:
+    if isinstance(args, dict):
+        return tuple(args.values())
+    return args if isinstance(args, tuple) else ()
+
+
+def _printable(value: object) -> bool:
+    """A str with no line break or control character, or a number (whose text never has one)."""
+    if isinstance(value, str):
+        return value.isprintable()
+    return isinstance(value, (int, float))
+
+
+_ONE_LINE = OneLine()
+
+
+def logger(name: str) -> logging.Logger:
+    """A wechat_bot logger whose lines go through the sanitiser."""
+    log = logging.getLogger(name)
+    if _ONE_LINE not in log.filters:
+        log.addFilter(_ONE_LINE)
+    return log
+
+
 class JsonLines(logging.Formatter):
     """One JSON object per line, for log collectors (LOG_FORMAT=json)."""
 

@@ -3,6 +3,7 @@ instead of a URL, and the authorize URL is built here (around our callback, with
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 from .errors import WeChatBotError
@@ -12,12 +13,19 @@ from .oauth.links import AuthorizeLinks, safe_next
 
 def build_menu(spec: dict[str, Any], links: AuthorizeLinks) -> dict[str, Any]:
     """WeChat's menu JSON: `{"type": "view", "name": …, "scope": "snsapi_base", "next": "/me"}` gets its `url`."""
+    if not isinstance(spec, dict):
+        raise WeChatBotError('menu: the file must hold a JSON object, {"button": [...]}')
     menu = copy.deepcopy(spec)
     buttons = menu.get("button")
     if not isinstance(buttons, list) or not 1 <= len(buttons) <= 3:
         raise WeChatBotError("menu: 'button' must list 1 to 3 buttons")
     for button in buttons:
-        for item in [button, *button.get("sub_button", [])]:
+        if not isinstance(button, dict):
+            raise WeChatBotError(f"menu: each button must be an object with a name, not {json.dumps(button)[:40]}")
+        subs = button.get("sub_button", [])
+        if not isinstance(subs, list) or not all(isinstance(sub, dict) for sub in subs):
+            raise WeChatBotError(f"menu: button {button.get('name')!r}: 'sub_button' must be a list of objects")
+        for item in [button, *subs]:
             _fill(item, links)
     return menu
 

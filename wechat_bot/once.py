@@ -7,6 +7,9 @@ A repeat that finds the marker waits for the result instead of doing the work ag
 
 Work that has no effect outside its result and the writes that go with it can skip the claim: do it, then
 `commit` the result and its writes in one script, which keeps an earlier caller's result if there is one.
+
+A claim or commit may be `bound` to a digest under a second key (a push's signed query, bound to the first
+body it came with): another digest under that key is refused, so a reused query cannot carry another body.
 """
 from __future__ import annotations
 
@@ -15,30 +18,68 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from redis import Redis
+from redis.exceptions import NoScriptError
 
 from . import defaults
+from .redis_connection import is_cluster
 
 _PENDING = b"~"
 _DONE = b"="
 
-# KEYS: the result's key [, a hash whose field ARGV[3] holds the commit back]
-# ARGV: result, ttl, field, then each write as its argument count followed by its arguments
+# KEYS: the result's key, the binding's key, then every key the writes touch (all in one slot).
+# ARGV: result, ttl, digest ('' for none), binding ttl, then each write as its argument count followed by its
+# arguments (its key is declared in KEYS too).
 _COMMIT = """
+if ARGV[3] ~= '' then
+  local bound = redis.call('GET', KEYS[2])
+  if bound and bound ~= ARGV[3] then return {3} end
+end
 local existing = redis.call('GET', KEYS[1])
 if existing then return {0, existing} end
-if KEYS[2] then
-  local held = redis.call('HGET', KEYS[2], ARGV[3])
-  if held then return {1, held} end
+local i = 5
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  redis.call(unpack(ARGV, i + 1, i + n))
+  i = i + n + 1
 end
-local i = 4
+if ARGV[3] ~= '' then redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4]) end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return {2}
+"""
+
+# KEYS: the result's key, then every key the writes touch. ARGV: result, ttl, then the writes as in _COMMIT.
+_OVERWRITE = """
+local i = 3
 while i <= #ARGV do
   local n = tonumber(ARGV[i])
   redis.call(unpack(ARGV, i + 1, i + n))
   i = i + n + 1
 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-return {2}
+return 1
 """
+
+# KEYS: the result's key, the binding's key. ARGV: pending marker, pending ttl, digest, binding ttl.
+_CLAIM_BOUND = """
+local bound = redis.call('GET', KEYS[2])
+if bound and bound ~= ARGV[3] then return {3} end
+if not bound then redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4]) end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return {2} end
+return {0, redis.call('GET', KEYS[1])}
+"""
+
+
+@dataclass(frozen=True)
+class Binding:
+    """The key a claim or commit is bound under, the digest it must carry, and how long the binding lasts."""
+
+    key: str
+    digest: str
+    ttl: int
+
+
+class BindingRefused(Exception):
+    """The binding's key holds another digest: the same signed query came with another body."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +93,7 @@ class Claim:
 class Commit:
     stored: bool
     body: bytes | None = None  # not stored: an earlier caller's result (None while theirs is in progress)
-    held: bytes | None = None  # not stored: the value of the hash field that held the commit back
+    extra: Any = None  # what the `also` command read, in the same round trip
 
 
 class OnceCache:
@@ -70,24 +111,58 @@ class OnceCache:
     ) -> None:
         self._redis, self._prefix, self._ttl, self._pending_ttl = redis, prefix, ttl, pending_ttl
         self._clock, self._sleep = clock, sleep
+        self._cluster = is_cluster(redis)
         self._commit = redis.register_script(_COMMIT)
+        self._overwrite = redis.register_script(_OVERWRITE)
+        self._claim_bound = redis.register_script(_CLAIM_BOUND)
 
-    def claim(self, identity: str, also: Callable[[Any], Any] | None = None) -> Claim:
-        """Mine if nobody claimed this before; else their result, if they have one yet.
+    def claim(self, identity: str, also: Callable[[Any], Any] | None = None, bound: Binding | None = None) -> Claim:
+        """Mine if nobody claimed this before; else their result, if they have one yet. BindingRefused when
+        `bound`'s key holds another digest.
 
         `also` may queue one more read on the pipeline, so the caller's lookup costs no extra round trip.
         """
         key = self._prefix + identity
-        with self._redis.pipeline(transaction=False) as pipe:
-            pipe.set(key, _PENDING, nx=True, ex=self._pending_ttl)
-            pipe.get(key)
-            if also is not None:
-                also(pipe)
-            first, value, *extra = pipe.execute()
+        try:
+            results = self._claim_pipeline(key, also, bound)
+        except NoScriptError:  # Redis restarted (or failed over) and lost its script cache: load it, once
+            self._redis.script_load(_CLAIM_BOUND)
+            results = self._claim_pipeline(key, also, bound)
+        if bound is None:
+            first, value, *extra = results
+        else:
+            (outcome, *found), *extra = results
+            if outcome == 3:
+                raise BindingRefused()
+            first, value = outcome == 2, (found[0] if found else None)
         extra_value = extra[0] if extra else None
         if first:
             return Claim(mine=True, extra=extra_value)
         return Claim(mine=False, body=_body(value), extra=extra_value)
+
+    def key(self, identity: str) -> str:
+        return self._prefix + identity
+
+    def binding(self, name: str, digest: str) -> Binding:
+        """A binding kept under this cache's prefix, as long as its results."""
+        return Binding(self._prefix + name, digest, self._ttl)
+
+    def _claim_pipeline(self, key: str, also: Callable[[Any], Any] | None, bound: Binding | None) -> list:
+        # EVALSHA queued as a plain command: a Script object in a pipeline costs a SCRIPT EXISTS round trip
+        if bound is not None and self._cluster:  # a cluster pipeline takes no script: the script, then the read
+            claimed = self._redis.evalsha(self._claim_bound.sha, 2, key, bound.key, _PENDING, self._pending_ttl,
+                                          bound.digest, bound.ttl)
+            return [claimed, *(self._read(also) if also is not None else [])]
+        with self._redis.pipeline(transaction=False) as pipe:
+            if bound is None:
+                pipe.set(key, _PENDING, nx=True, ex=self._pending_ttl)
+                pipe.get(key)
+            else:
+                pipe.evalsha(self._claim_bound.sha, 2, key, bound.key, _PENDING, self._pending_ttl, bound.digest,
+                             bound.ttl)
+            if also is not None:
+                also(pipe)
+            return pipe.execute()
 
     def wait(self, identity: str, until: float) -> bytes | None:
         """Poll for the result of a claim in progress until the monotonic time `until`."""
@@ -111,19 +186,49 @@ class OnceCache:
             pipe.execute()
 
     def commit(self, identity: str, body: bytes, writes: Sequence[Sequence[Any]] = (),
-               unless: tuple[str, str] | None = None) -> Commit:
-        """Store the result and run `writes` with it, in one round trip, unless the key already has one
-        (a result or a claim) or the hash field `unless` = (key, field) exists."""
-        keys = [self._prefix + identity] + ([unless[0]] if unless else [])
-        args: list[Any] = [_DONE + body, self._ttl, unless[1] if unless else ""]
+               bound: Binding | None = None, also: Callable[[Any], Any] | None = None) -> Commit:
+        """Store the result and run `writes` with it (each write's key, its second item, in the result's slot),
+        unless the key already has one (a result or a claim). One round trip, with the read `also` queues on the
+        pipeline before it. BindingRefused when `bound`'s key holds another digest."""
+        key = self._prefix + identity
+        keys = [key, bound.key if bound else key, *(command[1] for command in writes)]
+        args: list[Any] = [_DONE + body, self._ttl, bound.digest if bound else "", bound.ttl if bound else 0]
         for command in writes:
             args += [len(command), *command]
-        outcome = self._commit(keys=keys, args=args)
+        try:
+            results = self._commit_pipeline(keys, args, also)
+        except NoScriptError:
+            self._redis.script_load(_COMMIT)
+            results = self._commit_pipeline(keys, args, also)
+        *extra, outcome = results
+        if outcome[0] == 3:
+            raise BindingRefused()
         if outcome[0] == 2:
-            return Commit(stored=True)
-        if outcome[0] == 1:
-            return Commit(stored=False, held=outcome[1])
-        return Commit(stored=False, body=_body(outcome[1]))
+            return Commit(stored=True, extra=extra[0] if extra else None)
+        return Commit(stored=False, body=_body(outcome[1]), extra=extra[0] if extra else None)
+
+    def _commit_pipeline(self, keys: list[str], args: list[Any], also: Callable[[Any], Any] | None) -> list:
+        if also is None:
+            return [self._redis.evalsha(self._commit.sha, len(keys), *keys, *args)]
+        if self._cluster:  # a cluster pipeline takes no script: the read, then the script
+            return [*self._read(also), self._redis.evalsha(self._commit.sha, len(keys), *keys, *args)]
+        with self._redis.pipeline(transaction=False) as pipe:
+            also(pipe)
+            pipe.evalsha(self._commit.sha, len(keys), *keys, *args)
+            return pipe.execute()
+
+    def _read(self, also: Callable[[Any], Any]) -> list:
+        with self._redis.pipeline(transaction=False) as pipe:
+            also(pipe)
+            return pipe.execute()
+
+    def overwrite(self, identity: str, body: bytes, writes: Sequence[Sequence[Any]] = ()) -> None:
+        """Replace the stored result, with `writes` (keys in its slot), in one script."""
+        key = self._prefix + identity
+        args: list[Any] = [_DONE + body, self._ttl]
+        for command in writes:
+            args += [len(command), *command]
+        self._overwrite(keys=[key, *(command[1] for command in writes)], args=args)
 
     def release(self, identity: str) -> None:
         """Give up a claim without a result, so the next caller does the work."""

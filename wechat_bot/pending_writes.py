@@ -15,9 +15,14 @@ class PendingWrites:
         self._lock = threading.Lock()
 
     def add(self, *command: Any) -> None:
-        """Queue one write command, e.g. add("SET", key, value, "EX", ttl)."""
+        """Queue one write command, its key second: add("SET", key, value, "EX", ttl). Keys in the push's
+        cluster slot go in its one script; others are sent right after it."""
         with self._lock:
             self._commands.append(command)
+
+    def __bool__(self) -> bool:
+        """Whether any write is pending."""
+        return bool(self._commands)
 
     def take(self) -> list[Command]:
         """Every pending command, now no longer pending (its taker sends it)."""

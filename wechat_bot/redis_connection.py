@@ -7,7 +7,7 @@ from redis import ConnectionPool, Redis, UnixDomainSocketConnection
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from . import defaults, embedded_redis
+from . import defaults, embedded_redis, redis_sentinel
 from .config import Settings
 
 # One immediate retry reconnects a pooled connection after a Redis restart; more would eat the push window.
@@ -21,11 +21,30 @@ _TIMEOUTS = dict(
 
 def connect(settings: Settings) -> Redis:
     """A client for the configured Redis; starts the embedded one when REDIS_URL is unset."""
+    if settings.redis_url and settings.redis_url.startswith(redis_sentinel.SCHEME + "://"):
+        return redis_sentinel.connect(settings.redis_url, **_TIMEOUTS)
     if settings.redis_url:
-        return Redis.from_url(settings.redis_url, **_TIMEOUTS)
+        client = Redis.from_url(settings.redis_url, **_TIMEOUTS)
+        return _cluster(settings.redis_url, client) or client
     sock = embedded_redis.ensure_running(settings.var_dir)
     pool = ConnectionPool(connection_class=EmbeddedConnection, path=sock, var_dir=settings.var_dir, **_TIMEOUTS)
     return Redis(connection_pool=pool)
+
+
+def _cluster(url: str, client: Redis):
+    """A cluster client when the node REDIS_URL names is part of a Redis Cluster (it finds the others itself)."""
+    from redis import RedisError
+    from redis.cluster import RedisCluster
+
+    try:
+        enabled = client.info("cluster").get("cluster_enabled") == 1
+    except RedisError:
+        return None  # not reachable now: the plain client reports it where it is used
+    if not enabled:
+        return None
+    client.close()
+    return RedisCluster.from_url(url, socket_timeout=defaults.REDIS_SOCKET_TIMEOUT,
+                                 socket_connect_timeout=defaults.REDIS_CONNECT_TIMEOUT)
 
 
 class EmbeddedConnection(UnixDomainSocketConnection):
@@ -49,6 +68,51 @@ def describe(settings: Settings) -> str:
         return f"embedded Redis in {settings.var_dir}"
     from urllib.parse import urlsplit
 
+    if settings.redis_url.startswith(redis_sentinel.SCHEME + "://"):
+        found = redis_sentinel.parse(settings.redis_url)
+        return f"Sentinel {','.join(f'{h}:{p}' for h, p in found.sentinels)} service {found.service}"
     parts = urlsplit(settings.redis_url)
     host = parts.hostname or parts.path
     return f"{parts.scheme}://{host}{':' + str(parts.port) if parts.port else ''}"
+
+
+def explain(error: Exception) -> str:
+    """What a Redis failure means for serving, in a few words (for /healthz and the commands' one line)."""
+    from redis.exceptions import (AuthenticationError, AuthorizationError, ConnectionError, ReadOnlyError,
+                                  ResponseError, TimeoutError)
+
+    text = str(error)
+    if isinstance(error, ReadOnlyError) or "READONLY" in text:
+        return "read-only: REDIS_URL points at a replica, or at a master that failed over"
+    if isinstance(error, (AuthenticationError, AuthorizationError)) or any(w in text for w in ("WRONGPASS", "NOAUTH")):
+        return "authentication refused: check the user and password in REDIS_URL"
+    if isinstance(error, TimeoutError):
+        return "not answering in time (stalled or overloaded)"
+    if isinstance(error, ConnectionError):
+        return "unreachable"
+    cluster = next((word for word in ("CROSSSLOT", "MOVED", "ASK", "CLUSTERDOWN") if word in text), None)
+    if isinstance(error, ResponseError) and cluster:
+        return f"a Redis Cluster answered {cluster}: cluster mode is not supported yet"
+    return f"{type(error).__name__}"
+
+
+PROBE_KEY = "wechat_bot:health:probe"
+_PROBE = "return redis.call('SET', KEYS[1], ARGV[1], 'PX', 10000)"
+
+
+def probe(redis: Redis) -> str | None:
+    """None when Redis takes a write by a script (as a push's does); else what is wrong, in a few words."""
+    from redis import RedisError
+
+    try:
+        redis.eval(_PROBE, 1, PROBE_KEY, "1")
+    except RedisError as error:
+        return explain(error)
+    return None
+
+
+def is_cluster(redis: Redis) -> bool:
+    """A Redis Cluster client: its pipelines take no scripts, so a script goes on its own round trip there."""
+    from redis.cluster import RedisCluster
+
+    return isinstance(redis, RedisCluster)

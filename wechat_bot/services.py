@@ -1,7 +1,8 @@
-"""The parts one app instance works with, built once by create_app and passed along."""
+"""The parts one app works with, built once by the extension's init_app and kept in app.extensions."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from redis import Redis
 
@@ -18,6 +19,7 @@ from .leases import Leases
 from .oauth.account_token import AccountToken
 from .oauth.links import AuthorizeLinks
 from .oauth.renewal import Renewer
+from .oauth.rate_limit import RateLimit
 from .oauth.results import ResultTickets
 from .oauth.state import AuthorizeStates
 from .oauth.tokens import TokenStore
@@ -38,11 +40,14 @@ class Services:
     tokens: TokenStore
     results: ResultTickets
     callback: CallbackFlow
+    sandboxed: bool = False  # the app serves its own sandbox WeChat (no credentials, run by hand)
 
     @classmethod
     def build(cls, settings: Settings, *, redis: Redis | None = None, router: Router | None = None,
-              deadline: float = defaults.REPLY_DEADLINE) -> "Services":
-        """Wire the parts; `router`'s handlers answer first, the default ones after them."""
+              deadline: float = defaults.REPLY_DEADLINE,
+              client: Callable[[Redis], WeChatClient] | None = None) -> "Services":
+        """Wire the parts; `router`'s handlers answer first, the default ones after them. `client` makes the
+        WeChat client (the sandbox's own, for an app that serves the sandbox)."""
         redis = redis if redis is not None else redis_connection.connect(settings)
         routes = Router()
         if router is not None:
@@ -51,24 +56,32 @@ class Services:
         keys = [key for key in (settings.aes_key, settings.aes_key_previous) if key]
         crypto = PushCrypto(settings.token, settings.appid, keys) if keys else None
         replies = OnceCache(redis, PUSH_PREFIX, ttl=max(defaults.REPLY_CACHE_TTL, 2 * settings.timestamp_tolerance))
-        client = WeChatClient(settings.api_base, settings.open_base, settings.appid, settings.secret)
+        sandboxed = client is not None
+        client = client(redis) if client is not None else WeChatClient(
+            settings.api_base, settings.open_base, settings.appid, settings.secret)
         states, tokens, results = AuthorizeStates(redis), TokenStore(redis), ResultTickets(redis)
         codes = OnceCache(redis, CODE_PREFIX, ttl=defaults.CALLBACK_RESULT_TTL,
                           pending_ttl=int(defaults.WECHAT_RETRY_BUDGET) + 5)
         callback = CallbackFlow(client, states, tokens, codes, results)
         late = LateReplies(client, AccountToken(redis, client, Leases(redis)))
         responder = Responder(routes, replies, crypto, late=late, deadline=deadline)
-        return cls(settings, redis, crypto, responder, client, states, tokens, results, callback)
+        return cls(settings, redis, crypto, responder, client, states, tokens, results, callback,
+                   sandboxed=sandboxed)
+
+    def login_limit(self) -> RateLimit:
+        """The per-client limit on authorize flows started from web pages."""
+        return RateLimit(self.redis, "login")
 
     def renewer(self, **options) -> Renewer:
         """A renewal worker over this app's Redis and WeChat client."""
         return Renewer(self.tokens, self.client, Leases(self.redis), **options)
 
-    def links(self, base_url: str, writes: PendingWrites | None = None) -> AuthorizeLinks:
+    def links(self, base_url: str, writes: PendingWrites | None = None, tag: str | None = None) -> AuthorizeLinks:
         """Authorize links whose callback is on `base_url` (the public origin of this request)."""
-        return AuthorizeLinks(self.client, self.states, base_url, writes)
+        return AuthorizeLinks(self.client, self.states, base_url, writes, tag)
 
-    def context(self, base_url: str) -> Context:
-        """A push's context: its links' states are written with its reply, in the same round trip."""
+    def context(self, base_url: str, tag: str | None = None) -> Context:
+        """A push's context: its links' states are written with its reply, in the same round trip and, with the
+        push's `tag`, in its cluster slot."""
         writes = PendingWrites()
-        return Context(self.settings, self.redis, self.links(base_url, writes), writes)
+        return Context(self.settings, self.redis, self.links(base_url, writes, tag), writes)

@@ -2,15 +2,14 @@
 customer-service message once it is ready."""
 from __future__ import annotations
 
-import logging
-
 from wechatpy.replies import BaseReply, ImageReply, TextReply
 
 from ..errors import WeChatError, WeChatUnavailable
+from ..logs import loggable, logger
 from ..oauth.account_token import AccountToken
 from ..oauth.client import WeChatClient
 
-log = logging.getLogger("wechat_bot.push")
+log = logger("wechat_bot.push")
 
 _STALE_TOKEN = (40001, 42001)
 
@@ -31,22 +30,22 @@ class LateReplies:
         message = as_custom_message(openid, reply)
         if message is None:
             log.warning("late %s reply to %s dropped: only text and image go out as customer-service messages",
-                        type(reply).__name__, openid)
+                        type(reply).__name__, loggable(openid))
             return False
         for attempt in (1, 2):
             token = None
             try:
                 token = self._token.get()
                 self._client.send_custom_message(token, message)
-                log.info("late reply sent to %s as a customer-service message", openid)
+                log.info("late reply sent to %s as a customer-service message", loggable(openid))
                 return True
             except WeChatError as error:
                 if error.errcode in _STALE_TOKEN and attempt == 1:
                     self._token.invalidate(token)
                     continue
-                log.warning("late reply to %s not sent: %s", openid, error)
+                log.warning("late reply to %s not sent: %s", loggable(openid), error)
                 return False
             except WeChatUnavailable as error:
-                log.warning("late reply to %s not sent: %s", openid, error)
+                log.warning("late reply to %s not sent: %s", loggable(openid), error)
                 return False
         return False

@@ -53,16 +53,18 @@ def build_message(fields: Fields) -> messages.BaseMessage:
         cls = MESSAGE_TYPES.get(msg_type, messages.UnknownMessage)
         if cls is not messages.UnknownMessage and not fields.get("MsgId"):
             raise BadPush(400, "MsgId is missing")
+        if isinstance(fields.get("MsgId"), str) and not _ascii_digits(fields["MsgId"].strip()):
+            raise BadPush(400, "MsgId must be a whole number")
         message = cls(fields)
     _check_field_types(type(message), fields)
     return message
 
 
 def push_identity(message: messages.BaseMessage) -> str:
-    """What WeChat keeps the same across retries of one push: MsgId, else sender, time, event and key."""
+    """What WeChat keeps the same across retries of one push: sender and MsgId, else sender, time, event and key."""
     data = message._data
     if data.get("MsgId"):
-        return f"{message.target}:m:{data['MsgId']}"
+        return f"{message.target}:m:{message.source}:{data['MsgId']}"
     parts = (message.source, data["CreateTime"], data.get("Event", data["MsgType"]), data.get("EventKey", ""))
     return f"{message.target}:e:" + ":".join(str(part) for part in parts)
 
@@ -88,8 +90,8 @@ def _event(fields: Fields) -> messages.BaseMessage:
 
 _CHECKS = {
     StringField: (lambda value: isinstance(value, str), "text"),
-    IntegerField: (lambda value: isinstance(value, str) and value.strip().lstrip("-").isdigit(), "a whole number"),
-    DateTimeField: (lambda value: isinstance(value, str) and value.strip().isdigit(), "a time in seconds"),
+    IntegerField: (lambda value: isinstance(value, str) and _ascii_digits(value.strip().lstrip("-")), "a whole number"),
+    DateTimeField: (lambda value: isinstance(value, str) and _ascii_digits(value.strip()), "a time in seconds"),
     FloatField: (lambda value: isinstance(value, str) and _is_float(value), "a number"),
 }
 
@@ -100,6 +102,11 @@ def _check_field_types(cls: type, fields: Fields) -> None:
         value = fields.get(field.name)
         if check and value not in (None, "") and not check[0](value):
             raise BadPush(400, f"{field.name} must be {check[1]}")
+
+
+def _ascii_digits(value: str) -> bool:
+    """0-9 only: str.isdigit() also accepts ² and other digits int() refuses."""
+    return value.isascii() and value.isdigit()
 
 
 def _is_float(value: str) -> bool:

@@ -1,11 +1,13 @@
 """One verified push: its typed message and how it came in (plaintext, or sealed with which key)."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 from wechatpy.messages import BaseMessage
 
 from ..errors import BadPush
+from ..logs import loggable
 from .envelope import Opened, PushCrypto
 from .messages import build_message, push_identity
 from .signature import SignedQuery
@@ -17,10 +19,12 @@ class Push:
     msg: BaseMessage
     query: SignedQuery
     opened: Opened | None
+    body_digest: str = ""
     identity: str = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "identity", push_identity(self.msg))
+        # The signed query, as a hash tag, keeps every key of this push in one Redis Cluster slot.
+        object.__setattr__(self, "identity", f"{{{self.query.digest}}}:{push_identity(self.msg)}")
 
     @property
     def label(self) -> str:
@@ -35,14 +39,6 @@ class Push:
         return loggable(self.msg._data["MsgType"].strip().lower())
 
 
-def loggable(value: str, limit: int = 64) -> str:
-    """A field from a push, safe to put in a log line: printable, no spaces, bounded."""
-    if len(value) <= limit and value.isprintable() and " " not in value:
-        return value
-    cleaned = "".join(ch if ch.isprintable() and not ch.isspace() else "?" for ch in value[:limit])
-    return cleaned + ("…" if len(value) > limit else "")
-
-
 def open_push(body: bytes, query: SignedQuery, crypto: PushCrypto | None) -> Push:
     """Parse the body (decrypting it in safe mode) into a Push; BadPush for anything that is not one."""
     fields = parse_fields(body)
@@ -55,4 +51,4 @@ def open_push(body: bytes, query: SignedQuery, crypto: PushCrypto | None) -> Pus
             raise BadPush(400, "Encrypt is missing")
         opened = crypto.open(encrypt, query)
         fields = parse_fields(opened.xml)
-    return Push(build_message(fields), query, opened)
+    return Push(build_message(fields), query, opened, hashlib.sha256(body).hexdigest()[:32])

@@ -1,29 +1,32 @@
 """From a verified push to the body WeChat gets: once per push, inside the window, always well-formed."""
 from __future__ import annotations
 
-import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
 from redis import RedisError
+from redis.crc import key_slot
 from wechatpy.replies import TextReply
 
 from .. import defaults
+from ..errors import BadPush
 from ..handlers import Context, Outcome, Router
 from ..handlers.router import FALLBACK_TEXT
+from ..logs import logger
 from ..oauth.client import SCOPES
-from ..oauth.tokens import REAUTH_KEY
-from ..once import OnceCache
+from ..oauth.tokens import reauth_key
+from ..once import Binding, BindingRefused, OnceCache
 from .envelope import PushCrypto
 from .late_replies import LateReplies
 from .push import Push
 from .replies import NotAReply, render, to_reply
 
-log = logging.getLogger("wechat_bot.push")
+log = logger("wechat_bot.push")
 
 SUCCESS = b"success"
+UNAVAILABLE_TEXT = "服务暂时繁忙，请稍后再试。"
 REAUTH_TEXT = "你的授权已过期，"
 
 
@@ -54,53 +57,96 @@ class Responder:
         until = received + self.deadline
         started = time.monotonic()
         outcome = self.router.dispatch(push.msg, context, pure_only=True)
-        if outcome.stopped:
-            return self._respond_once(push, until, context, outcome.impure_at)
-        if time.monotonic() - started > defaults.PURE_HANDLER_SLOW:
-            log.warning("pure handler %s took %.0f ms on %s: a handler that does I/O must not be declared pure",
-                        outcome.handler, (time.monotonic() - started) * 1000, push.label)
-        return self._commit(push, outcome, until, context)
+        try:
+            if outcome.stopped:
+                return self._respond_once(push, until, context, outcome.impure_at)
+            if time.monotonic() - started > defaults.PURE_HANDLER_SLOW:
+                log.warning("pure handler %s took %.0f ms on %s: a handler that does I/O must not be declared pure",
+                            outcome.handler, (time.monotonic() - started) * 1000, push.label)
+            return self._commit(push, outcome, until, context)
+        except BindingRefused:
+            raise BadPush(403, "this signed query already came with another body") from None
 
     def _commit(self, push: Push, outcome: Outcome, until: float, context: Context) -> Answer:
-        """A pure handler's answer: stored with its writes in one round trip, unless a delivery before this
-        one stored its own (then that one is the answer) or the user must be asked to authorize again."""
+        """A pure handler's answer: stored with its writes in one round trip (with the user's re-authorize
+        marker read beside it), unless a delivery before this one stored its own (then that one is the answer).
+        A user who must authorize again gets the answer with a fresh link instead (rare: a second trip)."""
         answer = self._render(push, outcome, context, None)
         writes = context.writes.take()
+        in_slot, elsewhere = self._split(push, writes)
+        marker = reauth_key(push.msg.source)
         try:
-            commit = self.cache.commit(push.identity, answer.body, writes, unless=(REAUTH_KEY, push.msg.source))
-            if commit.held is not None:
-                answer = self._render(push, outcome, context, commit.held.decode())
-                commit = self.cache.commit(push.identity, answer.body, writes + context.writes.take())
+            commit = self.cache.commit(push.identity, answer.body, in_slot, bound=self._binding(push),
+                                       also=lambda pipe: pipe.get(marker))
+            if commit.stored and commit.extra is not None:
+                answer = self._render(push, outcome, context, commit.extra.decode())
+                more_in_slot, more_elsewhere = self._split(push, context.writes.take())
+                self.cache.overwrite(push.identity, answer.body, more_in_slot)
+                elsewhere += more_elsewhere
+            if commit.stored and elsewhere:
+                self._send(context, elsewhere)
         except RedisError as error:
-            log.warning("retry cache unavailable (%s): reply to %s not remembered, its links' states not written",
-                        type(error).__name__, push.label)
-            return answer
+            return self._unstored(push, answer, bool(writes), error)
         if commit.stored:
             return answer
         return self._retry(push, commit.body, until)
 
+    def _split(self, push: Push, writes: list) -> tuple[list, list]:
+        """The writes whose key is in the push's cluster slot (they go in its script), and the others."""
+        slot = key_slot(self.cache.key(push.identity).encode())
+        in_slot = [command for command in writes if key_slot(str(command[1]).encode()) == slot]
+        return in_slot, [command for command in writes if key_slot(str(command[1]).encode()) != slot]
+
+    @staticmethod
+    def _send(context: Context, writes: list) -> None:
+        with context.redis.pipeline(transaction=False) as pipe:
+            for command in writes:
+                pipe.execute_command(*command)
+            pipe.execute()
+
+    def _unstored(self, push: Push, answer: Answer, had_writes: bool, error: RedisError) -> Answer:
+        """Redis failed to store the answer. If the handler's writes went with it (an authorize link's state),
+        its reply would carry a link that cannot work: the user gets a short 稍后再试 instead."""
+        if not had_writes:
+            log.warning("retry cache unavailable (%s): reply to %s not remembered", type(error).__name__, push.label)
+            return answer
+        log.warning("Redis unavailable (%s): the writes of the reply to %s (its links' states) were not stored, "
+                    "so it was answered %s", type(error).__name__, push.label, UNAVAILABLE_TEXT)
+        reply = TextReply(content=UNAVAILABLE_TEXT, message=push.msg)
+        return Answer(self._seal(push, render(reply)), "unavailable", answer.handler)
+
     def _respond_once(self, push: Push, until: float, context: Context, start: int) -> Answer:
         """Handlers from route `start` on may have effects: claim the push first, so they run once."""
         try:
-            claim = self.cache.claim(push.identity, also=lambda pipe: pipe.hget(REAUTH_KEY, push.msg.source))
+            claim = self.cache.claim(push.identity, also=lambda pipe: pipe.get(reauth_key(push.msg.source)),
+                                     bound=self._binding(push))
         except RedisError as error:
             log.warning("retry cache unavailable (%s): answering %s without retry protection",
                         type(error).__name__, push.label)
             answer = self._answer(push, until, context, start)
-            self._flush(context, push)
+            had_writes = bool(context.writes)
+            try:
+                context.writes.flush(context.redis)
+            except RedisError as flush_error:
+                return self._unstored(push, answer, had_writes, flush_error)
             return answer
         if not claim.mine:
             return self._retry(push, claim.body, until)
         reauth_scope = claim.extra.decode() if claim.extra else None
         answer = self._answer(push, until, context, start, reauth_scope)
+        # an overrunning handler may still be adding writes: those go out with its late answer
+        overran = answer.outcome == "overrun"
+        had_writes = not overran and bool(context.writes)
         try:
-            # an overrunning handler may still be adding writes: those go out with its late answer
-            also = None if answer.outcome == "overrun" else context.writes.queue_on
-            self.cache.store(push.identity, answer.body, also=also)
+            self.cache.store(push.identity, answer.body, also=None if overran else context.writes.queue_on)
         except RedisError as error:
-            log.warning("retry cache unavailable (%s): reply to %s not remembered, its links' states not written",
-                        type(error).__name__, push.label)
+            return self._unstored(push, answer, had_writes, error)
         return answer
+
+    def _binding(self, push: Push) -> Binding:
+        """The push's signed query is bound to the first body it came with (issue: a logged query string
+        replayed with a forged body); WeChat's own retries bring the same body."""
+        return self.cache.binding(f"{{{push.query.digest}}}:body", push.body_digest)
 
     def _retry(self, push: Push, body: bytes | None, until: float) -> Answer:
         if body is None:
@@ -137,9 +183,13 @@ class Responder:
         if isinstance(reply, TextReply) and len(reply.content.encode()) > defaults.MAX_TEXT_REPLY_BYTES:
             log.warning("handler %s replied %d bytes of text; WeChat drops text replies over %d bytes",
                         outcome.handler, len(reply.content.encode()), defaults.MAX_TEXT_REPLY_BYTES)
+        return Answer(self._seal(push, xml), "error" if outcome.failed else "reply", outcome.handler)
+
+    def _seal(self, push: Push, xml: str) -> bytes:
+        """The reply's body: encrypted with the key the push came in with, in safe mode."""
         if push.opened is not None and xml:
             xml = self.crypto.seal(xml, push.opened, push.query)
-        return Answer(xml.encode("utf-8"), "error" if outcome.failed else "reply", outcome.handler)
+        return xml.encode("utf-8")
 
 
     def _with_reauth_link(self, push: Push, reply: TextReply | None, context: Context, scope: str) -> TextReply:
@@ -147,7 +197,7 @@ class Responder:
         link = context.links.for_scope(scope if scope in SCOPES else "snsapi_base", push.msg.source, None)
         notice = f'{REAUTH_TEXT}<a href="{link}">点此重新授权</a>'
         openid = push.msg.source
-        context.writes.add("HDEL", REAUTH_KEY, openid)
+        context.writes.add("DEL", reauth_key(openid))
         if reply is None:
             return TextReply(content=notice, message=push.msg)
         reply.content = f"{reply.content}\n\n{notice}"

@@ -17,6 +17,12 @@ class SignedQuery:
     nonce: str
     encrypted: bool
     msg_signature: str | None
+    signature: str = ""
+
+    @property
+    def digest(self) -> str:
+        """Names this signed query: WeChat sends each push with its own, and its retries with the same one."""
+        return hashlib.sha1(f"{self.signature}|{self.timestamp}|{self.nonce}".encode()).hexdigest()[:20]
 
 
 def sign(*values: str) -> str:
@@ -31,7 +37,7 @@ def signatures_match(expected: str, given: str) -> bool:
 def verify_query(args: Mapping[str, str], token: str, tolerance: int, now: float) -> SignedQuery:
     """Check `signature` and `timestamp`; raise BadPush (400 malformed, 403 forged or stale)."""
     signature, timestamp, nonce = (_param(args, name) for name in ("signature", "timestamp", "nonce"))
-    if not timestamp.isdigit():
+    if not (timestamp.isascii() and timestamp.isdigit()):
         raise BadPush(400, "timestamp is not a number")
     if not signatures_match(sign(token, timestamp, nonce), signature):
         raise BadPush(403, "signature does not match the Token")
@@ -42,7 +48,7 @@ def verify_query(args: Mapping[str, str], token: str, tolerance: int, now: float
     if encrypt_type not in ("raw", "aes"):
         raise BadPush(400, "encrypt_type must be aes or raw")
     encrypted = encrypt_type == "aes"
-    return SignedQuery(timestamp, nonce, encrypted, _param(args, "msg_signature") if encrypted else None)
+    return SignedQuery(timestamp, nonce, encrypted, _param(args, "msg_signature") if encrypted else None, signature)
 
 
 def _param(args: Mapping[str, str], name: str) -> str:

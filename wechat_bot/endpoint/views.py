@@ -1,24 +1,26 @@
 """GET and POST /wechat: parse, verify, route, reply."""
 from __future__ import annotations
 
-import logging
 import time
+
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from typing import TYPE_CHECKING
-
+from .. import defaults, errors
 from ..errors import BadPush
-from ..oauth.public_url import public_base_url
-from .push import loggable, open_push
+from ..logs import loggable, logger
+from ..oauth.public_url import app_base
+from .push import open_push
 from .signature import verify_query
 
 if TYPE_CHECKING:
     from ..services import Services
 
-bp = Blueprint("endpoint", __name__)
-log = logging.getLogger("wechat_bot.push")
+bp = Blueprint("endpoint", __name__)  # answers WeChat's servers, not browsers: no page headers
+errors.init_app(bp)
+log = logger("wechat_bot.push")
 
 
 def _services() -> "Services":
@@ -43,8 +45,11 @@ def receive() -> Response:
     services = _services()
     settings = services.settings
     query = verify_query(request.args, settings.token, settings.timestamp_tolerance, time.time())
-    push = open_push(_read_body(current_app.config["MAX_CONTENT_LENGTH"]), query, services.crypto)
-    answer = services.responder.respond(push, received, services.context(public_base_url(settings, request)))
+    if settings.refuses_plaintext and not query.encrypted:
+        raise BadPush(403, "plaintext push refused: WECHAT_ENCRYPTION is safe, so WeChat encrypts every push")
+    push = open_push(_read_body(defaults.MAX_PUSH_BYTES), query, services.crypto)
+    answer = services.responder.respond(push, received,
+                                        services.context(app_base(settings, request), push.query.digest))
     log.info("push type=%s openid=%s handler=%s outcome=%s ms=%.1f", push.kind, loggable(push.msg.source),
              answer.handler, answer.outcome, (time.monotonic() - received) * 1000)
     mimetype = "application/xml" if answer.body.startswith(b"<") else "text/plain"
@@ -54,6 +59,7 @@ def receive() -> Response:
 def _read_body(limit: int) -> bytes:
     """The request body, 413 above `limit` bytes, whether it came with a Content-Length or chunked."""
     if request.content_length is not None:
+        request.max_content_length = limit  # for this route only: a site's own limits stay the site's
         return request.get_data(cache=False)  # Flask refuses a declared length over the limit
     stream, body = request.input_stream, b""
     while len(body) <= limit:

@@ -9,8 +9,6 @@ from .router import Router
 HELP_TEXT = "发送「登录」（login）获取登录链接；发送「资料」（userinfo）授权后查看你的微信资料。"
 WELCOME_TEXT = "欢迎关注！" + HELP_TEXT
 
-# Messages a user typed or sent; events other than a follow need no answer.
-_USER_MESSAGES = ("text", "image", "voice", "video", "shortvideo", "location", "link")
 
 router = Router()
 
@@ -34,6 +32,6 @@ def welcome(msg: BaseMessage, ctx: Context) -> str:
     return f"{WELCOME_TEXT}\n{login_link(msg, ctx)}"
 
 
-@router.on(match=lambda msg: msg.type in _USER_MESSAGES, pure=True)
+@router.on(match=lambda msg: msg.type != "event", pure=True)  # anything a user sent; events need no answer
 def help_text(msg: BaseMessage) -> str:
     return HELP_TEXT

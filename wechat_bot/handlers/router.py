@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import inspect
-import logging
 import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from wechatpy.messages import BaseMessage
 
-log = logging.getLogger("wechat_bot.handlers")
+from ..logs import loggable, logger
+
+log = logger("wechat_bot.handlers")
 
 Matcher = Callable[[BaseMessage], bool]
 Handler = Callable[..., Any]
@@ -54,13 +55,22 @@ class Router:
     """
 
     def __init__(self) -> None:
-        self.routes: list[Route] = []
+        self._own: list[Route] = []
+        self._included: list[Router] = []
+
+    @property
+    def routes(self) -> list[Route]:
+        """This router's routes, then each included router's as they are now (handlers may be registered on
+        them after the app is built, as with Flask's own decorators)."""
+        if not self._included:
+            return self._own
+        return self._own + [route for other in self._included for route in other.routes]
 
     def on(self, kind: str | None = None, match: Matcher | None = None, *,
            pure: bool = False) -> Callable[[Handler], Handler]:
         """Register for a message type ('text', 'image', 'event'…; None for any) and an optional test."""
         def register(func: Handler) -> Handler:
-            self.routes.append(Route(func.__name__, kind, match or (lambda msg: True), _two_args(func), pure))
+            self._own.append(Route(func.__name__, kind, match or (lambda msg: True), _two_args(func), pure))
             return func
         return register
 
@@ -78,8 +88,10 @@ class Router:
         return self.on("text", lambda msg: compiled.search(msg.content or "") is not None, pure=pure)
 
     def event(self, name: str, key: str | None = None, *, pure: bool = False) -> Callable[[Handler], Handler]:
-        """Events by name (case-insensitive; 'subscribe' includes following by a QR code), and EventKey."""
-        names = {name.lower()} | ({"subscribe_scan"} if name.lower() == "subscribe" else set())
+        """Events by name (case-insensitive; 'subscribe' includes following by a QR code or after scanning a
+        product), and EventKey."""
+        follows = {"subscribe_scan", "subscribe_scan_product"}
+        names = {name.lower()} | (follows if name.lower() == "subscribe" else set())
         return self.on("event", lambda msg: msg.event in names and (key is None or _event_key(msg) == key),
                        pure=pure)
 
@@ -88,15 +100,15 @@ class Router:
         return self.event("click", key, pure=pure)
 
     def include(self, other: "Router") -> None:
-        """Append another router's routes after this one's (they answer only what these pass on)."""
-        self.routes.extend(other.routes)
+        """Another router's routes after this one's (they answer only what these pass on), read live."""
+        self._included.append(other)
 
     def dispatch(self, msg: BaseMessage, ctx: Any, *, start: int = 0, pure_only: bool = False) -> Outcome:
         """Call matching handlers in order from route `start` until one answers; a handler that raises ends
         the search. With `pure_only`, stop before the first matching handler that is not pure."""
-        msg_type = msg.type
-        for index in range(start, len(self.routes)):
-            route = self.routes[index]
+        msg_type, routes = msg.type, self.routes
+        for index in range(start, len(routes)):
+            route = routes[index]
             if route.kind is not None and route.kind != msg_type:
                 continue
             try:
@@ -106,7 +118,8 @@ class Router:
                     return Outcome(None, impure_at=index)
                 result = route.call(msg, ctx)
             except Exception:
-                log.exception("handler %s failed on push %s from %s", route.name, msg.id or msg.time, msg.source)
+                log.exception("handler %s failed on push %s from %s", route.name,
+                              loggable(msg._data.get("MsgId") or msg._data.get("CreateTime", "")), loggable(msg.source))
                 return Outcome(route, FALLBACK_TEXT, failed=True)
             if result is not None:
                 return Outcome(route, result)

@@ -6,19 +6,19 @@ user can retry is lost on the way (a state is put back, a code claim released, w
 from __future__ import annotations
 
 import hashlib
-import logging
 import time
 from dataclasses import dataclass
 from typing import Callable
 
 from ..errors import WeChatBotError, WeChatError, WeChatUnavailable
+from ..logs import loggable, logger
 from ..once import OnceCache
 from .client import WeChatClient
 from .results import ResultTickets
 from .state import AuthorizeStates, StateRecord, well_formed
 from .tokens import TokenRecord, TokenStore
 
-log = logging.getLogger("wechat_bot.oauth")
+log = logger("wechat_bot.oauth")
 
 CODE_PREFIX = "wechat_bot:oauth:code:"
 
@@ -39,6 +39,7 @@ class Completed:
     next_path: str | None
     first: bool  # False for WeChat's second call with the same code
     record: TokenRecord | None = None
+    signs_in: bool = False  # the flow was started in this very browser, so the browser may be signed in
 
 
 class CallbackFlow:
@@ -47,8 +48,9 @@ class CallbackFlow:
         self.client, self.states, self.tokens, self.codes, self.results = client, states, tokens, codes, results
         self._clock = clock
 
-    def complete(self, code: str | None, state: str | None, until: float) -> Completed:
-        """`until` is the monotonic time a repeat call stops waiting for the first one."""
+    def complete(self, code: str | None, state: str | None, until: float, browser: str | None = None) -> Completed:
+        """`until` is the monotonic time a repeat call stops waiting for the first one; `browser` is the digest
+        of the calling browser's id, if it has one."""
         if not well_formed(state):
             raise CallbackRefused("state", 400)
         if not code:
@@ -57,31 +59,41 @@ class CallbackFlow:
         if len(code) > 512:
             raise CallbackRefused("code", 400)
         key = hashlib.sha256(code.encode()).hexdigest()
+        came_with = hashlib.sha256(state.encode()).hexdigest()[:32]
         claim = self.codes.claim(key)
         if not claim.mine:
-            ticket = claim.body or self.codes.wait(key, until)
-            if ticket is None:
+            kept = claim.body or self.codes.wait(key, until)
+            if kept is None:
                 raise CallbackRefused("busy", 503)
-            return self._repeat(ticket.decode())
+            first_state, _, ticket = kept.decode().partition(":")
+            if first_state != came_with:  # a used code replayed with another state: its result is not theirs
+                log.warning("callback refused: a used code came back with another state")
+                raise CallbackRefused("state", 400)
+            return self._repeat(ticket, browser)
         try:
-            done = self._first(code, state)
+            done = self._first(code, state, browser)
         except BaseException:
             self.codes.release(key)
             raise
-        self.codes.store(key, done.ticket.encode())
+        self.codes.store(key, f"{came_with}:{done.ticket}".encode())
         return done
 
-    def _repeat(self, ticket: str) -> Completed:
+    def _repeat(self, ticket: str, browser: str | None) -> Completed:
         result = self.results.load(ticket)
         if result is None:
             raise CallbackRefused("state", 400)
         log.info("callback repeated with a used code: answered with the first call's result")
-        return Completed(ticket, result["openid"], result["scope"], result.get("next"), first=False)
+        bound = result.get("browser")
+        return Completed(ticket, result["openid"], result["scope"], result.get("next"), first=False,
+                         signs_in=bool(bound) and bound == browser)
 
-    def _first(self, code: str, state: str) -> Completed:
+    def _first(self, code: str, state: str, browser: str | None) -> Completed:
         link = self.states.consume(state)
         if link is None:
             raise CallbackRefused("state", 400)
+        if link.browser and link.browser != browser:
+            log.warning("callback refused: a login started in another browser (login CSRF?); nobody signed in")
+            raise CallbackRefused("other_browser", 400)
         answer = self._exchange(code, state, link)
         if answer.get("is_snapshotuser") == 1:
             log.info("snapshot-page user (virtual openid) not stored; they must tap 使用完整服务")
@@ -92,12 +104,13 @@ class CallbackFlow:
         self.tokens.save(record)
         if link.openid and link.openid != record.openid:
             log.info("authorize link sent to %s was opened by %s: stored the visitor's own tokens",
-                     link.openid, record.openid)
+                     loggable(link.openid), loggable(record.openid))
         result = {"openid": record.openid, "scope": record.scope, "nickname": record.nickname,
-                  "headimgurl": record.headimgurl, "next": link.next}
+                  "headimgurl": record.headimgurl, "next": link.next, "browser": link.browser}
         ticket = self.results.save(result)
-        log.info("authorized openid=%s scope=%s", record.openid, record.scope)
-        return Completed(ticket, record.openid, record.scope, link.next, first=True, record=record)
+        log.info("authorized openid=%s scope=%s", loggable(record.openid), loggable(record.scope))
+        return Completed(ticket, record.openid, record.scope, link.next, first=True, record=record,
+                         signs_in=link.browser is not None)
 
     def _exchange(self, code: str, state: str, link: StateRecord) -> dict:
         try:

@@ -7,7 +7,6 @@ query holds the AppSecret.
 from __future__ import annotations
 
 import json
-import logging
 import random
 import time
 from typing import Any, Callable
@@ -17,8 +16,9 @@ import requests
 
 from .. import defaults
 from ..errors import WeChatError, WeChatUnavailable
+from ..logs import logger
 
-log = logging.getLogger("wechat_bot.wechat_api")
+log = logger("wechat_bot.wechat_api")
 
 SCOPES = ("snsapi_base", "snsapi_userinfo")
 

@@ -22,8 +22,8 @@ def safe_next(path: str | None) -> str | None:
 
 class AuthorizeLinks:
     def __init__(self, client: WeChatClient, states: AuthorizeStates, base_url: str,
-                 writes: PendingWrites | None = None) -> None:
-        self._client, self._states, self._writes = client, states, writes
+                 writes: PendingWrites | None = None, tag: str | None = None) -> None:
+        self._client, self._states, self._writes, self._tag = client, states, writes, tag
         self.callback_url = base_url.rstrip("/") + CALLBACK_PATH
 
     def base(self, openid: str | None = None, next_path: str | None = None) -> str:
@@ -38,6 +38,7 @@ class AuthorizeLinks:
         """A link for a menu button: its state does not expire and is not used up."""
         return self._client.authorize_url(self.callback_url, scope, self._states.issue_lasting(scope, safe_next(next_path)))
 
-    def for_scope(self, scope: str, openid: str | None, next_path: str | None) -> str:
-        state = self._states.issue(scope, openid, safe_next(next_path), self._writes)
+    def for_scope(self, scope: str, openid: str | None, next_path: str | None, browser: str | None = None) -> str:
+        """A link whose state is bound to `openid` (sent in chat) or to `browser` (a flow started on a page)."""
+        state = self._states.issue(scope, openid, safe_next(next_path), self._writes, browser, self._tag)
         return self._client.authorize_url(self.callback_url, scope, state)

@@ -2,7 +2,6 @@
 the request came to (behind a trusted reverse proxy, its X-Forwarded-Proto/-Host)."""
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from urllib.parse import urlsplit
@@ -11,8 +10,9 @@ import requests
 from flask import Request
 
 from ..config import Settings
+from ..logs import logger
 
-log = logging.getLogger("wechat_bot")
+log = logger("wechat_bot")
 
 # How long a discovered (or missing) tunnel is believed before asking the agent again.
 DISCOVERY_TTL = 30.0
@@ -27,6 +27,12 @@ def public_base_url(settings: Settings, request: Request) -> str:
     port = request.environ.get("SERVER_PORT", "")
     tunnel = discover_tunnel(settings.ngrok_api_url, port)
     return tunnel or request.host_url.rstrip("/")
+
+
+def app_base(settings: Settings, request: Request) -> str:
+    """Where this app's routes live as the phone sees them: the public origin, the mount point of the WSGI app
+    (SCRIPT_NAME, e.g. under DispatcherMiddleware) and WECHAT_URL_PREFIX."""
+    return public_base_url(settings, request) + request.script_root + settings.url_prefix
 
 
 def discover_tunnel(agent_url: str, port: str | int) -> str | None:

@@ -7,7 +7,6 @@ re-authorization; a quota error pauses the whole worker.
 """
 from __future__ import annotations
 
-import logging
 import random
 import signal
 import threading
@@ -16,13 +15,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
+from redis import RedisError
+
 from .. import defaults
 from ..errors import WeChatError, WeChatUnavailable
 from ..leases import Leases
+from ..logs import loggable, logger
 from .client import WeChatClient
 from .tokens import REAUTH_REQUIRED, TokenRecord, TokenStore
 
-log = logging.getLogger("wechat_bot.renewal")
+log = logger("wechat_bot.renewal")
 
 QUOTA_ERRCODES = (45009, 45011)
 
@@ -73,6 +75,8 @@ class Renewer:
         self.limiter = RateLimiter(rate or defaults.RENEWAL_RATE)
         self._stop = threading.Event()
         self._paused_until = 0.0
+        self.started = time.time()
+        self.last_sweep: float | None = None  # Unix time the last sweep completed, for /healthz
 
     def stop(self, *_: object) -> None:
         """Finish what is in flight, then return from run(); safe from a signal handler."""
@@ -82,8 +86,23 @@ class Renewer:
         if install_signals:
             signal.signal(signal.SIGTERM, self.stop)
             signal.signal(signal.SIGINT, self.stop)
+        failures = 0
         while not self._stop.is_set():
-            result = self.sweep()
+            try:
+                result = self.sweep()
+            except Exception as error:  # Redis stalled, gone, failing over: log, back off, carry on
+                if once:
+                    raise
+                failures += 1
+                pause = min(defaults.RENEWAL_BACKOFF_MAX, self.interval * 2 ** min(failures, 8))
+                log.warning("renewal sweep failed (%s: %s); trying again in %.0fs", type(error).__name__,
+                            loggable(str(error), 120), pause)
+                self._stop.wait(pause)
+                continue
+            if failures:
+                log.info("renewal sweeps again after %d failed attempt(s)", failures)
+                failures = 0
+            self._beat()
             if result.renewed or result.retried or result.reauth:
                 log.info("renewal sweep: %d renewed, %d to retry, %d need re-authorization, %d skipped",
                          result.renewed, result.retried, result.reauth, result.skipped)
@@ -91,6 +110,14 @@ class Renewer:
                 return
             pause = max(self.interval, self._paused_until - time.monotonic())
             self._stop.wait(pause)
+
+    def _beat(self) -> None:
+        """Say a sweep completed: here (the serve thread's /healthz) and in Redis (every other process's)."""
+        self.last_sweep = time.time()
+        try:
+            self.store.beat(self.last_sweep)
+        except RedisError:
+            pass
 
     def sweep(self) -> SweepResult:
         """One pass over what is due now."""
@@ -117,12 +144,16 @@ class Renewer:
                     return
                 self.limiter.wait()
                 result.add(self.renew(openid))
+        except RedisError as error:
+            log.warning("renewal of %s put off: Redis unavailable (%s); its lease runs out by itself",
+                        loggable(openid), type(error).__name__)
+            result.add("retried")
         except QuotaReached:
             result.quota = True
             self._paused_until = time.monotonic() + defaults.RENEWAL_QUOTA_PAUSE
             log.warning("WeChat quota reached: renewals pause for %.0fs", defaults.RENEWAL_QUOTA_PAUSE)
         except Exception:
-            log.exception("renewal of %s failed unexpectedly; it stays scheduled", openid)
+            log.exception("renewal of %s failed unexpectedly; it stays scheduled", loggable(openid))
             result.add("retried")
 
     def valid_access_token(self, openid: str, wait: float = 5.0) -> str | None:
@@ -159,7 +190,8 @@ class Renewer:
             self.store.unschedule(openid)  # its record expired or awaits the user
             return "skipped"
         if not force and record.renew_at > now:
-            return "skipped"  # another worker renewed it since it was listed
+            self.store.reschedule(openid, record.renew_at)  # renewed since it was listed (or its entry is stale)
+            return "skipped"
         return self._refresh(record, now)
 
     def _refresh(self, record: TokenRecord, now: float) -> str:

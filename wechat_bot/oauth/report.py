@@ -5,7 +5,7 @@ from typing import Any, Iterator
 
 from redis import Redis
 
-from .tokens import USER_PREFIX, TokenRecord, TokenStore
+from .tokens import USER_PREFIX, TokenRecord, TokenStore, openid_of
 
 
 def mask(secret: str) -> str:
@@ -29,8 +29,12 @@ def describe(record: TokenRecord, now: float, reveal: bool = False) -> dict[str,
 
 
 def all_records(redis: Redis, store: TokenStore) -> Iterator[TokenRecord]:
-    """Every stored user, by SCAN (for the operator's commands, not for renewal)."""
+    """Every stored user, by SCAN (for the operator's commands, not for renewal); a cluster client scans every
+    node."""
+    seen = set()
     for key in redis.scan_iter(match=USER_PREFIX + "*", count=1000):
-        record = store.get(key.decode()[len(USER_PREFIX):])
+        openid = openid_of(key)
+        record = store.get(openid) if openid not in seen else None
         if record is not None:
+            seen.add(openid)  # a record moved from an earlier version's key may be scanned again
             yield record

@@ -23,8 +23,18 @@ _ALPHABET = string.ascii_letters + string.digits
 STATE_LENGTH = 32  # WeChat allows [A-Za-z0-9] up to 128 bytes; 32 hex digits carry 128 random bits
 
 
+TAG_LENGTH = 20  # a state begins with its slot tag: the push's, for a link sent in a reply (one slot, one script)
+
+
 def state_key(state: str) -> str:
+    if len(state) > TAG_LENGTH:
+        return f"{KEY_PREFIX}{{{state[:TAG_LENGTH]}}}{state[TAG_LENGTH:]}"
     return KEY_PREFIX + state
+
+
+def new_state(tag: str | None = None) -> str:
+    """A tag (a push's, else random) and 128 random bits, in the [A-Za-z0-9] WeChat allows."""
+    return (tag or secrets.token_hex(TAG_LENGTH // 2))[:TAG_LENGTH] + secrets.token_hex(STATE_LENGTH // 2)
 
 
 def well_formed(state: str | None) -> bool:
@@ -36,9 +46,10 @@ class StateRecord:
     scope: str
     openid: str | None
     next: str | None
+    browser: str | None = None  # a flow started on a web page: the digest of that browser's id
 
     def to_json(self) -> str:
-        return json.dumps({"scope": self.scope, "openid": self.openid, "next": self.next})
+        return json.dumps({"scope": self.scope, "openid": self.openid, "next": self.next, "browser": self.browser})
 
 
 class AuthorizeStates:
@@ -46,10 +57,11 @@ class AuthorizeStates:
         self._redis, self.ttl = redis, ttl
 
     def issue(self, scope: str, openid: str | None = None, next_path: str | None = None,
-              writes: PendingWrites | None = None) -> str:
-        """A new state; with `writes`, its Redis write rides with the push's reply instead of costing a trip."""
-        state = secrets.token_hex(STATE_LENGTH // 2)
-        key, value = state_key(state), StateRecord(scope, openid, next_path).to_json()
+              writes: PendingWrites | None = None, browser: str | None = None, tag: str | None = None) -> str:
+        """A new state; with `writes`, its Redis write rides with the push's reply instead of costing a trip
+        (`tag` puts it in the push's slot)."""
+        state = new_state(tag)
+        key, value = state_key(state), StateRecord(scope, openid, next_path, browser).to_json()
         if writes is None:
             self._redis.set(key, value, ex=self.ttl)
         else:

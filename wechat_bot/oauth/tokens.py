@@ -1,23 +1,42 @@
 """Per-user OAuth tokens in Redis, and the schedule of when each is due for renewal."""
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Callable
 
 from redis import Redis
+from redis.exceptions import NoScriptError
 
 from .. import defaults
+from ..redis_connection import is_cluster
 
-USER_PREFIX = "wechat_bot:user:"
+USER_PREFIX = "wechat_bot:user:"  # + {openid}: the record; the braces keep a user's keys in one cluster slot
+REAUTH_PREFIX = "wechat_bot:reauth:"  # + {openid}: the scope of a fresh authorize link the next reply carries
+# What is due, for every user: one sorted set (about 100 bytes a user, so 100 MB at a million, on one shard),
+# because "what is due now" must stay one O(log n) read. It is written beside a user's record, never in the
+# same script, so each script stays in one slot; the order of the writes makes every crash in between heal.
 DUE_KEY = "wechat_bot:renewal:due"
-REAUTH_KEY = "wechat_bot:reauth"  # openid -> scope of users to send a fresh authorize link with the next reply
+HEARTBEAT_KEY = "wechat_bot:renewal:heartbeat"  # Unix time the last renewal sweep of any worker completed
+
+LEGACY_USER_PREFIX, LEGACY_REAUTH_KEY = "wechat_bot:user:", "wechat_bot:reauth"  # before hash tags (0.10)
 
 ACTIVE, EXPIRING, REAUTH_REQUIRED = "active", "expiring", "reauth_required"
 
 
 def user_key(openid: str) -> str:
-    return USER_PREFIX + openid
+    return f"{USER_PREFIX}{{{openid}}}"
+
+
+def reauth_key(openid: str) -> str:
+    return f"{REAUTH_PREFIX}{{{openid}}}"
+
+
+def openid_of(key: bytes | str) -> str:
+    """The openid in a record's key."""
+    text = key.decode() if isinstance(key, bytes) else key
+    return text[len(USER_PREFIX):].strip("{}")
 
 
 @dataclass(frozen=True)
@@ -68,6 +87,15 @@ class TokenRecord:
             return EXPIRING
         return ACTIVE
 
+    def to_json(self) -> str:
+        """The stored form: one compact string (short names, no spaces), so a record with long token values
+        is not kept in Redis's large hash encoding (about 1.5 KB a user as a hash)."""
+        return json.dumps([getattr(self, name) for name in _FIELDS], ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> "TokenRecord":
+        return cls(*json.loads(raw))
+
     def to_hash(self) -> dict[str, str]:
         return {name: str(value) for name, value in asdict(self).items()}
 
@@ -79,42 +107,78 @@ class TokenRecord:
                       for name, value in values.items() if name in known})
 
 
+_FIELDS = [f.name for f in fields(TokenRecord)]
+REFRESH_TOKEN_INDEX = _FIELDS.index("refresh_token") + 1  # its place in the stored array, for the scripts (Lua counts from 1)
+
+
 class TokenStore:
     """Per-user OAuth tokens and when each is due for renewal."""
 
     def __init__(self, redis: Redis, *, clock: Callable[[], float] = time.time) -> None:
         self._redis, self._clock = redis, clock
         self._cas = redis.register_script(_COMPARE_AND_SAVE)
+        self._save = redis.register_script(_SAVE)
 
     def save(self, record: TokenRecord) -> None:
-        """Write the record and its place in the schedule in one transaction; both expire with the refresh_token."""
-        key = user_key(record.openid)
-        with self._redis.pipeline() as pipe:
-            pipe.delete(key)
-            pipe.hset(key, mapping=record.to_hash())
-            pipe.expireat(key, record.refresh_token_expires_at + defaults.RECORD_GRACE)
+        """Write the record (expiring with its refresh_token) and its place in the schedule. The schedule goes
+        first: a crash in between leaves an entry whose record the renewer reads afresh, never a record that
+        nobody renews."""
+        args: list[Any] = [record.refresh_token_expires_at + defaults.RECORD_GRACE, record.status, record.to_json()]
+        keys = [user_key(record.openid), reauth_key(record.openid)]
+        with self._redis.pipeline(transaction=False) as pipe:
             if record.status == REAUTH_REQUIRED:
                 pipe.zrem(DUE_KEY, record.openid)
             else:
                 pipe.zadd(DUE_KEY, {record.openid: record.renew_at})
-                pipe.hdel(REAUTH_KEY, record.openid)
-            pipe.execute()
+            if is_cluster(self._redis):  # a cluster pipeline takes no script: the schedule, then the record
+                pipe.execute()
+                self._save(keys=keys, args=args)
+                return
+            pipe.evalsha(self._save.sha, 2, *keys, *args)
+            try:
+                pipe.execute()
+            except NoScriptError:
+                self._save(keys=keys, args=args)
 
     def get(self, openid: str) -> TokenRecord | None:
-        raw = self._redis.hgetall(user_key(openid))
-        return TokenRecord.from_hash(raw) if raw else None
+        raw = self._redis.get(user_key(openid))
+        if raw:
+            return TokenRecord.from_json(raw)
+        return self._migrate(openid)
+
+    def _migrate(self, openid: str) -> TokenRecord | None:
+        """A record kept by an earlier version (`wechat_bot:user:<openid>`, no hash tag; re-authorize markers in
+        one hash) moves to the present keys the first time it is read, so an upgrade drops no user's tokens."""
+        raw = self._redis.hgetall(LEGACY_USER_PREFIX + openid) if "{" not in openid else None
+        if not raw:
+            return None
+        record = TokenRecord.from_hash(raw)
+        scope = self._redis.hget(LEGACY_REAUTH_KEY, openid)
+        self.save(record)
+        if scope and record.status == REAUTH_REQUIRED:
+            self._redis.set(reauth_key(openid), scope, exat=record.refresh_token_expires_at + defaults.RECORD_GRACE)
+        self._redis.delete(LEGACY_USER_PREFIX + openid)
+        self._redis.hdel(LEGACY_REAUTH_KEY, openid)
+        return record
 
     def delete(self, openid: str) -> bool:
-        with self._redis.pipeline() as pipe:
+        with self._redis.pipeline(transaction=False) as pipe:
             pipe.delete(user_key(openid))
+            pipe.delete(reauth_key(openid))
             pipe.zrem(DUE_KEY, openid)
-            pipe.hdel(REAUTH_KEY, openid)
             deleted, _, _ = pipe.execute()
         return bool(deleted)
 
     def due(self, now: float, limit: int) -> list[str]:
         """Openids whose renewal time has come, oldest first: costs O(log n + due), never a scan."""
         return [m.decode() for m in self._redis.zrangebyscore(DUE_KEY, "-inf", now, start=0, num=limit)]
+
+    def beat(self, at: float) -> None:
+        self._redis.set(HEARTBEAT_KEY, int(at))
+
+    def last_beat(self) -> float | None:
+        raw = self._redis.get(HEARTBEAT_KEY)
+        return float(raw) if raw else None
 
     def unschedule(self, openid: str) -> None:
         self._redis.zrem(DUE_KEY, openid)
@@ -141,33 +205,43 @@ class TokenStore:
 
     def mark_reauth(self, used: TokenRecord, now: float) -> bool:
         """The refresh_token is dead: out of the schedule, and the user's next reply carries a new link."""
-        return self._compare_and_save(used.refresh_token, replace(used, status=REAUTH_REQUIRED, updated_at=int(now)),
-                                      reauth_scope=used.scope)
+        dead = replace(used, status=REAUTH_REQUIRED, updated_at=int(now),
+                       refresh_token_expires_at=min(used.refresh_token_expires_at, int(now)))
+        return self._compare_and_save(used.refresh_token, dead, reauth_scope=used.scope)
 
     def reauth_scope(self, openid: str) -> str | None:
-        raw = self._redis.hget(REAUTH_KEY, openid)
+        raw = self._redis.get(reauth_key(openid))
         return raw.decode() if raw else None
 
     def _compare_and_save(self, expected_refresh_token: str, record: TokenRecord, reauth_scope: str = "") -> bool:
-        mapping = record.to_hash()
-        args = [expected_refresh_token, record.openid, record.renew_at,
-                record.refresh_token_expires_at + defaults.RECORD_GRACE, record.status, reauth_scope]
-        for name, value in mapping.items():
-            args += [name, value]
-        return bool(self._cas(keys=[user_key(record.openid), DUE_KEY, REAUTH_KEY], args=args))
+        """The record, if the stored refresh_token is still the one used; then its place in the schedule."""
+        args = [expected_refresh_token, record.refresh_token_expires_at + defaults.RECORD_GRACE, record.status,
+                reauth_scope, record.to_json(), REFRESH_TOKEN_INDEX]
+        if not self._cas(keys=[user_key(record.openid), reauth_key(record.openid)], args=args):
+            return False
+        if record.status == REAUTH_REQUIRED:
+            self._redis.zrem(DUE_KEY, record.openid)
+        else:
+            self._redis.zadd(DUE_KEY, {record.openid: record.renew_at})
+        return True
 
 
-# KEYS: user hash, schedule, reauth hash. ARGV: expected refresh_token, openid, renew_at, expire_at, status,
-# reauth scope, then field/value pairs. Writes only if the stored refresh_token is still the expected one.
+# KEYS: the user's record, the user's re-authorize marker (one slot: both tagged with the openid).
+# ARGV: expire_at, status, the record. The re-authorize marker goes once a record is usable again.
+_SAVE = """
+redis.call('set', KEYS[1], ARGV[3], 'EXAT', ARGV[1])
+if ARGV[2] ~= 'reauth_required' then redis.call('del', KEYS[2]) end
+return 1
+"""
+
+# KEYS: the user's record and re-authorize marker. ARGV: expected refresh_token, expire_at, status, reauth scope,
+# the record, the refresh_token's place in it. Writes only if the stored refresh_token is the expected one.
 _COMPARE_AND_SAVE = """
-if redis.call('hget', KEYS[1], 'refresh_token') ~= ARGV[1] then return 0 end
-for i = 7, #ARGV, 2 do redis.call('hset', KEYS[1], ARGV[i], ARGV[i + 1]) end
-redis.call('expireat', KEYS[1], ARGV[4])
-if ARGV[5] == 'reauth_required' then
-  redis.call('zrem', KEYS[2], ARGV[2])
-  redis.call('hset', KEYS[3], ARGV[2], ARGV[6])
-else
-  redis.call('zadd', KEYS[2], ARGV[3], ARGV[2])
+local stored = redis.call('get', KEYS[1])
+if not stored or cjson.decode(stored)[tonumber(ARGV[6])] ~= ARGV[1] then return 0 end
+redis.call('set', KEYS[1], ARGV[5], 'EXAT', ARGV[2])
+if ARGV[3] == 'reauth_required' then
+  redis.call('set', KEYS[2], ARGV[4], 'EXAT', ARGV[2])
 end
 return 1
 """

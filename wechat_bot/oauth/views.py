@@ -1,18 +1,23 @@
 """The OAuth pages: the callback WeChat sends the phone to, the result page, and a login entry for the site."""
 from __future__ import annotations
 
-import logging
 import time
 
-from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
+from .. import errors, page_headers
+from ..logs import loggable, logger
 from .callback import CallbackRefused, Completed
-from .pages import message_page
-from .public_url import public_base_url
+from .pages import message_page, render_icon
+from .public_url import app_base
 from .signals import on_authorized
+from .site_login import browser_binding, sign_in
 
-bp = Blueprint("oauth", __name__, template_folder="templates")
-log = logging.getLogger("wechat_bot.oauth")
+bp = Blueprint("oauth", __name__, template_folder="../templates")
+page_headers.init_app(bp)
+bp.add_app_template_global(render_icon, "icon_svg")
+errors.init_app(bp)
+log = logger("wechat_bot.oauth")
 
 # How long WeChat's second call with the same code waits for the first to finish.
 REPEAT_WAIT = 10.0
@@ -26,10 +31,11 @@ def _services():
 def callback():
     try:
         done = _services().callback.complete(request.args.get("code"), request.args.get("state"),
-                                             until=time.monotonic() + REPEAT_WAIT)
+                                             until=time.monotonic() + REPEAT_WAIT, browser=browser_binding())
     except CallbackRefused as refused:
         return message_page(refused.kind, refused.status)
-    session["openid"], session["scope"] = done.openid, done.scope
+    if done.signs_in:  # a link sent in chat stores the tokens but signs no browser in (see README: Security)
+        sign_in(done.openid, done.scope)
     if done.first:
         _announce(done)
     return redirect(done.next_path or url_for("oauth.result", ticket=done.ticket))
@@ -49,8 +55,11 @@ def login():
     """Send a phone to the authorize page, then back to `next` (an in-site path) signed in."""
     scope = "snsapi_userinfo" if request.args.get("scope") in ("userinfo", "snsapi_userinfo") else "snsapi_base"
     services = _services()
-    links = services.links(public_base_url(services.settings, request))
-    return redirect(links.for_scope(scope, None, request.args.get("next")))
+    if not services.login_limit().allow(request.remote_addr or "-"):
+        log.warning("login refused: client %s started too many authorize flows", loggable(request.remote_addr))
+        return message_page("too_many", 429)
+    links = services.links(app_base(services.settings, request))
+    return redirect(links.for_scope(scope, None, request.args.get("next"), browser_binding(create=True)))
 
 
 def _announce(done: Completed) -> None:

@@ -11,7 +11,7 @@ from . import api, authorize, console
 from .pusher import Pusher
 from .store import Fault, SandboxConfig, SandboxStore
 
-__all__ = ["create_sandbox_app", "init_app", "init_console", "Fault", "SandboxConfig", "SandboxStore"]
+__all__ = ["create_sandbox_app", "init_app", "serve", "Fault", "SandboxConfig", "SandboxStore"]
 
 
 def init_app(app: Flask, store: SandboxStore) -> None:
@@ -21,10 +21,13 @@ def init_app(app: Flask, store: SandboxStore) -> None:
     app.register_blueprint(authorize.bp)
 
 
-def init_console(app: Flask, pusher: Pusher) -> None:
-    """The chat and tokens pages, for a sandbox served beside the real server."""
-    app.extensions["wechat_sandbox_pusher"] = pusher
-    app.register_blueprint(console.bp)
+def serve(app: Flask, services, prefix: str | None) -> None:
+    """The sandbox WeChat (API, authorize page) and its chat and tokens pages, beside the app's own routes."""
+    settings = services.settings
+    app.extensions["wechat_sandbox"] = SandboxStore(services.redis, settings.appid, settings.secret)
+    app.extensions["wechat_sandbox_pusher"] = Pusher(settings.token, settings.appid, settings.aes_key)
+    for blueprint in (api.bp, authorize.bp, console.bp):
+        app.register_blueprint(blueprint, url_prefix=prefix)
 
 
 def create_sandbox_app(redis: Redis, appid: str, secret: str) -> Flask:

@@ -3,13 +3,15 @@ errors as {"errcode", "errmsg"} with a `rid:` suffix, faults injected per path f
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import time
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, request, url_for
 
+from .menu_rules import menu_error
 from .store import SandboxStore
 
 bp = Blueprint("sandbox_api", __name__)
@@ -36,9 +38,19 @@ ERRMSG = {
     45011: "api minute-quota reach limit, must slower, retry next minute",
     47001: "data format error",
     48001: "api unauthorized",
+    40016: "invalid button size",
     40017: "invalid button type",
     40018: "invalid button name size",
+    40019: "invalid button key size",
+    40020: "invalid button url size",
+    40023: "invalid sub button size",
+    40024: "invalid sub button type",
+    40025: "invalid sub button name size",
+    40026: "invalid sub button key size",
+    40027: "invalid sub button url size",
     40055: "invalid button url domain",
+    43001: "require GET method",
+    43002: "require POST method",
     46003: "menu no exist",
 }
 
@@ -57,8 +69,23 @@ def error(errcode: int) -> Response:
     return answer({"errcode": errcode, "errmsg": f"{ERRMSG.get(errcode, 'error')} rid: {rid}"})
 
 
+_METHOD: dict[str, str] = {}  # endpoint -> the one method WeChat serves it with
+
+
+def api(path: str, method: str):
+    """A WeChat API route: it takes GET and POST, since WeChat answers the wrong one with HTTP 200 JSON
+    43001 (needs GET) or 43002 (needs POST), not a 405."""
+    def register(view):
+        _METHOD[f"{bp.name}.{view.__name__}"] = method
+        return bp.route(path, methods=["GET", "POST"])(view)
+    return register
+
+
 @bp.before_request
 def count_and_inject_faults():
+    wanted = _METHOD.get(request.endpoint or "")
+    if wanted and request.method != wanted:
+        return error(43001 if wanted == "GET" else 43002)
     sandbox = store()
     sandbox.count(request.path)
     fault = sandbox.next_fault(request.path)
@@ -87,7 +114,7 @@ def _check_app(secret_needed: bool) -> Response | None:
     return None
 
 
-@bp.get("/sns/oauth2/access_token")
+@api("/sns/oauth2/access_token", "GET")
 def exchange_code():
     refused = _check_app(secret_needed=True)
     if refused:
@@ -111,7 +138,7 @@ def exchange_code():
     return answer(body)
 
 
-@bp.get("/sns/oauth2/refresh_token")
+@api("/sns/oauth2/refresh_token", "GET")
 def refresh_token():
     refused = _check_app(secret_needed=False)
     if refused:
@@ -140,7 +167,7 @@ def _user_token(openid_required: bool = True) -> tuple[dict | None, Response | N
     return record, None
 
 
-@bp.get("/sns/userinfo")
+@api("/sns/userinfo", "GET")
 def userinfo():
     record, refused = _user_token()
     if refused:
@@ -149,19 +176,23 @@ def userinfo():
         return error(48001)
     user = store().user(record["openid"])
     body = {"openid": user["openid"], "nickname": user["nickname"], "sex": 0, "province": "", "city": "",
-            "country": "", "headimgurl": user["headimgurl"], "privilege": []}
+            "country": "", "headimgurl": user["headimgurl"] or avatar_url(user["openid"]), "privilege": []}
     if user.get("unionid"):
         body["unionid"] = user["unionid"]
     return answer(body)
 
 
-@bp.get("/sns/auth")
+def avatar_url(openid: str) -> str:
+    return url_for("sandbox_api.avatar", openid=openid, _external=True)
+
+
+@api("/sns/auth", "GET")
 def check_token():
     record, refused = _user_token()
     return error(40003) if refused else answer({"errcode": 0, "errmsg": "ok"})
 
 
-@bp.get("/cgi-bin/token")
+@api("/cgi-bin/token", "GET")
 def global_token():
     refused = _check_app(secret_needed=True)
     if refused:
@@ -171,11 +202,13 @@ def global_token():
     return answer(store().global_token(stable=False))
 
 
-@bp.post("/cgi-bin/stable_token")
+@api("/cgi-bin/stable_token", "POST")
 def stable_token():
     try:
         body = json.loads(request.get_data() or b"{}")
     except ValueError:
+        return error(47001)
+    if not isinstance(body, dict):
         return error(47001)
     sandbox = store()
     if body.get("grant_type") != "client_credential":
@@ -201,42 +234,51 @@ def _posted_json() -> tuple[Any, Response | None]:
         return None, error(47001)
 
 
-@bp.post("/cgi-bin/message/custom/send")
+@api("/cgi-bin/message/custom/send", "POST")
 def custom_send():
     message, refused = _posted_json()
     if refused:
         return refused
     if not isinstance(message, dict) or not message.get("touser") or not message.get("msgtype"):
         return error(44002 if not message else 47001)
+    if not store().redis.sismember("wechat_sandbox:users", str(message["touser"])):
+        return error(40003)  # an openid this account has never seen
     store().record_sent(message)
     return answer({"errcode": 0, "errmsg": "ok"})
 
 
-@bp.post("/cgi-bin/menu/create")
+@api("/cgi-bin/menu/create", "POST")
 def create_menu():
     menu, refused = _posted_json()
     if refused:
         return refused
-    buttons = menu.get("button") if isinstance(menu, dict) else None
-    if not isinstance(buttons, list) or not 1 <= len(buttons) <= 3:
-        return error(40017)
-    for button in buttons:
-        subs = button.get("sub_button", [])
-        if len(str(button.get("name", "")).encode()) > 16 or len(subs) > 5:
-            return error(40018)
-        for sub in subs:
-            if len(str(sub.get("name", "")).encode()) > 60:
-                return error(40018)
-        for item in [button, *subs]:
-            if item.get("type") == "view" and not 0 < len(str(item.get("url", ""))) <= 1024:
-                return error(40055)
+    problem = menu_error(menu)
+    if problem:
+        return error(problem)
     store().redis.set("wechat_sandbox:menu", json.dumps(menu, ensure_ascii=False))
     return answer({"errcode": 0, "errmsg": "ok"})
 
 
-@bp.get("/cgi-bin/menu/get")
+@api("/cgi-bin/menu/get", "GET")
 def get_menu():
     if not _account_token_valid():
         return error(40001)
     raw = store().redis.get("wechat_sandbox:menu")
     return answer({"menu": json.loads(raw)}) if raw else error(46003)
+
+
+_AVATAR = ('<svg xmlns="http://www.w3.org/2000/svg" width="132" height="132" viewBox="0 0 132 132">'
+           '<rect width="132" height="132" fill="hsl({hue},55%,52%)"/>'
+           '<text x="66" y="66" dy=".35em" text-anchor="middle" font-size="64" fill="#fff" '
+           'font-family="PingFang SC,Noto Sans CJK SC,sans-serif">{initial}</text></svg>')
+
+
+@bp.get("/sandbox/avatar/<openid>.svg")
+def avatar(openid: str) -> Response:
+    """A sandbox user's avatar, made from their openid and nickname (WeChat's is a thirdwx.qlogo.cn image)."""
+    from markupsafe import escape
+
+    nickname = store().user(openid)["nickname"] if store().redis.sismember("wechat_sandbox:users", openid) else openid
+    hue = int(hashlib.sha1(openid.encode()).hexdigest()[:4], 16) % 360
+    body = _AVATAR.format(hue=hue, initial=escape((nickname.strip() or "?")[0]))
+    return Response(body, content_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})

@@ -5,11 +5,15 @@ import re
 import secrets
 from urllib.parse import urlencode, urlsplit
 
-from flask import Blueprint, Response, make_response, redirect, render_template, request
+from flask import Blueprint, Response, make_response, redirect, render_template, request, url_for
 
+from .. import page_headers
+from ..oauth.pages import render_icon
 from .api import store
 
 bp = Blueprint("sandbox_authorize", __name__, template_folder="templates")
+page_headers.init_app(bp)
+bp.add_app_template_global(render_icon, "icon_svg")
 
 USER_COOKIE = "wx_openid"
 _STATE = re.compile(r"[A-Za-z0-9]{0,128}")
@@ -64,7 +68,7 @@ def authorize():
         return refused
     openid = _current_user()
     if openid is None:
-        return render_template("sandbox/pick_user.html", back=request.full_path,
+        return render_template("sandbox/pick_user.html", back=request.script_root + request.full_path,
                                suggestion="o" + secrets.token_hex(13)), 200
     if link["scope"] == "snsapi_base":
         return _with_code(link, openid)
@@ -73,6 +77,10 @@ def authorize():
 
 @bp.post("/connect/oauth2/authorize/confirm")
 def confirm():
+    from .console import same_origin
+
+    if not same_origin():
+        return _refusal(10006, "跨站请求已拒绝")
     link, refused = _checked(request.form)
     if refused:
         return refused
@@ -90,7 +98,7 @@ def confirm():
 def act_as() -> Response:
     """Be this WeChat user in this browser, then go back to the authorize link."""
     openid, back = request.args.get("openid", ""), request.args.get("back", "")
-    if not _OPENID.fullmatch(openid) or not back.startswith("/connect/oauth2/authorize?"):
+    if not _OPENID.fullmatch(openid) or not back.startswith(url_for("sandbox_authorize.authorize") + "?"):
         return _refusal(10006, "openid 只能是字母、数字、- 和 _")
     nickname = request.args.get("nickname", "").strip()[:32]
     if nickname:

@@ -2,16 +2,36 @@
 from __future__ import annotations
 
 import re
+import secrets
 import time
 from dataclasses import replace
 
-from flask import Blueprint, current_app, jsonify, make_response, render_template, request
+from flask import Blueprint, current_app, jsonify, make_response, render_template, request, url_for
 from markupsafe import Markup, escape
 
+from .. import page_headers
 from ..oauth import report
 from .authorize import USER_COOKIE, _OPENID
 
 bp = Blueprint("sandbox_console", __name__, template_folder="templates")
+page_headers.init_app(bp)
+
+
+@bp.before_request
+def same_origin_only():
+    """A page elsewhere cannot make this browser act in the sandbox (a cross-site form POST to expire tokens)."""
+    if request.method != "GET" and not same_origin():
+        return jsonify(error="cross-origin request refused"), 403
+    return None
+
+
+def same_origin() -> bool:
+    """The request came from a page of this origin: Sec-Fetch-Site says so, or Origin matches our host."""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site in ("same-origin", "none")
+    origin = request.headers.get("Origin")
+    return origin is None or origin == request.host_url.rstrip("/")
 
 _LINK = re.compile(r'<a href="(https?://[^"<>]+)"[^>]*>(.*?)</a>', re.S)
 KINDS = {
@@ -44,11 +64,23 @@ def _services():
     return current_app.extensions["wechat_bot"]
 
 
+USER_COOKIE_AGE = 365 * 24 * 3600  # the last user chosen stays chosen
+
+
 @bp.get("/sandbox/")
 @bp.get("/sandbox/chat")
 def chat():
-    return render_template("sandbox/chat.html", users=_sandbox().users(),
-                           current=request.cookies.get(USER_COOKIE, ""))
+    """The chat page, with a user ready: the one this browser used last, else a made-up one."""
+    openid = request.cookies.get(USER_COOKIE, "")
+    if not _OPENID.fullmatch(openid):
+        openid = "o" + secrets.token_hex(13)
+        _sandbox().save_user(openid, nickname=f"沙箱用户{openid[-4:]}")
+    user = _sandbox().user(openid)
+    response = make_response(render_template("sandbox/chat.html", users=_sandbox().users(), current=user,
+                                              avatar=user["headimgurl"] or url_for("sandbox_api.avatar", openid=openid)))
+    response.set_cookie(USER_COOKIE, openid, max_age=USER_COOKIE_AGE, httponly=True, samesite="Lax")
+    response.headers["Cache-Control"] = "no-store"  # coming back to it shows the user chosen since, not a stale copy
+    return response
 
 
 @bp.get("/sandbox/tokens")
@@ -66,8 +98,9 @@ def choose_user():
     existing = _sandbox().redis.exists(f"wechat_sandbox:user:{openid}")
     nickname = str(data.get("nickname", "")).strip()[:32] or None
     user = _sandbox().save_user(openid, nickname=nickname) if nickname or not existing else _sandbox().user(openid)
+    user = {**user, "avatar": user["headimgurl"] or url_for("sandbox_api.avatar", openid=openid)}
     response = make_response(jsonify(user=user))
-    response.set_cookie(USER_COOKIE, openid, httponly=True, samesite="Lax")
+    response.set_cookie(USER_COOKIE, openid, max_age=USER_COOKIE_AGE, httponly=True, samesite="Lax")
     return response
 
 
@@ -82,7 +115,8 @@ def push():
     if kind is None:
         return jsonify(error="unknown kind"), 400
     msg_type, fields = kind(data)
-    exchange = current_app.extensions["wechat_sandbox_pusher"].push(openid, msg_type,
+    endpoint = url_for("endpoint.receive", _external=True)
+    exchange = current_app.extensions["wechat_sandbox_pusher"].push(endpoint, openid, msg_type,
                                                                      encrypted=bool(data.get("safe")), **fields)
     body = exchange.to_json()
     content = exchange.reply.get("Content")
@@ -112,6 +146,6 @@ def token_action(openid: str, action: str):
     if action == "expire-access":
         sandbox.expire_access_token(openid)
     else:
-        sandbox.expire_refresh_token(openid)
+        sandbox.expire_refresh_token(openid)  # the renewal finds out from WeChat (42002) and marks the user
     services.tokens.save(replace(record, access_token_expires_at=int(now)))  # due for renewal at once
     return jsonify(ok=True)

@@ -48,10 +48,11 @@ class Exchange:
 
 
 class Pusher:
-    def __init__(self, endpoint: str, token: str, appid: str, aes_key: str | None, account: str = "gh_sandbox") -> None:
-        self.endpoint, self.token, self.appid, self.aes_key, self.account = endpoint, token, appid, aes_key, account
+    def __init__(self, token: str, appid: str, aes_key: str | None, account: str = "gh_sandbox") -> None:
+        self.token, self.appid, self.aes_key, self.account = token, appid, aes_key, account
 
-    def push(self, openid: str, msg_type: str, encrypted: bool = False, **fields: Any) -> Exchange:
+    def push(self, endpoint: str, openid: str, msg_type: str, encrypted: bool = False, **fields: Any) -> Exchange:
+        """Post to `endpoint` (the server's /wechat URL) as WeChat would."""
         envelope = {"ToUserName": self.account, "FromUserName": openid, "CreateTime": int(time.time()),
                     "MsgType": msg_type, **fields}
         if msg_type != "event":
@@ -67,14 +68,14 @@ class Pusher:
             body = f"<xml><ToUserName>{cdata(self.account)}</ToUserName><Encrypt>{cdata(encrypt)}</Encrypt></xml>"
             query.update(encrypt_type="aes", msg_signature=sign(self.token, timestamp, nonce, encrypt))
         exchange = Exchange(request_xml=xml, sent_body=body)
-        self._deliver(exchange, query)
+        self._deliver(endpoint, exchange, query)
         return exchange
 
-    def _deliver(self, exchange: Exchange, query: dict[str, str]) -> None:
+    def _deliver(self, endpoint: str, exchange: Exchange, query: dict[str, str]) -> None:
         for attempt in range(1, RETRIES + 2):
             started = time.perf_counter()
             try:
-                response = requests.post(self.endpoint, params=query, data=exchange.sent_body.encode(),
+                response = requests.post(endpoint, params=query, data=exchange.sent_body.encode(),
                                          headers={"Content-Type": "text/xml"}, timeout=WINDOW)
             except requests.Timeout:
                 exchange.deliveries.append(Delivery(attempt, None, (time.perf_counter() - started) * 1000, "timeout"))

@@ -1,0 +1,70 @@
+"""The commands with no WeChat credentials (the sandbox account), from run.py and from `flask --app SITE wechat`."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+import redis as redis_py
+
+from tests import processes
+from tests.conftest import project_root
+from wechat_bot import embedded_redis
+from wechat_bot.oauth.tokens import TokenRecord, TokenStore
+
+SITE = '''
+from flask import Flask
+from wechat_bot import WeChatBot
+
+app = Flask(__name__)
+app.config["SECRET_KEY"] = "site"
+wechat = WeChatBot(app)
+
+
+@app.get("/")
+def home():
+    return "the site"
+'''
+
+
+@pytest.fixture
+def sandbox_home(tmp_path):
+    """A working directory whose embedded Redis holds one sandbox user's tokens, and a mysite.py beside it."""
+    (tmp_path / "mysite.py").write_text(SITE)
+    client = redis_py.Redis(unix_socket_path=embedded_redis.ensure_running(tmp_path / "var"))
+    answer = {"openid": "o_sandboxer", "scope": "snsapi_base", "access_token": "a" * 40, "refresh_token": "r" * 40,
+              "expires_in": 7200}
+    TokenStore(client).save(TokenRecord.from_exchange(answer, time.time()))
+    yield tmp_path
+    client.close()
+    embedded_redis.stop(tmp_path / "var")
+
+
+def run(home, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in processes.clean_env().items() if not k.startswith("WECHAT_")}
+    return subprocess.run([sys.executable, *args], cwd=home, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_run_py_tokens_list_lists_the_sandbox_users(sandbox_home):
+    result = run(sandbox_home, str(project_root() / "run.py"), "tokens", "list", "--json")
+    assert result.returncode == 0, result.stderr
+    assert [row["openid"] for row in json.loads(result.stdout)] == ["o_sandboxer"]
+
+
+def test_flask_wechat_tokens_list_lists_the_sandbox_users(sandbox_home):
+    result = run(sandbox_home, "-m", "flask", "--app", "mysite", "wechat", "tokens", "list", "--json")
+    assert result.returncode == 0, result.stderr
+    assert [row["openid"] for row in json.loads(result.stdout)] == ["o_sandboxer"]
+
+
+def test_worker_once_runs_with_the_sandbox_account(sandbox_home):
+    result = run(sandbox_home, str(project_root() / "run.py"), "worker", "--once")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("renewed 0")
+
+
+def test_flask_wechat_does_not_serve(sandbox_home):
+    result = run(sandbox_home, "-m", "flask", "--app", "mysite", "wechat", "serve")
+    assert result.returncode != 0 and "flask run" in result.stderr

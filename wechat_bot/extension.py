@@ -1,0 +1,130 @@
+"""WeChatBot: the Flask extension, and the one place wechat_bot's parts are wired into an application.
+
+    wechat = WeChatBot(app, router=router)      # or WeChatBot(router=router), then wechat.init_app(app)
+
+Everything per application lives in `app.extensions["wechat_bot"]` (a `Services`); the object itself keeps
+no app, so one instance serves any number of apps, each with its own settings.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, Mapping
+
+from flask import Flask, current_app
+from flask.sessions import SecureCookieSessionInterface
+from redis import Redis
+
+from . import defaults, endpoint, health, logs, oauth, secret_key
+from .config import Settings
+from .errors import ConfigError
+from .handlers import Router
+from .oauth.credentials import UserCredentials, user_credentials
+from .oauth.site_login import SiteUser, current_site_user, require_login
+from .services import Services
+from .sessions import CookieSessions
+
+EXTENSION = "wechat_bot"
+
+
+class WeChatBot:
+    def __init__(self, app: Flask | None = None, *, router: Router | None = None) -> None:
+        self.router = router
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask, *, redis: Redis | None = None, overrides: Mapping[str, str] | None = None,
+                 deadline: float = defaults.REPLY_DEADLINE, sandbox_origin: str | bool | None = None) -> None:
+        """Wire wechat_bot into `app`: settings from `overrides`, app.config, the environment, then ./.env.
+
+        With no WeChat credentials the app works with the sandbox account when run by hand (`sandbox_origin`,
+        `wechat-bot serve`, `flask run`, a flask command); anywhere else that stops start-up with one line.
+        """
+        from .sandbox import mode
+
+        settings = Settings.for_app(app.config, overrides)
+        sandboxed, origin = (False, None)
+        if settings.missing_credentials:
+            sandboxed, origin = mode.wanted(sandbox_origin)
+            if not sandboxed:
+                raise ConfigError(f"{', '.join(settings.missing_credentials)}: not set "
+                                  "(put them in the environment or .env)")
+            settings = mode.settings_for(settings, {**_from_config(app.config), **(overrides or {})})
+        logs.configure(settings.log_format)
+        _sessions(app, settings)
+        if settings.trusted_proxies:
+            from werkzeug.middleware.proxy_fix import ProxyFix
+
+            n = settings.trusted_proxies
+            app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)
+        client = None
+        if sandboxed:
+            client = functools.partial(_local_client, settings, origin)
+        services = Services.build(settings, redis=redis, router=self.router, deadline=deadline, client=client)
+        app.extensions[EXTENSION] = services
+        prefix = settings.url_prefix or None
+        for blueprint in (endpoint.bp, oauth.bp, health.bp):
+            app.register_blueprint(blueprint, url_prefix=prefix)
+        if sandboxed:
+            from . import sandbox
+
+            sandbox.serve(app, services, prefix)
+            if origin:
+                mode.remember_origin(services.redis, origin + settings.url_prefix)
+        from .cli import flask_group
+
+        if "wechat" not in app.cli.commands:
+            app.cli.add_command(flask_group)
+
+    # -- for the site's own pages and code -----------------------------------------------------------------
+    @property
+    def services(self) -> Services:
+        """The current app's parts (inside an app or request context)."""
+        return current_app.extensions[EXTENSION]
+
+    @property
+    def current_user(self) -> SiteUser | None:
+        """The WeChat user signed in to this browser (openid, scope, nickname, headimgurl), or None."""
+        return current_site_user(self.services)
+
+    def login_required(self, view: Callable | None = None, *, scope: str = "snsapi_base") -> Callable:
+        """`@wechat.login_required` or `@wechat.login_required(scope="snsapi_userinfo")` on a site's view."""
+        if view is None:
+            return lambda func: self.login_required(func, scope=scope)
+
+        @functools.wraps(view)
+        def guarded(*args: Any, **kwargs: Any):
+            refusal = require_login(self.services, scope)
+            return refusal if refusal is not None else view(*args, **kwargs)
+        return guarded
+
+    def user(self, openid: str) -> UserCredentials:
+        """The user's credentials; raises UnknownUser when nothing is stored for `openid`."""
+        return user_credentials(self.services, openid)
+
+
+def _from_config(config: Mapping[str, Any]) -> dict[str, str]:
+    from .config import NAMES
+
+    return {name: str(config[name]) for name in NAMES if config.get(name) not in (None, "")}
+
+
+def _local_client(settings: Settings, origin: str | None, redis: Redis):
+    from .sandbox.mode import LocalWeChatClient
+
+    return LocalWeChatClient(settings.appid, settings.secret, prefix=settings.url_prefix, redis=redis, origin=origin)
+
+
+def _sessions(app: Flask, settings: Settings) -> None:
+    """The signed session cookie: the site's own secret and flags win; ours fill in what it left unset."""
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = settings.secret_key or secret_key.load_or_create(settings.var_dir)
+    if type(app.session_interface) is SecureCookieSessionInterface:
+        app.session_interface = CookieSessions()
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    if app.config.get("SESSION_COOKIE_SAMESITE") is None:
+        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    if settings.public_base_url and settings.public_base_url.startswith("https://"):
+        app.config["SESSION_COOKIE_SECURE"] = True
+
+
+__all__ = ["WeChatBot"]

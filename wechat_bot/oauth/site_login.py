@@ -1,0 +1,78 @@
+"""Who is signed in to this browser, and sending a visitor who is not through WeChat's authorize page.
+
+The callback signs the browser in by putting the openid and scope in the session cookie, under names of
+our own so the site's session keys stay the site's.
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from flask import g, redirect, request, session
+from werkzeug.wrappers import Response
+
+from .pages import message_page
+from .public_url import app_base
+
+if TYPE_CHECKING:
+    from ..services import Services
+
+OPENID, SCOPE, BROWSER = "wechat_openid", "wechat_scope", "wechat_browser"
+
+
+@dataclass(frozen=True)
+class SiteUser:
+    openid: str
+    scope: str
+    nickname: str = ""
+    headimgurl: str = ""
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scope.split(",")
+
+
+def sign_in(openid: str, scope: str) -> None:
+    session[OPENID], session[SCOPE] = openid, scope
+
+
+def browser_binding(create: bool = False) -> str | None:
+    """The digest of this browser's id (kept in its session cookie), which a flow started here is bound to,
+    so a callback opened in another browser signs nobody in there."""
+    browser_id = session.get(BROWSER)
+    if browser_id is None and create:
+        browser_id = session[BROWSER] = secrets.token_hex(16)
+    return hashlib.sha256(browser_id.encode()).hexdigest()[:32] if browser_id else None
+
+
+def current_site_user(services: "Services") -> SiteUser | None:
+    if "wechat_bot_user" not in g:
+        openid = session.get(OPENID)
+        user = None
+        if openid:
+            record = services.tokens.get(openid)
+            user = SiteUser(openid, session.get(SCOPE, ""), record.nickname if record else "",
+                            record.headimgurl if record else "")
+        g.wechat_bot_user = user
+    return g.wechat_bot_user
+
+
+def in_wechat() -> bool:
+    """WeChat's in-app browser says MicroMessenger in its User-Agent."""
+    return "micromessenger" in request.headers.get("User-Agent", "").lower()
+
+
+def require_login(services: "Services", scope: str) -> Response | tuple | None:
+    """None when the visitor is signed in with `scope`; else where to send them (the authorize page, or a page
+    saying to open the link in WeChat)."""
+    user = current_site_user(services)
+    if user is not None and (scope == "snsapi_base" or user.has_scope(scope)):
+        return None
+    if not in_wechat() and not services.sandboxed:
+        return message_page("open_in_wechat", 403)
+    if not services.login_limit().allow(request.remote_addr or "-"):
+        return message_page("too_many", 429)
+    next_path = request.script_root + request.full_path.rstrip("?")
+    links = services.links(app_base(services.settings, request))
+    return redirect(links.for_scope(scope, None, next_path, browser_binding(create=True)))

@@ -1,0 +1,91 @@
+"""When an app with no WeChat credentials serves the sandbox, and the WeChat client that talks to it.
+
+The sandbox is served only where a developer runs the app by hand: `python run.py` / `wechat-bot serve`
+(which say where), or `flask run`. A command (`flask wechat tokens …`, `run.py worker`) uses the sandbox
+account too, and reaches its API where the server last said it serves. Never under gunicorn: there the
+missing credentials stop start-up.
+"""
+from __future__ import annotations
+
+import os
+from typing import Mapping
+
+from flask import has_request_context, request
+from redis import Redis, RedisError
+
+from ..config import Settings
+from ..oauth.client import WeChatClient
+from . import credentials
+
+ORIGIN_KEY = "wechat_sandbox:origin"  # where the sandbox WeChat last served, for commands run beside it
+DEFAULT_ORIGIN = "http://127.0.0.1:5000"
+SERVE_ENV = "WECHAT_SANDBOX_ORIGIN"  # set by `wechat-bot serve` before it imports a site
+
+
+def wanted(explicit: str | bool | None) -> tuple[bool, str | None]:
+    """(use the sandbox account, the origin it is served on now or None for a command). `explicit` is the
+    origin the caller serves on, or True for a command run beside a sandbox."""
+    if explicit:
+        return True, explicit if isinstance(explicit, str) else None
+    if os.environ.get(SERVE_ENV):
+        return True, os.environ[SERVE_ENV]
+    if os.environ.get("FLASK_RUN_FROM_CLI") == "true":
+        return True, _flask_run_origin()
+    return False, None
+
+
+def _flask_run_origin() -> str | None:
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is None or ctx.info_name != "run":
+        return None
+    host = ctx.params.get("host") or "127.0.0.1"
+    host = "127.0.0.1" if host in ("0.0.0.0", "::", "localhost") else host
+    return f"http://{host}:{ctx.params.get('port') or 5000}"
+
+
+def settings_for(settings: Settings, overrides: Mapping[str, str]) -> Settings:
+    """The app's settings with the sandbox account's made-up credentials (kept once under ./var/)."""
+    made_up = credentials.load_or_create(settings.var_dir)
+    return Settings.load({**made_up, **{name: value for name, value in overrides.items() if value}})
+
+
+def remember_origin(redis: Redis, base: str) -> None:
+    try:
+        redis.set(ORIGIN_KEY, base)
+    except RedisError:
+        pass
+
+
+class LocalWeChatClient(WeChatClient):
+    """The WeChat client of an app that serves its own sandbox: WeChat is this app, reached wherever the
+    current request reached it (a prefix, a mount point); outside a request, where the server said it serves."""
+
+    def __init__(self, appid: str, secret: str, *, prefix: str, redis: Redis, origin: str | None) -> None:
+        self._prefix, self._redis, self._origin = prefix, redis, origin
+        super().__init__(DEFAULT_ORIGIN, DEFAULT_ORIGIN, appid, secret)
+
+    @property
+    def api_base(self) -> str:
+        if has_request_context():
+            return request.host_url.rstrip("/") + request.script_root + self._prefix
+        if self._origin:
+            return self._origin + self._prefix
+        try:
+            remembered = self._redis.get(ORIGIN_KEY)
+        except RedisError:
+            remembered = None
+        return remembered.decode() if remembered else DEFAULT_ORIGIN + self._prefix
+
+    @api_base.setter
+    def api_base(self, value: str) -> None:
+        pass
+
+    @property
+    def open_base(self) -> str:
+        return self.api_base
+
+    @open_base.setter
+    def open_base(self, value: str) -> None:
+        pass
