@@ -31,8 +31,10 @@ def gunicorn(tmp_path, redis):
     env = processes.clean_env(**CREDENTIALS, REDIS_URL=f"unix://{sock}", BIND=f"127.0.0.1:{port}",
                               WEB_CONCURRENCY="2")
     log = tmp_path / "gunicorn.log"
+    # sync workers here: each holds one slow delivery, so three at once must spread over both workers (a gevent
+    # worker may take all three, and this test is about deliveries landing on different workers)
     server = processes.start(["-m", "gunicorn", "-c", str(project_root() / "gunicorn.conf.py"),
-                              "tests.slow_app:create()"], tmp_path, env, log)
+                              "--worker-class", "sync", "tests.slow_app:create()"], tmp_path, env, log)
     base = f"http://127.0.0.1:{port}"
     try:
         processes.wait_healthy(base, server, log)
