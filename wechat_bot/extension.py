@@ -16,6 +16,7 @@ from redis import Redis
 
 from . import defaults, endpoint, health, logs, oauth, secret_key
 from .config import Settings
+from .endpoint.receive import PushReceiver
 from .errors import ConfigError
 from .handlers import Router
 from .oauth.credentials import UserCredentials, user_credentials
@@ -51,16 +52,17 @@ class WeChatBot:
             settings = mode.settings_for(settings, {**_from_config(app.config), **(overrides or {})})
         logs.configure(settings.log_format)
         _sessions(app, settings)
-        if settings.trusted_proxies:
-            from werkzeug.middleware.proxy_fix import ProxyFix
-
-            n = settings.trusted_proxies
-            app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)
         client = None
         if sandboxed:
             client = functools.partial(_local_client, settings, origin)
         services = Services.build(settings, redis=redis, router=self.router, deadline=deadline, client=client)
         app.extensions[EXTENSION] = services
+        app.wsgi_app = PushReceiver(app.wsgi_app, services, settings.url_prefix + "/wechat", app)
+        if settings.trusted_proxies:
+            from werkzeug.middleware.proxy_fix import ProxyFix
+
+            n = settings.trusted_proxies
+            app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)
         prefix = settings.url_prefix or None
         for blueprint in (endpoint.bp, oauth.bp, health.bp):
             app.register_blueprint(blueprint, url_prefix=prefix)

@@ -21,7 +21,7 @@ from ..once import Binding, BindingRefused, OnceCache
 from .envelope import PushCrypto
 from .late_replies import LateReplies
 from .push import Push
-from .replies import NotAReply, render, to_reply
+from .replies import NotAReply, render, render_text, to_reply
 
 log = logger("wechat_bot.push")
 
@@ -170,6 +170,8 @@ class Responder:
         return self._render(push, outcome, context, reauth_scope)
 
     def _render(self, push: Push, outcome: Outcome, context: Context, reauth_scope: str | None) -> Answer:
+        if type(outcome.result) is str and outcome.result and not reauth_scope:
+            return self._answer_text(push, outcome, render_text(outcome.result, push.msg), outcome.result)
         try:
             reply = to_reply(outcome.result, push.msg)
         except NotAReply as error:
@@ -179,10 +181,12 @@ class Responder:
             reply = self._with_reauth_link(push, reply, context, reauth_scope)
         if reply is None:
             return Answer(SUCCESS, "success", outcome.handler)
-        xml = render(reply)
-        if isinstance(reply, TextReply) and len(reply.content.encode()) > defaults.MAX_TEXT_REPLY_BYTES:
+        return self._answer_text(push, outcome, render(reply), reply.content if isinstance(reply, TextReply) else "")
+
+    def _answer_text(self, push: Push, outcome: Outcome, xml: str, text: str) -> Answer:
+        if len(text) * 4 > defaults.MAX_TEXT_REPLY_BYTES and len(text.encode()) > defaults.MAX_TEXT_REPLY_BYTES:
             log.warning("handler %s replied %d bytes of text; WeChat drops text replies over %d bytes",
-                        outcome.handler, len(reply.content.encode()), defaults.MAX_TEXT_REPLY_BYTES)
+                        outcome.handler, len(text.encode()), defaults.MAX_TEXT_REPLY_BYTES)
         return Answer(self._seal(push, xml), "error" if outcome.failed else "reply", outcome.handler)
 
     def _seal(self, push: Push, xml: str) -> bytes:

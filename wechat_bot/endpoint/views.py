@@ -1,4 +1,5 @@
-"""GET and POST /wechat: parse, verify, route, reply."""
+"""GET and POST /wechat through Flask: the handshake, and pushes when the site has request hooks (else a push is
+answered before Flask's dispatch, by endpoint/receive.py)."""
 from __future__ import annotations
 
 import time
@@ -8,11 +9,11 @@ from typing import TYPE_CHECKING
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from .. import defaults, errors
+from .. import errors
 from ..errors import BadPush
-from ..logs import loggable, logger
+from ..logs import logger
+from . import receive as push_path
 from ..oauth.public_url import app_base
-from .push import open_push
 from .signature import verify_query
 
 if TYPE_CHECKING:
@@ -41,30 +42,12 @@ def handshake() -> Response:
 
 @bp.post("/wechat")
 def receive() -> Response:
+    """A push, when the site's own request hooks must see it (PushReceiver passes it on to Flask then)."""
     received = time.monotonic()
     services = _services()
-    settings = services.settings
-    query = verify_query(request.args, settings.token, settings.timestamp_tolerance, time.time())
-    if settings.refuses_plaintext and not query.encrypted:
-        raise BadPush(403, "plaintext push refused: WECHAT_ENCRYPTION is safe, so WeChat encrypts every push")
-    push = open_push(_read_body(defaults.MAX_PUSH_BYTES), query, services.crypto)
-    answer = services.responder.respond(push, received,
-                                        services.context(app_base(settings, request), push.query.digest))
-    log.info("push type=%s openid=%s handler=%s outcome=%s ms=%.1f", push.kind, loggable(push.msg.source),
-             answer.handler, answer.outcome, (time.monotonic() - received) * 1000)
-    mimetype = "application/xml" if answer.body.startswith(b"<") else "text/plain"
-    return Response(answer.body, mimetype=mimetype)
-
-
-def _read_body(limit: int) -> bytes:
-    """The request body, 413 above `limit` bytes, whether it came with a Content-Length or chunked."""
-    if request.content_length is not None:
-        request.max_content_length = limit  # for this route only: a site's own limits stay the site's
-        return request.get_data(cache=False)  # Flask refuses a declared length over the limit
-    stream, body = request.input_stream, b""
-    while len(body) <= limit:
-        chunk = stream.read(limit + 1 - len(body))
-        if not chunk:
-            return body
-        body += chunk
-    raise RequestEntityTooLarge()
+    try:
+        answer = push_path.receive(services, request.args, lambda limit: push_path.read_body(request.environ, limit),
+                                   app_base(services.settings, request), received)
+    except push_path.BodyTooLarge:
+        raise RequestEntityTooLarge() from None
+    return Response(answer.body, content_type=push_path.content_type(answer.body))

@@ -44,9 +44,12 @@ class WeChatClient:
 
     def authorize_url(self, redirect_uri: str, scope: str, state: str) -> str:
         """The authorize link, parameters in the order WeChat's link check insists on."""
+        return self._authorize_url(self.open_base, redirect_uri, scope, state)
+
+    def _authorize_url(self, open_base: str, redirect_uri: str, scope: str, state: str) -> str:
         if scope not in SCOPES:
             raise ValueError(f"scope must be one of {SCOPES}")
-        return (f"{self.open_base}/connect/oauth2/authorize?appid={self.appid}"
+        return (f"{open_base}/connect/oauth2/authorize?appid={self.appid}"
                 f"&redirect_uri={quote(redirect_uri, safe='')}&response_type=code&scope={scope}"
                 f"&state={state}&connect_redirect=1#wechat_redirect")
 

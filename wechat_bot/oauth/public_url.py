@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 import requests
 from flask import Request
+from werkzeug.sansio.utils import get_current_url, get_host
 
 from ..config import Settings
 from ..logs import logger
@@ -33,6 +34,17 @@ def app_base(settings: Settings, request: Request) -> str:
     """Where this app's routes live as the phone sees them: the public origin, the mount point of the WSGI app
     (SCRIPT_NAME, e.g. under DispatcherMiddleware) and WECHAT_URL_PREFIX."""
     return public_base_url(settings, request) + request.script_root + settings.url_prefix
+
+
+def environ_base(settings: Settings, environ: dict) -> str:
+    """app_base for a request answered before Flask's dispatch, from its WSGI environ."""
+    origin = settings.public_base_url or discover_tunnel(settings.ngrok_api_url, environ.get("SERVER_PORT", ""))
+    if not origin:
+        scheme = environ.get("wsgi.url_scheme", "http")
+        server = (environ.get("SERVER_NAME", ""), int(environ["SERVER_PORT"])) if environ.get("SERVER_PORT", "").isdigit() else None
+        origin = get_current_url(scheme, get_host(scheme, environ.get("HTTP_HOST"), server)).rstrip("/")
+    script_root = environ.get("SCRIPT_NAME", "").encode("latin-1").decode("utf-8", "replace").rstrip("/")
+    return origin + script_root + settings.url_prefix
 
 
 def discover_tunnel(agent_url: str, port: str | int) -> str | None:

@@ -15,6 +15,7 @@ from redis import Redis, RedisError
 
 from ..config import Settings
 from ..oauth.client import WeChatClient
+from ..oauth.links import CALLBACK_PATH
 from . import credentials
 
 ORIGIN_KEY = "wechat_sandbox:origin"  # where the sandbox WeChat last served, for commands run beside it
@@ -89,3 +90,10 @@ class LocalWeChatClient(WeChatClient):
     @open_base.setter
     def open_base(self, value: str) -> None:
         pass
+
+    def authorize_url(self, redirect_uri: str, scope: str, state: str) -> str:
+        """The sandbox's authorize page is served by the app that takes the callback: outside a request (a push
+        is answered before Flask's dispatch) it is found from the callback's URL."""
+        if not has_request_context() and redirect_uri.endswith(CALLBACK_PATH):
+            return self._authorize_url(redirect_uri[:-len(CALLBACK_PATH)], redirect_uri, scope, state)
+        return super().authorize_url(redirect_uri, scope, state)
