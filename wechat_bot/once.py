@@ -22,6 +22,9 @@ from redis.exceptions import NoScriptError
 
 from . import defaults
 from .redis_connection import is_cluster
+from .redis_wire import Wire
+
+Command = Sequence[Any]  # a Redis command and its arguments: ("GET", key)
 
 _PENDING = b"~"
 _DONE = b"="
@@ -111,23 +114,24 @@ class OnceCache:
     ) -> None:
         self._redis, self._prefix, self._ttl, self._pending_ttl = redis, prefix, ttl, pending_ttl
         self._clock, self._sleep = clock, sleep
-        self._cluster = is_cluster(redis)
+        self._wire = None if is_cluster(redis) else Wire(redis)
         self._commit = redis.register_script(_COMMIT)
         self._overwrite = redis.register_script(_OVERWRITE)
         self._claim_bound = redis.register_script(_CLAIM_BOUND)
 
-    def claim(self, identity: str, also: Callable[[Any], Any] | None = None, bound: Binding | None = None) -> Claim:
+    def claim(self, identity: str, also: Command | None = None, bound: Binding | None = None) -> Claim:
         """Mine if nobody claimed this before; else their result, if they have one yet. BindingRefused when
         `bound`'s key holds another digest.
 
-        `also` may queue one more read on the pipeline, so the caller's lookup costs no extra round trip.
+        `also` is one more read sent in the same round trip, so the caller's lookup costs no extra trip.
         """
         key = self._prefix + identity
-        try:
-            results = self._claim_pipeline(key, also, bound)
-        except NoScriptError:  # Redis restarted (or failed over) and lost its script cache: load it, once
-            self._redis.script_load(_CLAIM_BOUND)
-            results = self._claim_pipeline(key, also, bound)
+        if bound is None:
+            commands = [("SET", key, _PENDING, "NX", "EX", self._pending_ttl), ("GET", key)]
+        else:
+            commands = [("EVALSHA", self._claim_bound.sha, 2, key, bound.key, _PENDING, self._pending_ttl,
+                         bound.digest, bound.ttl)]
+        results = self._scripted(commands + ([also] if also else []), _CLAIM_BOUND)
         if bound is None:
             first, value, *extra = results
         else:
@@ -147,23 +151,6 @@ class OnceCache:
         """A binding kept under this cache's prefix, as long as its results."""
         return Binding(self._prefix + name, digest, self._ttl)
 
-    def _claim_pipeline(self, key: str, also: Callable[[Any], Any] | None, bound: Binding | None) -> list:
-        # EVALSHA queued as a plain command: a Script object in a pipeline costs a SCRIPT EXISTS round trip
-        if bound is not None and self._cluster:  # a cluster pipeline takes no script: the script, then the read
-            claimed = self._redis.evalsha(self._claim_bound.sha, 2, key, bound.key, _PENDING, self._pending_ttl,
-                                          bound.digest, bound.ttl)
-            return [claimed, *(self._read(also) if also is not None else [])]
-        with self._redis.pipeline(transaction=False) as pipe:
-            if bound is None:
-                pipe.set(key, _PENDING, nx=True, ex=self._pending_ttl)
-                pipe.get(key)
-            else:
-                pipe.evalsha(self._claim_bound.sha, 2, key, bound.key, _PENDING, self._pending_ttl, bound.digest,
-                             bound.ttl)
-            if also is not None:
-                also(pipe)
-            return pipe.execute()
-
     def wait(self, identity: str, until: float) -> bytes | None:
         """Poll for the result of a claim in progress until the monotonic time `until`."""
         key, pause = self._prefix + identity, defaults.RETRY_POLL_FIRST
@@ -175,51 +162,46 @@ class OnceCache:
             pause = min(pause * 2, defaults.RETRY_POLL_MAX)
         return None
 
-    def store(self, identity: str, body: bytes, also: Callable[[Any], Any] | None = None) -> None:
-        """Remember the result; `also` may queue more writes to go in the same round trip."""
-        if also is None:
-            self._redis.set(self._prefix + identity, _DONE + body, ex=self._ttl)
-            return
-        with self._redis.pipeline(transaction=False) as pipe:
-            also(pipe)
-            pipe.set(self._prefix + identity, _DONE + body, ex=self._ttl)
-            pipe.execute()
+    def store(self, identity: str, body: bytes, writes: Sequence[Command] = ()) -> None:
+        """Remember the result, with `writes` in the same round trip."""
+        self._send([*writes, ("SET", self._prefix + identity, _DONE + body, "EX", self._ttl)])
 
-    def commit(self, identity: str, body: bytes, writes: Sequence[Sequence[Any]] = (),
-               bound: Binding | None = None, also: Callable[[Any], Any] | None = None) -> Commit:
+    def commit(self, identity: str, body: bytes, writes: Sequence[Command] = (),
+               bound: Binding | None = None, also: Command | None = None) -> Commit:
         """Store the result and run `writes` with it (each write's key, its second item, in the result's slot),
-        unless the key already has one (a result or a claim). One round trip, with the read `also` queues on the
-        pipeline before it. BindingRefused when `bound`'s key holds another digest."""
+        unless the key already has one (a result or a claim). One round trip, with the read `also` sent before
+        it. BindingRefused when `bound`'s key holds another digest."""
         key = self._prefix + identity
         keys = [key, bound.key if bound else key, *(command[1] for command in writes)]
         args: list[Any] = [_DONE + body, self._ttl, bound.digest if bound else "", bound.ttl if bound else 0]
         for command in writes:
             args += [len(command), *command]
-        try:
-            results = self._commit_pipeline(keys, args, also)
-        except NoScriptError:
-            self._redis.script_load(_COMMIT)
-            results = self._commit_pipeline(keys, args, also)
-        *extra, outcome = results
+        script = ("EVALSHA", self._commit.sha, len(keys), *keys, *args)
+        *extra, outcome = self._scripted([also, script] if also else [script], _COMMIT)
         if outcome[0] == 3:
             raise BindingRefused()
         if outcome[0] == 2:
             return Commit(stored=True, extra=extra[0] if extra else None)
         return Commit(stored=False, body=_body(outcome[1]), extra=extra[0] if extra else None)
 
-    def _commit_pipeline(self, keys: list[str], args: list[Any], also: Callable[[Any], Any] | None) -> list:
-        if also is None:
-            return [self._redis.evalsha(self._commit.sha, len(keys), *keys, *args)]
-        if self._cluster:  # a cluster pipeline takes no script: the read, then the script
-            return [*self._read(also), self._redis.evalsha(self._commit.sha, len(keys), *keys, *args)]
-        with self._redis.pipeline(transaction=False) as pipe:
-            also(pipe)
-            pipe.evalsha(self._commit.sha, len(keys), *keys, *args)
-            return pipe.execute()
+    def _scripted(self, commands: list[Command], source: str) -> list:
+        """`_send`, loading the script once if Redis lost its script cache (a restart or a fail-over)."""
+        try:
+            return self._send(commands)
+        except NoScriptError:
+            self._redis.script_load(source)
+            return self._send(commands)
 
-    def _read(self, also: Callable[[Any], Any]) -> list:
+    def _send(self, commands: list[Command]) -> list:
+        """The replies of `commands`, sent in one round trip; on a cluster, through redis-py, which sends each to
+        its key's node (a cluster pipeline takes no script: then one by one)."""
+        if self._wire is not None:
+            return self._wire.call(commands)
+        if any(command[0] == "EVALSHA" for command in commands):
+            return [self._redis.execute_command(*command) for command in commands]
         with self._redis.pipeline(transaction=False) as pipe:
-            also(pipe)
+            for command in commands:
+                pipe.execute_command(*command)
             return pipe.execute()
 
     def overwrite(self, identity: str, body: bytes, writes: Sequence[Sequence[Any]] = ()) -> None:

@@ -77,7 +77,7 @@ class Responder:
         marker = reauth_key(push.msg.source)
         try:
             commit = self.cache.commit(push.identity, answer.body, in_slot, bound=self._binding(push),
-                                       also=lambda pipe: pipe.get(marker))
+                                       also=("GET", marker))
             if commit.stored and commit.extra is not None:
                 answer = self._render(push, outcome, context, commit.extra.decode())
                 more_in_slot, more_elsewhere = self._split(push, context.writes.take())
@@ -118,7 +118,7 @@ class Responder:
     def _respond_once(self, push: Push, until: float, context: Context, start: int) -> Answer:
         """Handlers from route `start` on may have effects: claim the push first, so they run once."""
         try:
-            claim = self.cache.claim(push.identity, also=lambda pipe: pipe.get(reauth_key(push.msg.source)),
+            claim = self.cache.claim(push.identity, also=("GET", reauth_key(push.msg.source)),
                                      bound=self._binding(push))
         except RedisError as error:
             log.warning("retry cache unavailable (%s): answering %s without retry protection",
@@ -138,7 +138,7 @@ class Responder:
         overran = answer.outcome == "overrun"
         had_writes = not overran and bool(context.writes)
         try:
-            self.cache.store(push.identity, answer.body, also=None if overran else context.writes.queue_on)
+            self.cache.store(push.identity, answer.body, () if overran else context.writes.take())
         except RedisError as error:
             return self._unstored(push, answer, had_writes, error)
         return answer
