@@ -1,6 +1,8 @@
 """Push fields to typed wechatpy message objects, checked so a handler never meets a malformed field."""
 from __future__ import annotations
 
+import functools
+
 from wechatpy import events, messages
 from wechatpy.fields import DateTimeField, FloatField, IntegerField, StringField
 
@@ -62,11 +64,11 @@ def build_message(fields: Fields) -> messages.BaseMessage:
 
 def push_identity(message: messages.BaseMessage) -> str:
     """What WeChat keeps the same across retries of one push: sender and MsgId, else sender, time, event and key."""
-    data = message._data
+    data = message._data  # the envelope's fields are checked strings: read as they are, not through wechatpy's fields
     if data.get("MsgId"):
-        return f"{message.target}:m:{message.source}:{data['MsgId']}"
-    parts = (message.source, data["CreateTime"], data.get("Event", data["MsgType"]), data.get("EventKey", ""))
-    return f"{message.target}:e:" + ":".join(str(part) for part in parts)
+        return f"{data['ToUserName']}:m:{data['FromUserName']}:{data['MsgId']}"
+    parts = (data["FromUserName"], data["CreateTime"], data.get("Event", data["MsgType"]), data.get("EventKey", ""))
+    return f"{data['ToUserName']}:e:" + ":".join(str(part) for part in parts)
 
 
 def _event(fields: Fields) -> messages.BaseMessage:
@@ -97,11 +99,16 @@ _CHECKS = {
 
 
 def _check_field_types(cls: type, fields: Fields) -> None:
-    for field in cls._fields.values():
-        check = _CHECKS.get(type(field))
-        value = fields.get(field.name)
-        if check and value not in (None, "") and not check[0](value):
-            raise BadPush(400, f"{field.name} must be {check[1]}")
+    for name, (check, wanted) in _checks_of(cls):
+        value = fields.get(name)
+        if value and not check(value):
+            raise BadPush(400, f"{name} must be {wanted}")
+
+
+@functools.cache
+def _checks_of(cls: type) -> tuple:
+    """Each field of the message class that has a check: its name and the check."""
+    return tuple((field.name, _CHECKS[type(field)]) for field in cls._fields.values() if type(field) in _CHECKS)
 
 
 def _ascii_digits(value: str) -> bool:

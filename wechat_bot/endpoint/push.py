@@ -27,6 +27,11 @@ class Push:
         object.__setattr__(self, "identity", f"{{{self.query.digest}}}:{push_identity(self.msg)}")
 
     @property
+    def source(self) -> str:
+        """The sender's openid."""
+        return self.msg._data["FromUserName"]
+
+    @property
     def label(self) -> str:
         """The push's identity, for logs."""
         return loggable(self.identity, 160)

@@ -51,7 +51,7 @@ def receive(services: "Services", args: Mapping[str, str], read_body: Callable[[
         raise BadPush(403, "plaintext push refused: WECHAT_ENCRYPTION is safe, so WeChat encrypts every push")
     push = open_push(read_body(defaults.MAX_PUSH_BYTES), query, services.crypto)
     answer = services.responder.respond(push, received, services.context(base, query.digest))
-    log.info("push type=%s openid=%s handler=%s outcome=%s ms=%.1f", push.kind, loggable(push.msg.source),
+    log.info("push type=%s openid=%s handler=%s outcome=%s ms=%.1f", push.kind, loggable(push.source),
              answer.handler, answer.outcome, (time.monotonic() - received) * 1000)
     return answer
 

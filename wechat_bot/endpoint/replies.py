@@ -51,7 +51,8 @@ _TEXT_XML = ("<xml>\n<MsgType><![CDATA[text]]></MsgType>\n<Content><![CDATA[{}]]
 def render_text(content: str, message: BaseMessage) -> str:
     """render(TextReply(content=content, message=message)), the same XML, without the reply object (the hot
     path's usual answer)."""
-    return _TEXT_XML.format(_cdata_safe(content), _cdata_safe(message.target), _cdata_safe(message.source),
+    data = message._data
+    return _TEXT_XML.format(_cdata_safe(content), _cdata_safe(data["ToUserName"]), _cdata_safe(data["FromUserName"]),
                             int(time.time()))
 
 

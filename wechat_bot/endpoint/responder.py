@@ -74,7 +74,7 @@ class Responder:
         answer = self._render(push, outcome, context, None)
         writes = context.writes.take()
         in_slot, elsewhere = self._split(push, writes)
-        marker = reauth_key(push.msg.source)
+        marker = reauth_key(push.source)
         try:
             commit = self.cache.commit(push.identity, answer.body, in_slot, bound=self._binding(push),
                                        also=("GET", marker))
@@ -93,9 +93,17 @@ class Responder:
 
     def _split(self, push: Push, writes: list) -> tuple[list, list]:
         """The writes whose key is in the push's cluster slot (they go in its script), and the others."""
-        slot = key_slot(self.cache.key(push.identity).encode())
-        in_slot = [command for command in writes if key_slot(str(command[1]).encode()) == slot]
-        return in_slot, [command for command in writes if key_slot(str(command[1]).encode()) != slot]
+        tag = f"{{{push.query.digest}}}"  # the push's keys' hash tag: a key with it first is in their slot
+        slot = None
+        in_slot, elsewhere = [], []
+        for command in writes:
+            key = str(command[1])
+            if key.find("{") == key.find(tag) != -1:
+                in_slot.append(command)
+                continue
+            slot = slot if slot is not None else key_slot(self.cache.key(push.identity).encode())
+            (in_slot if key_slot(key.encode()) == slot else elsewhere).append(command)
+        return in_slot, elsewhere
 
     @staticmethod
     def _send(context: Context, writes: list) -> None:
@@ -118,7 +126,7 @@ class Responder:
     def _respond_once(self, push: Push, until: float, context: Context, start: int) -> Answer:
         """Handlers from route `start` on may have effects: claim the push first, so they run once."""
         try:
-            claim = self.cache.claim(push.identity, also=("GET", reauth_key(push.msg.source)),
+            claim = self.cache.claim(push.identity, also=("GET", reauth_key(push.source)),
                                      bound=self._binding(push))
         except RedisError as error:
             log.warning("retry cache unavailable (%s): answering %s without retry protection",

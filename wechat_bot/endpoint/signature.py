@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Mapping
 
 from ..errors import BadPush
@@ -19,7 +20,7 @@ class SignedQuery:
     msg_signature: str | None
     signature: str = ""
 
-    @property
+    @cached_property
     def digest(self) -> str:
         """Names this signed query: WeChat sends each push with its own, and its retries with the same one."""
         return hashlib.sha1(f"{self.signature}|{self.timestamp}|{self.nonce}".encode()).hexdigest()[:20]

@@ -6,6 +6,7 @@ query holds the AppSecret.
 """
 from __future__ import annotations
 
+import functools
 import json
 import random
 import time
@@ -50,7 +51,7 @@ class WeChatClient:
         if scope not in SCOPES:
             raise ValueError(f"scope must be one of {SCOPES}")
         return (f"{open_base}/connect/oauth2/authorize?appid={self.appid}"
-                f"&redirect_uri={quote(redirect_uri, safe='')}&response_type=code&scope={scope}"
+                f"&redirect_uri={_quoted(redirect_uri)}&response_type=code&scope={scope}"
                 f"&state={state}&connect_redirect=1#wechat_redirect")
 
     def exchange_code(self, code: str) -> dict[str, Any]:
@@ -138,3 +139,8 @@ def read_answer(response: requests.Response, api: str) -> dict[str, Any]:
     if errcode not in (0, None):
         raise WeChatError(int(errcode), str(body.get("errmsg", "")), api)
     return body
+
+
+@functools.lru_cache(maxsize=64)  # a few callback URLs (one an origin); bounded, as a Host header picks them
+def _quoted(redirect_uri: str) -> str:
+    return quote(redirect_uri, safe="")
