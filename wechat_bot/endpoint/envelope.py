@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import secrets
 import struct
 from dataclasses import dataclass
 
@@ -33,24 +34,38 @@ class PushCrypto:
 
     def __init__(self, token: str, appid: str, keys: list[str]) -> None:
         self._token, self._appid = token, appid
-        self._cryptos = [WeChatCrypto(token, key, appid) for key in keys]
+        self._ciphers = [_Cipher(WeChatCrypto(token, key, appid).key) for key in keys]  # built once, not a push
 
     def open(self, encrypt: str, query: SignedQuery) -> Opened:
         """Check msg_signature over Encrypt, then decrypt with the current key, else the previous one."""
         if not signatures_match(sign(self._token, query.timestamp, query.nonce, encrypt), query.msg_signature or ""):
             raise BadPush(403, "msg_signature does not match the Token and Encrypt")
         _check_ciphertext(encrypt)
-        for index, crypto in enumerate(self._cryptos):
+        for index, cipher in enumerate(self._ciphers):
             try:
-                text = PrpCrypto(crypto.key).decrypt(encrypt, self._appid)
+                text = cipher.decrypt(encrypt, self._appid)
             except _DECRYPT_FAILURES:
                 continue
             return Opened(text.encode("utf-8"), index)
         raise BadPush(400, "Encrypt does not decrypt to this AppID's message with the current or previous key")
 
     def seal(self, xml: str, opened: Opened, query: SignedQuery) -> str:
-        """The reply envelope, encrypted with the key the push came in with, signed over what is sent."""
-        return self._cryptos[opened.key_index].encrypt_message(xml, query.nonce, query.timestamp)
+        """The reply envelope, encrypted with the key the push came in with, signed over what is sent (the
+        envelope wechatpy's WeChatCrypto.encrypt_message makes)."""
+        encrypt = self._ciphers[opened.key_index].encrypt(xml, self._appid).decode()
+        signature = sign(self._token, query.timestamp, query.nonce, encrypt)
+        return _ENVELOPE.format(encrypt, signature, query.timestamp, query.nonce)
+
+
+_ENVELOPE = ("<xml>\n<Encrypt><![CDATA[{}]]></Encrypt>\n<MsgSignature><![CDATA[{}]]></MsgSignature>\n"
+             "<TimeStamp>{}</TimeStamp>\n<Nonce><![CDATA[{}]]></Nonce>\n</xml>")
+
+
+class _Cipher(PrpCrypto):
+    """wechatpy's AES for one key; its 16 leading random characters from `secrets`, not `random.sample`."""
+
+    def get_random_string(self) -> str:
+        return secrets.token_hex(8)
 
 
 def _check_ciphertext(encrypt: str) -> None:
