@@ -57,7 +57,9 @@ EX_REPLY = """<xml>
 
 
 def test_worked_example_reply_is_sealed_as_wechat_expects(monkeypatch):
-    monkeypatch.setattr(PrpCrypto, "get_random_string", lambda self: "1234567890123456")
+    from wechat_bot.endpoint import envelope
+
+    monkeypatch.setattr(envelope._Cipher, "get_random_string", lambda self: "1234567890123456")
     crypto = PushCrypto(EX_TOKEN, EX_APPID, [EX_KEY])
     opened = crypto.open(EX_INBOUND, ex_query())
     envelope = crypto.seal(EX_REPLY, opened, ex_query())
