@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
 from redis import RedisError
 from redis.crc import key_slot
+from wechatpy.messages import BaseMessage
 from wechatpy.replies import TextReply
 
 from .. import defaults
@@ -19,6 +18,7 @@ from ..oauth.client import SCOPES
 from ..oauth.tokens import reauth_key
 from ..once import Binding, BindingRefused, OnceCache
 from .envelope import PushCrypto
+from .handler_threads import HandlerThreads, Job
 from .late_replies import LateReplies
 from .push import Push
 from .replies import NotAReply, render, render_text, to_reply
@@ -50,7 +50,7 @@ class Responder:
     ) -> None:
         self.router, self.cache, self.crypto, self.late = router, cache, crypto, late
         self.deadline = deadline
-        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="wechat-handler")
+        self._threads = HandlerThreads(threads)
 
     def respond(self, push: Push, received: float, context: Context) -> Answer:
         """The body for this delivery; `received` is the monotonic time the request arrived."""
@@ -168,14 +168,15 @@ class Responder:
 
     def _answer(self, push: Push, until: float, context: Context, start: int,
                 reauth_scope: str | None = None) -> Answer:
-        future = self._pool.submit(self.router.dispatch, push.msg, context, start=start)
-        try:
-            outcome = future.result(timeout=max(0.0, until - time.monotonic()))
-        except FutureTimeout:
-            future.add_done_callback(lambda done: self._send_late(push, done, context))
+        job = self._threads.submit(self._dispatch_from, push.msg, context, start)
+        if not job.wait(until - time.monotonic()):
+            job.then(lambda done: self._send_late(push, done, context))
             log.warning("handler overran the %.1fs window on %s: answered success", self.deadline, push.label)
             return Answer(SUCCESS, "overrun")
-        return self._render(push, outcome, context, reauth_scope)
+        return self._render(push, job.result(), context, reauth_scope)
+
+    def _dispatch_from(self, msg: BaseMessage, context: Context, start: int) -> Outcome:
+        return self.router.dispatch(msg, context, start=start)
 
     def _render(self, push: Push, outcome: Outcome, context: Context, reauth_scope: str | None) -> Answer:
         if type(outcome.result) is str and outcome.result and not reauth_scope:
@@ -221,7 +222,7 @@ class Responder:
         except RedisError as error:
             log.warning("writes of the handler for %s lost: Redis unavailable (%s)", push.label, type(error).__name__)
 
-    def _send_late(self, push: Push, done: Future, context: Context) -> None:
+    def _send_late(self, push: Push, done: Job, context: Context) -> None:
         outcome = done.result()
         self._flush(context, push)
         try:
