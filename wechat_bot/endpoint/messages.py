@@ -1,6 +1,8 @@
 """Push fields to typed wechatpy message objects, checked so a handler never meets a malformed field."""
 from __future__ import annotations
 
+import re
+
 from wechatpy import events, messages
 from wechatpy.fields import DateTimeField, FloatField, IntegerField, StringField
 
@@ -88,10 +90,13 @@ def _event(fields: Fields) -> messages.BaseMessage:
     return cls(fields)
 
 
+_WHOLE_NUMBER = re.compile(r"-?[0-9]+")
+_SECONDS = re.compile(r"[0-9]{1,11}")  # wechatpy makes a datetime of it: 12 digits and more overflow it
+
 _CHECKS = {
     StringField: (lambda value: isinstance(value, str), "text"),
-    IntegerField: (lambda value: isinstance(value, str) and _ascii_digits(value.strip().lstrip("-")), "a whole number"),
-    DateTimeField: (lambda value: isinstance(value, str) and _ascii_digits(value.strip()), "a time in seconds"),
+    IntegerField: (lambda value: isinstance(value, str) and _WHOLE_NUMBER.fullmatch(value.strip()), "a whole number"),
+    DateTimeField: (lambda value: isinstance(value, str) and _SECONDS.fullmatch(value.strip()), "a time in seconds"),
     FloatField: (lambda value: isinstance(value, str) and _is_float(value), "a number"),
 }
 
