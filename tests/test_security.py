@@ -230,3 +230,32 @@ def test_next_is_capped(app, redis):
     assert app.test_client().get("/oauth/login?next=/" + "a" * 600).status_code == 302
     (key,) = redis.keys(KEY_PREFIX + "*")
     assert json.loads(redis.get(key))["next"] is None  # not kept: a state stays small
+
+
+def test_the_production_access_log_keeps_one_json_object_per_request(tmp_path):
+    """gunicorn logs the decoded path: %0A, a backslash or a quote in it must not forge or break a line."""
+    import json
+    import socket
+
+    from tests import processes
+    from tests.conftest import CREDENTIALS, project_root
+    from wechat_bot import embedded_redis
+
+    port, log = processes.free_port(), tmp_path / "gunicorn.log"
+    env = processes.clean_env(**CREDENTIALS, BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY="1")
+    server = processes.start(["-m", "gunicorn", "-c", str(project_root() / "gunicorn.conf.py"),
+                              "wechat_bot:create_app()"], tmp_path, env, log)
+    hostile = "/x%0A%7B%22remote%22:%22forged%22%7D%0D%5C%22%1B[31m%E2%80%A8"
+    try:
+        processes.wait_healthy(f"http://127.0.0.1:{port}", server, log)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+            connection.sendall(f"GET {hostile} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+            assert connection.recv(100).startswith(b"HTTP/1.1 404")
+    finally:
+        processes.stop(server)
+        embedded_redis.stop(tmp_path / "var")
+    access = [line for line in log.read_text().splitlines() if line.startswith("{")]
+    entries = [json.loads(line) for line in access]  # every line is one whole JSON object
+    assert [entry["request"] for entry in entries if entry["status"] == 404] == [
+        'GET /x\n{"remote":"forged"}\r\\"\x1b[31m\u2028']
+    assert all(entry["remote"] == "127.0.0.1" for entry in entries)
