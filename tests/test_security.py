@@ -136,6 +136,17 @@ def test_a_chat_links_callback_stores_the_tokens_but_signs_no_browser_in(chat_si
     assert TokenStore(redis).get("o_alice") is not None
 
 
+def test_a_link_sent_to_a_forged_openid_forges_no_log_line(site, phone, push_log):
+    from tests.wechat_client import http_transport
+
+    base, _ = site()
+    chat = WeChat(http_transport(base), TOKEN, APPID, openid="o_evil\n2026-01-01 INFO wechat_bot.oauth forged")
+    browser = phone("o_bob")
+    assert browser.get(_callback_url(browser, _link(chat.says("登录"))), timeout=10).status_code == 200
+    assert "was opened by o_bob" in push_log.text
+    assert all("\n" not in record.getMessage() for record in push_log.records)
+
+
 def _login_cookie(client, **headers) -> str:
     response = client.get("/oauth/login?next=/x", headers=headers)
     assert response.status_code == 302

@@ -67,4 +67,5 @@ def _announce(done: Completed) -> None:
         on_authorized.send(current_app._get_current_object(), openid=done.openid, scope=done.scope,
                            record=done.record, next_path=done.next_path)
     except Exception:
-        log.exception("an on_authorized receiver failed for %s; the user is signed in regardless", done.openid)
+        log.exception("an on_authorized receiver failed for %s; the user is signed in regardless",
+                      loggable(done.openid))
