@@ -55,8 +55,6 @@ def build_message(fields: Fields) -> messages.BaseMessage:
         cls = MESSAGE_TYPES.get(msg_type, messages.UnknownMessage)
         if cls is not messages.UnknownMessage and not fields.get("MsgId"):
             raise BadPush(400, "MsgId is missing")
-        if isinstance(fields.get("MsgId"), str) and not _ascii_digits(fields["MsgId"].strip()):
-            raise BadPush(400, "MsgId must be a whole number")
         message = cls(fields)
     _check_field_types(type(message), fields)
     return message
@@ -90,6 +88,7 @@ def _event(fields: Fields) -> messages.BaseMessage:
     return cls(fields)
 
 
+# 0-9 only: str.isdigit() also accepts ² and other digits int() refuses.
 _WHOLE_NUMBER = re.compile(r"-?[0-9]+")
 _SECONDS = re.compile(r"[0-9]{1,11}")  # wechatpy makes a datetime of it: 12 digits and more overflow it
 
@@ -107,11 +106,6 @@ def _check_field_types(cls: type, fields: Fields) -> None:
         value = fields.get(field.name)
         if check and value not in (None, "") and not check[0](value):
             raise BadPush(400, f"{field.name} must be {check[1]}")
-
-
-def _ascii_digits(value: str) -> bool:
-    """0-9 only: str.isdigit() also accepts ² and other digits int() refuses."""
-    return value.isascii() and value.isdigit()
 
 
 def _is_float(value: str) -> bool:
