@@ -233,6 +233,16 @@ def test_one_client_cannot_start_unbounded_authorize_flows(app, redis):
     assert other.status_code == 302
 
 
+def test_an_ipv6_client_cannot_escape_the_limit_by_rotating_through_its_64(app):
+    from wechat_bot import defaults
+
+    client = app.test_client()
+    statuses = [client.get("/oauth/login", environ_base={"REMOTE_ADDR": f"2001:db8:1:2::{n:x}"}).status_code
+                for n in range(defaults.LOGIN_RATE_LIMIT + 1)]
+    assert statuses == [302] * defaults.LOGIN_RATE_LIMIT + [429]
+    assert client.get("/oauth/login", environ_base={"REMOTE_ADDR": "2001:db8:1:3::1"}).status_code == 302
+
+
 def test_next_is_capped(app, redis):
     import json
 

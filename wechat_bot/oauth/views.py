@@ -55,7 +55,7 @@ def login():
     """Send a phone to the authorize page, then back to `next` (an in-site path) signed in."""
     scope = "snsapi_userinfo" if request.args.get("scope") in ("userinfo", "snsapi_userinfo") else "snsapi_base"
     services = _services()
-    if not services.login_limit().allow(request.remote_addr or "-"):
+    if not services.login_limit().allow(request.remote_addr):
         log.warning("login refused: client %s started too many authorize flows", loggable(request.remote_addr))
         return message_page("too_many", 429)
     links = services.links(app_base(services.settings, request))
