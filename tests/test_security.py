@@ -68,6 +68,17 @@ def test_healthz_and_check_name_the_mode_picked(make_app):
     assert all(" or " not in str(value) for _, value in report.paste)
 
 
+def test_check_says_how_to_refuse_plaintext_when_the_mode_is_compatible(make_app):
+    from tests.conftest import AES_KEY
+    from wechat_bot.check import run_checks
+
+    services = make_app({"WECHAT_ENCODING_AES_KEY": AES_KEY,
+                         "PUBLIC_BASE_URL": "https://bot.example"}).extensions["wechat_bot"]
+    report = run_checks(services.settings, services.redis)
+    assert ("消息加解密方式", "兼容模式") in report.paste
+    assert any("WECHAT_ENCRYPTION=safe" in line for line in report.warnings)
+
+
 @pytest.mark.parametrize("mode", ["compatible", "safe"])
 def test_an_encrypted_mode_without_the_key_stops_start_up(make_app, mode):
     from wechat_bot import ConfigError
