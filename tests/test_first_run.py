@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from tests import processes
-from tests.conftest import APPID, TOKEN, project_root
+from tests.conftest import project_root
 from wechat_bot.handlers.default import HELP_TEXT, WELCOME_TEXT
 
 

@@ -138,7 +138,6 @@ def test_json_log_lines(tmp_path):
     import sys
 
     from tests import processes
-    from tests.conftest import project_root
 
     code = ("import logging; from wechat_bot import logs; logs.configure('json'); "
             "logging.getLogger('wechat_bot.push').info('push type=%s', 'text')")

@@ -1,7 +1,6 @@
 """What a hostile client, a hostile link and a hostile log reader can no longer do."""
 from __future__ import annotations
 
-import logging
 from urllib.parse import urlencode
 
 import pytest
