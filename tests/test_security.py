@@ -230,6 +230,28 @@ def test_serve_refuses_to_put_the_sandbox_on_the_network_without_the_flag(tmp_pa
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_flask_run_refuses_to_put_a_sites_sandbox_on_the_network(tmp_path):
+    import subprocess
+    import sys
+
+    from tests import processes
+    from wechat_bot import embedded_redis
+
+    (tmp_path / "site_app.py").write_text("from flask import Flask\nfrom wechat_bot import WeChatBot\n\n"
+                                          "app = Flask(__name__)\nWeChatBot(app)\n")
+    env = {k: v for k, v in processes.clean_env().items() if not k.startswith("WECHAT_")}
+    try:
+        result = subprocess.run([sys.executable, "-m", "flask", "--app", "site_app", "run", "--host", "0.0.0.0",
+                                 "--port", str(processes.free_port())], cwd=tmp_path, env=env, capture_output=True,
+                                text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("flask run served the sandbox on every interface")
+    finally:
+        embedded_redis.stop(tmp_path / "var")
+    assert result.returncode != 0 and "--sandbox-on-network" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
 def test_one_client_cannot_start_unbounded_authorize_flows(app, redis):
     from wechat_bot import defaults
     from wechat_bot.oauth.state import KEY_PREFIX
