@@ -200,6 +200,21 @@ def test_a_sites_own_pages_get_no_headers_from_us(redis):
     assert site.test_client().get("/oauth/result/x").headers["X-Frame-Options"] == "DENY"
 
 
+def test_a_sites_sandbox_pages_refuse_framing_too(redis):
+    from flask import Flask
+
+    from wechat_bot import WeChatBot
+
+    site = Flask("site")
+    WeChatBot().init_app(site, redis=redis, sandbox_origin="http://localhost")
+    site.get("/")(lambda: "home")
+    client = site.test_client()
+    assert "X-Frame-Options" not in client.get("/").headers
+    for path in ("/sandbox/chat", "/connect/oauth2/authorize?appid=x"):
+        headers = client.get(path).headers
+        assert headers["X-Frame-Options"] == "DENY" and headers["Referrer-Policy"] == "no-referrer", path
+
+
 @pytest.mark.parametrize("headers", [{"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}])
 def test_the_sandboxs_state_changing_routes_refuse_cross_origin_requests(redis, headers, tmp_path):
     from wechat_bot import create_app
