@@ -8,10 +8,8 @@ import sys
 import threading
 import time
 
-from redis import RedisError
-
 from .errors import WeChatBotError, WeChatError
-from .redis_connection import explain
+from .redis_connection import ERRORS as REDIS_ERRORS, explain, probe
 
 
 def main(argv: list[str] | None = None, *, app=None) -> int:
@@ -23,7 +21,7 @@ def main(argv: list[str] | None = None, *, app=None) -> int:
     except WeChatBotError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except RedisError as error:
+    except REDIS_ERRORS as error:
         print(f"error: Redis ({_where_redis(args)}) {explain(error)}", file=sys.stderr)
         return 3
 
@@ -149,6 +147,10 @@ def worker(args: argparse.Namespace) -> int:
     _, services = _services(args)
     renewer = services.renewer()
     if args.once:
+        problem = probe(services.redis)  # a sweep with nothing due writes nothing: a read-only Redis would pass
+        if problem:
+            print(f"error: Redis ({_where_redis(args)}) {problem}", file=sys.stderr)
+            return 3
         result = renewer.sweep()
         print(f"renewed {result.renewed}, to retry {result.retried}, re-authorization needed {result.reauth}, "
               f"skipped {result.skipped}")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, Response, request
 from redis import RedisError
+from redis.exceptions import RedisClusterException
 from werkzeug.exceptions import HTTPException
 
 from .logs import loggable, logger
@@ -58,6 +59,7 @@ def init_app(app: "Flask | Blueprint") -> None:
     app.register_error_handler(BadPush, _bad_push)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(RedisError, _redis_down)
+    app.register_error_handler(RedisClusterException, _redis_down)
     app.register_error_handler(Exception, _unexpected)
 
 
@@ -91,7 +93,7 @@ def _http_error(error: HTTPException):
     return Response(f"{error.code} {error.name}\n", status=error.code, mimetype="text/plain")
 
 
-def _redis_down(error: RedisError):
+def _redis_down(error: RedisError | RedisClusterException):
     log.error("Redis unavailable on %s: %s", loggable(request.path, 200), type(error).__name__)
     if _for_a_phone():
         return _page("unavailable", 503)

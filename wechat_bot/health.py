@@ -4,10 +4,8 @@ from __future__ import annotations
 import time
 
 from flask import Blueprint, Flask, current_app, jsonify
-from redis import RedisError
-
 from . import defaults, errors, page_headers
-from .redis_connection import probe
+from .redis_connection import ERRORS as REDIS_ERRORS, probe
 
 bp = Blueprint("health", __name__)
 page_headers.init_app(bp)
@@ -38,7 +36,7 @@ def _renewal(services) -> str:
     else:
         try:
             last = services.tokens.last_beat()
-        except RedisError:
+        except REDIS_ERRORS:
             return "unknown: Redis unavailable"
         if last is None:
             return "no renewal worker seen yet (run `run.py worker`)"

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from redis import ConnectionPool, Redis, UnixDomainSocketConnection
+from redis import ConnectionPool, Redis, RedisError, UnixDomainSocketConnection
 from redis.backoff import NoBackoff
+from redis.exceptions import ClusterError, RedisClusterException
 from redis.retry import Retry
 
 from . import defaults, embedded_redis, redis_sentinel
@@ -17,6 +18,10 @@ _TIMEOUTS = dict(
     retry=Retry(NoBackoff(), 1),
     health_check_interval=30,
 )
+
+# redis-py's cluster client raises RedisClusterException (not a RedisError) for a cluster it cannot use, such as
+# slots no node serves: whoever answers a Redis failure catches both.
+ERRORS = (RedisError, RedisClusterException)
 
 
 def connect(settings: Settings) -> Redis:
@@ -33,7 +38,6 @@ def connect(settings: Settings) -> Redis:
 
 def _cluster(url: str, client: Redis):
     """A cluster client when the node REDIS_URL names is part of a Redis Cluster (it finds the others itself)."""
-    from redis import RedisError
     from redis.cluster import RedisCluster
 
     try:
@@ -43,8 +47,11 @@ def _cluster(url: str, client: Redis):
     if not enabled:
         return None
     client.close()
-    return RedisCluster.from_url(url, socket_timeout=defaults.REDIS_SOCKET_TIMEOUT,
-                                 socket_connect_timeout=defaults.REDIS_CONNECT_TIMEOUT)
+    try:
+        return RedisCluster.from_url(url, socket_timeout=defaults.REDIS_SOCKET_TIMEOUT,
+                                     socket_connect_timeout=defaults.REDIS_CONNECT_TIMEOUT)
+    except RedisClusterException as error:
+        raise ClusterError(f"unusable cluster: {error}") from error
 
 
 class EmbeddedConnection(UnixDomainSocketConnection):
@@ -90,9 +97,12 @@ def explain(error: Exception) -> str:
         return "not answering in time (stalled or overloaded)"
     if isinstance(error, ConnectionError):
         return "unreachable"
-    cluster = next((word for word in ("CROSSSLOT", "MOVED", "ASK", "CLUSTERDOWN") if word in text), None)
-    if isinstance(error, ResponseError) and cluster:
-        return f"a Redis Cluster answered {cluster}: cluster mode is not supported yet"
+    if isinstance(error, (RedisClusterException, ClusterError)) or "CLUSTERDOWN" in text:
+        return "a Redis Cluster it cannot use: not every slot is served by a reachable node"
+    if isinstance(error, ResponseError) and "CROSSSLOT" in text:
+        return "CROSSSLOT: a script or transaction spans slots (a proxy or cluster edition that hides the cluster?)"
+    if isinstance(error, ResponseError) and any(word in text for word in ("MOVED", "ASK")):
+        return "a Redis Cluster redirected a key (MOVED/ASK) that the client could not follow"
     return f"{type(error).__name__}"
 
 
@@ -102,11 +112,9 @@ _PROBE = "return redis.call('SET', KEYS[1], ARGV[1], 'PX', 10000)"
 
 def probe(redis: Redis) -> str | None:
     """None when Redis takes a write by a script (as a push's does); else what is wrong, in a few words."""
-    from redis import RedisError
-
     try:
         redis.eval(_PROBE, 1, PROBE_KEY, "1")
-    except RedisError as error:
+    except ERRORS as error:
         return explain(error)
     return None
 

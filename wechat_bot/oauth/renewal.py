@@ -116,8 +116,8 @@ class Renewer:
         self.last_sweep = time.time()
         try:
             self.store.beat(self.last_sweep)
-        except RedisError:
-            pass
+        except RedisError as error:
+            log.warning("renewal heartbeat not stored (%s: %s)", type(error).__name__, loggable(str(error), 120))
 
     def sweep(self) -> SweepResult:
         """One pass over what is due now."""
