@@ -20,4 +20,5 @@ max_requests = 10000  # recycle workers now and then
 max_requests_jitter = 1000
 accesslog = "-"
 access_log_format = '{"remote":"%(h)s","request":"%(m)s %(U)s","status":%(s)s,"bytes":"%(B)s","ms":%(M)s}'
+logger_class = "wechat_bot.access_log.AccessLog"  # each value escaped as JSON: a %0A in a path forges no line
 errorlog = "-"

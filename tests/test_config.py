@@ -19,6 +19,9 @@ BAD = [
     ("WECHAT_ENCODING_AES_KEY", "a" * 42 + "+"),
     ("WECHAT_TIMESTAMP_TOLERANCE", "-5"),
     ("WECHAT_TIMESTAMP_TOLERANCE", "five minutes"),
+    ("WECHAT_TIMESTAMP_TOLERANCE", "²³"),  # str.isdigit() is true, int() refuses it
+    ("TRUSTED_PROXIES", "¹"),
+    ("REDIS_URL", "redis+sentinel://127.0.0.1:26379/mymaster/²"),
     ("PUBLIC_BASE_URL", "example.com"),
     ("PUBLIC_BASE_URL", "ftp://example.com"),
     ("NGROK_API_URL", "127.0.0.1:4040"),

@@ -46,6 +46,8 @@ HOSTILE = {
     "no MsgId on a text": without("MsgId").encode(),
     "CreateTime not a number": push_xml({**GOOD, "CreateTime": "yesterday"}).encode(),
     "MsgId not a number": push_xml({**GOOD, "MsgId": "abc"}).encode(),
+    "Idx with two minus signs": push_xml({**GOOD, "Idx": "--5"}).encode(),
+    "CreateTime past any calendar": push_xml({**GOOD, "CreateTime": "9" * 20}).encode(),
     "Content with elements": push_xml(GOOD).replace("<![CDATA[x]]>", "<b>x</b>").encode(),
     "event without Event": push_xml({**GOOD, "MsgType": "event"}).encode(),
     "LOCATION with text coordinates": push_xml({**GOOD, "MsgType": "event", "Event": "LOCATION",

@@ -67,6 +67,17 @@ def test_healthz_and_check_name_the_mode_picked(make_app):
     assert all(" or " not in str(value) for _, value in report.paste)
 
 
+def test_check_says_how_to_refuse_plaintext_when_the_mode_is_compatible(make_app):
+    from tests.conftest import AES_KEY
+    from wechat_bot.check import run_checks
+
+    services = make_app({"WECHAT_ENCODING_AES_KEY": AES_KEY,
+                         "PUBLIC_BASE_URL": "https://bot.example"}).extensions["wechat_bot"]
+    report = run_checks(services.settings, services.redis)
+    assert ("消息加解密方式", "兼容模式") in report.paste
+    assert any("WECHAT_ENCRYPTION=safe" in line for line in report.warnings)
+
+
 @pytest.mark.parametrize("mode", ["compatible", "safe"])
 def test_an_encrypted_mode_without_the_key_stops_start_up(make_app, mode):
     from wechat_bot import ConfigError
@@ -135,6 +146,17 @@ def test_a_chat_links_callback_stores_the_tokens_but_signs_no_browser_in(chat_si
     assert TokenStore(redis).get("o_alice") is not None
 
 
+def test_a_link_sent_to_a_forged_openid_forges_no_log_line(site, phone, push_log):
+    from tests.wechat_client import http_transport
+
+    base, _ = site()
+    chat = WeChat(http_transport(base), TOKEN, APPID, openid="o_evil\n2026-01-01 INFO wechat_bot.oauth forged")
+    browser = phone("o_bob")
+    assert browser.get(_callback_url(browser, _link(chat.says("登录"))), timeout=10).status_code == 200
+    assert "was opened by o_bob" in push_log.text
+    assert all("\n" not in record.getMessage() for record in push_log.records)
+
+
 def _login_cookie(client, **headers) -> str:
     response = client.get("/oauth/login?next=/x", headers=headers)
     assert response.status_code == 302
@@ -178,6 +200,21 @@ def test_a_sites_own_pages_get_no_headers_from_us(redis):
     assert site.test_client().get("/oauth/result/x").headers["X-Frame-Options"] == "DENY"
 
 
+def test_a_sites_sandbox_pages_refuse_framing_too(redis):
+    from flask import Flask
+
+    from wechat_bot import WeChatBot
+
+    site = Flask("site")
+    WeChatBot().init_app(site, redis=redis, sandbox_origin="http://localhost")
+    site.get("/")(lambda: "home")
+    client = site.test_client()
+    assert "X-Frame-Options" not in client.get("/").headers
+    for path in ("/sandbox/chat", "/connect/oauth2/authorize?appid=x"):
+        headers = client.get(path).headers
+        assert headers["X-Frame-Options"] == "DENY" and headers["Referrer-Policy"] == "no-referrer", path
+
+
 @pytest.mark.parametrize("headers", [{"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}])
 def test_the_sandboxs_state_changing_routes_refuse_cross_origin_requests(redis, headers, tmp_path):
     from wechat_bot import create_app
@@ -208,6 +245,28 @@ def test_serve_refuses_to_put_the_sandbox_on_the_network_without_the_flag(tmp_pa
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_flask_run_refuses_to_put_a_sites_sandbox_on_the_network(tmp_path):
+    import subprocess
+    import sys
+
+    from tests import processes
+    from wechat_bot import embedded_redis
+
+    (tmp_path / "site_app.py").write_text("from flask import Flask\nfrom wechat_bot import WeChatBot\n\n"
+                                          "app = Flask(__name__)\nWeChatBot(app)\n")
+    env = {k: v for k, v in processes.clean_env().items() if not k.startswith("WECHAT_")}
+    try:
+        result = subprocess.run([sys.executable, "-m", "flask", "--app", "site_app", "run", "--host", "0.0.0.0",
+                                 "--port", str(processes.free_port())], cwd=tmp_path, env=env, capture_output=True,
+                                text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("flask run served the sandbox on every interface")
+    finally:
+        embedded_redis.stop(tmp_path / "var")
+    assert result.returncode != 0 and "--sandbox-on-network" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
 def test_one_client_cannot_start_unbounded_authorize_flows(app, redis):
     from wechat_bot import defaults
     from wechat_bot.oauth.state import KEY_PREFIX
@@ -221,6 +280,16 @@ def test_one_client_cannot_start_unbounded_authorize_flows(app, redis):
     assert other.status_code == 302
 
 
+def test_an_ipv6_client_cannot_escape_the_limit_by_rotating_through_its_64(app):
+    from wechat_bot import defaults
+
+    client = app.test_client()
+    statuses = [client.get("/oauth/login", environ_base={"REMOTE_ADDR": f"2001:db8:1:2::{n:x}"}).status_code
+                for n in range(defaults.LOGIN_RATE_LIMIT + 1)]
+    assert statuses == [302] * defaults.LOGIN_RATE_LIMIT + [429]
+    assert client.get("/oauth/login", environ_base={"REMOTE_ADDR": "2001:db8:1:3::1"}).status_code == 302
+
+
 def test_next_is_capped(app, redis):
     import json
 
@@ -229,3 +298,32 @@ def test_next_is_capped(app, redis):
     assert app.test_client().get("/oauth/login?next=/" + "a" * 600).status_code == 302
     (key,) = redis.keys(KEY_PREFIX + "*")
     assert json.loads(redis.get(key))["next"] is None  # not kept: a state stays small
+
+
+def test_the_production_access_log_keeps_one_json_object_per_request(tmp_path):
+    """gunicorn logs the decoded path: %0A, a backslash or a quote in it must not forge or break a line."""
+    import json
+    import socket
+
+    from tests import processes
+    from tests.conftest import CREDENTIALS, project_root
+    from wechat_bot import embedded_redis
+
+    port, log = processes.free_port(), tmp_path / "gunicorn.log"
+    env = processes.clean_env(**CREDENTIALS, BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY="1")
+    server = processes.start(["-m", "gunicorn", "-c", str(project_root() / "gunicorn.conf.py"),
+                              "wechat_bot:create_app()"], tmp_path, env, log)
+    hostile = "/x%0A%7B%22remote%22:%22forged%22%7D%0D%5C%22%1B[31m%E2%80%A8"
+    try:
+        processes.wait_healthy(f"http://127.0.0.1:{port}", server, log)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+            connection.sendall(f"GET {hostile} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+            assert connection.recv(100).startswith(b"HTTP/1.1 404")
+    finally:
+        processes.stop(server)
+        embedded_redis.stop(tmp_path / "var")
+    access = [line for line in log.read_text().splitlines() if line.startswith("{")]
+    entries = [json.loads(line) for line in access]  # every line is one whole JSON object
+    assert [entry["request"] for entry in entries if entry["status"] == 404] == [
+        'GET /x\n{"remote":"forged"}\r\\"\x1b[31m\u2028']
+    assert all(entry["remote"] == "127.0.0.1" for entry in entries)

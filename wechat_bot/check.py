@@ -85,6 +85,9 @@ def _describe_url(public: str, settings: Settings, report: Report) -> None:
                                "网页授权域名 must carry no port (error 10003)")
     if parts.path not in ("", "/"):
         report.warnings.append(f"{public} has a path ({parts.path}): the 网页授权域名 covers the host only")
+    if settings.encryption == "compatible":
+        report.warnings.append("compatible mode also answers plaintext pushes, which the Token alone signs; once the "
+                               "panel says 安全模式, set WECHAT_ENCRYPTION=safe so a forged plaintext push is refused")
 
 
 def _handshake(endpoint: str, token: str, report: Report) -> None:

@@ -79,15 +79,15 @@ def serve(args: argparse.Namespace) -> int:
     from werkzeug.serving import make_server
 
     from .logs import redact_werkzeug
+    from .sandbox.mode import ON_NETWORK_REFUSED, on_loopback
 
-    loopback = args.host in _LOOPBACK
+    loopback = on_loopback(args.host)
     origin = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
     app = _serving_app(args, origin)
     services = app.extensions["wechat_bot"]
     sandboxed = services.sandboxed
     if sandboxed and not loopback and not args.sandbox_on_network:
-        raise WeChatBotError(f"--host {args.host}: the sandbox lets whoever reaches it be any user and expire their "
-                             "tokens, so it listens on loopback only (--sandbox-on-network exposes it anyway)")
+        raise WeChatBotError(f"--host {args.host}: {ON_NETWORK_REFUSED} (--sandbox-on-network exposes it anyway)")
     listener = _listen(args.host, args.port)
     server = make_server(args.host, args.port, app, threaded=True, fd=listener.fileno())
     if sandboxed and not loopback:
@@ -111,9 +111,6 @@ def serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     return 0
-
-
-_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 class _OneLineParser(argparse.ArgumentParser):

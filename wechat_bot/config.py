@@ -126,7 +126,7 @@ def _seconds(get, name: str, default: int) -> int:
     value = get(name)
     if value is None:
         return default
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):  # str.isdigit() alone accepts ², which int() refuses
         raise ConfigError(f"{name}: must be a whole number, 0 or more")
     return int(value)
 

@@ -6,7 +6,7 @@ from redis import RedisError
 from redis.exceptions import RedisClusterException
 from werkzeug.exceptions import HTTPException
 
-from .logs import logger
+from .logs import loggable, logger
 
 log = logger("wechat_bot")
 
@@ -80,7 +80,8 @@ def _page(kind: str, status: int):
 
 
 def _bad_push(error: BadPush) -> Response:
-    log.warning("push rejected status=%d reason=%s ip=%s", error.status, error.reason, request.remote_addr)
+    log.warning("push rejected status=%d reason=%s ip=%s", error.status, error.reason,
+                loggable(request.remote_addr))
     return Response(error.reason + "\n", status=error.status, mimetype="text/plain")
 
 
@@ -93,14 +94,14 @@ def _http_error(error: HTTPException):
 
 
 def _redis_down(error: RedisError | RedisClusterException):
-    log.error("Redis unavailable on %s: %s", request.path, type(error).__name__)
+    log.error("Redis unavailable on %s: %s", loggable(request.path, 200), type(error).__name__)
     if _for_a_phone():
         return _page("unavailable", 503)
     return Response("503 Service Unavailable\n", status=503, mimetype="text/plain")
 
 
 def _unexpected(error: Exception):
-    log.exception("unexpected error on %s: %s", request.path, type(error).__name__)
+    log.exception("unexpected error on %s: %s", loggable(request.path, 200), type(error).__name__)
     if _for_a_phone():
         return _page("error", 500)
     return Response("500 Internal Server Error\n", status=500, mimetype="text/plain")

@@ -41,7 +41,7 @@ def parse(url: str) -> SentinelUrl:
             raise ValueError("each sentinel must be host:port")
         sentinels.append((name, int(port) if port else DEFAULT_PORT))
     path = [piece for piece in parts.path.split("/") if piece]
-    if not sentinels or not path or len(path) > 2 or (len(path) == 2 and not path[1].isdigit()):
+    if not sentinels or not path or len(path) > 2 or (len(path) == 2 and not (path[1].isascii() and path[1].isdigit())):
         raise ValueError("must name sentinels and a service: redis+sentinel://host:port[,host:port]/service[/db]")
     return SentinelUrl(sentinels, unquote(path[0]), int(path[1]) if len(path) == 2 else 0,
                        unquote(username) or None, unquote(password) or None)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import re
 
 from wechatpy import events, messages
 from wechatpy.fields import DateTimeField, FloatField, IntegerField, StringField
@@ -55,8 +56,6 @@ def build_message(fields: Fields) -> messages.BaseMessage:
         cls = MESSAGE_TYPES.get(msg_type, messages.UnknownMessage)
         if cls is not messages.UnknownMessage and not fields.get("MsgId"):
             raise BadPush(400, "MsgId is missing")
-        if isinstance(fields.get("MsgId"), str) and not _ascii_digits(fields["MsgId"].strip()):
-            raise BadPush(400, "MsgId must be a whole number")
         message = cls(fields)
     _check_field_types(type(message), fields)
     return message
@@ -90,10 +89,14 @@ def _event(fields: Fields) -> messages.BaseMessage:
     return cls(fields)
 
 
+# 0-9 only: str.isdigit() also accepts ² and other digits int() refuses.
+_WHOLE_NUMBER = re.compile(r"-?[0-9]+")
+_SECONDS = re.compile(r"[0-9]{1,11}")  # wechatpy makes a datetime of it: 12 digits and more overflow it
+
 _CHECKS = {
     StringField: (lambda value: isinstance(value, str), "text"),
-    IntegerField: (lambda value: isinstance(value, str) and _ascii_digits(value.strip().lstrip("-")), "a whole number"),
-    DateTimeField: (lambda value: isinstance(value, str) and _ascii_digits(value.strip()), "a time in seconds"),
+    IntegerField: (lambda value: isinstance(value, str) and _WHOLE_NUMBER.fullmatch(value.strip()), "a whole number"),
+    DateTimeField: (lambda value: isinstance(value, str) and _SECONDS.fullmatch(value.strip()), "a time in seconds"),
     FloatField: (lambda value: isinstance(value, str) and _is_float(value), "a number"),
 }
 
@@ -109,11 +112,6 @@ def _check_field_types(cls: type, fields: Fields) -> None:
 def _checks_of(cls: type) -> tuple:
     """Each field of the message class that has a check: its name and the check."""
     return tuple((field.name, _CHECKS[type(field)]) for field in cls._fields.values() if type(field) in _CHECKS)
-
-
-def _ascii_digits(value: str) -> bool:
-    """0-9 only: str.isdigit() also accepts ² and other digits int() refuses."""
-    return value.isascii() and value.isdigit()
 
 
 def _is_float(value: str) -> bool:

@@ -131,7 +131,7 @@ class CallbackFlow:
         try:
             profile = self.client.userinfo(record.access_token, record.openid)
         except (WeChatError, WeChatUnavailable) as error:
-            log.warning("userinfo for %s failed (%s): tokens stored without a profile", record.openid, error)
+            log.warning("userinfo for %s failed (%s): tokens stored without a profile", loggable(record.openid), error)
             return record
         avatar = str(profile.get("headimgurl") or "")
         if not avatar.startswith(("https://", "http://")):

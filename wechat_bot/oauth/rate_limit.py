@@ -2,6 +2,7 @@
 client could fill Redis. A fixed window per client, one key each (cluster-safe: single-key commands)."""
 from __future__ import annotations
 
+import ipaddress
 import time
 from typing import Callable
 
@@ -17,11 +18,22 @@ class RateLimit:
                  window: int = defaults.LOGIN_RATE_WINDOW, clock: Callable[[], float] = time.time) -> None:
         self._redis, self._name, self.limit, self.window, self._clock = redis, name, limit, window, clock
 
-    def allow(self, client: str) -> bool:
-        """Count one more for `client` in the current window; False once it is over the limit."""
-        key = f"{KEY_PREFIX}{self._name}:{client}:{int(self._clock() // self.window)}"
-        with self._redis.pipeline(transaction=False) as pipe:
+    def allow(self, address: str | None) -> bool:
+        """Count one more for the client at `address`; False once it is over the limit in this window."""
+        key = f"{KEY_PREFIX}{self._name}:{client_of(address)}:{int(self._clock() // self.window)}"
+        with self._redis.pipeline(transaction=True) as pipe:  # all or nothing: never a count without its expiry
             pipe.incr(key)
             pipe.expire(key, self.window)
             count, _ = pipe.execute()
         return count <= self.limit
+
+
+def client_of(address: str | None) -> str:
+    """What one client is: an IPv4 address, or an IPv6 /64 (a subscriber's block, which it can rotate through)."""
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return "-"
+    if ip.version == 6 and ip.ipv4_mapped is None:
+        return f"{ipaddress.ip_network(f'{ip}/64', strict=False).network_address}/64"
+    return str(getattr(ip, "ipv4_mapped", None) or ip)

@@ -200,18 +200,19 @@ class Renewer:
         except WeChatError as error:
             if error.needs_reauth:
                 self.store.mark_reauth(record, self._clock())
-                log.info("refresh_token of %s is dead (%d): re-authorization needed", record.openid, error.errcode)
+                log.info("refresh_token of %s is dead (%d): re-authorization needed", loggable(record.openid),
+                         error.errcode)
                 return "reauth"
             self.store.reschedule(record.openid, now + defaults.RENEWAL_RETRY_AFTER)
             if error.errcode in QUOTA_ERRCODES:
                 raise QuotaReached() from None
-            log.warning("renewal of %s: %s; retrying later", record.openid, error)
+            log.warning("renewal of %s: %s; retrying later", loggable(record.openid), error)
             return "retried"
         except WeChatUnavailable as error:
             self.store.reschedule(record.openid, now + defaults.RENEWAL_RETRY_AFTER)
-            log.warning("renewal of %s: %s; retrying later", record.openid, error)
+            log.warning("renewal of %s: %s; retrying later", loggable(record.openid), error)
             return "retried"
         if not self.store.apply_refresh(record, answer, self._clock()):
-            log.info("renewal of %s discarded: a newer authorization replaced its tokens", record.openid)
+            log.info("renewal of %s discarded: a newer authorization replaced its tokens", loggable(record.openid))
             return "skipped"
         return "renewed"

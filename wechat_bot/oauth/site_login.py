@@ -71,7 +71,7 @@ def require_login(services: "Services", scope: str) -> Response | tuple | None:
         return None
     if not in_wechat() and not services.sandboxed:
         return message_page("open_in_wechat", 403)
-    if not services.login_limit().allow(request.remote_addr or "-"):
+    if not services.login_limit().allow(request.remote_addr):
         return message_page("too_many", 429)
     next_path = request.script_root + request.full_path.rstrip("?")
     links = services.links(app_base(services.settings, request))

@@ -55,7 +55,7 @@ def login():
     """Send a phone to the authorize page, then back to `next` (an in-site path) signed in."""
     scope = "snsapi_userinfo" if request.args.get("scope") in ("userinfo", "snsapi_userinfo") else "snsapi_base"
     services = _services()
-    if not services.login_limit().allow(request.remote_addr or "-"):
+    if not services.login_limit().allow(request.remote_addr):
         log.warning("login refused: client %s started too many authorize flows", loggable(request.remote_addr))
         return message_page("too_many", 429)
     links = services.links(app_base(services.settings, request))
@@ -67,4 +67,5 @@ def _announce(done: Completed) -> None:
         on_authorized.send(current_app._get_current_object(), openid=done.openid, scope=done.scope,
                            record=done.record, next_path=done.next_path)
     except Exception:
-        log.exception("an on_authorized receiver failed for %s; the user is signed in regardless", done.openid)
+        log.exception("an on_authorized receiver failed for %s; the user is signed in regardless",
+                      loggable(done.openid))

@@ -7,6 +7,7 @@ missing credentials stop start-up.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 from typing import Mapping
 
@@ -21,6 +22,8 @@ from . import credentials
 ORIGIN_KEY = "wechat_sandbox:origin"  # where the sandbox WeChat last served, for commands run beside it
 DEFAULT_ORIGIN = "http://127.0.0.1:5000"
 SERVE_ENV = "WECHAT_SANDBOX_ORIGIN"  # set by `wechat-bot serve` before it imports a site
+ON_NETWORK_REFUSED = ("the sandbox lets whoever reaches it be any user and expire their tokens, so it listens on "
+                      "loopback only")
 
 
 def wanted(explicit: str | bool | None) -> tuple[bool, str | None]:
@@ -42,8 +45,21 @@ def _flask_run_origin() -> str | None:
     if ctx is None or ctx.info_name != "run":
         return None
     host = ctx.params.get("host") or "127.0.0.1"
-    host = "127.0.0.1" if host in ("0.0.0.0", "::", "localhost") else host
+    if not on_loopback(host):
+        raise click.ClickException(f"--host {host}: {ON_NETWORK_REFUSED} (wechat-bot serve --app SITE --host {host} "
+                                   "--sandbox-on-network exposes it anyway)")
+    host = "127.0.0.1" if host == "localhost" else host
     return f"http://{host}:{ctx.params.get('port') or 5000}"
+
+
+def on_loopback(host: str) -> bool:
+    """Only this machine reaches `host`: localhost, 127.0.0.0/8 or ::1."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def settings_for(settings: Settings, overrides: Mapping[str, str]) -> Settings:
