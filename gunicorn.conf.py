@@ -4,6 +4,7 @@ Run the renewal worker as its own process beside it: `python run.py worker` (any
 """
 import multiprocessing
 import os
+import sys
 
 bind = os.environ.get("BIND", "127.0.0.1:5000")
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2))
@@ -22,3 +23,19 @@ accesslog = "-"
 access_log_format = '{"remote":"%(h)s","request":"%(m)s %(U)s","status":%(s)s,"bytes":"%(B)s","ms":%(M)s}'
 logger_class = "wechat_bot.access_log.AccessLog"  # each value escaped as JSON: a %0A in a path forges no line
 errorlog = "-"
+
+
+def on_starting(server) -> None:
+    """The standalone server stops here, in the master, when its settings are missing or malformed: checked in
+    each worker instead, two workers failing at once make gunicorn print a traceback of its own."""
+    if not str(server.app.app_uri or "").startswith("wechat_bot:create_app"):
+        return  # a site's app: its settings may be in its app.config
+    from wechat_bot.config import ConfigError, Settings
+
+    try:
+        settings = Settings.load()
+        if settings.missing_credentials:
+            raise settings.missing_credentials_error()
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        sys.exit(4)

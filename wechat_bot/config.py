@@ -92,6 +92,10 @@ class Settings:
         values = dict(zip(CREDENTIALS, (self.token, self.appid, self.secret)))
         return [name for name, value in values.items() if not value]
 
+    def missing_credentials_error(self) -> ConfigError:
+        """The one line that stops a server with no WeChat credentials (outside the sandbox)."""
+        return ConfigError(f"{', '.join(self.missing_credentials)}: not set (put them in the environment or .env)")
+
     @property
     def refuses_plaintext(self) -> bool:
         """Safe mode: every genuine push is encrypted, so a plaintext one is forged."""

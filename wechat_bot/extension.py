@@ -47,8 +47,7 @@ class WeChatBot:
         if settings.missing_credentials:
             sandboxed, origin = mode.wanted(sandbox_origin)
             if not sandboxed:
-                raise ConfigError(f"{', '.join(settings.missing_credentials)}: not set "
-                                  "(put them in the environment or .env)")
+                raise settings.missing_credentials_error()
             settings = mode.settings_for(settings, {**_from_config(app.config), **(overrides or {})})
         logs.configure(settings.log_format)
         _sessions(app, settings)
