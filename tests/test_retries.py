@@ -224,3 +224,19 @@ def test_pushes_survive_redis_forgetting_its_scripts(make_app, counted, redis):
     plain = WeChat(flask_transport(make_app().test_client()), TOKEN, APPID)
     redis.script_flush()
     assert "点此登录" in plain.says("登录").content  # the default, pure handler: its commit script
+
+
+def test_a_redis_error_in_the_claim_is_answered_without_retry_protection_not_refused(make_app, counted, redis,
+                                                                                      push_log):
+    """A key of the wrong type where the claim looks (a stray write by other software): Redis answers WRONGTYPE,
+    which is a Redis failure (the push is still answered), not a forged body (a 403)."""
+    import hashlib
+
+    router, runs = counted
+    wechat = WeChat(flask_transport(make_app(router=router).test_client()), TOKEN, APPID)
+    query = wechat.query()
+    digest = hashlib.sha1(f"{query['signature']}|{query['timestamp']}|{query['nonce']}".encode()).hexdigest()[:20]
+    redis.hset(f"wechat_bot:push:{{{digest}}}:body", "stray", "1")
+    reply = wechat.deliver(wechat.fields("text", Content="hi"), query=query)
+    assert reply.status == 200 and reply.content == "run 1"
+    assert "answering" in push_log.text and "without retry protection" in push_log.text
