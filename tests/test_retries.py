@@ -74,14 +74,17 @@ def test_two_users_pushes_with_one_msgid_each_get_their_own_answer(make_app, cou
 
 
 @pytest.mark.parametrize("content", ["hi", "登录"])  # a handler that is not pure, and a pure one
-def test_a_signed_query_reused_with_another_body_is_refused(make_app, counted, content):
+def test_a_signed_query_reused_with_another_body_is_refused(make_app, counted, content, redis):
     router, runs = counted
     wechat = WeChat(flask_transport(make_app(router=router if content == "hi" else None).test_client()),
                     TOKEN, APPID)
     query = wechat.query()
     genuine = wechat.fields("text", Content=content)
     first = wechat.deliver(genuine, query=query)
+    kept = sorted(redis.keys("wechat_bot:oauth:state:*")), len(redis.keys("wechat_bot:push:*"))
     forged = wechat.deliver({**genuine, "FromUserName": "o_mallory", "MsgId": 7}, query=query)
+    if content == "登录":  # the refused body leaves no link state and no reply behind
+        assert (sorted(redis.keys("wechat_bot:oauth:state:*")), len(redis.keys("wechat_bot:push:*"))) == kept
     again = wechat.deliver(genuine, query=query)
     assert first.status == 200 and forged.status == 403 and again.body == first.body
 
@@ -182,7 +185,8 @@ def test_a_pure_push_costs_one_redis_round_trip(make_app, redis, monkeypatch):
             if entry["client_type"] != "lua" and name not in ("HELLO", "CLIENT"):  # not a script's, not a hello
                 sent.append(name)
     assert pushed == 1, sends  # one write to Redis's socket: one round trip
-    assert sent == ["GET", "EVALSHA"]  # the user's re-authorize marker, and the script, pipelined
+    # the user's re-authorize marker, then one transaction: bind the query, the link's state, the reply
+    assert sent == ["GET", "MULTI", "SET", "GET", "SET", "SET", "GET", "EXEC"]
 
 
 def test_a_pure_handler_that_passes_hands_over_to_one_run_of_the_next(make_app, counted, http_wechat):
@@ -215,15 +219,21 @@ def test_a_slow_pure_handler_is_logged(make_app, push_log):
 
 
 def test_pushes_survive_redis_forgetting_its_scripts(make_app, counted, redis):
-    """After a Redis restart or failover the script cache is empty (NOSCRIPT): both paths load and carry on."""
+    """After a Redis restart or failover the script cache is empty (NOSCRIPT): what uses a script loads it again."""
     router, runs = counted
     wechat = WeChat(flask_transport(make_app(router=router).test_client()), TOKEN, APPID)
     assert wechat.says("hi").content == "run 1"
     redis.script_flush()
     assert wechat.says("hi").content == "run 2"  # a handler that is not pure: its bound claim
-    plain = WeChat(flask_transport(make_app().test_client()), TOKEN, APPID)
+    writer = Router()
+
+    @writer.keyword("count", pure=True)
+    def count_asked(msg, ctx):  # a pure handler with a write of its own: its commit is a script
+        ctx.writes.add("INCR", "test:asked")
+        return "counted"
+    pure = WeChat(flask_transport(make_app(router=writer).test_client()), TOKEN, APPID)
     redis.script_flush()
-    assert "点此登录" in plain.says("登录").content  # the default, pure handler: its commit script
+    assert pure.says("count").content == "counted" and redis.get("test:asked") == b"1"
 
 
 def test_a_redis_error_in_the_claim_is_answered_without_retry_protection_not_refused(make_app, counted, redis,

@@ -21,7 +21,8 @@ from redis import Redis
 from redis.exceptions import NoScriptError
 
 from . import defaults
-from .redis_connection import is_cluster
+from .pending_writes import Fresh
+from .redis_connection import ERRORS, is_cluster
 from .redis_wire import Wire
 
 Command = Sequence[Any]  # a Redis command and its arguments: ("GET", key)
@@ -192,6 +193,8 @@ class OnceCache:
         unless the key already has one (a result or a claim). One round trip, with the read `also` sent before
         it. BindingRefused when `bound`'s key holds another digest."""
         key = self._prefix + identity
+        if self._wire is not None and all(type(command) is Fresh for command in writes):
+            return self._commit_transaction(key, body, writes, bound, also)
         keys = [key, bound.key if bound else key, *(command[1] for command in writes)]
         args: list[Any] = [_DONE + body, self._ttl, bound.digest if bound else "", bound.ttl if bound else 0]
         for command in writes:
@@ -203,6 +206,37 @@ class OnceCache:
         if outcome[0] == 2:
             return Commit(stored=True, extra=extra[0] if extra else None)
         return Commit(stored=False, body=_body(outcome[1]), extra=extra[0] if extra else None)
+
+    def _commit_transaction(self, key: str, body: bytes, writes: Sequence[Command], bound: Binding | None,
+                            also: Command | None) -> Commit:
+        """`commit` as one MULTI/EXEC of plain commands, when every write is Fresh: in a busy worker Redis spends
+        several times the CPU on the script (bench/README.md). The transaction writes before it knows whether the
+        answer is kept; when it is not (a retry that lost, a body the binding refuses), what it wrote is deleted
+        in a second trip, so Redis ends as the script would leave it."""
+        binding = [("SET", bound.key, bound.digest, "NX", "EX", bound.ttl), ("GET", bound.key)] if bound else []
+        replies = self._send([*([also] if also else []), ("MULTI",), *binding, *writes,
+                              ("SET", key, _DONE + body, "NX", "EX", self._ttl), ("GET", key), ("EXEC",)])
+        extra, results = (replies[0] if also else None), replies[-1]
+        for result in results:
+            if isinstance(result, Exception):  # a command in the transaction failed (WRONGTYPE…)
+                raise result
+        refused = bound is not None and results[1] != bound.digest.encode()
+        stored = bool(results[-2])
+        if refused or not stored:
+            self._undo([("DEL", command[1]) for command in writes] + ([("DEL", key)] if stored else []))
+        if refused:
+            raise BindingRefused()
+        if stored:
+            return Commit(stored=True, extra=extra)
+        return Commit(stored=False, body=_body(results[-1]), extra=extra)
+
+    def _undo(self, commands: list[Command]) -> None:
+        if not commands:
+            return
+        try:
+            self._send(commands)
+        except ERRORS:
+            pass  # what stays is keys nobody knows, gone at their expiry
 
     def _scripted(self, commands: list[Command], source: str) -> list:
         """`_send`, loading the script once if Redis lost its script cache (a restart or a fail-over)."""

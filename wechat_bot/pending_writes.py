@@ -9,6 +9,11 @@ from redis import Redis
 Command = tuple[Any, ...]  # a Redis command and its arguments: ("SET", key, value, "EX", 900)
 
 
+class Fresh(tuple):
+    """A SET of a key made just now that nobody else knows (a new authorize state): it can go out before the
+    answer is known to be kept, and be deleted if it is not (once.OnceCache.commit)."""
+
+
 class PendingWrites:
     def __init__(self) -> None:
         self._commands: list[Command] = []
@@ -19,6 +24,11 @@ class PendingWrites:
         cluster slot go in its one script; others are sent right after it."""
         with self._lock:
             self._commands.append(command)
+
+    def add_fresh(self, *command: Any) -> None:
+        """Queue the SET of a key nobody else knows yet (see Fresh)."""
+        with self._lock:
+            self._commands.append(Fresh(command))
 
     def __bool__(self) -> bool:
         """Whether any write is pending."""

@@ -65,7 +65,7 @@ class AuthorizeStates:
         if writes is None:
             self._redis.set(key, value, ex=self.ttl)
         else:
-            writes.add("SET", key, value, "EX", self.ttl)
+            writes.add_fresh("SET", key, value, "EX", self.ttl)
         return state
 
     def issue_lasting(self, scope: str, next_path: str | None = None) -> str:
