@@ -207,3 +207,32 @@ def test_renewal_outlives_a_frozen_and_a_killed_redis(tmp_path, sandbox):
         processes.stop(worker)
         processes.stop(serve)
         server_redis.stop()
+
+
+def test_after_a_redis_restart_every_push_gets_its_link(tmp_path, serve):
+    """Connections kept from before a restart are all broken at once: the first push to find one retries on a
+    new connection, and no push is answered 稍后再试 for it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.wechat_client import http_transport
+
+    server_redis = RedisProcess(tmp_path / "redis")
+    try:
+        router = Router()
+
+        @router.keyword("slow", pure=True)
+        def slow(msg, ctx):  # keeps several requests in flight at once, so several connections are kept
+            time.sleep(0.2)
+            return ctx.links.base(msg.source)
+        app = create_app({**CREDENTIALS, **NOWHERE, "REDIS_URL": server_redis.url}, router=router)
+        base = serve(app)
+        chats = [WeChat(http_transport(base), TOKEN, APPID, openid=f"o_user{n}") for n in range(6)]
+        with ThreadPoolExecutor(6) as pool:
+            assert all(r.status == 200 for r in pool.map(lambda chat: chat.says("slow"), chats))
+        server_redis.process.kill()
+        server_redis.process.wait(10)
+        server_redis.start()
+        for chat in chats:
+            assert "点此登录" in chat.says("登录").content
+    finally:
+        server_redis.stop()

@@ -16,7 +16,7 @@ from hiredis import pack_command
 from redis import Redis
 from redis.exceptions import ConnectionError, DataError, ResponseError, TimeoutError
 
-_IDLE_MAX = 16  # idle connections kept per worker process: one a thread or greenlet in flight
+_IDLE_MAX = 256  # idle connections kept per worker process: one for each thread or greenlet that was in flight
 
 
 def pack(commands: Sequence[Sequence[Any]]) -> bytes:
@@ -38,12 +38,12 @@ class Wire:
         read. ConnectionError or TimeoutError when Redis cannot be reached in time (after one retry)."""
         packed = pack(commands)
         try:
-            return self._round_trip(packed, len(commands))
+            return self._round_trip(packed, len(commands), self._take())
         except (ConnectionError, TimeoutError):
-            return self._round_trip(packed, len(commands))
+            self._drop_idle()  # a Redis restart or fail-over breaks every kept connection at once
+            return self._round_trip(packed, len(commands), self._new())
 
-    def _round_trip(self, packed: bytes, count: int) -> list:
-        connection = self._take()
+    def _round_trip(self, packed: bytes, count: int, connection) -> list:
         try:
             connection.connect()  # a no-op when connected; a Sentinel's connection asks where the master is now
             connection.send_packed_command([packed])
@@ -68,7 +68,15 @@ class Wire:
         try:
             return self._idle.pop()
         except IndexError:
-            return self._pool.connection_class(**self._pool.connection_kwargs)
+            return self._new()
+
+    def _new(self):
+        return self._pool.connection_class(**self._pool.connection_kwargs)
+
+    def _drop_idle(self) -> None:
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.disconnect()
 
     def _give_back(self, connection) -> None:
         if len(self._idle) < _IDLE_MAX:
