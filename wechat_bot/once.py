@@ -151,13 +151,8 @@ class OnceCache:
         """A bound claim as one MULTI/EXEC rather than the script (in a busy worker, Redis spends about twice the
         CPU on the script: bench/README.md). The same outcome, except that a refused claim leaves its pending
         marker, under a key only its own refused body names, for the marker's few seconds."""
-        replies = self._send([*([also] if also else []), ("MULTI",),
-                              ("SET", bound.key, bound.digest, "NX", "EX", bound.ttl), ("GET", bound.key),
-                              ("SET", key, _PENDING, "NX", "EX", self._pending_ttl), ("GET", key), ("EXEC",)])
-        extra, results = (replies[0] if also else None), replies[-1]
-        for result in results:
-            if isinstance(result, Exception):  # a command in the transaction failed (WRONGTYPE…)
-                raise result
+        extra, results = self._transaction([*_bind(bound), ("SET", key, _PENDING, "NX", "EX", self._pending_ttl),
+                                            ("GET", key)], also)
         _, bound_to, first, value = results
         if bound_to != bound.digest.encode():
             raise BindingRefused()
@@ -213,13 +208,8 @@ class OnceCache:
         several times the CPU on the script (bench/README.md). The transaction writes before it knows whether the
         answer is kept; when it is not (a retry that lost, a body the binding refuses), what it wrote is deleted
         in a second trip, so Redis ends as the script would leave it."""
-        binding = [("SET", bound.key, bound.digest, "NX", "EX", bound.ttl), ("GET", bound.key)] if bound else []
-        replies = self._send([*([also] if also else []), ("MULTI",), *binding, *writes,
-                              ("SET", key, _DONE + body, "NX", "EX", self._ttl), ("GET", key), ("EXEC",)])
-        extra, results = (replies[0] if also else None), replies[-1]
-        for result in results:
-            if isinstance(result, Exception):  # a command in the transaction failed (WRONGTYPE…)
-                raise result
+        extra, results = self._transaction([*(_bind(bound) if bound else []), *writes,
+                                            ("SET", key, _DONE + body, "NX", "EX", self._ttl), ("GET", key)], also)
         refused = bound is not None and results[1] != bound.digest.encode()
         stored = bool(results[-2])
         if refused or not stored:
@@ -229,6 +219,16 @@ class OnceCache:
         if stored:
             return Commit(stored=True, extra=extra)
         return Commit(stored=False, body=_body(results[-1]), extra=extra)
+
+    def _transaction(self, commands: list[Command], also: Command | None) -> tuple[Any, list]:
+        """`commands` in one MULTI/EXEC, after the read `also`, in one round trip: what `also` read, and the
+        transaction's replies; a command that failed in it (WRONGTYPE…) raises."""
+        replies = self._send([*([also] if also else []), ("MULTI",), *commands, ("EXEC",)])
+        results = replies[-1]
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        return (replies[0] if also else None), results
 
     def _undo(self, commands: list[Command]) -> None:
         if not commands:
@@ -269,6 +269,11 @@ class OnceCache:
     def release(self, identity: str) -> None:
         """Give up a claim without a result, so the next caller does the work."""
         self._redis.delete(self._prefix + identity)
+
+
+def _bind(bound: Binding) -> list[Command]:
+    """In a transaction: bind the key to the digest if nothing is bound yet, then read what is bound."""
+    return [("SET", bound.key, bound.digest, "NX", "EX", bound.ttl), ("GET", bound.key)]
 
 
 def _body(value: bytes | None) -> bytes | None:
