@@ -23,11 +23,7 @@ _lock = threading.Lock()
 
 
 def public_base_url(settings: Settings, request: Request) -> str:
-    if settings.public_base_url:
-        return settings.public_base_url
-    port = request.environ.get("SERVER_PORT", "")
-    tunnel = discover_tunnel(settings.ngrok_api_url, port)
-    return tunnel or request.host_url.rstrip("/")
+    return _configured_origin(settings, request.environ) or request.host_url.rstrip("/")
 
 
 def app_base(settings: Settings, request: Request) -> str:
@@ -37,14 +33,20 @@ def app_base(settings: Settings, request: Request) -> str:
 
 
 def environ_base(settings: Settings, environ: dict) -> str:
-    """app_base for a request answered before Flask's dispatch, from its WSGI environ."""
-    origin = settings.public_base_url or discover_tunnel(settings.ngrok_api_url, environ.get("SERVER_PORT", ""))
+    """app_base for a request answered before Flask's dispatch, from its WSGI environ (a Request object would
+    cost ten times as much on the push's hot path)."""
+    origin = _configured_origin(settings, environ)
     if not origin:
-        scheme = environ.get("wsgi.url_scheme", "http")
-        server = (environ.get("SERVER_NAME", ""), int(environ["SERVER_PORT"])) if environ.get("SERVER_PORT", "").isdigit() else None
+        scheme, port = environ.get("wsgi.url_scheme", "http"), environ.get("SERVER_PORT", "")
+        server = (environ.get("SERVER_NAME", ""), int(port)) if port.isdigit() else None
         origin = get_current_url(scheme, get_host(scheme, environ.get("HTTP_HOST"), server)).rstrip("/")
     script_root = environ.get("SCRIPT_NAME", "").encode("latin-1").decode("utf-8", "replace").rstrip("/")
     return origin + script_root + settings.url_prefix
+
+
+def _configured_origin(settings: Settings, environ: dict) -> str | None:
+    """PUBLIC_BASE_URL, else the ngrok tunnel to the port the request came to; None for neither."""
+    return settings.public_base_url or discover_tunnel(settings.ngrok_api_url, environ.get("SERVER_PORT", ""))
 
 
 def discover_tunnel(agent_url: str, port: str | int) -> str | None:
