@@ -30,9 +30,22 @@ Command = Sequence[Any]  # a Redis command and its arguments: ("GET", key)
 _PENDING = b"~"
 _DONE = b"="
 
+
+def _run_writes(first: int) -> str:
+    """Lua that runs the writes packed in ARGV from index `first` on: each its argument count, then its
+    arguments (`_packed_writes`)."""
+    return f"""
+local i = {first}
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  redis.call(unpack(ARGV, i + 1, i + n))
+  i = i + n + 1
+end
+"""
+
+
 # KEYS: the result's key, the binding's key, then every key the writes touch (all in one slot).
-# ARGV: result, ttl, digest ('' for none), binding ttl, then each write as its argument count followed by its
-# arguments (its key is declared in KEYS too).
+# ARGV: result, ttl, digest ('' for none), binding ttl, then the writes (each write's key is declared in KEYS too).
 _COMMIT = """
 if ARGV[3] ~= '' then
   local bound = redis.call('GET', KEYS[2])
@@ -40,25 +53,14 @@ if ARGV[3] ~= '' then
 end
 local existing = redis.call('GET', KEYS[1])
 if existing then return {0, existing} end
-local i = 5
-while i <= #ARGV do
-  local n = tonumber(ARGV[i])
-  redis.call(unpack(ARGV, i + 1, i + n))
-  i = i + n + 1
-end
+""" + _run_writes(5) + """
 if ARGV[3] ~= '' then redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4]) end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return {2}
 """
 
-# KEYS: the result's key, then every key the writes touch. ARGV: result, ttl, then the writes as in _COMMIT.
-_OVERWRITE = """
-local i = 3
-while i <= #ARGV do
-  local n = tonumber(ARGV[i])
-  redis.call(unpack(ARGV, i + 1, i + n))
-  i = i + n + 1
-end
+# KEYS: the result's key, then every key the writes touch. ARGV: result, ttl, then the writes.
+_OVERWRITE = _run_writes(3) + """
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return 1
 """
@@ -191,9 +193,8 @@ class OnceCache:
         if self._wire is not None and all(type(command) is Fresh for command in writes):
             return self._commit_transaction(key, body, writes, bound, also)
         keys = [key, bound.key if bound else key, *(command[1] for command in writes)]
-        args: list[Any] = [_DONE + body, self._ttl, bound.digest if bound else "", bound.ttl if bound else 0]
-        for command in writes:
-            args += [len(command), *command]
+        args = [_DONE + body, self._ttl, bound.digest if bound else "", bound.ttl if bound else 0,
+                *_packed_writes(writes)]
         script = ("EVALSHA", self._commit.sha, len(keys), *keys, *args)
         *extra, outcome = self._scripted([also, script] if also else [script], _COMMIT)
         if outcome[0] == 3:
@@ -261,14 +262,20 @@ class OnceCache:
     def overwrite(self, identity: str, body: bytes, writes: Sequence[Sequence[Any]] = ()) -> None:
         """Replace the stored result, with `writes` (keys in its slot), in one script."""
         key = self._prefix + identity
-        args: list[Any] = [_DONE + body, self._ttl]
-        for command in writes:
-            args += [len(command), *command]
+        args = [_DONE + body, self._ttl, *_packed_writes(writes)]
         self._overwrite(keys=[key, *(command[1] for command in writes)], args=args)
 
     def release(self, identity: str) -> None:
         """Give up a claim without a result, so the next caller does the work."""
         self._redis.delete(self._prefix + identity)
+
+
+def _packed_writes(writes: Sequence[Command]) -> list[Any]:
+    """Script arguments for `_run_writes`: each write's argument count, then its arguments."""
+    packed: list[Any] = []
+    for command in writes:
+        packed += [len(command), *command]
+    return packed
 
 
 def _bind(bound: Binding) -> list[Command]:
