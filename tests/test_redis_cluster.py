@@ -10,10 +10,11 @@ import time
 import pytest
 
 from tests import processes
-from tests.conftest import APPID, CREDENTIALS, TOKEN, project_root
+from tests.conftest import APPID, CREDENTIALS, NOWHERE, TOKEN, project_root
 from tests.redis_cluster import Cluster
-from tests.wechat_client import WeChat, http_transport
+from tests.wechat_client import WeChat, flask_transport, http_transport
 from wechat_bot import create_app
+from wechat_bot.endpoint.responder import UNAVAILABLE_TEXT
 from wechat_bot.oauth.tokens import TokenRecord, TokenStore
 
 USERS = [f"o_cluster{n}" for n in range(6)]
@@ -71,3 +72,18 @@ def test_a_cluster_serves_the_whole_flow_and_two_workers_renew_each_token_once(c
     assert listed.returncode == 0, listed.stderr
     assert sorted(row["openid"] for row in json.loads(listed.stdout)) == USERS
     assert app.test_client().get("/healthz").status_code == 200
+
+
+def test_a_cluster_gone_down_still_answers_pushes_as_a_single_redis_does(tmp_path):
+    """Every node gone: redis-py's cluster client raises RedisClusterException, not a RedisError; the push is
+    answered all the same (a reply without a link, 稍后再试 for a link), never a 503 that WeChat shows as an error."""
+    gone = Cluster(tmp_path / "gone")
+    try:
+        app = create_app({**CREDENTIALS, **NOWHERE, "REDIS_URL": gone.url})
+        wechat = WeChat(flask_transport(app.test_client()), TOKEN, APPID)
+        assert wechat.says("你好").content.startswith("发送「登录」")
+    finally:
+        gone.stop()
+    hello, login = wechat.says("你好"), wechat.says("登录")
+    assert (hello.status, login.status) == (200, 200)
+    assert hello.content.startswith("发送「登录」") and login.content == UNAVAILABLE_TEXT

@@ -4,7 +4,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from redis import RedisError
 from redis.crc import key_slot
 from wechatpy.messages import BaseMessage
 from wechatpy.replies import TextReply
@@ -17,6 +16,7 @@ from ..logs import logger
 from ..oauth.client import SCOPES
 from ..oauth.tokens import reauth_key
 from ..once import Binding, BindingRefused, OnceCache
+from ..redis_connection import ERRORS as REDIS_ERRORS
 from .envelope import PushCrypto
 from .handler_threads import HandlerThreads, Job
 from .late_replies import LateReplies
@@ -85,7 +85,7 @@ class Responder:
                 elsewhere += more_elsewhere
             if commit.stored and elsewhere:
                 self._send(context, elsewhere)
-        except RedisError as error:
+        except REDIS_ERRORS as error:
             return self._unstored(push, answer, bool(writes), error)
         if commit.stored:
             return answer
@@ -112,7 +112,7 @@ class Responder:
                 pipe.execute_command(*command)
             pipe.execute()
 
-    def _unstored(self, push: Push, answer: Answer, had_writes: bool, error: RedisError) -> Answer:
+    def _unstored(self, push: Push, answer: Answer, had_writes: bool, error: Exception) -> Answer:
         """Redis failed to store the answer. If the handler's writes went with it (an authorize link's state),
         its reply would carry a link that cannot work: the user gets a short 稍后再试 instead."""
         if not had_writes:
@@ -128,14 +128,14 @@ class Responder:
         try:
             claim = self.cache.claim(push.identity, also=("GET", reauth_key(push.source)),
                                      bound=self._binding(push))
-        except RedisError as error:
+        except REDIS_ERRORS as error:
             log.warning("retry cache unavailable (%s): answering %s without retry protection",
                         type(error).__name__, push.label)
             answer = self._answer(push, until, context, start)
             had_writes = bool(context.writes)
             try:
                 context.writes.flush(context.redis)
-            except RedisError as flush_error:
+            except REDIS_ERRORS as flush_error:
                 return self._unstored(push, answer, had_writes, flush_error)
             return answer
         if not claim.mine:
@@ -147,7 +147,7 @@ class Responder:
         had_writes = not overran and bool(context.writes)
         try:
             self.cache.store(push.identity, answer.body, () if overran else context.writes.take())
-        except RedisError as error:
+        except REDIS_ERRORS as error:
             return self._unstored(push, answer, had_writes, error)
         return answer
 
@@ -160,7 +160,7 @@ class Responder:
         if body is None:
             try:
                 body = self.cache.wait(push.identity, until)
-            except RedisError as error:
+            except REDIS_ERRORS as error:
                 log.warning("retry cache unavailable (%s) while waiting for %s", type(error).__name__, push.label)
         if body is None:
             return Answer(SUCCESS, "retry-timeout")
@@ -219,7 +219,7 @@ class Responder:
     def _flush(self, context: Context, push: Push) -> None:
         try:
             context.writes.flush(context.redis)
-        except RedisError as error:
+        except REDIS_ERRORS as error:
             log.warning("writes of the handler for %s lost: Redis unavailable (%s)", push.label, type(error).__name__)
 
     def _send_late(self, push: Push, done: Job, context: Context) -> None:

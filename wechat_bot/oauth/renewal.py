@@ -15,12 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
-from redis import RedisError
-
 from .. import defaults
 from ..errors import WeChatError, WeChatUnavailable
 from ..leases import Leases
 from ..logs import loggable, logger
+from ..redis_connection import ERRORS as REDIS_ERRORS
 from .client import WeChatClient
 from .tokens import REAUTH_REQUIRED, TokenRecord, TokenStore
 
@@ -116,7 +115,7 @@ class Renewer:
         self.last_sweep = time.time()
         try:
             self.store.beat(self.last_sweep)
-        except RedisError as error:
+        except REDIS_ERRORS as error:
             log.warning("renewal heartbeat not stored (%s: %s)", type(error).__name__, loggable(str(error), 120))
 
     def sweep(self) -> SweepResult:
@@ -144,7 +143,7 @@ class Renewer:
                     return
                 self.limiter.wait()
                 result.add(self.renew(openid))
-        except RedisError as error:
+        except REDIS_ERRORS as error:
             log.warning("renewal of %s put off: Redis unavailable (%s); its lease runs out by itself",
                         loggable(openid), type(error).__name__)
             result.add("retried")
