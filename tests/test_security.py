@@ -227,6 +227,28 @@ def test_the_sandboxs_state_changing_routes_refuse_cross_origin_requests(redis, 
                        headers={"Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"}).status_code == 200
 
 
+def test_a_link_elsewhere_cannot_make_the_sandbox_browser_another_user(redis):
+    """The pick-user page's form is a same-origin POST: a cross-site link or form cannot set whom the
+    developer's browser authorizes as (and so which openid their site signs in)."""
+    from wechat_bot import create_app
+    from wechat_bot.sandbox.authorize import USER_COOKIE
+
+    app = create_app(redis=redis, sandbox_origin="http://localhost")
+    client = app.test_client()
+    appid = app.extensions["wechat_bot"].settings.appid
+    back = f"/connect/oauth2/authorize?appid={appid}&redirect_uri=http%3A%2F%2Flocalhost%2Fcb" \
+           "&response_type=code&scope=snsapi_base&state=s1"
+    assert 'method="post"' in client.get(back).get_data(as_text=True)
+    form = {"openid": "o_mallory", "back": back}
+    forged = [client.get("/connect/oauth2/authorize/as", query_string=form),
+              client.post("/connect/oauth2/authorize/as", data=form, headers={"Sec-Fetch-Site": "cross-site"})]
+    assert [answer.status_code for answer in forged] == [405, 400]
+    assert client.get_cookie(USER_COOKIE) is None
+    chosen = client.post("/connect/oauth2/authorize/as", data=form, headers={"Sec-Fetch-Site": "same-origin"})
+    assert chosen.status_code == 302 and chosen.location.endswith(back)
+    assert client.get_cookie(USER_COOKIE).value == "o_mallory"
+
+
 def test_serve_refuses_to_put_the_sandbox_on_the_network_without_the_flag(tmp_path):
     import subprocess
     import sys

@@ -94,13 +94,18 @@ def confirm():
     return render_template("sandbox/message.html", title="已拒绝", text="你拒绝了授权。"), 200
 
 
-@bp.get("/connect/oauth2/authorize/as")
+@bp.post("/connect/oauth2/authorize/as")
 def act_as() -> Response:
-    """Be this WeChat user in this browser, then go back to the authorize link."""
-    openid, back = request.args.get("openid", ""), request.args.get("back", "")
+    """Be this WeChat user in this browser, then go back to the authorize link. A POST from a page of this origin
+    only: a link elsewhere cannot make the developer's browser somebody else."""
+    from .console import same_origin
+
+    if not same_origin():
+        return _refusal(10006, "跨站请求已拒绝")
+    openid, back = request.form.get("openid", ""), request.form.get("back", "")
     if not _OPENID.fullmatch(openid) or not back.startswith(url_for("sandbox_authorize.authorize") + "?"):
         return _refusal(10006, "openid 只能是字母、数字、- 和 _")
-    nickname = request.args.get("nickname", "").strip()[:32]
+    nickname = request.form.get("nickname", "").strip()[:32]
     if nickname:
         store().save_user(openid, nickname=nickname)
     response = make_response(redirect(back))
