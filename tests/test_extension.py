@@ -141,6 +141,18 @@ def test_two_apps_in_one_process_keep_their_own_settings(redis):
     assert first.extensions["wechat_bot"].settings.token != second.extensions["wechat_bot"].settings.token
 
 
+def test_a_redis_client_that_decodes_responses_stops_start_up_with_one_line(redis):
+    """Such a client (common in sites: decode_responses=True) would make every push a 403; it is refused."""
+    import redis as redis_py
+
+    from wechat_bot.errors import ConfigError
+
+    decoding = redis_py.Redis(unix_socket_path=redis.connection_pool.connection_kwargs["path"],
+                              decode_responses=True)
+    with pytest.raises(ConfigError, match="decode_responses=True"):
+        make_site(decoding)
+
+
 @pytest.fixture
 def authorized(redis, sandbox):
     """A site talking to the sandbox, and o_alice's tokens stored as the callback stores them."""

@@ -10,6 +10,7 @@ from redis.retry import Retry
 
 from . import defaults, embedded_redis, redis_sentinel
 from .config import Settings
+from .errors import ConfigError
 
 # One immediate retry reconnects a pooled connection after a Redis restart; more would eat the push window.
 _TIMEOUTS = dict(
@@ -34,6 +35,15 @@ def connect(settings: Settings) -> Redis:
     sock = embedded_redis.ensure_running(settings.var_dir)
     pool = ConnectionPool(connection_class=EmbeddedConnection, path=sock, var_dir=settings.var_dir, **_TIMEOUTS)
     return Redis(connection_pool=pool)
+
+
+def bytes_client(redis: Redis) -> Redis:
+    """`redis` itself, if it returns bytes as every part of wechat_bot expects; a client made with
+    decode_responses=True stops start-up with one line (it would turn every push into a 403)."""
+    if redis.get_encoder().decode_responses:
+        raise ConfigError("the Redis client given to wechat_bot decodes responses (decode_responses=True); give "
+                          "it one that returns bytes, e.g. Redis.from_url(url), or set REDIS_URL instead")
+    return redis
 
 
 def _cluster(url: str, client: Redis):

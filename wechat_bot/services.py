@@ -48,7 +48,7 @@ class Services:
               client: Callable[[Redis], WeChatClient] | None = None) -> "Services":
         """Wire the parts; `router`'s handlers answer first, the default ones after them. `client` makes the
         WeChat client (the sandbox's own, for an app that serves the sandbox)."""
-        redis = redis if redis is not None else redis_connection.connect(settings)
+        redis = redis_connection.bytes_client(redis) if redis is not None else redis_connection.connect(settings)
         routes = Router()
         if router is not None:
             routes.include(router)
