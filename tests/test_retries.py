@@ -164,14 +164,14 @@ def test_concurrent_deliveries_to_a_pure_handler_get_one_body_and_one_state(make
 
 
 def test_a_pure_push_costs_one_redis_round_trip(make_app, redis, monkeypatch):
-    from redis.connection import AbstractConnection
+    import socket
 
     wechat = WeChat(flask_transport(make_app().test_client()), TOKEN, APPID)
     wechat.says("登录")  # the first push loads the script
-    sends, original = [], AbstractConnection.send_packed_command
-    monkeypatch.setattr(AbstractConnection, "send_packed_command",
-                        lambda self, command, check_health=True: (sends.append(str(command)[:60]), original(self, command,
-                                                                                              check_health))[1])
+    sends, original = [], socket.socket.sendall
+    monkeypatch.setattr(socket.socket, "sendall",
+                        lambda self, data, *flags: (sends.append(bytes(data)[:60].decode("latin-1")),
+                                                    original(self, data, *flags))[1])
     with redis.monitor() as monitor:
         sends.clear()
         assert wechat.says("登录").status == 200

@@ -3,20 +3,25 @@
 redis-py's command layer (the pool's bookkeeping and health poll, the retry wrapper, packing each argument, the
 observability recorder) costs more CPU than the round trip itself (bench/README.md). A `Wire` keeps its own
 idle connections, made by the client's pool with the client's settings (socket, TLS, password, Sentinel's master
-lookup), sends every command of a round trip in one write and reads every reply, so a connection always goes
-back clean. Like the client, it tries once more on a fresh connection when a pooled one was found broken.
+lookup), sends every command of a round trip in one write and reads every reply with one hiredis reader, so a
+connection always goes back clean. Like the client, it tries once more on a fresh connection when a pooled one
+was found broken.
 Cluster clients are not served here: their round trips go through redis-py, which follows the slots.
 """
 from __future__ import annotations
 
 import os
+import socket
 from typing import Any, Sequence
 
-from hiredis import pack_command
+from hiredis import Reader, pack_command
 from redis import Redis
-from redis.exceptions import ConnectionError, DataError, ResponseError, TimeoutError
+from redis._parsers import _HiredisParser
+from redis.exceptions import ConnectionError, DataError, InvalidResponse, ResponseError, TimeoutError
 
 _IDLE_MAX = 256  # idle connections kept per worker process: one for each thread or greenlet that was in flight
+_READ_SIZE = 65536
+_MORE = object()  # the reader's answer when a reply is not complete yet
 
 
 def pack(commands: Sequence[Sequence[Any]]) -> bytes:
@@ -45,21 +50,17 @@ class Wire:
 
     def _round_trip(self, packed: bytes, count: int, connection) -> list:
         try:
-            connection.connect()  # a no-op when connected; a Sentinel's connection asks where the master is now
-            connection.send_packed_command([packed])
-            replies, error = [], None
-            for _ in range(count):
-                try:
-                    replies.append(connection.read_response())
-                except ResponseError as reply:
-                    error = error or reply
-                    replies.append(reply)
+            if connection._sock is None:
+                connection.connect()  # a Sentinel's connection asks where the master is now
+            connection.check_health()  # a PING first when the connection has been idle long (redis-py's setting)
+            replies = _exchange(connection._sock, packed, count)
         except BaseException:
             connection.disconnect()  # a reply may still be on its way: the connection is not reused
             raise
         self._give_back(connection)
-        if error is not None:
-            raise error
+        for reply in replies:
+            if isinstance(reply, ResponseError):
+                raise reply
         return replies
 
     def _take(self):
@@ -83,3 +84,28 @@ class Wire:
             self._idle.append(connection)
         else:
             connection.disconnect()
+
+
+def _exchange(sock: socket.socket, packed: bytes, count: int) -> list:
+    """Send `packed` and read `count` replies, an error reply as its exception (NoScriptError…), not raised; the
+    socket's failures as redis-py reports them (ConnectionError, TimeoutError)."""
+    reader = Reader(protocolError=InvalidResponse, replyError=_HiredisParser.parse_error, notEnoughData=_MORE)
+    replies: list = []
+    try:
+        sock.sendall(packed)
+        while len(replies) < count:
+            reply = reader.gets()
+            if reply is not _MORE:
+                if isinstance(reply, ConnectionError):  # LOADING…: redis-py drops the connection on these too
+                    raise reply
+                replies.append(reply)
+                continue
+            data = sock.recv(_READ_SIZE)
+            if not data:
+                raise ConnectionError("Connection closed by server.")
+            reader.feed(data)
+    except socket.timeout:
+        raise TimeoutError("Timeout talking to Redis") from None
+    except OSError as error:
+        raise ConnectionError(f"Error talking to Redis: {error}") from None
+    return replies
