@@ -53,7 +53,7 @@ class Wire:
             if connection._sock is None:
                 connection.connect()  # a Sentinel's connection asks where the master is now
             connection.check_health()  # a PING first when the connection has been idle long (redis-py's setting)
-            replies = _exchange(connection._sock, packed, count)
+            replies = _exchange(connection._sock, _reader(connection), packed, count)
         except BaseException:
             connection.disconnect()  # a reply may still be on its way: the connection is not reused
             raise
@@ -86,10 +86,19 @@ class Wire:
             connection.disconnect()
 
 
-def _exchange(sock: socket.socket, packed: bytes, count: int) -> list:
+def _reader(connection) -> Reader:
+    """The connection's reply reader: made with it, empty after every round trip that succeeded (the connection is
+    dropped after one that did not)."""
+    reader = getattr(connection, "_wire_reader", None)
+    if reader is None:
+        reader = connection._wire_reader = Reader(protocolError=InvalidResponse,
+                                                  replyError=_HiredisParser.parse_error, notEnoughData=_MORE)
+    return reader
+
+
+def _exchange(sock: socket.socket, reader: Reader, packed: bytes, count: int) -> list:
     """Send `packed` and read `count` replies, an error reply as its exception (NoScriptError…), not raised; the
     socket's failures as redis-py reports them (ConnectionError, TimeoutError)."""
-    reader = Reader(protocolError=InvalidResponse, replyError=_HiredisParser.parse_error, notEnoughData=_MORE)
     replies: list = []
     try:
         sock.sendall(packed)
