@@ -141,42 +141,111 @@ def wrk(port: int, connections: int, seconds: int, pushes_file: Path) -> dict:
     return parse(output)
 
 
-def run_one(contender: Contender, args, env: dict, run_dir: Path) -> dict:
-    port, connections = free_port(), args.wide if contender.wide else args.connections
+@dataclass
+class Server:
+    """A contender's gunicorn, up for a whole round, and the slices of its timed run so far."""
+
+    contender: Contender
+    port: int
+    process: subprocess.Popen
+    connections: int
+    rate: float = 0.0  # req/s in the warm-up: sizes each slice's pushes file
+    slices: list = field(default_factory=list)
+
+
+def start(contender: Contender, args, env: dict, run_dir: Path) -> Server:
+    """The contender's server, probed, then warmed for 1 s."""
+    port = free_port()
     log = (run_dir / f"gunicorn-{contender.key}-{port}.log").open("w")
-    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", str(args.workers), "-b", f"127.0.0.1:{port}",
-                               "--log-level", "warning", contender.target], cwd=run_dir,
-                              env={**env, **contender.env}, stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True)
-    warm_file, run_file = run_dir / "warm.pushes", run_dir / "run.pushes"
+    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", str(args.workers), "-b", f"127.0.0.1:{port}",
+                                "--log-level", "warning", contender.target], cwd=run_dir,
+                               env={**env, **contender.env}, stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    server = Server(contender, port, process, args.wide if contender.wide else args.connections)
     try:
         wait_for(port)
         probe(port, contender)
-        warm = wrk(port, connections, 1, pushes.write(warm_file, 20000, safe=contender.safe))
-        count = int(warm["rps"] * args.seconds * 2) + 4 * connections + 2000
-        pushes.write(run_file, count, safe=contender.safe)
-        processes = serving(server.pid, run_dir)
+        warm_file = run_dir / f"warm-{contender.key}.pushes"
+        warm = wrk(port, server.connections, 1, pushes.write(warm_file, 20000, safe=contender.safe))
+        warm_file.unlink()
+    except BaseException:
+        stop(server)
+        raise
+    if warm["requests"] + server.connections > 20000:
+        print(f"  {contender.name}: the warm-up used all its pushes", file=sys.stderr)
+    server.rate = warm["rps"]
+    return server
+
+
+def stop(server: Server) -> None:
+    try:
+        os.killpg(server.process.pid, 15)
+    except ProcessLookupError:
+        pass
+    server.process.wait(15)
+
+
+def run_slice(server: Server, seconds: int, run_dir: Path) -> dict:
+    """One slice of the contender's timed run, on pushes written just before it."""
+    contender, run_file = server.contender, run_dir / "run.pushes"
+    count = int(server.rate * seconds * 2) + 4 * server.connections + 2000
+    pushes.write(run_file, count, safe=contender.safe)
+    try:
+        processes = serving(server.process.pid, run_dir)
         cpu = cpu_seconds(processes)
-        result = wrk(port, connections, args.seconds, run_file)
-        result["cpu_us"] = (cpu_seconds(processes) - cpu) / max(result["requests"], 1) * 1e6
-        result["repeated"] = result["requests"] + connections > count or warm["requests"] + connections > 20000
+        result = wrk(server.port, server.connections, seconds, run_file)
+        result["cpu"] = cpu_seconds(processes) - cpu
+        result["repeated"] = result["requests"] + server.connections > count
         return result
     finally:
-        os.killpg(server.pid, 15)
-        server.wait(15)
-        warm_file.unlink(missing_ok=True)
         run_file.unlink(missing_ok=True)
 
 
+def run_round(contenders: list[Contender], args, env: dict, run_dir: Path, number: int) -> dict:
+    """Every contender's server up at once; their timed runs cut into `--slices` slices taken in turn, the order
+    reversed every other slice, so a burst of the machine's other load falls on all of them alike."""
+    servers: list[Server] = []
+    try:
+        for contender in contenders:
+            servers.append(start(contender, args, env, run_dir))
+        seconds = max(1, args.seconds // args.slices)
+        for index in range(args.slices):
+            for server in servers if index % 2 == 0 else servers[::-1]:
+                server.slices.append(run_slice(server, seconds, run_dir))
+            print(f"  round {number}: slice {index + 1} of {args.slices} measured", file=sys.stderr, flush=True)
+        return {server.contender.key: combine(server.slices) for server in servers}
+    finally:
+        for server in servers:
+            stop(server)
+
+
+def combine(slices: list[dict]) -> dict:
+    """A contender's run from its slices: req/s over their summed duration, CPU per push over all their requests,
+    percentiles of all their requests (each slice's distribution, every 0.1 %, weighted by its requests)."""
+    requests = sum(s["requests"] for s in slices)
+    points = sorted((latency, s["requests"] / len(s["quantiles"])) for s in slices for latency in s["quantiles"])
+
+    def percentile(p: float) -> float:
+        wanted, seen = requests * p / 100, 0.0
+        for latency, weight in points:
+            seen += weight
+            if seen >= wanted:
+                return latency / 1000
+        return points[-1][0] / 1000
+
+    return {"rps": requests / sum(s["duration"] for s in slices), "p50": percentile(50), "p99": percentile(99),
+            "cpu_us": sum(s["cpu"] for s in slices) / max(requests, 1) * 1e6,
+            "errors": sum(s["errors"] for s in slices), "requests": requests,
+            "repeated": any(s["repeated"] for s in slices)}
+
+
 def parse(output: str) -> dict:
-    def latency(label: str) -> float:
-        match = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
-        value, unit = float(match.group(1)), match.group(2)
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)), "p50": latency("50"),
-            "p99": latency("99"), "errors": int(errors.group(1)) if errors else 0,
-            "requests": int(re.search(r"(\d+) requests in", output).group(1))}
+    total = re.search(r"(\d+) requests in ([\d.]+)(ms|s|m)\b", output)
+    duration = float(total.group(2)) * {"ms": 0.001, "s": 1, "m": 60}[total.group(3)]
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+            "errors": int(errors.group(1)) if errors else 0, "requests": int(total.group(1)), "duration": duration,
+            "quantiles": [int(value) for value in re.findall(r"^quantile [\d.]+ (\d+)$", output, re.M)]}
 
 
 def ratios(results: dict) -> dict:
@@ -231,6 +300,8 @@ def selected(only: list[str]) -> list[Contender]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=8, help="each contender's timed run (after a 1 s warm-up)")
+    parser.add_argument("--slices", type=int, default=4, help="each timed run cut into this many slices, taken "
+                        "in turn with the other contenders'")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--connections", type=int, default=8)
@@ -250,15 +321,12 @@ def main() -> None:
            "PUBLIC_BASE_URL": "https://bot.example.com", "WECHAT_API_BASE": "http://127.0.0.1:9",
            "WECHAT_OPEN_BASE": "https://open.weixin.qq.com"}
     print(f"{args.workers} gunicorn workers, {args.connections} connections ({args.wide} for the wide run), "
-          f"{args.seconds}s each after a 1s warm-up, {args.rounds} round(s); text 登录 pushes, each with its own "
-          f"nonce and MsgId, from {len(pushes.SENDERS)} senders")
+          f"{args.seconds}s each after a 1s warm-up, in {args.slices} slices taken in turn, {args.rounds} round(s); "
+          f"text 登录 pushes, each with its own nonce and MsgId, from {len(pushes.SENDERS)} senders")
     rounds = []
     try:
         for number in range(1, args.rounds + 1):
-            results = {}
-            for contender in contenders:
-                results[contender.key] = run_one(contender, args, env, run_dir)
-                print(f"  round {number}: measured {contender.name}", file=sys.stderr, flush=True)
+            results = run_round(contenders, args, env, run_dir, number)
             rounds.append(results)
             print_round(number, results, contenders, args)
     finally:
