@@ -75,7 +75,7 @@ return {0, redis.call('GET', KEYS[1])}
 """
 
 
-@dataclass(frozen=True)
+@dataclass
 class Binding:
     """The key a claim or commit is bound under, the digest it must carry, and how long the binding lasts."""
 
@@ -88,14 +88,14 @@ class BindingRefused(Exception):
     """The binding's key holds another digest: the same signed query came with another body."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class Claim:
     mine: bool
     body: bytes | None = None
     extra: Any = None  # what the `also` command read, in the same round trip
 
 
-@dataclass(frozen=True)
+@dataclass
 class Commit:
     stored: bool
     body: bytes | None = None  # not stored: an earlier caller's result (None while theirs is in progress)

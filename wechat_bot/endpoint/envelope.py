@@ -23,7 +23,7 @@ _DECRYPT_FAILURES = (ValueError, struct.error, IndexError, InvalidAppIdException
 _MIN_CIPHERTEXT = 32  # 16 random bytes + 4 length bytes, padded to WeChat's 32-byte blocks
 
 
-@dataclass(frozen=True)
+@dataclass
 class Opened:
     xml: bytes
     key_index: int

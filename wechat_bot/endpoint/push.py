@@ -14,7 +14,7 @@ from .signature import SignedQuery
 from .xml_parser import parse_fields
 
 
-@dataclass(frozen=True)
+@dataclass
 class Push:
     msg: BaseMessage
     query: SignedQuery
@@ -24,7 +24,7 @@ class Push:
 
     def __post_init__(self) -> None:
         # The signed query, as a hash tag, keeps every key of this push in one Redis Cluster slot.
-        object.__setattr__(self, "identity", f"{{{self.query.digest}}}:{push_identity(self.msg)}")
+        self.identity = f"{{{self.query.digest}}}:{push_identity(self.msg)}"
 
     @property
     def source(self) -> str:

@@ -30,7 +30,7 @@ UNAVAILABLE_TEXT = "服务暂时繁忙，请稍后再试。"
 REAUTH_TEXT = "你的授权已过期，"
 
 
-@dataclass(frozen=True)
+@dataclass
 class Answer:
     body: bytes
     outcome: str  # reply, success, error, overrun, retry, retry-timeout

@@ -12,7 +12,7 @@ from ..errors import BadPush
 _MAX_PARAM = 128
 
 
-@dataclass(frozen=True)
+@dataclass
 class SignedQuery:
     timestamp: str
     nonce: str

@@ -10,7 +10,7 @@ from ..oauth.links import AuthorizeLinks
 from ..pending_writes import PendingWrites
 
 
-@dataclass(frozen=True)
+@dataclass
 class Context:
     settings: Settings
     redis: Redis

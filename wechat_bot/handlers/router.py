@@ -27,7 +27,7 @@ class Route:
     pure: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass
 class Outcome:
     """The route that answered (None when none did), what it returned, and whether it raised."""
 

@@ -41,7 +41,7 @@ def well_formed(state: str | None) -> bool:
     return bool(state) and len(state) <= 128 and all(ch in _ALPHABET for ch in state)
 
 
-@dataclass(frozen=True)
+@dataclass
 class StateRecord:
     scope: str
     openid: str | None
