@@ -1,17 +1,18 @@
 """Endpoint benchmark: /wechat under gunicorn (the same worker count for each contender) on loopback, driven by
-wrk with pushes as WeChat sends them, the contenders one after another, in rounds; prints each round's req/s,
-p50, p99, the CPU each push cost the server (gunicorn and Redis processes, from /proc: far less sensitive to
-the machine's other load than req/s) and the target ratios taken within the round, then the medians over the
-rounds.
+wrk with pushes as WeChat sends them, in rounds: every contender's server up at once, its timed run cut into
+slices taken in turn with the others' (so a burst of the machine's other load falls on all alike); prints each
+round's req/s, p50, p99, the CPU each push cost the server (gunicorn and Redis processes, from /proc: far less
+sensitive to the machine's other load than req/s) and the target ratios taken within the round, then the
+medians over the rounds.
 
-    python bench/endpoint.py [--seconds 8] [--rounds 3] [--workers 2] [--connections 8] [--wide 64]
-                             [--only KEY_OR_NAME ...]
+    python bench/endpoint.py [--seconds 8] [--slices 4] [--rounds 3] [--workers 2] [--connections 8]
+                             [--wide 64] [--only KEY_OR_NAME ...]
 
 Every push (a text 登录) has its own nonce, signature and timestamp, its own MsgId, and comes from one of 97
 senders; in safe mode each is encrypted on its own with its own msg_signature (bench/pushes.py). wrk's Lua has
-no SHA-1, so the pushes are written to a file just before each run and bench/replay.lua sends each once: a 1 s
-warm-up measures the contender's rate, then the run's file holds twice what that rate needs (a run that
-still ran out is flagged `REPEATED`). Timestamps are those of the file's writing, well within wechat_bot's
+no SHA-1, so the pushes are written to a file just before each slice and bench/replay.lua sends each once: a 1 s
+warm-up measures the contender's rate, then each slice's file holds twice what that rate needs (a run whose
+slice still ran out is flagged `REPEATED`). Timestamps are those of the file's writing, well within wechat_bot's
 default WECHAT_TIMESTAMP_TOLERANCE (300 s). Each contender gets one probe push first, whose answer must be 200
 with the expected body, so a contender that answers errors is never timed. `--only` (repeatable) keeps the
 contenders whose key or name contains the word: bare, one_rt, wechatpy, werobot, werobot_off, werobot_redis,
