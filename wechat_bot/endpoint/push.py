@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 
 from wechatpy.messages import BaseMessage
 
+from .. import defaults
 from ..errors import BadPush
 from ..logs import loggable
 from .envelope import Opened, PushCrypto
@@ -44,9 +46,17 @@ class Push:
         return loggable(self.msg._data["MsgType"].strip().lower())
 
 
+# The envelope WeChat sends in safe mode, exactly: ASCII, no entity, no other field. What it matches is well-formed
+# XML whose fields lxml would read the same; anything else (compatible mode's plaintext fields too) is parsed.
+_SEALED = re.compile(rb"<xml>[ \t\n]*<ToUserName><!\[CDATA\[[A-Za-z0-9_-]{0,64}\]\]></ToUserName>[ \t\n]*"
+                     rb"<Encrypt><!\[CDATA\[([A-Za-z0-9+/=]{1,%d})\]\]></Encrypt>[ \t\n]*</xml>[ \t\n]*"
+                     % defaults.MAX_PUSH_BYTES)
+
+
 def open_push(body: bytes, query: SignedQuery, crypto: PushCrypto | None) -> Push:
     """Parse the body (decrypting it in safe mode) into a Push; BadPush for anything that is not one."""
-    fields = parse_fields(body)
+    sealed = _SEALED.fullmatch(body) if query.encrypted else None
+    fields = {"Encrypt": sealed.group(1).decode()} if sealed else parse_fields(body)
     opened = None
     if query.encrypted:
         if crypto is None:
