@@ -132,3 +132,23 @@ def test_the_password_reaches_the_data_nodes_and_never_a_log_line():
     assert (found.username, found.password) == ("app", "s3cret")
     settings = Settings.load({**CREDENTIALS, "REDIS_URL": url})
     assert "s3cret" not in describe(settings) and "orders" in describe(settings)
+
+
+def test_a_master_demoted_under_kept_connections_costs_no_push_its_link(topology, sandbox, serve, phone):
+    """The old master turned replica without dropping its clients (an operator's REPLICAOF, a partition healed):
+    its READONLY sends the push to the new master, as redis-py's Sentinel connection does."""
+    app = create_app({**CREDENTIALS, "REDIS_URL": topology.url, "WECHAT_API_BASE": sandbox.url,
+                      "WECHAT_OPEN_BASE": sandbox.url})
+    base = serve(app)
+    _authorize(base, phone, "o_before")  # the worker now keeps a connection to the master
+
+    old, new = redis_py.Redis(port=topology.master_port), redis_py.Redis(port=topology.replica_port)
+    new.execute_command("REPLICAOF", "NO", "ONE")
+    old.execute_command("REPLICAOF", "127.0.0.1", topology.replica_port)
+    topology.sentinel.execute_command("SENTINEL", "REMOVE", "mymaster")
+    topology.sentinel.execute_command("SENTINEL", "MONITOR", "mymaster", "127.0.0.1", topology.replica_port, 1)
+    assert topology.master() == topology.replica_port
+
+    for openid in ("o_after", "o_later"):
+        _authorize(base, phone, openid)
+        assert new.exists(user_key(openid))

@@ -189,6 +189,20 @@ def test_a_pure_push_costs_one_redis_round_trip(make_app, redis, monkeypatch):
     assert sent == ["GET", "MULTI", "SET", "GET", "SET", "SET", "GET", "EXEC"]
 
 
+def test_a_busy_connection_is_not_pinged_between_pushes(make_app, redis):
+    """redis-py's health check PINGs a connection idle for health_check_interval, not one that pushes keep busy."""
+    import redis as redis_py
+
+    client = redis_py.Redis(unix_socket_path=redis.connection_pool.connection_kwargs["path"], health_check_interval=1)
+    wechat = WeChat(flask_transport(make_app(redis=client).test_client()), TOKEN, APPID)
+    pings = lambda: redis.info("commandstats").get("cmdstat_ping", {}).get("calls", 0)
+    before, pushes, until = pings(), 0, time.monotonic() + 2.5
+    while time.monotonic() < until:
+        assert wechat.says("登录").status == 200
+        pushes += 1
+    assert pings() - before == 1, f"{pings() - before} PINGs over {pushes} pushes"  # the new connection's only
+
+
 def test_a_pure_handler_that_passes_hands_over_to_one_run_of_the_next(make_app, counted, http_wechat):
     router, runs = counted
     router.delay = 0.3

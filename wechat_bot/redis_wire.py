@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from typing import Any, Sequence
 
 from hiredis import Reader, pack_command
 from redis import Redis
 from redis._parsers import _HiredisParser
-from redis.exceptions import ConnectionError, DataError, InvalidResponse, ResponseError, TimeoutError
+from redis.exceptions import ConnectionError, DataError, InvalidResponse, ReadOnlyError, ResponseError, TimeoutError
 
 _IDLE_MAX = 256  # idle connections kept per worker process: one for each thread or greenlet that was in flight
 _READ_SIZE = 65536
@@ -54,9 +55,13 @@ class Wire:
                 connection.connect()  # a Sentinel's connection asks where the master is now
             connection.check_health()  # a PING first when the connection has been idle long (redis-py's setting)
             replies = _exchange(connection._sock, _reader(connection), packed, count)
+            if _demoted(connection, replies):  # Sentinel's master turned replica: ask again, as redis-py does
+                raise ConnectionError("The previous master is now a replica")
         except BaseException:
             connection.disconnect()  # a reply may still be on its way: the connection is not reused
             raise
+        if connection.health_check_interval:
+            connection.next_health_check = time.monotonic() + connection.health_check_interval
         self._give_back(connection)
         for reply in replies:
             if isinstance(reply, ResponseError):
@@ -84,6 +89,11 @@ class Wire:
             self._idle.append(connection)
         else:
             connection.disconnect()
+
+
+def _demoted(connection, replies: list) -> bool:
+    pool = getattr(connection, "connection_pool", None)  # a Sentinel-managed connection's pool
+    return bool(getattr(pool, "is_master", False)) and any(isinstance(reply, ReadOnlyError) for reply in replies)
 
 
 def _reader(connection) -> Reader:
