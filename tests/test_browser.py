@@ -20,7 +20,8 @@ if not CHROMIUM and not os.environ.get("CI"):
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                 "--host-resolver-rules=MAP wechat-bot.test 127.0.0.1"]  # an origin that is not loopback's
 SCREENSHOTS = project_root() / "docs" / "screenshots"
 
 
@@ -197,3 +198,22 @@ def test_the_tokens_page_says_expired_plainly_and_drops_a_revoked_user(phone, sa
                              cwd=home, env=env, capture_output=True, text=True, timeout=60)
     assert revoked.returncode == 0, revoked.stderr
     expect(phone.locator(".user", has_text="o_browser_gone")).to_have_count(0)
+
+
+def test_the_sandbox_on_the_network_over_plain_http_takes_its_own_forms(phone, sandbox_home):
+    """`serve --host 0.0.0.0 --sandbox-on-network`, opened from a phone at http://<LAN address>: no Sec-Fetch-Site
+    there (not a trustworthy origin), so the same-origin check rests on the Origin header the pages let through."""
+    import json
+    from urllib.parse import quote
+
+    base = sandbox_home[0].replace("127.0.0.1", "wechat-bot.test")
+    become(phone, base, "o_browser_lan", "小网")
+    appid = json.loads((sandbox_home[1] / "var" / "sandbox.json").read_text())["WECHAT_APPID"]
+    phone.context.clear_cookies()
+    phone.goto(f"{base}/connect/oauth2/authorize?appid={appid}&redirect_uri={quote(base + '/healthz', safe='')}"
+               "&response_type=code&scope=snsapi_userinfo&state=lan#wechat_redirect")
+    phone.fill("input[name=openid]", "o_browser_lan")
+    phone.click("form button[type=submit]")
+    expect(phone.locator("h1")).to_have_text("申请获取以下权限")
+    phone.click("#allow")
+    phone.wait_for_url("**/healthz?code=*")

@@ -1,5 +1,9 @@
 """Headers on every response of wechat_bot's own routes: no Referer (the callback's URL carries the code), no
-MIME sniffing, no framing (the result and consent pages cannot be put in a frame to trick a tap)."""
+MIME sniffing, no framing (the result and consent pages cannot be put in a frame to trick a tap).
+
+The sandbox's pages send a Referer to their own origin only: their forms and fetches POST back to it, and a browser
+sends those with `Origin: null` under no-referrer, which over plain http on a network address (no Sec-Fetch-Site
+there) the same-origin check must refuse."""
 from __future__ import annotations
 
 from flask import Blueprint, Flask, Response
@@ -12,12 +16,12 @@ HEADERS = {
 }
 
 
-def init_app(target: Flask | Blueprint) -> None:
+def init_app(target: Flask | Blueprint, *, referrer: str = "no-referrer") -> None:
     """On a blueprint, for its routes only; on the standalone server's app, for every route."""
-    target.after_request(_add)
+    headers = {**HEADERS, "Referrer-Policy": referrer}
 
-
-def _add(response: Response) -> Response:
-    for name, value in HEADERS.items():
-        response.headers.setdefault(name, value)
-    return response
+    def add(response: Response) -> Response:
+        for name, value in headers.items():
+            response.headers.setdefault(name, value)
+        return response
+    target.after_request(add)

@@ -12,7 +12,7 @@ from ..oauth.pages import render_icon
 from .api import store
 
 bp = Blueprint("sandbox_authorize", __name__, template_folder="templates")
-page_headers.init_app(bp)
+page_headers.init_app(bp, referrer="same-origin")
 bp.add_app_template_global(render_icon, "icon_svg")
 
 USER_COOKIE = "wx_openid"

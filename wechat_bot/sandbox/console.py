@@ -14,7 +14,7 @@ from ..oauth import report
 from .authorize import USER_COOKIE, _OPENID
 
 bp = Blueprint("sandbox_console", __name__, template_folder="templates")
-page_headers.init_app(bp)
+page_headers.init_app(bp, referrer="same-origin")
 
 
 @bp.before_request
