@@ -10,7 +10,7 @@ from ..oauth.links import AuthorizeLinks
 from ..pending_writes import PendingWrites
 
 
-@dataclass
+@dataclass(frozen=True)
 class Context:
     settings: Settings
     redis: Redis
