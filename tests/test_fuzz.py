@@ -115,3 +115,22 @@ def test_the_sealed_envelopes_fast_path_reads_what_the_xml_parser_reads(body):
     except BadPush as refused:
         raise AssertionError(f"the pattern took {body!r}, the parser refused it: {refused.reason}")
     assert fields.get("Encrypt") == matched.group(1).decode() and set(fields) <= {"ToUserName", "Encrypt"}
+
+
+@FUZZ
+@given(xml=st.text(max_size=600), appid=st.from_regex(r"wx[0-9a-f]{16}", fullmatch=True),
+       key=st.binary(min_size=32, max_size=32))
+def test_safe_modes_framing_is_wechatpys_both_ways(xml, appid, key):
+    """The envelope's framing around wechatpy's AES is done in envelope.py: what wechatpy seals opens to the same
+    XML, what we seal wechatpy opens, and another AppID's message does not open."""
+    import base64
+
+    from wechatpy.crypto import PrpCrypto
+
+    from wechat_bot.endpoint.envelope import _Cipher, _ciphertext
+
+    ours, theirs = _Cipher(key, appid), PrpCrypto(key)
+    assert ours.decrypt(_ciphertext(theirs.encrypt(xml, appid).decode())) == xml.encode()
+    assert theirs.decrypt(ours.encrypt(xml.encode()), appid) == xml
+    other = "wx" + ("1" if appid[2] == "0" else "0") + appid[3:]
+    assert _Cipher(key, other).decrypt(base64.b64decode(ours.encrypt(xml.encode()))) is None
