@@ -36,6 +36,7 @@ def pack(commands: Sequence[Sequence[Any]]) -> bytes:
 class Wire:
     def __init__(self, redis: Redis) -> None:
         self._pool = redis.connection_pool
+        self._sentinel_master = bool(getattr(self._pool, "is_master", False))  # a Sentinel pool for the master
         self._idle: list = []
         self._pid = os.getpid()
 
@@ -55,8 +56,8 @@ class Wire:
                 connection.connect()  # a Sentinel's connection asks where the master is now
             connection.check_health()  # a PING first when the connection has been idle long (redis-py's setting)
             replies = _exchange(connection._sock, _reader(connection), packed, count)
-            if _demoted(connection, replies):  # Sentinel's master turned replica: ask again, as redis-py does
-                raise ConnectionError("The previous master is now a replica")
+            if self._sentinel_master and _demoted(replies):  # as redis-py's Sentinel connection does: the
+                raise ConnectionError("The previous master is now a replica")  # retry asks Sentinel again
         except BaseException:
             connection.disconnect()  # a reply may still be on its way: the connection is not reused
             raise
@@ -91,9 +92,8 @@ class Wire:
             connection.disconnect()
 
 
-def _demoted(connection, replies: list) -> bool:
-    pool = getattr(connection, "connection_pool", None)  # a Sentinel-managed connection's pool
-    return bool(getattr(pool, "is_master", False)) and any(isinstance(reply, ReadOnlyError) for reply in replies)
+def _demoted(replies: list) -> bool:
+    return any(isinstance(reply, ReadOnlyError) for reply in replies)
 
 
 def _reader(connection) -> Reader:
