@@ -8,6 +8,7 @@ import os
 import time
 from urllib.parse import urlencode
 
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tests.conftest import AES_KEY, APPID, TOKEN
@@ -134,3 +135,23 @@ def test_safe_modes_framing_is_wechatpys_both_ways(xml, appid, key):
     assert theirs.decrypt(ours.encrypt(xml.encode()), appid) == xml
     other = "wx" + ("1" if appid[2] == "0" else "0") + appid[3:]
     assert _Cipher(key, other).decrypt(base64.b64decode(ours.encrypt(xml.encode()))) is None
+
+
+@pytest.mark.parametrize("encoding", ["gbk", "latin-1", "utf-16"])
+def test_a_sealed_push_in_another_encoding_than_utf8_is_refused(encoding):
+    """WeChat seals UTF-8 XML; one declared in another encoding (or with a UTF-16 BOM) does not open, as wechatpy's
+    PrpCrypto refused it."""
+    from wechat_bot.endpoint.envelope import PushCrypto, _Cipher
+    from wechat_bot.endpoint.signature import SignedQuery
+    from wechat_bot.errors import BadPush
+
+    xml = (f'<?xml version="1.0" encoding="{encoding}"?><xml><ToUserName><![CDATA[gh_test]]></ToUserName>'
+           "<FromUserName><![CDATA[o_alice]]></FromUserName><CreateTime>1</CreateTime>"
+           "<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[é登录]]></Content><MsgId>1</MsgId></xml>")
+    body = xml.encode(encoding, errors="replace")
+    crypto = PushCrypto(TOKEN, APPID, [AES_KEY])
+    encrypt = crypto._ciphers[0].encrypt(body)
+    query = SignedQuery("1", "2", True, sign(TOKEN, "1", "2", encrypt))
+    with pytest.raises(BadPush) as refused:
+        crypto.open(encrypt, query)
+    assert refused.value.status == 400

@@ -67,7 +67,8 @@ class _Cipher:
         self._appid = appid.encode()
 
     def decrypt(self, raw: bytes) -> bytes | None:
-        """The XML in `raw`, or None when it does not decrypt to a message for this AppID with this key."""
+        """The XML in `raw`, or None when it does not decrypt to a UTF-8 message for this AppID with this key (its
+        padding 1 to 32 bytes: WeChat pads to 32-byte blocks)."""
         decryptor = self._aes.decryptor()
         plain = decryptor.update(raw) + decryptor.finalize()
         padding = plain[-1]
@@ -77,7 +78,12 @@ class _Cipher:
         end = 20 + length
         if end > len(plain) - padding or plain[end:-padding] != self._appid:
             return None
-        return plain[20:end]
+        xml = plain[20:end]
+        try:
+            xml.decode("utf-8")  # WeChat's XML is UTF-8: no other encoding a declaration or a BOM could name
+        except UnicodeDecodeError:
+            return None
+        return xml
 
     def encrypt(self, xml: bytes) -> str:
         text = b"".join((self.get_random_string().encode(), len(xml).to_bytes(4, "big"), xml, self._appid))
