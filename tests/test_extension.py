@@ -153,6 +153,16 @@ def test_a_redis_client_that_decodes_responses_stops_start_up_with_one_line(redi
         make_site(decoding)
 
 
+def test_a_redis_url_that_decodes_responses_stops_start_up_with_one_line(redis):
+    """The same asked for in REDIS_URL's query (its options win over the client's): renewal would fail on it."""
+    from wechat_bot import create_app
+    from wechat_bot.errors import ConfigError
+
+    url = f"unix://{redis.connection_pool.connection_kwargs['path']}?decode_responses=True"
+    with pytest.raises(ConfigError, match="^REDIS_URL: decode_responses"):
+        create_app({**CREDENTIALS, **NOWHERE, "REDIS_URL": url})
+
+
 @pytest.fixture
 def authorized(redis, sandbox):
     """A site talking to the sandbox, and o_alice's tokens stored as the callback stores them."""

@@ -31,6 +31,8 @@ def connect(settings: Settings) -> Redis:
         return redis_sentinel.connect(settings.redis_url, **_TIMEOUTS)
     if settings.redis_url:
         client = Redis.from_url(settings.redis_url, **_TIMEOUTS)
+        if client.get_encoder().decode_responses:
+            raise ConfigError("REDIS_URL: decode_responses is set in its query; wechat_bot reads bytes, remove it")
         return _cluster(settings.redis_url, client) or client
     sock = embedded_redis.ensure_running(settings.var_dir)
     pool = ConnectionPool(connection_class=EmbeddedConnection, path=sock, var_dir=settings.var_dir, **_TIMEOUTS)
