@@ -30,21 +30,24 @@ def connect(settings: Settings) -> Redis:
     if settings.redis_url and settings.redis_url.startswith(redis_sentinel.SCHEME + "://"):
         return redis_sentinel.connect(settings.redis_url, **_TIMEOUTS)
     if settings.redis_url:
-        client = Redis.from_url(settings.redis_url, **_TIMEOUTS)
-        if client.get_encoder().decode_responses:
-            raise ConfigError("REDIS_URL: decode_responses is set in its query; wechat_bot reads bytes, remove it")
+        client = bytes_client(Redis.from_url(settings.redis_url, **_TIMEOUTS), _URL_DECODES)
         return _cluster(settings.redis_url, client) or client
     sock = embedded_redis.ensure_running(settings.var_dir)
     pool = ConnectionPool(connection_class=EmbeddedConnection, path=sock, var_dir=settings.var_dir, **_TIMEOUTS)
     return Redis(connection_pool=pool)
 
 
-def bytes_client(redis: Redis) -> Redis:
-    """`redis` itself, if it returns bytes as every part of wechat_bot expects; a client made with
-    decode_responses=True stops start-up with one line (it would turn every push into a 403)."""
+_GIVEN_DECODES = ("the Redis client given to wechat_bot decodes responses (decode_responses=True); give it one "
+                  "that returns bytes, e.g. Redis.from_url(url), or set REDIS_URL instead")
+_URL_DECODES = "REDIS_URL: decode_responses is set in its query; wechat_bot reads bytes, remove it"
+
+
+def bytes_client(redis: Redis, refusal: str = _GIVEN_DECODES) -> Redis:
+    """`redis` itself, if it returns bytes as every part of wechat_bot expects; a client that decodes responses
+    stops start-up with the one line `refusal` (given to init_app it turned every push into a 403; from REDIS_URL's
+    query it broke the token store's reads)."""
     if redis.get_encoder().decode_responses:
-        raise ConfigError("the Redis client given to wechat_bot decodes responses (decode_responses=True); give "
-                          "it one that returns bytes, e.g. Redis.from_url(url), or set REDIS_URL instead")
+        raise ConfigError(refusal)
     return redis
 
 
