@@ -74,9 +74,8 @@ class _Cipher:
         padding = plain[-1]
         if not 1 <= padding <= 32:
             return None
-        length = int.from_bytes(plain[16:20], "big")
-        end = 20 + length
-        if end > len(plain) - padding or plain[end:-padding] != self._appid:
+        end = 20 + int.from_bytes(plain[16:20], "big")
+        if plain[end:-padding] != self._appid:  # empty, never the AppID, when the length runs past the padding
             return None
         xml = plain[20:end]
         try:
