@@ -47,6 +47,7 @@ from wechat_bot import embedded_redis  # noqa: E402
 SECRET = "0123456789abcdef0123456789abcdef"
 REPLAY = ROOT / "bench" / "replay.lua"
 LINK = "点此登录".encode()
+SHIPPED_SETTINGS = str(ROOT / "gunicorn.conf.py")
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class Contender:
     env: dict = field(default_factory=dict)
     safe: bool = False
     wide: bool = False  # driven with --wide connections instead of --connections
+    shipped: bool = False  # served with the shipped production settings (gunicorn -c python:wechat_bot.gunicorn_conf)
 
 
 CONTENDERS = [
@@ -72,6 +74,8 @@ CONTENDERS = [
     Contender("safe", "wechat_bot, safe mode", "ours:app", b"<Encrypt>",
               {"WECHAT_ENCODING_AES_KEY": pushes.AES_KEY, "WECHAT_ENCRYPTION": "safe"}, safe=True),
     Contender("ours_wide", "wechat_bot (wide run)", "ours:app", LINK, wide=True),
+    Contender("shipped", "wechat_bot, shipped settings", "ours:app", LINK, shipped=True),
+    Contender("shipped_wide", "shipped settings (wide run)", "ours:app", LINK, wide=True, shipped=True),
 ]
 
 # (label, numerator, denominator, target): a ratio of req/s within one round, met when at least the target.
@@ -82,7 +86,9 @@ RATIOS = [
     ("safe mode ÷ plaintext", "safe", "ours", 0.9),
 ]
 # (label, contender, bound in ms): met when the p99 is under it.
-P99S = [("wechat_bot p99 at {c} connections", "ours", 25.0), ("wechat_bot p99 at {w} connections", "ours_wide", 50.0)]
+P99S = [("wechat_bot p99 at {c} connections", "ours", 25.0), ("wechat_bot p99 at {w} connections", "ours_wide", 50.0),
+        ("shipped settings p99 at {c} connections", "shipped", 25.0),
+        ("shipped settings p99 at {w} connections", "shipped_wide", 50.0)]
 
 
 def free_port() -> int:
@@ -158,8 +164,9 @@ def start(contender: Contender, args, env: dict, run_dir: Path) -> Server:
     """The contender's server, probed, then warmed for 1 s."""
     port = free_port()
     log = (run_dir / f"gunicorn-{contender.key}-{port}.log").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", str(args.workers), "-b", f"127.0.0.1:{port}",
-                                "--log-level", "warning", contender.target], cwd=run_dir,
+    settings = ["-c", SHIPPED_SETTINGS] if contender.shipped else ["--log-level", "warning"]
+    process = subprocess.Popen([sys.executable, "-m", "gunicorn", *settings, "-w", str(args.workers),
+                                "-b", f"127.0.0.1:{port}", contender.target], cwd=run_dir,
                                env={**env, **contender.env}, stdout=log, stderr=subprocess.STDOUT,
                                start_new_session=True)
     server = Server(contender, port, process, args.wide if contender.wide else args.connections)

@@ -74,6 +74,17 @@ def test_a_cluster_serves_the_whole_flow_and_two_workers_renew_each_token_once(c
     assert app.test_client().get("/healthz").status_code == 200
 
 
+def test_on_a_cluster_a_retry_with_a_new_nonce_gets_the_first_reply_and_a_reused_query_no_other_body(cluster):
+    app = create_app({**CREDENTIALS, **NOWHERE, "REDIS_URL": cluster.url})
+    wechat = WeChat(flask_transport(app.test_client()), TOKEN, APPID, openid="o_cluster_retry")
+    fields, query = wechat.fields("text", Content="登录"), wechat.query()
+    first = wechat.deliver(fields, query=query)
+    again = wechat.deliver(fields, query=wechat.query(nonce="another"))
+    forged = wechat.deliver({**fields, "FromUserName": "o_mallory", "MsgId": 7}, query=query)
+    assert (first.status, again.status, forged.status) == (200, 200, 403)
+    assert "点此登录" in first.content and again.body == first.body
+
+
 def test_a_cluster_gone_down_still_answers_pushes_as_a_single_redis_does(tmp_path):
     """Every node gone: redis-py's cluster client raises RedisClusterException, not a RedisError; the push is
     answered all the same (a reply without a link, 稍后再试 for a link), never a 503 that WeChat shows as an error."""

@@ -236,3 +236,28 @@ def test_after_a_redis_restart_every_push_gets_its_link(tmp_path, serve):
             assert "点此登录" in chat.says("登录").content
     finally:
         server_redis.stop()
+
+
+def test_late_answers_failing_on_redis_down_leave_every_handler_thread_working(tmp_path, push_log):
+    """Each overrunning handler's late answer needs the account token, from Redis: with Redis down it fails, and
+    the handler thread must go on to the next push (it used to die, and then every push was answered success)."""
+    from wechat_bot import defaults
+
+    router = Router()
+
+    @router.keyword("slow")
+    def slow(msg, ctx):
+        time.sleep(0.3)
+        return "late"
+
+    @router.keyword("ping")
+    def ping(msg, ctx):
+        return "pong"
+    app = create_app({**CREDENTIALS, **NOWHERE, "REDIS_URL": f"unix://{tmp_path}/nothing.sock"}, router=router,
+                     deadline=0.1)
+    wechat = WeChat(flask_transport(app.test_client()), TOKEN, APPID)
+    for _ in range(defaults.HANDLER_THREADS + 1):
+        assert wechat.says("slow").body == b"success"
+    time.sleep(0.5)  # every late answer has failed by now
+    assert [wechat.says("ping").content for _ in range(3)] == ["pong"] * 3
+    assert "late answer to" in push_log.text and "Traceback" not in push_log.text

@@ -1,56 +1,44 @@
 """wechat_bot: a WeChat official-account server and Flask extension: chat handlers, web authorization, and the
-users' tokens kept alive in Redis."""
+users' tokens kept alive in Redis.
+
+Importing the package imports nothing else: gunicorn's master loads the shipped settings and the access log from
+here before its gevent workers patch the standard library, and anything it imported then (requests, urllib3,
+ssl) would stay unpatched in every worker. The public names are loaded on first use.
+"""
 from __future__ import annotations
 
-import sys
-from typing import Mapping
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
-from redis import Redis
+__version__ = "0.12.0"
 
-from . import defaults, errors, page_headers
-from .config import Settings
-from .errors import ConfigError, WeChatBotError
-from .extension import WeChatBot
-from .handlers import Context, Router
-from .oauth.credentials import ReauthRequired, UnknownUser, UserCredentials
-from .oauth.signals import on_authorized
+_PUBLIC = {
+    "create_app": ".app", "WeChatBot": ".extension", "Router": ".handlers", "Context": ".handlers",
+    "ReauthRequired": ".oauth.credentials", "UnknownUser": ".oauth.credentials",
+    "UserCredentials": ".oauth.credentials", "on_authorized": ".oauth.signals", "Settings": ".config",
+    "ConfigError": ".errors", "WeChatBotError": ".errors",
+}
 
-__version__ = "0.11.0"
+__all__ = [*_PUBLIC, "__version__"]
 
-__all__ = ["create_app", "WeChatBot", "Router", "Context", "ReauthRequired", "UnknownUser", "UserCredentials",
-           "on_authorized", "Settings", "ConfigError", "WeChatBotError", "__version__"]
+if TYPE_CHECKING:
+    from .app import create_app
+    from .config import Settings
+    from .errors import ConfigError, WeChatBotError
+    from .extension import WeChatBot
+    from .handlers import Context, Router
+    from .oauth.credentials import ReauthRequired, UnknownUser, UserCredentials
+    from .oauth.signals import on_authorized
 
 
-def create_app(
-    overrides: Mapping[str, str] | None = None,
-    *,
-    redis: Redis | None = None,
-    router: Router | None = None,
-    deadline: float = defaults.REPLY_DEADLINE,
-    sandbox_origin: str | bool | None = None,
-) -> Flask:
-    """The standalone server: a Flask app that is wechat_bot and nothing else (gunicorn 'wechat_bot:create_app()').
+def __getattr__(name: str) -> Any:
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'wechat_bot' has no attribute {name!r}")
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value
 
-    With no WeChat credentials and a `sandbox_origin` (where this app is served), it serves the sandbox: a
-    local WeChat on the same port, with credentials made up once under ./var/ (`True`: a command's app, using
-    the sandbox account without serving).
-    """
-    app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = defaults.MAX_PUSH_BYTES
-    try:
-        WeChatBot(router=router).init_app(app, redis=redis, overrides=overrides, deadline=deadline,
-                                          sandbox_origin=sandbox_origin)
-    except ConfigError as error:
-        if "gunicorn.arbiter" in sys.modules:  # gunicorn prints this one line, no traceback, and stops
-            from gunicorn.errors import AppImportError
 
-            raise AppImportError(str(error)) from None
-        raise
-    if app.extensions["wechat_bot"].sandboxed:
-        from flask import redirect, url_for
-
-        app.add_url_rule("/", "sandbox_home", lambda: redirect(url_for("sandbox_console.chat")))
-    errors.init_app(app)  # the whole app is ours: friendly pages and the page headers on any route
-    page_headers.init_app(app)
-    return app
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -9,7 +9,9 @@ Work that has no effect outside its result and the writes that go with it can sk
 `commit` the result and its writes in one script, which keeps an earlier caller's result if there is one.
 
 A claim or commit may be `bound` to a digest under a second key (a push's signed query, bound to the first
-body it came with): another digest under that key is refused, so a reused query cannot carry another body.
+body it came with): another digest under that key is refused, so a reused query cannot carry another body. The
+binding's key is in another cluster slot than the result's, so it is never inside a script or transaction with
+it: on a single Redis it rides in the same round trip, before the transaction; on a cluster it goes first.
 """
 from __future__ import annotations
 
@@ -44,17 +46,12 @@ end
 """
 
 
-# KEYS: the result's key, the binding's key, then every key the writes touch (all in one slot).
-# ARGV: result, ttl, digest ('' for none), binding ttl, then the writes (each write's key is declared in KEYS too).
+# KEYS: the result's key, then every key the writes touch (all in one slot).
+# ARGV: result, ttl, then the writes (each write's key is declared in KEYS too).
 _COMMIT = """
-if ARGV[3] ~= '' then
-  local bound = redis.call('GET', KEYS[2])
-  if bound and bound ~= ARGV[3] then return {3} end
-end
 local existing = redis.call('GET', KEYS[1])
 if existing then return {0, existing} end
-""" + _run_writes(5) + """
-if ARGV[3] ~= '' then redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4]) end
+""" + _run_writes(3) + """
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return {2}
 """
@@ -65,14 +62,6 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return 1
 """
 
-# KEYS: the result's key, the binding's key. ARGV: pending marker, pending ttl, digest, binding ttl.
-_CLAIM_BOUND = """
-local bound = redis.call('GET', KEYS[2])
-if bound and bound ~= ARGV[3] then return {3} end
-if not bound then redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4]) end
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return {2} end
-return {0, redis.call('GET', KEYS[1])}
-"""
 
 
 @dataclass
@@ -120,7 +109,6 @@ class OnceCache:
         self._wire = None if is_cluster(redis) else Wire(redis)
         self._commit = redis.register_script(_COMMIT)
         self._overwrite = redis.register_script(_OVERWRITE)
-        self._claim_bound = redis.register_script(_CLAIM_BOUND)
 
     def claim(self, identity: str, also: Command | None = None, bound: Binding | None = None) -> Claim:
         """Mine if nobody claimed this before; else their result, if they have one yet. BindingRefused when
@@ -131,36 +119,36 @@ class OnceCache:
         key = self._prefix + identity
         if bound is not None and self._wire is not None:
             return self._claim_transaction(key, also, bound)
-        if bound is None:
-            commands = [("SET", key, _PENDING, "NX", "EX", self._pending_ttl), ("GET", key)]
-        else:
-            commands = [("EVALSHA", self._claim_bound.sha, 2, key, bound.key, _PENDING, self._pending_ttl,
-                         bound.digest, bound.ttl)]
-        results = self._scripted(commands + ([also] if also else []), _CLAIM_BOUND)
-        if bound is None:
-            first, value, *extra = results
-        else:
-            (outcome, *found), *extra = results
-            if outcome == 3:
-                raise BindingRefused()
-            first, value = outcome == 2, (found[0] if found else None)
+        if bound is not None:
+            self._bind_first(bound)
+        first, value, *extra = self._send([("SET", key, _PENDING, "NX", "EX", self._pending_ttl), ("GET", key),
+                                           *([also] if also else [])])
         extra_value = extra[0] if extra else None
         if first:
             return Claim(mine=True, extra=extra_value)
         return Claim(mine=False, body=_body(value), extra=extra_value)
 
     def _claim_transaction(self, key: str, also: Command | None, bound: Binding) -> Claim:
-        """A bound claim as one MULTI/EXEC rather than the script (in a busy worker, Redis spends about twice the
-        CPU on the script: bench/README.md). The same outcome, except that a refused claim leaves its pending
-        marker, under a key only its own refused body names, for the marker's few seconds."""
-        extra, results = self._transaction([*_bind(bound), ("SET", key, _PENDING, "NX", "EX", self._pending_ttl),
-                                            ("GET", key)], also)
-        _, bound_to, first, value = results
+        """A bound claim in one round trip: the binding, then the claim as one MULTI/EXEC (in a busy worker, Redis
+        spends about twice the CPU on a script: bench/README.md). A refused claim takes back its pending marker."""
+        replies = self._send([*([also] if also else []), *_bind(bound), ("MULTI",),
+                              ("SET", key, _PENDING, "NX", "EX", self._pending_ttl), ("GET", key), ("EXEC",)])
+        extra = replies[0] if also else None
+        bound_to, (first, value) = replies[-5], _checked(replies[-1])
         if bound_to != bound.digest.encode():
+            if first:
+                self._undo([("DEL", key)])
             raise BindingRefused()
         if first:
             return Claim(mine=True, extra=extra)
         return Claim(mine=False, body=_body(value), extra=extra)
+
+    def _bind_first(self, bound: Binding) -> None:
+        """The binding in a round trip of its own (a cluster, or a commit by script); BindingRefused if it holds
+        another digest."""
+        _, bound_to = self._send(_bind(bound))
+        if bound_to != bound.digest.encode():
+            raise BindingRefused()
 
     def key(self, identity: str) -> str:
         return self._prefix + identity
@@ -187,31 +175,30 @@ class OnceCache:
     def commit(self, identity: str, body: bytes, writes: Sequence[Command] = (),
                bound: Binding | None = None, also: Command | None = None) -> Commit:
         """Store the result and run `writes` with it (each write's key, its second item, in the result's slot),
-        unless the key already has one (a result or a claim). One round trip, with the read `also` sent before
-        it. BindingRefused when `bound`'s key holds another digest."""
+        unless the key already has one (a result or a claim). One round trip on a single Redis when every write is
+        Fresh, with the read `also` sent before it. BindingRefused when `bound`'s key holds another digest."""
         key = self._prefix + identity
         if self._wire is not None and all(type(command) is Fresh for command in writes):
             return self._commit_transaction(key, body, writes, bound, also)
-        keys = [key, bound.key if bound else key, *(command[1] for command in writes)]
-        args = [_DONE + body, self._ttl, bound.digest if bound else "", bound.ttl if bound else 0,
-                *_packed_writes(writes)]
-        script = ("EVALSHA", self._commit.sha, len(keys), *keys, *args)
+        if bound is not None:
+            self._bind_first(bound)
+        keys = [key, *(command[1] for command in writes)]
+        script = ("EVALSHA", self._commit.sha, len(keys), *keys, _DONE + body, self._ttl, *_packed_writes(writes))
         *extra, outcome = self._scripted([also, script] if also else [script], _COMMIT)
-        if outcome[0] == 3:
-            raise BindingRefused()
         if outcome[0] == 2:
             return Commit(stored=True, extra=extra[0] if extra else None)
         return Commit(stored=False, body=_body(outcome[1]), extra=extra[0] if extra else None)
 
     def _commit_transaction(self, key: str, body: bytes, writes: Sequence[Command], bound: Binding | None,
                             also: Command | None) -> Commit:
-        """`commit` as one MULTI/EXEC of plain commands, when every write is Fresh: in a busy worker Redis spends
-        several times the CPU on the script (bench/README.md). The transaction writes before it knows whether the
-        answer is kept; when it is not (a retry that lost, a body the binding refuses), what it wrote is deleted
-        in a second trip, so Redis ends as the script would leave it."""
-        extra, results = self._transaction([*(_bind(bound) if bound else []), *writes,
-                                            ("SET", key, _DONE + body, "NX", "EX", self._ttl), ("GET", key)], also)
-        refused = bound is not None and results[1] != bound.digest.encode()
+        """`commit` as one MULTI/EXEC of plain commands, when every write is Fresh, after the binding in the same
+        round trip: in a busy worker Redis spends several times the CPU on a script (bench/README.md). The
+        transaction writes before it knows whether the answer is kept; when it is not (a retry that lost, a body
+        the binding refuses), what it wrote is deleted in a second trip, so Redis ends as the script leaves it."""
+        replies = self._send([*([also] if also else []), *(_bind(bound) if bound else []), ("MULTI",), *writes,
+                              ("SET", key, _DONE + body, "NX", "EX", self._ttl), ("GET", key), ("EXEC",)])
+        extra, results = (replies[0] if also else None), _checked(replies[-1])
+        refused = bound is not None and replies[-5 - len(writes)] != bound.digest.encode()
         stored = bool(results[-2])
         if refused or not stored:
             self._undo([("DEL", command[1]) for command in writes] + ([("DEL", key)] if stored else []))
@@ -220,16 +207,6 @@ class OnceCache:
         if stored:
             return Commit(stored=True, extra=extra)
         return Commit(stored=False, body=_body(results[-1]), extra=extra)
-
-    def _transaction(self, commands: list[Command], also: Command | None) -> tuple[Any, list]:
-        """`commands` in one MULTI/EXEC, after the read `also`, in one round trip: what `also` read, and the
-        transaction's replies; a command that failed in it (WRONGTYPE…) raises."""
-        replies = self._send([*([also] if also else []), ("MULTI",), *commands, ("EXEC",)])
-        results = replies[-1]
-        for result in results:
-            if isinstance(result, Exception):
-                raise result
-        return (replies[0] if also else None), results
 
     def _undo(self, commands: list[Command]) -> None:
         if not commands:
@@ -281,6 +258,14 @@ def _packed_writes(writes: Sequence[Command]) -> list[Any]:
 def _bind(bound: Binding) -> list[Command]:
     """In a transaction: bind the key to the digest if nothing is bound yet, then read what is bound."""
     return [("SET", bound.key, bound.digest, "NX", "EX", bound.ttl), ("GET", bound.key)]
+
+
+def _checked(results: list) -> list:
+    """A transaction's replies; a command that failed in it (WRONGTYPE…) raises."""
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+    return results
 
 
 def _body(value: bytes | None) -> bytes | None:

@@ -7,6 +7,10 @@ import queue
 import threading
 from typing import Any, Callable
 
+from ..logs import logger
+
+log = logger("wechat_bot.push")
+
 
 class Job:
     """One call handed to a handler thread; `wait` for it, or have it call you back when it is done."""
@@ -50,7 +54,11 @@ class Job:
             self._finished, callback = True, self._then
         self._done.release()
         if callback is not None:
-            callback(self)
+            try:
+                callback(self)
+            except Exception as error:  # noqa: BLE001: the thread goes on to the next job
+                log.error("a handler's late answer failed (%s: %s); the handler thread carries on",
+                          type(error).__name__, error)
 
 
 class HandlerThreads:
@@ -87,4 +95,7 @@ class HandlerThreads:
             job = jobs.get()
             with self._lock:
                 self._idle -= 1
-            job._run()
+            try:
+                job._run()
+            except BaseException as error:  # noqa: BLE001: nothing a job raises ends the thread that ran it
+                log.error("handler thread: %s escaped a job; the thread carries on", type(error).__name__)

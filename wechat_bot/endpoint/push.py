@@ -22,11 +22,15 @@ class Push:
     query: SignedQuery
     opened: Opened | None
     body_digest: str = ""
+    tag: str = field(init=False)
     identity: str = field(init=False)
 
     def __post_init__(self) -> None:
-        # The signed query, as a hash tag, keeps every key of this push in one Redis Cluster slot.
-        self.identity = f"{{{self.query.digest}}}:{push_identity(self.msg)}"
+        # The message alone names the push, whatever query it came with: WeChat may retry with a new nonce. Its
+        # digest, as a hash tag, keeps every key of this push in one Redis Cluster slot.
+        message = push_identity(self.msg)
+        self.tag = hashlib.sha1(message.encode()).hexdigest()[:20]
+        self.identity = f"{{{self.tag}}}:{message}"
 
     @property
     def source(self) -> str:

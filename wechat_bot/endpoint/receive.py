@@ -42,15 +42,16 @@ class BodyTooLarge(Exception):
     """The push's body is over defaults.MAX_PUSH_BYTES."""
 
 
-def receive(services: "Services", args: Mapping[str, str], read_body: Callable[[int], bytes], base: str,
-            received: float) -> Answer:
-    """The answer to one push (`received`: the monotonic time it arrived); BadPush for what is not a push."""
+def receive(services: "Services", args: Mapping[str, str], read_body: Callable[[int], bytes],
+            base: Callable[[], str], received: float) -> Answer:
+    """The answer to one push (`received`: the monotonic time it arrived); BadPush for what is not a push.
+    `base` finds the public origin, once the push is verified (it may ask the ngrok agent)."""
     settings = services.settings
     query = verify_query(args, settings.token, settings.timestamp_tolerance, time.time())
     if settings.refuses_plaintext and not query.encrypted:
         raise BadPush(403, "plaintext push refused: WECHAT_ENCRYPTION is safe, so WeChat encrypts every push")
     push = open_push(read_body(defaults.MAX_PUSH_BYTES), query, services.crypto)
-    answer = services.responder.respond(push, received, services.context(base, query.digest))
+    answer = services.responder.respond(push, received, services.context(base(), push.tag))
     log.info("push type=%s openid=%s handler=%s outcome=%s ms=%.1f", push.kind, loggable(push.source),
              answer.handler, answer.outcome, (time.monotonic() - received) * 1000)
     return answer
@@ -79,7 +80,7 @@ class PushReceiver:
         try:
             answer = receive(self.services, query_args(environ.get("QUERY_STRING", "")),
                              lambda limit: read_body(environ, limit),
-                             environ_base(self.services.settings, environ), received)
+                             lambda: environ_base(self.services.settings, environ), received)
         except BadPush as error:
             errors_log.warning("push rejected status=%d reason=%s ip=%s", error.status, error.reason,
                                environ.get("REMOTE_ADDR"))

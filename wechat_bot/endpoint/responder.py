@@ -12,7 +12,7 @@ from .. import defaults
 from ..errors import BadPush
 from ..handlers import Context, Outcome, Router
 from ..handlers.router import FALLBACK_TEXT
-from ..logs import logger
+from ..logs import loggable, logger
 from ..oauth.client import SCOPES
 from ..oauth.tokens import reauth_key
 from ..once import Binding, BindingRefused, OnceCache
@@ -93,7 +93,7 @@ class Responder:
 
     def _split(self, push: Push, writes: list) -> tuple[list, list]:
         """The writes whose key is in the push's cluster slot (they go in its script), and the others."""
-        tag = f"{{{push.query.digest}}}"  # the push's keys' hash tag: a key with it first is in their slot
+        tag = f"{{{push.tag}}}"  # the push's keys' hash tag: a key with it first is in their slot
         slot = None
         in_slot, elsewhere = [], []
         for command in writes:
@@ -152,8 +152,8 @@ class Responder:
         return answer
 
     def _binding(self, push: Push) -> Binding:
-        """The push's signed query is bound to the first body it came with (issue: a logged query string
-        replayed with a forged body); WeChat's own retries bring the same body."""
+        """The push's signed query is bound to the first body it came with (a logged query string replayed with a
+        forged body is refused); WeChat's own retries bring the same body, with this query or another."""
         return self.cache.binding(f"{{{push.query.digest}}}:body", push.body_digest)
 
     def _retry(self, push: Push, body: bytes | None, until: float) -> Answer:
@@ -223,6 +223,15 @@ class Responder:
             log.warning("writes of the handler for %s lost: Redis unavailable (%s)", push.label, type(error).__name__)
 
     def _send_late(self, push: Push, done: Job, context: Context) -> None:
+        """The answer of a handler that overran the window, sent as a customer-service message; whatever fails
+        here is one log line, in the handler thread that goes on to its next job."""
+        try:
+            self._send_late_answer(push, done, context)
+        except Exception as error:  # noqa: BLE001: Redis down for the account token, WeChat unreachable…
+            log.error("late answer to %s not sent: %s: %s", push.label, type(error).__name__,
+                      loggable(str(error), 160))
+
+    def _send_late_answer(self, push: Push, done: Job, context: Context) -> None:
         outcome = done.result()
         self._flush(context, push)
         try:

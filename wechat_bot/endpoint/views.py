@@ -47,7 +47,7 @@ def receive() -> Response:
     services = _services()
     try:
         answer = push_path.receive(services, request.args, lambda limit: push_path.read_body(request.environ, limit),
-                                   app_base(services.settings, request), received)
+                                   lambda: app_base(services.settings, request), received)
     except push_path.BodyTooLarge:
         raise RequestEntityTooLarge() from None
     return Response(answer.body, content_type=push_path.content_type(answer.body))

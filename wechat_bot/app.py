@@ -1,0 +1,47 @@
+"""The standalone server's app factory: `gunicorn 'wechat_bot:create_app()'`."""
+from __future__ import annotations
+
+import sys
+from typing import Mapping
+
+from flask import Flask
+from redis import Redis
+
+from . import defaults, errors, page_headers
+from .errors import ConfigError
+from .extension import WeChatBot
+from .handlers import Router
+
+
+def create_app(
+    overrides: Mapping[str, str] | None = None,
+    *,
+    redis: Redis | None = None,
+    router: Router | None = None,
+    deadline: float = defaults.REPLY_DEADLINE,
+    sandbox_origin: str | bool | None = None,
+) -> Flask:
+    """The standalone server: a Flask app that is wechat_bot and nothing else (gunicorn 'wechat_bot:create_app()').
+
+    With no WeChat credentials and a `sandbox_origin` (where this app is served), it serves the sandbox: a
+    local WeChat on the same port, with credentials made up once under ./var/ (`True`: a command's app, using
+    the sandbox account without serving).
+    """
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = defaults.MAX_PUSH_BYTES
+    try:
+        WeChatBot(router=router).init_app(app, redis=redis, overrides=overrides, deadline=deadline,
+                                          sandbox_origin=sandbox_origin)
+    except ConfigError as error:
+        if "gunicorn.arbiter" in sys.modules:  # gunicorn prints this one line, no traceback, and stops
+            from gunicorn.errors import AppImportError
+
+            raise AppImportError(str(error)) from None
+        raise
+    if app.extensions["wechat_bot"].sandboxed:
+        from flask import redirect, url_for
+
+        app.add_url_rule("/", "sandbox_home", lambda: redirect(url_for("sandbox_console.chat")))
+    errors.init_app(app)  # the whole app is ours: friendly pages and the page headers on any route
+    page_headers.init_app(app)
+    return app
