@@ -207,3 +207,46 @@ def test_a_wrong_menu_is_refused_naming_the_button(button, problem):
 
     with pytest.raises(WeChatBotError, match=problem):
         build_menu({"button": [button]}, None)
+
+
+def _logins(client, host: str, forwarded: str, count: int) -> list[int]:
+    return [client.get("/oauth/login", headers={"Host": host, "X-Forwarded-For": forwarded}).status_code
+            for _ in range(count)]
+
+
+def test_behind_the_tunnel_the_login_limit_counts_visitors_not_the_tunnel(make_app, ngrok_agent):
+    from wechat_bot import defaults
+
+    agent = ngrok_agent(("https://abc.ngrok-free.app", "http://localhost:80"))
+    client = make_app({"NGROK_API_URL": agent}).test_client()
+    limit = defaults.LOGIN_RATE_LIMIT
+    assert _logins(client, "abc.ngrok-free.app", "203.0.113.7", limit + 1) == [302] * limit + [429]
+    assert _logins(client, "abc.ngrok-free.app", "203.0.113.7, 198.51.100.9", 1) == [302]  # another visitor
+    # what a visitor writes into X-Forwarded-For itself comes before the agent's entry: it changes nothing
+    assert _logins(client, "abc.ngrok-free.app", "198.51.100.1, 203.0.113.7", 1) == [429]
+    # on the loopback host the peer is who it says: a local visitor, whatever the header
+    assert _logins(client, "localhost", "192.0.2.1", 1) == [302]
+
+
+def test_the_tunnel_cache_is_bounded_and_asks_nothing_for_a_port_that_is_not_one():
+    asked = []
+    original = public_url._ask_agent
+    public_url._ask_agent = lambda agent, port: asked.append(port)
+    try:
+        for port in ["99999", "0", "abc", "80a", "", "٣٣"]:
+            assert public_url.discover_tunnel("http://127.0.0.1:9", port) is None
+        assert asked == []
+        for port in range(1000, 1100):
+            public_url.discover_tunnel("http://127.0.0.1:9", port)
+        assert len(public_url._cache) <= public_url.DISCOVERY_CACHE_SIZE and len(asked) == 100
+    finally:
+        public_url._ask_agent = original
+
+
+def test_a_push_that_fails_its_signature_asks_the_ngrok_agent_nothing(make_app, serve):
+    asked = []
+    agent = Flask("counting_ngrok")
+    agent.add_url_rule("/api/tunnels", "tunnels", lambda: (asked.append(1), jsonify(tunnels=[]))[1])
+    client = make_app({"NGROK_API_URL": serve(agent)}).test_client()
+    assert client.post("/wechat?signature=x&timestamp=1&nonce=2", data=b"<xml/>").status_code == 403
+    assert asked == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from urllib.parse import urlsplit
 
 import requests
@@ -15,10 +16,13 @@ from ..logs import logger
 
 log = logger("wechat_bot")
 
-# How long a discovered (or missing) tunnel is believed before asking the agent again.
+# How long a discovered (or missing) tunnel is believed before asking the agent again, and how many ports' answers
+# a process keeps (a server listens on one or two; SERVER_PORT can come from a header, so the cache is bounded).
 DISCOVERY_TTL = 30.0
+DISCOVERY_CACHE_SIZE = 8
 
-_cache: dict[str, tuple[float, str | None]] = {}
+# A cache of the agent's answers, per process: losing it costs one question to the local agent.
+_cache: OrderedDict[str, tuple[float, str | None]] = OrderedDict()
 _lock = threading.Lock()
 
 
@@ -50,16 +54,22 @@ def _configured_origin(settings: Settings, environ: dict) -> str | None:
 
 
 def discover_tunnel(agent_url: str, port: str | int) -> str | None:
-    """The https public URL of the ngrok tunnel forwarding to our port, asked of the local agent (cached)."""
-    key = f"{agent_url}|{port}"
+    """The https public URL of the ngrok tunnel forwarding to our port, asked of the local agent (cached); None
+    for a port that is not one (SERVER_PORT may come from the Host or X-Forwarded-Port header)."""
+    port = str(port)
+    if not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+        return None
+    key = f"{agent_url}|{int(port)}"
     with _lock:
         cached = _cache.get(key)
         if cached and time.monotonic() - cached[0] < DISCOVERY_TTL:
             return cached[1]
-    found = _ask_agent(agent_url, str(port))
+    found = _ask_agent(agent_url, str(int(port)))
     with _lock:
-        previous = _cache.get(key)
+        previous = _cache.pop(key, None)
         _cache[key] = (time.monotonic(), found)
+        while len(_cache) > DISCOVERY_CACHE_SIZE:
+            _cache.popitem(last=False)
     if found and (previous is None or previous[1] != found):
         log.info("public URL from the ngrok agent at %s: %s (tunnel to port %s)", agent_url, found, port)
     return found

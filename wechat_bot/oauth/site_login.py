@@ -15,6 +15,7 @@ from werkzeug.wrappers import Response
 
 from .pages import message_page
 from .public_url import app_base
+from .visitor import visitor_address
 
 if TYPE_CHECKING:
     from ..services import Services
@@ -71,7 +72,7 @@ def require_login(services: "Services", scope: str) -> Response | tuple | None:
         return None
     if not in_wechat() and not services.sandboxed:
         return message_page("open_in_wechat", 403)
-    if not services.login_limit().allow(request.remote_addr):
+    if not services.login_limit().allow(visitor_address(services.settings, request)):
         return message_page("too_many", 429)
     next_path = request.script_root + request.full_path.rstrip("?")
     links = services.links(app_base(services.settings, request))

@@ -12,6 +12,7 @@ from .pages import message_page, render_icon
 from .public_url import app_base
 from .signals import on_authorized
 from .site_login import browser_binding, sign_in
+from .visitor import visitor_address
 
 bp = Blueprint("oauth", __name__, template_folder="../templates")
 page_headers.init_app(bp)
@@ -55,8 +56,9 @@ def login():
     """Send a phone to the authorize page, then back to `next` (an in-site path) signed in."""
     scope = "snsapi_userinfo" if request.args.get("scope") in ("userinfo", "snsapi_userinfo") else "snsapi_base"
     services = _services()
-    if not services.login_limit().allow(request.remote_addr):
-        log.warning("login refused: client %s started too many authorize flows", loggable(request.remote_addr))
+    if not services.login_limit().allow(visitor_address(services.settings, request)):
+        log.warning("login refused: client %s started too many authorize flows",
+                    loggable(visitor_address(services.settings, request)))
         return message_page("too_many", 429)
     links = services.links(app_base(services.settings, request))
     return redirect(links.for_scope(scope, None, request.args.get("next"), browser_binding(create=True)))
