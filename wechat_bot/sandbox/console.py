@@ -88,6 +88,14 @@ def tokens():
     return render_template("sandbox/tokens.html")
 
 
+@bp.get("/sandbox/jssdk")
+def jssdk():
+    """A page using the JS-SDK as a site's page does (jweixin's stand-in, then wx.js), with a few of its calls."""
+    from .jssdk import js_domains
+
+    return render_template("sandbox/jssdk.html", domains=", ".join(js_domains()))
+
+
 @bp.post("/sandbox/api/user")
 def choose_user():
     """Be this WeChat user in this browser (created if new); the authorize page will know you by it."""
@@ -115,6 +123,8 @@ def push():
     if kind is None:
         return jsonify(error="unknown kind"), 400
     msg_type, fields = kind(data)
+    if msg_type == "location":  # what wx.getLocation answers on this user's pages
+        _sandbox().remember_location(openid, fields["Location_X"], fields["Location_Y"], fields["Label"])
     endpoint = url_for("endpoint.receive", _external=True)
     exchange = current_app.extensions["wechat_sandbox_pusher"].push(endpoint, openid, msg_type,
                                                                      encrypted=bool(data.get("safe")), **fields)
