@@ -12,6 +12,7 @@ from markupsafe import Markup, escape
 from .. import page_headers
 from ..oauth import report
 from .authorize import USER_COOKIE, _OPENID
+from .jssdk import js_domains
 
 bp = Blueprint("sandbox_console", __name__, template_folder="templates")
 page_headers.init_app(bp, referrer="same-origin")
@@ -91,8 +92,6 @@ def tokens():
 @bp.get("/sandbox/jssdk")
 def jssdk():
     """A page using the JS-SDK as a site's page does (jweixin's stand-in, then wx.js), with a few of its calls."""
-    from .jssdk import js_domains
-
     return render_template("sandbox/jssdk.html", domains=", ".join(js_domains()))
 
 
