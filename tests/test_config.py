@@ -28,6 +28,11 @@ BAD = [
     ("REDIS_URL", "localhost:6379"),
     ("WECHAT_API_BASE", "api.weixin.qq.com"),
     ("WECHAT_OPEN_BASE", "https://"),
+    ("WECHAT_VERIFY_FILE", "abc123.txt"),
+    ("WECHAT_VERIFY_FILE", "MP_verify_.txt"),
+    ("WECHAT_VERIFY_FILE", "/home/me/Downloads/MP_verify_abc123.txt"),
+    ("WECHAT_VERIFY_FILE", "MP_verify_abc123.txt.txt"),
+    ("WECHAT_VERIFY_FILE", "MP_verify_../../etc.txt"),
 ]
 
 

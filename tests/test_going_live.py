@@ -250,3 +250,22 @@ def test_a_push_that_fails_its_signature_asks_the_ngrok_agent_nothing(make_app, 
     client = make_app({"NGROK_API_URL": serve(agent)}).test_client()
     assert client.post("/wechat?signature=x&timestamp=1&nonce=2", data=b"<xml/>").status_code == 403
     assert asked == []
+
+
+def test_check_pastes_the_js_domain_beside_the_web_authorization_domain_and_finds_the_verification_file(
+        make_app, serve, redis):
+    name = "MP_verify_Ab12Cd34Ef56Gh78.txt"
+    base = serve(make_app({"WECHAT_VERIFY_FILE": name, "WECHAT_URL_PREFIX": "/wx"}))
+    report = run_checks(settings(PUBLIC_BASE_URL=base, WECHAT_VERIFY_FILE=name, WECHAT_URL_PREFIX="/wx"), redis)
+    pasted = dict(report.paste)
+    assert pasted["JS接口安全域名"] == pasted["网页授权域名"] == "127.0.0.1"
+    assert any(line.startswith(f"verification file: {base}/{name} answers") for line in report.passed)
+    assert "功能设置" in report.lines()[0]
+
+
+def test_check_fails_a_verification_file_the_public_origin_does_not_answer(app, serve, redis):
+    base = serve(app)  # a server without WECHAT_VERIFY_FILE
+    report = run_checks(settings(PUBLIC_BASE_URL=base, WECHAT_VERIFY_FILE="MP_verify_Ab12Cd34Ef56Gh78.txt"), redis)
+    assert any(line.startswith("verification file:") and "404" in line for line in report.failures)
+    unset = run_checks(settings(PUBLIC_BASE_URL=base), redis)
+    assert any("WECHAT_VERIFY_FILE not set" in line for line in unset.warnings)

@@ -18,7 +18,7 @@ def layout_section() -> str:
 
 def tree_files() -> set[str]:
     found = set()
-    for folder in ("wechat_bot", "bench", "examples"):
+    for folder in ("wechat_bot", "bench", "examples", ".ci"):
         for path in (ROOT / folder).rglob("*"):
             if path.suffix in (".py", ".html") and "__pycache__" not in path.parts and path.name != "__init__.py":
                 found.add(path.name)

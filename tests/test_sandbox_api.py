@@ -202,3 +202,25 @@ def test_a_wrong_method_is_wechats_200_json_not_a_405(sandbox, method, path, err
 def test_custom_send_to_an_openid_never_seen_is_40003(sandbox):
     message = {"touser": "o_stranger", "msgtype": "text", "text": {"content": "hi"}}
     assert _post(sandbox, "/cgi-bin/message/custom/send", message)["errcode"] == 40003
+
+
+@pytest.mark.parametrize("params, errcode", [
+    ({"type": "jsapi"}, 41001),
+    ({"access_token": "not-a-token", "type": "jsapi"}, 40001),
+    ({"access_token": "{token}", "type": "wx_unknown"}, 40097),
+])
+def test_getticket_refuses_as_wechat_does(client, sandbox, params, errcode):
+    token = client.stable_token()["access_token"]
+    params = {name: value.replace("{token}", token) for name, value in params.items()}
+    body = requests.get(sandbox.url + "/cgi-bin/ticket/getticket", params=params, timeout=5).json()
+    assert body["errcode"] == errcode and "ticket" not in body
+
+
+def test_getticket_gives_the_live_ticket_until_its_last_five_minutes(client, sandbox):
+    token = client.stable_token()["access_token"]
+    first = client.jsapi_ticket(token)
+    assert first["errcode"] == 0 and first["expires_in"] == 7200 and len(first["ticket"]) == 86
+    assert client.jsapi_ticket(token)["ticket"] == first["ticket"]
+    sandbox.expire_jsapi_ticket()
+    assert client.jsapi_ticket(token)["ticket"] != first["ticket"]
+    assert first["ticket"] not in sandbox.live_jsapi_tickets()

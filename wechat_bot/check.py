@@ -15,6 +15,7 @@ from .errors import WeChatError, WeChatUnavailable
 from .redis_connection import probe
 from .oauth.client import WeChatClient
 from .oauth.public_url import discover_tunnel
+from .verify_file import code_of
 
 HINTS = {
     40013: "WECHAT_APPID is not this account's AppID",
@@ -36,7 +37,7 @@ class Report:
         return not self.failures
 
     def lines(self) -> list[str]:
-        out = ["Paste into the admin panel (设置与开发 → 基本配置 / 接口权限 → 网页授权):"]
+        out = ["Paste into the admin panel (设置与开发 → 基本配置; 接口权限 → 网页授权; 公众号设置 → 功能设置):"]
         out += [f"  {name}: {value}" for name, value in self.paste]
         out += [f"ok    {line}" for line in self.passed]
         out += [f"warn  {line}" for line in self.warnings]
@@ -59,6 +60,7 @@ def run_checks(settings: Settings, redis: Redis, *, port: int = 5000, online: bo
     else:
         _describe_url(public, settings, report)
         _handshake(f"{public}{settings.url_prefix}/wechat", settings.token, report)
+        _verify_file(public, settings.verify_file, report)
     problem = probe(redis)
     if problem is None:
         report.passed.append("Redis takes writes")
@@ -77,6 +79,7 @@ def _describe_url(public: str, settings: Settings, report: Report) -> None:
         ("EncodingAESKey(消息加解密密钥)", settings.aes_key or "(not set: leave the panel's value)"),
         ("消息加解密方式", PANEL_NAMES[settings.encryption]),
         ("网页授权域名", parts.hostname or ""),
+        ("JS接口安全域名", parts.hostname or ""),
     ]
     if parts.scheme != "https":
         report.failures.append(f"{public} is http: the authorize redirect_uri should be https, and tunnels give https")
@@ -105,6 +108,27 @@ def _handshake(endpoint: str, token: str, report: Report) -> None:
     else:
         report.failures.append(f"handshake: {endpoint} answered HTTP {response.status_code} without echostr "
                                "(a server with another Token, or not this server)")
+
+
+def _verify_file(public: str, name: str | None, report: Report) -> None:
+    """WeChat fetches https://DOMAIN/MP_verify_<code>.txt, at the domain's root, before it saves either domain."""
+    if not name:
+        report.warnings.append("WECHAT_VERIFY_FILE not set: to save the 网页授权域名 or JS接口安全域名 the admin panel "
+                               "asks for MP_verify_<code>.txt at the domain's root; set WECHAT_VERIFY_FILE to its name "
+                               "and this server answers it")
+        return
+    parts = urlsplit(public)
+    url = f"{parts.scheme}://{parts.netloc}/{name}"
+    try:
+        response = requests.get(url, timeout=5, allow_redirects=False)
+    except requests.RequestException as error:
+        report.failures.append(f"verification file: {url} did not answer ({type(error).__name__})")
+        return
+    if response.status_code == 200 and response.text.strip() == code_of(name):
+        report.passed.append(f"verification file: {url} answers its code, as WeChat checks before saving a domain")
+    else:
+        report.failures.append(f"verification file: {url} answered HTTP {response.status_code} without the code "
+                               "(is this server the one at the domain's root?)")
 
 
 def _credentials(settings: Settings, report: Report) -> None:

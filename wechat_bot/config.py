@@ -18,7 +18,7 @@ CREDENTIALS = ("WECHAT_TOKEN", "WECHAT_APPID", "WECHAT_SECRET")
 NAMES = CREDENTIALS + (
     "WECHAT_ENCODING_AES_KEY", "WECHAT_ENCODING_AES_KEY_PREVIOUS", "WECHAT_TIMESTAMP_TOLERANCE", "PUBLIC_BASE_URL",
     "NGROK_API_URL", "REDIS_URL", "WECHAT_API_BASE", "WECHAT_OPEN_BASE", "SECRET_KEY", "TRUSTED_PROXIES",
-    "LOG_FORMAT", "WECHAT_URL_PREFIX", "WECHAT_ENCRYPTION",
+    "LOG_FORMAT", "WECHAT_URL_PREFIX", "WECHAT_ENCRYPTION", "WECHAT_VERIFY_FILE",
 )
 ENCRYPTION_MODES = ("plaintext", "compatible", "safe")
 # How the admin panel names each mode (消息加解密方式).
@@ -29,6 +29,7 @@ _APPID = re.compile(r"wx[A-Za-z0-9]{16}")
 _SECRET = re.compile(r"[A-Za-z0-9]{32}")
 _AES_KEY = re.compile(r"[A-Za-z0-9]{43}")
 _PREFIX = re.compile(r"(/[A-Za-z0-9._~-]+)+")
+_VERIFY_FILE = re.compile(r"MP_verify_[A-Za-z0-9]{1,64}\.txt")
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Settings:
     log_format: str = "text"
     url_prefix: str = ""
     encryption: str = "plaintext"  # plaintext, compatible or safe: the mode picked in the admin panel
+    verify_file: str | None = None  # MP_verify_<code>.txt, served at the site's root
 
     @classmethod
     def load(cls, overrides: Mapping[str, str] | None = None) -> "Settings":
@@ -77,6 +79,8 @@ class Settings:
             url_prefix=_prefix(get),
             encryption=_choice(get, "WECHAT_ENCRYPTION", ENCRYPTION_MODES,
                                "compatible" if get("WECHAT_ENCODING_AES_KEY") else "plaintext"),
+            verify_file=_match(get, "WECHAT_VERIFY_FILE", _VERIFY_FILE,
+                               "must be the file's name as WeChat gave it, MP_verify_<code>.txt"),
         )
         settings._check_consistency()
         return settings

@@ -82,3 +82,11 @@ RENEWAL_STALE_AFTER = 120.0
 # Fetch a new account access_token once the cached one has less than this left (stable_token rolls over
 # 5 minutes before expiry, keeping the old one valid for those 5 minutes).
 ACCOUNT_TOKEN_MARGIN = 300
+
+# The JS-SDK's jsapi_ticket (WeChat gives 7200 s): fetched anew once the cached one has less than this left, so no
+# signature is made with a ticket about to run out while a page is still calling wx.config with it.
+JSAPI_TICKET_MARGIN = 300
+# The fetcher's lease covers the account token's fetch and the ticket's, each within its retry budget.
+JSAPI_TICKET_LEASE_TTL = 2 * WECHAT_RETRY_BUDGET + 5
+# WeChat's JS-SDK, for a page to load before /jssdk/wx.js (the sandbox serves its own stand-in instead).
+JWEIXIN_URL = "https://res.wx.qq.com/open/js/jweixin-1.6.0.js"

@@ -27,6 +27,10 @@ class BadPush(WeChatBotError):
         self.status, self.reason = status, reason
 
 
+class BadSigningRequest(WeChatBotError, ValueError):
+    """A JS-SDK signature asked for a page on another origin, or with malformed API names; answered with a 400."""
+
+
 class WeChatError(WeChatBotError):
     """WeChat answered with an errcode (as HTTP 200 JSON). Callers branch on `errcode`, never on the text."""
 

@@ -8,17 +8,18 @@ no app, so one instance serves any number of apps, each with its own settings.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from flask import Flask, current_app
 from flask.sessions import SecureCookieSessionInterface
 from redis import Redis
 
-from . import defaults, endpoint, health, logs, oauth, secret_key
+from . import defaults, endpoint, health, jssdk, logs, oauth, secret_key, verify_file
 from .config import Settings
 from .endpoint.receive import PushReceiver
 from .errors import ConfigError
 from .handlers import Router
+from .jssdk import page as jssdk_page
 from .oauth.credentials import UserCredentials, user_credentials
 from .oauth.site_login import SiteUser, current_site_user, require_login
 from .services import Services
@@ -63,8 +64,9 @@ class WeChatBot:
             n = settings.trusted_proxies
             app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)
         prefix = settings.url_prefix or None
-        for blueprint in (endpoint.bp, oauth.bp, health.bp):
+        for blueprint in (endpoint.bp, oauth.bp, health.bp, jssdk.bp):
             app.register_blueprint(blueprint, url_prefix=prefix)
+        verify_file.init_app(app, settings.verify_file)
         if sandboxed:
             from . import sandbox
 
@@ -97,6 +99,17 @@ class WeChatBot:
             refusal = require_login(self.services, scope)
             return refusal if refusal is not None else view(*args, **kwargs)
         return guarded
+
+    def jssdk_config(self, url: str | None = None, apis: str | Iterable[str] = (), open_tags: str | Iterable[str] = (),
+                     debug: bool = False) -> dict[str, Any]:
+        """wx.config's dict (appId, timestamp, nonceStr, signature, jsApiList, openTagList) for `url`, by default the
+        current page on the public origin; raises BadSigningRequest for a page on another origin."""
+        return jssdk_page.jssdk_config(self.services, url, apis, open_tags, debug)
+
+    @property
+    def jssdk_script_url(self) -> str:
+        """WeChat's jweixin for a page's <script src>; in sandbox mode the sandbox's stand-in."""
+        return jssdk_page.script_url(self.services)
 
     def user(self, openid: str) -> UserCredentials:
         """The user's credentials; raises UnknownUser when nothing is stored for `openid`."""

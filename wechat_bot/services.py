@@ -15,6 +15,7 @@ from .handlers.default import router as default_router
 from .oauth.callback import CODE_PREFIX, CallbackFlow
 from .oauth.client import WeChatClient
 from .endpoint.late_replies import LateReplies
+from .jssdk.ticket import JsapiTicket
 from .leases import Leases
 from .oauth.account_token import AccountToken
 from .oauth.links import AuthorizeLinks
@@ -40,6 +41,8 @@ class Services:
     tokens: TokenStore
     results: ResultTickets
     callback: CallbackFlow
+    account_token: AccountToken
+    jsapi_ticket: JsapiTicket
     sandboxed: bool = False  # the app serves its own sandbox WeChat (no credentials, run by hand)
 
     @classmethod
@@ -63,10 +66,13 @@ class Services:
         codes = OnceCache(redis, CODE_PREFIX, ttl=defaults.CALLBACK_RESULT_TTL,
                           pending_ttl=int(defaults.WECHAT_RETRY_BUDGET) + 5)
         callback = CallbackFlow(client, states, tokens, codes, results)
-        late = LateReplies(client, AccountToken(redis, client, Leases(redis)))
+        leases = Leases(redis)
+        account_token = AccountToken(redis, client, leases)
+        jsapi_ticket = JsapiTicket(redis, client, account_token, leases)
+        late = LateReplies(client, account_token)
         responder = Responder(routes, replies, crypto, late=late, deadline=deadline)
-        return cls(settings, redis, crypto, responder, client, states, tokens, results, callback,
-                   sandboxed=sandboxed)
+        return cls(settings, redis, crypto, responder, client, states, tokens, results, callback, account_token,
+                   jsapi_ticket, sandboxed=sandboxed)
 
     def login_limit(self) -> RateLimit:
         """The per-client limit on authorize flows started from web pages."""

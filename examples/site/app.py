@@ -5,7 +5,7 @@
 
 A visitor signs in with WeChat; an openid already bound to an account signs that account in, else the bind
 page links it to one. The chat handler answers from the site's database; /profile calls WeChat's API with
-the user's own token.
+the user's own token; /account sets what WeChat shares with the JS-SDK (wx.config signed by wechat_bot).
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ app = Flask(__name__)
 app.config.from_mapping(SECRET_KEY=os.environ.get("SITE_SECRET_KEY", "dev only: set SITE_SECRET_KEY"),
                         DATABASE=os.environ.get("SITE_DATABASE", "site.sqlite3"))
 wechat = WeChatBot(app, router=router)
+app.jinja_env.globals["wechat"] = wechat  # templates load the JS-SDK with wechat.jssdk_script_url
 
 
 def db() -> sqlite3.Connection:

@@ -98,3 +98,31 @@ def test_the_sites_own_pages_stay_its_own(site):
     missing = requests.get(site + "/nowhere", timeout=10)
     assert missing.status_code == 404 and "示例站点：页面不存在" in missing.text
     assert requests.get(site + "/admin", timeout=10).status_code == 403
+
+
+def test_the_account_page_shares_itself_through_the_js_sdk(site):
+    """In Chromium, against the sandbox's stand-in for jweixin: wx.config reaches config:ok and the page's
+    updateAppMessageShareData is what WeChat would share. Needs Playwright and Chromium (skipped without them, as
+    in the wheel's package check)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        pytest.skip("Debian's chromium is not installed")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True,
+                                             args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        try:
+            context = browser.new_context(locale="zh-CN")
+            page = context.new_page()
+            page.set_default_timeout(15_000)
+            assert context.request.post(site + "/sandbox/api/user", data={"openid": "o_share", "nickname": "分享者"}).ok
+            page.goto(site + "/account")
+            page.fill("input[name=name]", "bob")
+            page.click("form button")
+            sync_api.expect(page.locator("h1")).to_have_text("我的账号")
+            sync_api.expect(page.locator("#share")).to_have_text("已设置分享给朋友")
+            bar = page.locator("#wx-sandbox-bar")
+            sync_api.expect(bar).to_contain_text("config:ok")
+            sync_api.expect(bar).to_contain_text("分享给朋友：bob 的账号")
+        finally:
+            browser.close()

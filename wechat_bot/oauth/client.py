@@ -79,6 +79,10 @@ class WeChatClient:
             "grant_type": "client_credential", "appid": self.appid, "secret": self._secret,
             "force_refresh": force_refresh})
 
+    def jsapi_ticket(self, access_token: str) -> dict[str, Any]:
+        """The JS-SDK's jsapi_ticket, fetched with the account's global access_token."""
+        return self._get("/cgi-bin/ticket/getticket", access_token=access_token, type="jsapi")
+
     def send_custom_message(self, access_token: str, message: dict[str, Any]) -> dict[str, Any]:
         """A customer-service message (within the user's interaction window)."""
         return self._post_json("/cgi-bin/message/custom/send", access_token, message)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from flask import Flask
 from redis import Redis
 
-from . import api, authorize, console
+from . import api, authorize, console, jssdk
 from .pusher import Pusher
 from .store import Fault, SandboxConfig, SandboxStore
 
@@ -19,6 +19,7 @@ def init_app(app: Flask, store: SandboxStore) -> None:
     app.extensions["wechat_sandbox"] = store
     app.register_blueprint(api.bp)
     app.register_blueprint(authorize.bp)
+    app.register_blueprint(jssdk.bp)
 
 
 def serve(app: Flask, services, prefix: str | None) -> None:
@@ -26,7 +27,7 @@ def serve(app: Flask, services, prefix: str | None) -> None:
     settings = services.settings
     app.extensions["wechat_sandbox"] = SandboxStore(services.redis, settings.appid, settings.secret)
     app.extensions["wechat_sandbox_pusher"] = Pusher(settings.token, settings.appid, settings.aes_key)
-    for blueprint in (api.bp, authorize.bp, console.bp):
+    for blueprint in (api.bp, authorize.bp, jssdk.bp, console.bp):
         app.register_blueprint(blueprint, url_prefix=prefix)
 
 

@@ -38,6 +38,7 @@ ERRMSG = {
     45011: "api minute-quota reach limit, must slower, retry next minute",
     47001: "data format error",
     48001: "api unauthorized",
+    40097: "invalid args",
     40016: "invalid button size",
     40017: "invalid button type",
     40018: "invalid button name size",
@@ -265,6 +266,18 @@ def get_menu():
         return error(40001)
     raw = store().redis.get("wechat_sandbox:menu")
     return answer({"menu": json.loads(raw)}) if raw else error(46003)
+
+
+@api("/cgi-bin/ticket/getticket", "GET")
+def get_ticket():
+    """The JS-SDK's jsapi_ticket (type=jsapi), with the account's global access_token."""
+    if not request.args.get("access_token"):
+        return error(41001)
+    if not _account_token_valid():
+        return error(40001)
+    if request.args.get("type") != "jsapi":
+        return error(40097)
+    return answer(store().jsapi_ticket())
 
 
 _AVATAR = ('<svg xmlns="http://www.w3.org/2000/svg" width="132" height="132" viewBox="0 0 132 132">'

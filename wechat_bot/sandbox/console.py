@@ -12,6 +12,7 @@ from markupsafe import Markup, escape
 from .. import page_headers
 from ..oauth import report
 from .authorize import USER_COOKIE, _OPENID
+from .jssdk import js_domains
 
 bp = Blueprint("sandbox_console", __name__, template_folder="templates")
 page_headers.init_app(bp, referrer="same-origin")
@@ -88,6 +89,12 @@ def tokens():
     return render_template("sandbox/tokens.html")
 
 
+@bp.get("/sandbox/jssdk")
+def jssdk():
+    """A page using the JS-SDK as a site's page does (jweixin's stand-in, then wx.js), with a few of its calls."""
+    return render_template("sandbox/jssdk.html", domains=", ".join(js_domains()))
+
+
 @bp.post("/sandbox/api/user")
 def choose_user():
     """Be this WeChat user in this browser (created if new); the authorize page will know you by it."""
@@ -115,6 +122,8 @@ def push():
     if kind is None:
         return jsonify(error="unknown kind"), 400
     msg_type, fields = kind(data)
+    if msg_type == "location":  # what wx.getLocation answers on this user's pages
+        _sandbox().remember_location(openid, fields["Location_X"], fields["Location_Y"], fields["Label"])
     endpoint = url_for("endpoint.receive", _external=True)
     exchange = current_app.extensions["wechat_sandbox_pusher"].push(endpoint, openid, msg_type,
                                                                      encrypted=bool(data.get("safe")), **fields)

@@ -36,6 +36,8 @@ class SandboxConfig:
     rotate_refresh_token: bool = False  # WeChat returns the same refresh_token on refresh
     deny_redirects: bool = True  # on deny: back to redirect_uri with state only (else: no redirect at all)
     global_token_ttl: int = 7200
+    jsapi_ticket_ttl: int = 7200
+    js_domains: str = ""  # the JS接口安全域名, comma-separated; empty: the host the sandbox is served on
 
 
 @dataclass(frozen=True)
@@ -202,6 +204,50 @@ class SandboxStore:
 
     def global_token_valid(self, token: str) -> bool:
         return bool(token) and bool(self.redis.exists(key("global-valid", token)))
+
+    # -- the JS-SDK's jsapi_ticket, and what wx.getLocation answers ----------------------------------------
+    def jsapi_ticket(self) -> dict[str, Any]:
+        """The live ticket while it has over 5 minutes left, else a new one; an older ticket works until its end."""
+        now, ttl = self.clock(), self.config().jsapi_ticket_ttl
+        current = self.redis.get(key("ticket"))
+        if current:
+            record = json.loads(current)
+            if record["expires_at"] - now > 300:
+                return {"errcode": 0, "errmsg": "ok", "ticket": record["ticket"],
+                        "expires_in": int(record["expires_at"] - now)}
+        ticket = random_token(86)
+        self._save_ticket(ticket, now + ttl)
+        self.redis.lpush(key("tickets"), ticket)
+        self.redis.ltrim(key("tickets"), 0, 9)
+        return {"errcode": 0, "errmsg": "ok", "ticket": ticket, "expires_in": ttl}
+
+    def live_jsapi_tickets(self) -> list[str]:
+        """The tickets a wx.config may be signed with now: the recent ones not yet expired."""
+        live = []
+        for ticket in self.redis.lrange(key("tickets"), 0, -1):
+            raw = self.redis.get(key("ticket", ticket.decode()))
+            if raw and json.loads(raw)["expires_at"] > self.clock():
+                live.append(ticket.decode())
+        return live
+
+    def expire_jsapi_ticket(self) -> None:
+        """Make the current ticket run out now: a signature made with it fails, the next getticket gives a new one."""
+        current = self.redis.get(key("ticket"))
+        if current:
+            self._save_ticket(json.loads(current)["ticket"], self.clock() - 1)
+
+    def _save_ticket(self, ticket: str, expires_at: float) -> None:
+        record = json.dumps({"ticket": ticket, "expires_at": expires_at})
+        self.redis.set(key("ticket"), record)
+        self.redis.set(key("ticket", ticket), record, ex=max(int(expires_at - self.clock()), 0) + 3600)
+
+    def remember_location(self, openid: str, latitude: str, longitude: str, label: str = "") -> None:
+        self.redis.hset(key("location", openid), mapping={"latitude": latitude, "longitude": longitude, "label": label})
+
+    def location(self, openid: str) -> dict[str, str] | None:
+        """The user's last location sent in chat, or None."""
+        raw = self.redis.hgetall(key("location", openid))
+        return {k.decode(): v.decode() for k, v in raw.items()} or None
 
     def record_sent(self, message: dict[str, Any]) -> None:
         self.redis.rpush(key("sent", str(message.get("touser", ""))), json.dumps(message, ensure_ascii=False))
