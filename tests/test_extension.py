@@ -123,9 +123,13 @@ def test_under_a_mount_point_links_carry_it(redis, sandbox, serve, phone):
     assert account.url.split("#")[0] == base + "/site/account" and account.text == "account of o_dan"
 
 
-def test_outside_wechats_browser_the_visitor_is_told_to_open_it_in_wechat(redis):
+def test_outside_wechats_browser_the_visitor_is_offered_the_qr_code_or_told_to_open_it_in_wechat(redis):
+    desktop = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/120"}
     app, _ = make_site(redis)
-    page = app.test_client().get("/account", headers={"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/120"})
+    page = app.test_client().get("/account", headers=desktop)
+    assert page.status_code == 302 and page.location.startswith("/oauth/qr?next=/account")
+    app, _ = make_site(redis, {"WECHAT_QR_LOGIN": "off"})
+    page = app.test_client().get("/account", headers=desktop)
     assert page.status_code == 403 and "请在微信中打开" in page.text
 
 

@@ -18,7 +18,7 @@ CREDENTIALS = ("WECHAT_TOKEN", "WECHAT_APPID", "WECHAT_SECRET")
 NAMES = CREDENTIALS + (
     "WECHAT_ENCODING_AES_KEY", "WECHAT_ENCODING_AES_KEY_PREVIOUS", "WECHAT_TIMESTAMP_TOLERANCE", "PUBLIC_BASE_URL",
     "NGROK_API_URL", "REDIS_URL", "WECHAT_API_BASE", "WECHAT_OPEN_BASE", "SECRET_KEY", "TRUSTED_PROXIES",
-    "LOG_FORMAT", "WECHAT_URL_PREFIX", "WECHAT_ENCRYPTION", "WECHAT_VERIFY_FILE",
+    "LOG_FORMAT", "WECHAT_URL_PREFIX", "WECHAT_ENCRYPTION", "WECHAT_VERIFY_FILE", "WECHAT_QR_LOGIN",
 )
 ENCRYPTION_MODES = ("plaintext", "compatible", "safe")
 # How the admin panel names each mode (消息加解密方式).
@@ -52,6 +52,7 @@ class Settings:
     url_prefix: str = ""
     encryption: str = "plaintext"  # plaintext, compatible or safe: the mode picked in the admin panel
     verify_file: str | None = None  # MP_verify_<code>.txt, served at the site's root
+    qr_login: bool = True  # desktop browsers may sign in by scanning the account's QR code
 
     @classmethod
     def load(cls, overrides: Mapping[str, str] | None = None) -> "Settings":
@@ -81,6 +82,7 @@ class Settings:
                                "compatible" if get("WECHAT_ENCODING_AES_KEY") else "plaintext"),
             verify_file=_match(get, "WECHAT_VERIFY_FILE", _VERIFY_FILE,
                                "must be the file's name as WeChat gave it, MP_verify_<code>.txt"),
+            qr_login=_choice(get, "WECHAT_QR_LOGIN", ("on", "off"), "on") == "on",
         )
         settings._check_consistency()
         return settings

@@ -90,3 +90,13 @@ JSAPI_TICKET_MARGIN = 300
 JSAPI_TICKET_LEASE_TTL = 2 * WECHAT_RETRY_BUDGET + 5
 # WeChat's JS-SDK, for a page to load before /jssdk/wx.js (the sandbox serves its own stand-in instead).
 JWEIXIN_URL = "https://res.wx.qq.com/open/js/jweixin-1.6.0.js"
+
+# Scan to sign in: how long a code shown on a desktop lives (WeChat allows up to 30 days; a person scans within
+# minutes, and an unscanned code must not keep Redis growing), how many codes one visitor may ask for per window
+# (each spends the account's qrcode/create quota), how many short codes one user may send in chat per window, and
+# how long the answer to "may this account make parametric codes?" is believed.
+QR_TTL = 300
+QR_RATE_LIMIT = 20
+QR_RATE_WINDOW = 60
+QR_CHAT_CODE_LIMIT = 10
+QR_CAPABILITY_TTL = 24 * 3600

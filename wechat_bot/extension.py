@@ -14,12 +14,13 @@ from flask import Flask, current_app
 from flask.sessions import SecureCookieSessionInterface
 from redis import Redis
 
-from . import defaults, endpoint, health, jssdk, logs, oauth, secret_key, verify_file
+from . import defaults, endpoint, health, jssdk, logs, oauth, qr_login, secret_key, verify_file
 from .config import Settings
 from .endpoint.receive import PushReceiver
 from .errors import ConfigError
 from .handlers import Router
 from .jssdk import page as jssdk_page
+from .qr_login import views as qr_page
 from .oauth.credentials import UserCredentials, user_credentials
 from .oauth.site_login import SiteUser, current_site_user, require_login
 from .services import Services
@@ -64,7 +65,7 @@ class WeChatBot:
             n = settings.trusted_proxies
             app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)
         prefix = settings.url_prefix or None
-        for blueprint in (endpoint.bp, oauth.bp, health.bp, jssdk.bp):
+        for blueprint in (endpoint.bp, oauth.bp, health.bp, jssdk.bp, qr_login.bp):
             app.register_blueprint(blueprint, url_prefix=prefix)
         verify_file.init_app(app, settings.verify_file)
         if sandboxed:
@@ -105,6 +106,11 @@ class WeChatBot:
         """wx.config's dict (appId, timestamp, nonceStr, signature, jsApiList, openTagList) for `url`, by default the
         current page on the public origin; raises BadSigningRequest for a page on another origin."""
         return jssdk_page.jssdk_config(self.services, url, apis, open_tags, debug)
+
+    def qr_login(self, next_path: str | None = None) -> dict[str, Any]:
+        """For a site's own template: this browser's sign-in code (`svg` to draw, or `chat_code` to show), the
+        `status_url` to poll, and `page_url`, the ready-made page (GET {prefix}/oauth/qr)."""
+        return qr_page.qr_login(self.services, next_path)
 
     @property
     def jssdk_script_url(self) -> str:

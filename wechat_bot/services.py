@@ -12,6 +12,7 @@ from .endpoint.envelope import PushCrypto
 from .endpoint.responder import Responder
 from .handlers import Context, Router
 from .handlers.default import router as default_router
+from .qr_login.handlers import router as qr_router
 from .oauth.callback import CODE_PREFIX, CallbackFlow
 from .oauth.client import WeChatClient
 from .endpoint.late_replies import LateReplies
@@ -53,6 +54,7 @@ class Services:
         WeChat client (the sandbox's own, for an app that serves the sandbox)."""
         redis = redis_connection.bytes_client(redis) if redis is not None else redis_connection.connect(settings)
         routes = Router()
+        routes.include(qr_router)  # scans of our sign-in codes, before the site's own subscribe handlers
         if router is not None:
             routes.include(router)
         routes.include(default_router)

@@ -87,6 +87,12 @@ class WeChatClient:
         """A customer-service message (within the user's interaction window)."""
         return self._post_json("/cgi-bin/message/custom/send", access_token, message)
 
+    def create_qrcode(self, access_token: str, scene: str, expire_seconds: int) -> dict[str, Any]:
+        """A temporary QR code whose scan pushes `scene` (QR_STR_SCENE): its ticket and url (what the code holds)."""
+        return self._post_json("/cgi-bin/qrcode/create", access_token, {
+            "expire_seconds": expire_seconds, "action_name": "QR_STR_SCENE",
+            "action_info": {"scene": {"scene_str": scene}}})
+
     def create_menu(self, access_token: str, menu: dict[str, Any]) -> dict[str, Any]:
         return self._post_json("/cgi-bin/menu/create", access_token, menu)
 

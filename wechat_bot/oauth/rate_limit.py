@@ -20,7 +20,11 @@ class RateLimit:
 
     def allow(self, address: str | None) -> bool:
         """Count one more for the client at `address`; False once it is over the limit in this window."""
-        key = f"{KEY_PREFIX}{self._name}:{client_of(address)}:{int(self._clock() // self.window)}"
+        return self.allow_key(client_of(address))
+
+    def allow_key(self, who: str) -> bool:
+        """Count one more for `who` (a client, a user's openid); False once it is over the limit in this window."""
+        key = f"{KEY_PREFIX}{self._name}:{who}:{int(self._clock() // self.window)}"
         with self._redis.pipeline(transaction=True) as pipe:  # all or nothing: never a count without its expiry
             pipe.incr(key)
             pipe.expire(key, self.window)

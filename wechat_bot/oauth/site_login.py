@@ -10,7 +10,7 @@ import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from flask import g, redirect, request, session
+from flask import g, redirect, request, session, url_for
 from werkzeug.wrappers import Response
 
 from .pages import message_page
@@ -71,6 +71,8 @@ def require_login(services: "Services", scope: str) -> Response | tuple | None:
     if user is not None and (scope == "snsapi_base" or user.has_scope(scope)):
         return None
     if not in_wechat() and not services.sandboxed:
+        if services.settings.qr_login:  # a desktop: sign in by scanning the account's QR code
+            return redirect(url_for("qr_login.desktop", next=request.script_root + request.full_path.rstrip("?")))
         return message_page("open_in_wechat", 403)
     if not services.login_limit().allow(visitor_address(services.settings, request)):
         return message_page("too_many", 429)

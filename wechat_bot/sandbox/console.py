@@ -13,6 +13,7 @@ from .. import page_headers
 from ..oauth import report
 from .authorize import USER_COOKIE, _OPENID
 from .jssdk import js_domains
+from . import qrcodes
 
 bp = Blueprint("sandbox_console", __name__, template_folder="templates")
 page_headers.init_app(bp, referrer="same-origin")
@@ -118,10 +119,17 @@ def push():
     openid = request.cookies.get(USER_COOKIE, "")
     if not _OPENID.fullmatch(openid):
         return jsonify(error="请先选择一个微信用户"), 400
-    kind = KINDS.get(str(data.get("kind")))
-    if kind is None:
-        return jsonify(error="unknown kind"), 400
-    msg_type, fields = kind(data)
+    if data.get("kind") == "scan":
+        msg_type, fields = "event", qrcodes.scan_fields(openid, str(data.get("url", "")))
+        if fields is None:
+            return jsonify(error="这不是沙箱生成的二维码，或者它已经过期"), 400
+    else:
+        kind = KINDS.get(str(data.get("kind")))
+        if kind is None:
+            return jsonify(error="unknown kind"), 400
+        msg_type, fields = kind(data)
+        if data.get("kind") in ("subscribe", "unsubscribe"):
+            qrcodes.set_following(openid, data.get("kind") == "subscribe")
     if msg_type == "location":  # what wx.getLocation answers on this user's pages
         _sandbox().remember_location(openid, fields["Location_X"], fields["Location_Y"], fields["Label"])
     endpoint = url_for("endpoint.receive", _external=True)

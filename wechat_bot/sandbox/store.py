@@ -37,6 +37,7 @@ class SandboxConfig:
     deny_redirects: bool = True  # on deny: back to redirect_uri with state only (else: no redirect at all)
     global_token_ttl: int = 7200
     jsapi_ticket_ttl: int = 7200
+    parametric_qr: bool = True  # a verified service account (else qrcode/create answers 48001)
     js_domains: str = ""  # the JS接口安全域名, comma-separated; empty: the host the sandbox is served on
 
 

@@ -1,0 +1,195 @@
+"""Scan to sign in: a desktop shows the account's QR code, the phone that scans it confirms, and that desktop, and
+no other browser, is signed in; retries, second scans, expiry, cancel, and accounts without parametric codes."""
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+import requests
+
+from tests.conftest import APPID, TOKEN
+from tests.wechat_client import WeChat, http_transport
+from wechat_bot.qr_login import handlers as qr_handlers
+from wechat_bot.sandbox.qrcodes import KEY_PREFIX, URL_PREFIX
+
+DESKTOP = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/120"}
+
+
+def desktop_browser() -> requests.Session:
+    browser = requests.Session()
+    browser.headers.update(DESKTOP)
+    return browser
+
+
+def show_code(browser: requests.Session, base: str, next_path: str = "/home") -> str:
+    page = browser.get(f"{base}/oauth/qr", params={"next": next_path}, timeout=10)
+    assert page.status_code == 200 and "<svg" in page.text and "请使用微信扫一扫" in page.text, page.text[:500]
+    return re.search(r'data-url="([^"]+)"', page.text).group(1)
+
+
+def scene_of(sandbox, url: str) -> str:
+    assert url.startswith(URL_PREFIX)
+    return json.loads(sandbox.redis.get(KEY_PREFIX + url[len(URL_PREFIX):]))["scene"]
+
+
+def status(browser: requests.Session, base: str) -> dict:
+    return browser.get(f"{base}/oauth/qr/status", timeout=10).json()
+
+
+def confirm_link(reply: str) -> str:
+    return re.search(r'<a href="([^"]+)">确认登录</a>', reply).group(1)
+
+
+def confirm_on_phone(link: str, decision: str = "confirm") -> requests.Response:
+    phone = requests.Session()
+    page = phone.get(link, timeout=10)
+    assert page.status_code == 200 and "确认登录" in page.text and "127.0.0.1" in page.text
+    form = dict(re.findall(r'name="(scene|t)" value="([^"]+)"', page.text))
+    action = re.search(r'<form method="post" action="([^"]+)"', page.text).group(1)
+    return phone.post(link.split("/oauth/")[0] + action[action.index("/oauth/"):],
+                      data={**form, "decision": decision}, timeout=10)
+
+
+@pytest.mark.parametrize("follower", [True, False])
+def test_a_scan_confirmed_on_the_phone_signs_in_that_desktop_and_no_other_browser(site, sandbox, follower):
+    base, app = site()
+    desktop, other = desktop_browser(), desktop_browser()
+    url = show_code(desktop, base)
+    assert status(desktop, base)["state"] == "pending"
+    show_code(other, base)  # another browser's own code
+    scene = scene_of(sandbox, url)
+    chat = WeChat(http_transport(base), TOKEN, APPID, openid="o_scanner")
+    if follower:
+        reply = chat.event("SCAN", scene, Ticket="gQx")
+    else:
+        reply = chat.event("subscribe", "qrscene_" + scene, Ticket="gQx")
+    assert "确认登录" in reply.content and "127.0.0.1" in reply.content
+    assert reply.content.startswith("欢迎关注") != follower
+    assert status(desktop, base)["state"] == "scanned"
+    done = confirm_on_phone(confirm_link(reply.content))
+    assert done.status_code == 200 and "已确认登录" in done.text
+    assert status(other, base)["state"] == "pending"  # the other browser's code is its own, and unscanned
+    confirmed = status(desktop, base)
+    assert confirmed == {"state": "confirmed", "next": "/home"}
+    assert status(desktop, base)["state"] == "expired"  # spent
+
+
+def test_a_retried_scan_gets_the_same_reply_and_a_second_scanner_signs_in_nobody(site, sandbox):
+    base, _ = site()
+    desktop = desktop_browser()
+    scene = scene_of(sandbox, show_code(desktop, base))
+    alice = WeChat(http_transport(base), TOKEN, APPID, openid="o_alice")
+    fields = alice.fields("event", Event="SCAN", EventKey=scene, Ticket="gQx")
+    first = alice.deliver(fields)
+    assert alice.deliver(fields).body == first.body
+    assert alice.deliver(fields, query=alice.query(nonce="retry")).body == first.body
+    mallory = WeChat(http_transport(base), TOKEN, APPID, openid="o_mallory")
+    assert mallory.event("SCAN", scene, Ticket="gQx").content == qr_handlers.TAKEN_TEXT
+    confirm_on_phone(confirm_link(first.content))
+    assert status(desktop, base)["state"] == "confirmed"
+    later = {**fields, "CreateTime": fields["CreateTime"] + 1}  # a new scan, not a retry of the first
+    assert alice.deliver(later).content == qr_handlers.EXPIRED_TEXT  # spent
+
+
+def test_a_cancel_signs_in_nobody_and_the_confirm_link_works_once(site, sandbox):
+    base, _ = site()
+    desktop = desktop_browser()
+    scene = scene_of(sandbox, show_code(desktop, base))
+    reply = WeChat(http_transport(base), TOKEN, APPID, openid="o_alice").event("SCAN", scene, Ticket="gQx")
+    link = confirm_link(reply.content)
+    assert "已取消" in confirm_on_phone(link, "cancel").text
+    assert status(desktop, base) == {"state": "expired", "next": None, "cancelled": True}
+    assert requests.get(link, timeout=10).status_code == 409
+    assert requests.get(link.replace("t=", "t=x"), timeout=10).status_code == 404
+
+
+def test_the_desktop_signed_in_by_qr_is_the_sites_current_user(site, sandbox, serve):
+    from flask import Flask
+
+    from tests.conftest import CREDENTIALS, NOWHERE
+    from wechat_bot import WeChatBot
+
+    app = Flask("qr_site")
+    app.config.update({"SECRET_KEY": "s", **CREDENTIALS, "WECHAT_API_BASE": sandbox.url,
+                       "WECHAT_OPEN_BASE": sandbox.url})
+    wechat = WeChatBot()
+    wechat.init_app(app, redis=sandbox.redis)
+
+    @app.get("/account")
+    @wechat.login_required
+    def account():
+        user = wechat.current_user
+        return f"{user.openid} {user.scope}"
+    base = serve(app)
+    desktop = desktop_browser()
+    first = desktop.get(f"{base}/account", timeout=10)
+    assert first.url.startswith(f"{base}/oauth/qr?next=") and "<svg" in first.text
+    url = re.search(r'data-url="([^"]+)"', first.text).group(1)
+    reply = WeChat(http_transport(base), TOKEN, APPID, openid="o_dan").event("SCAN", scene_of(sandbox, url))
+    confirm_on_phone(confirm_link(reply.content))
+    assert status(desktop, base)["next"] == "/account"
+    assert desktop.get(f"{base}/account", timeout=10).text == "o_dan qrcode"
+
+
+def test_an_account_without_parametric_codes_shows_a_short_code_sent_in_chat(site, sandbox):
+    sandbox.configure(parametric_qr=False)
+    base, _ = site()
+    desktop = desktop_browser()
+    page = desktop.get(f"{base}/oauth/qr", timeout=10)
+    code = re.search(r'id="chat-code">(\d{6})<', page.text).group(1)
+    assert "发送登录码" in page.text and "<svg" not in page.text.split("chat-code")[1][:200]
+    chat = WeChat(http_transport(base), TOKEN, APPID, openid="o_alice")
+    assert chat.says("000000" if code != "000000" else "000001").content == qr_handlers.UNKNOWN_CODE_TEXT
+    reply = chat.says(code)
+    confirm_on_phone(confirm_link(reply.content))
+    assert status(desktop, base)["state"] == "confirmed"
+    assert chat.says(code).content == qr_handlers.UNKNOWN_CODE_TEXT  # single use
+    assert sandbox.calls("/cgi-bin/qrcode/create") == 1  # tried once, remembered
+    desktop.get(f"{base}/oauth/qr?new=1", timeout=10)
+    assert sandbox.calls("/cgi-bin/qrcode/create") == 1
+
+
+def test_codes_a_visitor_asks_for_are_limited_and_expire(site, sandbox, redis):
+    from wechat_bot import defaults
+
+    base, _ = site()
+    desktop = desktop_browser()
+    statuses = [desktop.get(f"{base}/oauth/qr?new=1", timeout=10).status_code
+                for _ in range(defaults.QR_RATE_LIMIT + 1)]
+    assert statuses == [200] * defaults.QR_RATE_LIMIT + [429]
+    keys = redis.keys("wechat_bot:qr:wbl*")
+    assert keys and all(0 < redis.ttl(key) <= defaults.QR_TTL for key in keys)
+
+
+def test_two_hosts_sharing_redis_serve_one_sign_in(site, sandbox):
+    desktop_host, _ = site()
+    push_host, _ = site()
+    desktop = desktop_browser()
+    scene = scene_of(sandbox, show_code(desktop, desktop_host))
+    reply = WeChat(http_transport(push_host), TOKEN, APPID, openid="o_alice").event("SCAN", scene, Ticket="gQx")
+    confirm_on_phone(confirm_link(reply.content).replace(push_host, desktop_host))
+    assert status(desktop, desktop_host) == {"state": "confirmed", "next": "/home"}
+
+
+def test_the_sandbox_makes_codes_as_wechat_does(sandbox, redis):
+    from wechat_bot.oauth.client import WeChatClient
+    from wechat_bot.errors import WeChatError
+
+    client = WeChatClient(sandbox.url, sandbox.url, APPID, "x")
+    token = sandbox.global_token()["access_token"]
+    made = client._post_json("/cgi-bin/qrcode/create", token, {"expire_seconds": 120, "action_name": "QR_SCENE",
+                                                                "action_info": {"scene": {"scene_id": 7}}})
+    assert made["url"].startswith(URL_PREFIX) and made["expire_seconds"] == 120 and made["ticket"]
+    lasting = client._post_json("/cgi-bin/qrcode/create", token, {"action_name": "QR_LIMIT_STR_SCENE",
+                                                                   "action_info": {"scene": {"scene_str": "a"}}})
+    assert "expire_seconds" not in lasting
+    for body in ({"action_name": "QR_BOGUS"}, {"action_name": "QR_STR_SCENE", "action_info": {"scene": {}}},
+                 {"action_name": "QR_LIMIT_SCENE", "action_info": {"scene": {"scene_id": 100001}}},
+                 {"action_name": "QR_STR_SCENE", "action_info": {"scene": {"scene_str": "x" * 65}}}):
+        with pytest.raises(WeChatError) as refused:
+            client._post_json("/cgi-bin/qrcode/create", token, body)
+        assert refused.value.errcode == 40053
+    picture = requests.get(f"{sandbox.url}/cgi-bin/showqrcode", params={"ticket": made["ticket"]}, timeout=10)
+    assert picture.status_code == 200 and picture.headers["Content-Type"] == "image/svg+xml"

@@ -1,0 +1,61 @@
+"""Making the code a desktop shows: the account's temporary parametric QR code, or, for an account WeChat does
+not let make them (48001: subscription and unverified accounts), a short code the user sends in chat.
+
+Which one is decided by trying the API once and remembering WeChat's answer in Redis for a day, so an account
+verified later starts making QR codes by itself; `check` reports it.
+"""
+from __future__ import annotations
+
+import time
+
+from redis import Redis
+
+from .. import defaults
+from ..errors import WeChatError
+from ..oauth.account_token import AccountToken
+from ..oauth.client import WeChatClient
+from .scenes import KEY_PREFIX, QrScenes, Scene, new_scene
+
+CAPABILITY_KEY = KEY_PREFIX + "capability"  # "qr" or "chat": what the last try of qrcode/create said
+UNAUTHORIZED = (48001,)  # api unauthorized: no parametric codes for this account
+_STALE_TOKEN = (40001, 42001)
+
+
+def capability(redis: Redis) -> str | None:
+    """'qr', 'chat', or None before the first try."""
+    found = redis.get(CAPABILITY_KEY)
+    return found.decode() if found else None
+
+
+class QrCodes:
+    def __init__(self, redis: Redis, client: WeChatClient, token: AccountToken, scenes: QrScenes) -> None:
+        self._redis, self._client, self._token, self._scenes = redis, client, token, scenes
+
+    def show(self, browser: str, next_path: str | None) -> Scene:
+        """A new code, bound to `browser`; WeChatError / WeChatUnavailable when WeChat refuses or is down."""
+        now, scene = time.time(), new_scene()
+        record = Scene(scene, browser, next_path, now, now + self._scenes.ttl)
+        if capability(self._redis) != "chat":
+            try:
+                record.url = self._create(scene)
+                self._redis.set(CAPABILITY_KEY, "qr", ex=defaults.QR_CAPABILITY_TTL)
+            except WeChatError as error:
+                if error.errcode not in UNAUTHORIZED:
+                    raise
+                self._redis.set(CAPABILITY_KEY, "chat", ex=defaults.QR_CAPABILITY_TTL)
+        if not record.url:
+            record.kind, record.chat_code = "chat", self._scenes.free_chat_code()
+        self._scenes.save(record)
+        return record
+
+    def _create(self, scene: str) -> str:
+        for attempt in (1, 2):
+            token = self._token.get()
+            try:
+                return str(self._client.create_qrcode(token, scene, self._scenes.ttl)["url"])
+            except WeChatError as error:
+                if error.errcode in _STALE_TOKEN and attempt == 1:
+                    self._token.invalidate(token)
+                    continue
+                raise
+        raise AssertionError("unreachable")

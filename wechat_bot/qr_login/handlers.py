@@ -1,0 +1,69 @@
+"""The chat side of scan to sign in: a scan of one of our codes (SCAN from a follower, subscribe + qrscene_ from a
+new one), or a short code sent in chat, answered with a link to confirm on the phone.
+
+The confirm step is the defence against QR-login phishing: the scan proves who scanned, not that they meant to
+sign in to the browser showing the code, so the phone shows which site and when the code was shown first.
+These handlers come before the site's own, and run once per push like every handler that is not pure.
+"""
+from __future__ import annotations
+
+import re
+import time
+from urllib.parse import urlencode, urlsplit
+
+from wechatpy.messages import BaseMessage
+
+from .. import defaults
+from ..handlers.context import Context
+from ..handlers.router import Router
+from ..oauth.links import CALLBACK_PATH
+from ..oauth.rate_limit import RateLimit
+from .scenes import CHAT_CODE_LENGTH, SCENE_PREFIX, QrScenes, Scene, expired
+
+router = Router()
+
+EXPIRED_TEXT = "这个登录二维码已过期，请在电脑上刷新后重新扫码。"
+TAKEN_TEXT = "这个登录二维码已被其他微信扫描，请在电脑上刷新后重新扫码。"
+USED_TEXT = "这个登录二维码已经用过了。"
+UNKNOWN_CODE_TEXT = "登录码不正确或已过期，请核对电脑上显示的登录码。"
+_CHAT_CODE = re.compile(rf"\s*(\d{{{CHAT_CODE_LENGTH}}})\s*")
+
+
+def _ours(msg: BaseMessage) -> bool:
+    return msg.event in ("scan", "subscribe_scan") and str(msg._data.get("EventKey", "")).startswith(SCENE_PREFIX)
+
+
+@router.on("event", _ours)
+def qr_scanned(msg: BaseMessage, ctx: Context) -> str:
+    welcome = "欢迎关注！" if msg.event == "subscribe_scan" else ""
+    return welcome + answer_scan(ctx, str(msg._data["EventKey"]), msg.source)
+
+
+@router.on("text", lambda msg: _CHAT_CODE.fullmatch(msg.content or "") is not None)
+def chat_code_sent(msg: BaseMessage, ctx: Context) -> str | None:
+    if not RateLimit(ctx.redis, "qr-chat", limit=defaults.QR_CHAT_CODE_LIMIT).allow_key(msg.source):
+        return "尝试次数过多，请一分钟后再试。"
+    scene = QrScenes(ctx.redis).scene_of_chat_code(_CHAT_CODE.fullmatch(msg.content).group(1))
+    if scene is None:
+        return UNKNOWN_CODE_TEXT
+    return answer_scan(ctx, scene, msg.source)
+
+
+def answer_scan(ctx: Context, scene: str, openid: str) -> str:
+    record = QrScenes(ctx.redis).scan(scene, openid)
+    if expired(record):
+        return EXPIRED_TEXT
+    if record.openid != openid:
+        return TAKEN_TEXT
+    if record.state != "scanned":
+        return USED_TEXT
+    base = ctx.links.callback_url[:-len(CALLBACK_PATH)]
+    return confirm_text(record, base)
+
+
+def confirm_text(record: Scene, base: str) -> str:
+    site = urlsplit(base).hostname or base
+    shown = time.strftime("%H:%M", time.localtime(record.shown_at))
+    link = f"{base}/oauth/qr/confirm?" + urlencode({"scene": record.scene, "t": record.confirm})
+    return (f"你正在电脑上登录「{site}」（二维码于 {shown} 显示）。\n"
+            f'<a href="{link}">确认登录</a>\n如果不是你本人在操作，请不要确认。')

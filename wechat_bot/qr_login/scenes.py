@@ -1,0 +1,129 @@
+"""Where the state of a sign-in QR code is kept: one Redis key per scene, every change one script on that key.
+
+A scene lives as long as its code (QR_TTL): pending → scanned (by one openid, with a confirm token sent to that
+user's chat) → confirmed or cancelled → spent when the browser that showed it is signed in. A page shown to no one
+leaves a key that runs out with its code. The fallback for accounts without parametric codes maps a short code
+the user sends in chat to its scene, under a key of its own that runs out with it.
+"""
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import asdict, dataclass
+
+from redis import Redis
+
+from .. import defaults
+
+KEY_PREFIX = "wechat_bot:qr:"
+SCENE_PREFIX = "wbl"  # every scene we make starts so: the account's other QR codes pass to other handlers
+CHAT_CODE_LENGTH = 6
+
+# KEYS: the scene. ARGV: openid, confirm token. Pending → scanned by this openid; the same openid scanning again
+# gets its record back; anyone else, or a scene that moved on, gets what it is now.
+_SCAN = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return nil end
+local scene = cjson.decode(raw)
+if scene.state == 'pending' then
+  scene.state, scene.openid, scene.confirm = 'scanned', ARGV[1], ARGV[2]
+  redis.call('SET', KEYS[1], cjson.encode(scene), 'KEEPTTL')
+end
+return cjson.encode(scene)
+"""
+
+# KEYS: the scene. ARGV: openid, confirm token, the new state. Scanned → confirmed or cancelled, by its scanner.
+_DECIDE = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return nil end
+local scene = cjson.decode(raw)
+if scene.state == 'scanned' and scene.openid == ARGV[1] and scene.confirm == ARGV[2] then
+  scene.state = ARGV[3]
+  redis.call('SET', KEYS[1], cjson.encode(scene), 'KEEPTTL')
+end
+return cjson.encode(scene)
+"""
+
+# KEYS: the scene. ARGV: browser digest. A confirmed scene is spent by the browser that showed it, and only it.
+_SPEND = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return nil end
+local scene = cjson.decode(raw)
+if scene.state == 'confirmed' and scene.browser == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return raw
+"""
+
+
+@dataclass
+class Scene:
+    scene: str
+    browser: str
+    next: str | None
+    shown_at: float
+    expires_at: float
+    kind: str = "qr"  # qr: the account's parametric code; chat: a short code sent in chat
+    url: str = ""  # what the QR code holds (WeChat's url)
+    chat_code: str = ""
+    state: str = "pending"
+    openid: str = ""
+    confirm: str = ""
+
+
+def scene_key(scene: str) -> str:
+    return KEY_PREFIX + scene
+
+
+def chat_code_key(code: str) -> str:
+    return KEY_PREFIX + "chat:" + code
+
+
+def new_scene() -> str:
+    return SCENE_PREFIX + secrets.token_hex(16)
+
+
+class QrScenes:
+    def __init__(self, redis: Redis, ttl: int = defaults.QR_TTL) -> None:
+        self._redis, self.ttl = redis, ttl
+        self._scan, self._decide = redis.register_script(_SCAN), redis.register_script(_DECIDE)
+        self._spend = redis.register_script(_SPEND)
+
+    def save(self, record: Scene) -> None:
+        self._redis.set(scene_key(record.scene), json.dumps(asdict(record)), ex=self.ttl)
+        if record.chat_code:
+            self._redis.set(chat_code_key(record.chat_code), record.scene, ex=self.ttl)
+
+    def get(self, scene: str) -> Scene | None:
+        return _scene(self._redis.get(scene_key(scene)))
+
+    def scene_of_chat_code(self, code: str) -> str | None:
+        """The scene a short code sent in chat stands for; the code is used up."""
+        found = self._redis.getdel(chat_code_key(code))
+        return found.decode() if found else None
+
+    def free_chat_code(self) -> str:
+        """A short code no live scene uses."""
+        while True:
+            code = "".join(secrets.choice("0123456789") for _ in range(CHAT_CODE_LENGTH))
+            if not self._redis.exists(chat_code_key(code)):
+                return code
+
+    def scan(self, scene: str, openid: str) -> Scene | None:
+        """Record the scan; the scene as it is now (scanned by someone else, or moved on: its own state)."""
+        return _scene(self._scan(keys=[scene_key(scene)], args=[openid, secrets.token_urlsafe(16)]))
+
+    def decide(self, scene: str, openid: str, confirm: str, confirmed: bool) -> Scene | None:
+        state = "confirmed" if confirmed else "cancelled"
+        return _scene(self._decide(keys=[scene_key(scene)], args=[openid, confirm, state]))
+
+    def spend(self, scene: str, browser: str) -> Scene | None:
+        """The scene; confirmed and shown in `browser`, it is spent (deleted) in the same step."""
+        return _scene(self._spend(keys=[scene_key(scene)], args=[browser]))
+
+
+def _scene(raw: bytes | str | None) -> Scene | None:
+    return Scene(**json.loads(raw)) if raw else None
+
+
+def expired(record: Scene | None) -> bool:
+    return record is None or record.expires_at <= time.time()

@@ -1,0 +1,167 @@
+"""The pages of scan to sign in: the desktop's code and its status, and the phone's confirm page."""
+from __future__ import annotations
+
+import io
+import time
+
+import segno
+from flask import Blueprint, current_app, jsonify, render_template, request, session, url_for
+from markupsafe import Markup
+
+from .. import defaults, errors, page_headers
+from ..errors import WeChatError, WeChatUnavailable
+from ..logs import loggable, logger
+from ..oauth.links import safe_next
+from ..oauth.pages import message_page, render_icon
+from ..oauth.rate_limit import RateLimit
+from ..oauth.signals import on_authorized
+from ..oauth.site_login import browser_binding, sign_in
+from ..oauth.visitor import visitor_address
+from .codes import QrCodes
+from .scenes import QrScenes, Scene, expired
+
+bp = Blueprint("qr_login", __name__, template_folder="templates")
+page_headers.init_app(bp)
+bp.add_app_template_global(render_icon, "icon_svg")
+errors.init_app(bp)
+log = logger("wechat_bot.oauth")
+
+SESSION_SCENE = "wechat_qr_scene"
+SCOPE = "qrcode"
+_POLL_MS = 1500
+
+
+def _services():
+    return current_app.extensions["wechat_bot"]
+
+
+def _scenes() -> QrScenes:
+    return QrScenes(_services().redis)
+
+
+class NoCode(Exception):
+    """No code could be shown: `kind` names the message page."""
+
+    def __init__(self, kind: str, status: int) -> None:
+        super().__init__(kind)
+        self.kind, self.status = kind, status
+
+
+def shown_code(services, next_path: str | None, renew: bool = False) -> Scene:
+    """This browser's live code, or a new one bound to it; NoCode when the visitor asked too often or WeChat
+    refused."""
+    browser = browser_binding(create=True)
+    record = _shown_here(browser)
+    if record is not None and not renew and record.state in ("pending", "scanned") and not expired(record):
+        return record
+    if not RateLimit(services.redis, "qr", limit=defaults.QR_RATE_LIMIT,
+                     window=defaults.QR_RATE_WINDOW).allow(visitor_address(services.settings, request)):
+        raise NoCode("too_many", 429)
+    codes = QrCodes(services.redis, services.client, services.account_token, _scenes())
+    try:
+        record = codes.show(browser, next_path)
+    except (WeChatError, WeChatUnavailable) as error:
+        log.warning("sign-in QR code not made: %s", loggable(str(error), 160))
+        raise NoCode("wechat", 503) from None
+    session[SESSION_SCENE] = record.scene
+    return record
+
+
+def qr_login(services, next_path: str | None = None) -> dict:
+    """`wechat.qr_login()`: what a site's own template needs to show this browser's code."""
+    record = shown_code(services, safe_next(next_path))
+    return {"svg": qr_svg(record.url) if record.url else None, "chat_code": record.chat_code or None,
+            "url": record.url or None, "status_url": url_for("qr_login.status"),
+            "page_url": url_for("qr_login.desktop", next=record.next or None), "expires_at": record.expires_at}
+
+
+@bp.get("/oauth/qr")
+def desktop():
+    """The desktop's sign-in page: a code bound to this browser (the same one on a refresh, while it lives)."""
+    services = _services()
+    try:
+        record = shown_code(services, safe_next(request.args.get("next")), renew=bool(request.args.get("new")))
+    except NoCode as refused:
+        return message_page(refused.kind, refused.status)
+    return render_template("qr_login/desktop.html", title="微信扫码登录", record=record,
+                           qr_svg=qr_svg(record.url) if record.url else None, poll_ms=_POLL_MS,
+                           status_url=url_for("qr_login.status"),
+                           again_url=url_for("qr_login.desktop", next=record.next or None, new=1),
+                           account=services.settings.appid, sandbox_scan=_sandbox_scan(record))
+
+
+@bp.get("/oauth/qr/status")
+def status():
+    """This browser's code: pending, scanned, confirmed (this browser is signed in now) or expired."""
+    browser = browser_binding()
+    record = _shown_here(browser)
+    if expired(record):
+        return jsonify(state="expired", next=None)
+    if record.state == "confirmed":
+        spent = _scenes().spend(record.scene, browser)
+        if spent is None or spent.state != "confirmed":
+            return jsonify(state="expired", next=None)
+        sign_in(spent.openid, SCOPE)
+        session.pop(SESSION_SCENE, None)
+        log.info("signed in by QR code: %s", loggable(spent.openid))
+        _announce(spent)
+        return jsonify(state="confirmed", next=spent.next or "/")
+    if record.state == "cancelled":
+        return jsonify(state="expired", next=None, cancelled=True)
+    return jsonify(state=record.state, next=None)
+
+
+@bp.get("/oauth/qr/confirm")
+def confirm_page():
+    """On the phone, from the link in chat: which site, since when, 确认登录 or 取消."""
+    record = _scenes().get(request.args.get("scene", ""))
+    token = request.args.get("t", "")
+    if expired(record) or not token or record.confirm != token:
+        return message_page("qr_expired", 404)
+    if record.state != "scanned":
+        return message_page("qr_used", 409)
+    return render_template("qr_login/confirm.html", title="确认登录", record=record, token=token,
+                           site=request.host.split(":")[0],
+                           shown=time.strftime("%H:%M", time.localtime(record.shown_at)))
+
+
+@bp.post("/oauth/qr/confirm")
+def confirm():
+    scenes, scene, token = _scenes(), request.form.get("scene", ""), request.form.get("t", "")
+    record = scenes.get(scene)
+    if expired(record) or not token or record.confirm != token:
+        return message_page("qr_expired", 404)
+    confirmed = request.form.get("decision") == "confirm"
+    decided = scenes.decide(scene, record.openid, token, confirmed)
+    if decided is None or decided.state != ("confirmed" if confirmed else "cancelled"):
+        return message_page("qr_used", 409)
+    return message_page("qr_confirmed" if confirmed else "qr_cancelled", 200)
+
+
+def qr_svg(content: str) -> Markup:
+    """The QR code as inline SVG, drawn here: no outside image on the page."""
+    out = io.BytesIO()
+    segno.make(content, error="m").save(out, kind="svg", scale=6, border=2, xmldecl=False, svgns=True,
+                                        svgclass="qr", title="微信扫码登录")
+    return Markup(out.getvalue().decode())
+
+
+def _shown_here(browser: str | None) -> Scene | None:
+    scene = session.get(SESSION_SCENE)
+    record = _scenes().get(scene) if scene and browser else None
+    return record if record is not None and record.browser == browser else None
+
+
+def _sandbox_scan(record: Scene) -> str | None:
+    if not _services().sandboxed or not record.url:
+        return None
+    return url_for("sandbox_console.chat", scan=record.url)
+
+
+def _announce(record: Scene) -> None:
+    try:
+        on_authorized.send(current_app._get_current_object(), openid=record.openid, scope=SCOPE,
+                           record=_services().tokens.get(record.openid), next_path=record.next)
+    except Exception:
+        log.exception("an on_authorized receiver failed for %s; the user is signed in regardless",
+                      loggable(record.openid))

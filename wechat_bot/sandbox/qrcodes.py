@@ -1,0 +1,102 @@
+"""The sandbox's parametric QR codes, as WeChat serves them: qrcode/create (the four action_names, WeChat's refusals
+for a bad scene, 48001 for an account without them), showqrcode, and what a scan of one pushes for a user."""
+from __future__ import annotations
+
+import io
+import json
+import secrets
+import time
+
+import segno
+from flask import Response, request
+
+from .api import _posted_json, answer, api, error, store
+
+KEY_PREFIX = "wechat_sandbox:qrcode:"
+FOLLOWING = "wechat_sandbox:following"
+URL_PREFIX = "http://weixin.qq.com/q/"
+TEMPORARY = ("QR_SCENE", "QR_STR_SCENE")
+PERMANENT = ("QR_LIMIT_SCENE", "QR_LIMIT_STR_SCENE")
+MAX_EXPIRE = 2592000
+DEFAULT_EXPIRE = 60
+
+
+def _scene(action: str, info: object) -> str | None:
+    """The scene value of a well-formed action_info, else None."""
+    scene = info.get("scene") if isinstance(info, dict) else None
+    if not isinstance(scene, dict):
+        return None
+    if action.endswith("STR_SCENE"):
+        value = scene.get("scene_str")
+        return value if isinstance(value, str) and 1 <= len(value) <= 64 else None
+    value = scene.get("scene_id")
+    limit = 100000 if action in PERMANENT else 2**32 - 1
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= limit else None
+
+
+@api("/cgi-bin/qrcode/create", "POST")
+def create_qrcode():
+    body, refused = _posted_json()
+    if refused:
+        return refused
+    if not store().config().parametric_qr:
+        return error(48001)  # a subscription or unverified account
+    if not isinstance(body, dict):
+        return error(47001)
+    action = body.get("action_name")
+    if action not in TEMPORARY + PERMANENT:
+        return error(40053)
+    scene = _scene(action, body.get("action_info"))
+    if scene is None:
+        return error(40053)
+    expire = body.get("expire_seconds", DEFAULT_EXPIRE)
+    if action in TEMPORARY and (not isinstance(expire, int) or expire < 1):
+        return error(40053)
+    code = secrets.token_urlsafe(18)
+    record = {"scene": scene, "ticket": "gQ" + code, "action": action,
+              "expires_at": time.time() + min(expire, MAX_EXPIRE) if action in TEMPORARY else None}
+    ttl = min(expire, MAX_EXPIRE) if action in TEMPORARY else None
+    store().redis.set(KEY_PREFIX + code, json.dumps(record), ex=ttl)
+    reply = {"ticket": record["ticket"], "url": URL_PREFIX + code}
+    if ttl:
+        reply["expire_seconds"] = ttl
+    return answer(reply)
+
+
+@api("/cgi-bin/showqrcode", "GET")
+def show_qrcode():
+    """The code's picture, by ticket (no token needed, as on mp.weixin.qq.com)."""
+    ticket = request.args.get("ticket", "")
+    record = find(URL_PREFIX + ticket[2:]) if ticket.startswith("gQ") else None
+    if record is None:
+        return Response("ticket invalid", status=404, content_type="text/plain")
+    out = io.BytesIO()
+    segno.make(URL_PREFIX + ticket[2:], error="m").save(out, kind="svg", scale=6, border=2)
+    return Response(out.getvalue(), content_type="image/svg+xml")
+
+
+def find(url: str) -> dict | None:
+    """A live code the sandbox made, by the url it holds."""
+    if not url.startswith(URL_PREFIX):
+        return None
+    raw = store().redis.get(KEY_PREFIX + url[len(URL_PREFIX):])
+    return json.loads(raw) if raw else None
+
+
+def scan_fields(openid: str, url: str) -> dict | None:
+    """The event WeChat pushes when `openid` scans the code holding `url`: SCAN for a follower, subscribe with
+    qrscene_ for anyone else (who follows by scanning); None for a code the sandbox did not make or that ran out."""
+    record = find(url.strip())
+    if record is None:
+        return None
+    if store().redis.sismember(FOLLOWING, openid):
+        return {"Event": "SCAN", "EventKey": record["scene"], "Ticket": record["ticket"]}
+    store().redis.sadd(FOLLOWING, openid)
+    return {"Event": "subscribe", "EventKey": "qrscene_" + record["scene"], "Ticket": record["ticket"]}
+
+
+def set_following(openid: str, following: bool) -> None:
+    if following:
+        store().redis.sadd(FOLLOWING, openid)
+    else:
+        store().redis.srem(FOLLOWING, openid)
