@@ -193,3 +193,17 @@ def test_the_sandbox_makes_codes_as_wechat_does(sandbox, redis):
         assert refused.value.errcode == 40053
     picture = requests.get(f"{sandbox.url}/cgi-bin/showqrcode", params={"ticket": made["ticket"]}, timeout=10)
     assert picture.status_code == 200 and picture.headers["Content-Type"] == "image/svg+xml"
+
+
+def test_check_says_which_way_desktops_sign_in(redis):
+    from tests.conftest import CREDENTIALS
+    from wechat_bot.check import run_checks
+    from wechat_bot.config import Settings
+    from wechat_bot.qr_login.codes import CAPABILITY_KEY
+
+    settings = Settings.load({**CREDENTIALS, "PUBLIC_BASE_URL": "https://bot.example.com"})
+    assert any("not tried yet" in line for line in run_checks(settings, redis).lines())
+    redis.set(CAPABILITY_KEY, "chat")
+    assert any(line.startswith("warn") and "48001" in line for line in run_checks(settings, redis).lines())
+    redis.set(CAPABILITY_KEY, "qr")
+    assert any("parametric QR codes" in line for line in run_checks(settings, redis).lines())

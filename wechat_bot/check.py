@@ -15,6 +15,7 @@ from .errors import WeChatError, WeChatUnavailable
 from .redis_connection import probe
 from .oauth.client import WeChatClient
 from .oauth.public_url import discover_tunnel
+from .qr_login.codes import capability
 from .verify_file import code_of
 
 HINTS = {
@@ -64,11 +65,28 @@ def run_checks(settings: Settings, redis: Redis, *, port: int = 5000, online: bo
     problem = probe(redis)
     if problem is None:
         report.passed.append("Redis takes writes")
+        _qr_login(settings, redis, report)
     else:
         report.failures.append(f"Redis {problem}")
     if online:
         _credentials(settings, report)
     return report
+
+
+def _qr_login(settings: Settings, redis: Redis, report: Report) -> None:
+    """What scan to sign in shows desktops: decided by the first qrcode/create, remembered for a day."""
+    if not settings.qr_login:
+        report.passed.append("scan to sign in is off (WECHAT_QR_LOGIN=off): desktops are told to open WeChat")
+        return
+    found = capability(redis)
+    if found == "qr":
+        report.passed.append("scan to sign in: the account makes parametric QR codes (a verified 服务号)")
+    elif found == "chat":
+        report.warnings.append("scan to sign in: WeChat refused parametric QR codes (48001: a 订阅号 or an "
+                               "unverified account), so desktops show a short code to send in chat instead")
+    else:
+        report.passed.append("scan to sign in: not tried yet; the first desktop sign-in asks WeChat for a QR code "
+                             "and falls back to a code sent in chat if the account may not make them")
 
 
 def _describe_url(public: str, settings: Settings, report: Report) -> None:

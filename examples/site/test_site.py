@@ -126,3 +126,26 @@ def test_the_account_page_shares_itself_through_the_js_sdk(site):
             sync_api.expect(bar).to_contain_text("分享给朋友：bob 的账号")
         finally:
             browser.close()
+
+
+def test_a_desktop_signs_in_by_scanning_the_sites_code_with_the_sandbox_phone(site):
+    """The home page's desktop sign-in: the code it shows, scanned by the sandbox's phone (扫一扫), confirmed there,
+    signs that desktop in to /account; a browser that did not show the code stays signed out."""
+    desktop = requests.Session()
+    desktop.headers["User-Agent"] = "Mozilla/5.0 (X11; Linux x86_64) Chrome/120"
+    link = re.search(r'href="([^"]+)" id="qr-sign-in"', desktop.get(site + "/", timeout=10).text).group(1)
+    code_page = desktop.get(site + link.replace("&amp;", "&"), timeout=10)
+    url = re.search(r'data-url="([^"]+)"', code_page.text).group(1)
+    phone = requests.Session()
+    assert phone.post(site + "/sandbox/api/user", json={"openid": "o_desk", "nickname": "桌面用户"},
+                      timeout=10).status_code == 200
+    scanned = phone.post(site + "/sandbox/api/push", json={"kind": "scan", "url": url}, timeout=10)
+    confirm = re.search(r'href="([^"]+)">确认登录', scanned.json()["reply_html"]).group(1).replace("&amp;", "&")
+    page = phone.get(confirm, timeout=10)
+    form = dict(re.findall(r'name="(scene|t)" value="([^"]+)"', page.text))
+    assert "已确认登录" in phone.post(site + "/oauth/qr/confirm", data={**form, "decision": "confirm"},
+                                     timeout=10).text
+    assert desktop.get(site + "/oauth/qr/status", timeout=10).json() == {"state": "confirmed", "next": "/account"}
+    bind_page = desktop.get(site + "/account", timeout=10)
+    assert bind_page.url.split("#")[0] == site + "/bind"  # signed in as o_desk, not yet bound to an account
+    assert requests.get(site + "/oauth/qr/status", timeout=10).json()["state"] == "expired"

@@ -1,0 +1,51 @@
+"""Scan to sign in, in Chromium against `python run.py`'s sandbox: the desktop page's code decodes to the url WeChat
+gave, the sandbox phone scans it and confirms, and the desktop page signs itself in and goes on to `next`."""
+import io
+
+import pytest
+
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, become, sandbox_home, sandbox_server, shoot  # noqa: F401
+
+from playwright.sync_api import expect, sync_playwright  # noqa: E402
+
+zxingcpp = pytest.importorskip("zxingcpp")
+Image = pytest.importorskip("PIL.Image")
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+def test_a_desktop_signs_in_by_scanning_with_the_sandbox_phone(chromium, sandbox_server, tmp_path):
+    desktop = chromium.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN").new_page()
+    desktop.set_default_timeout(15_000)
+    desktop.goto(sandbox_server + "/oauth/qr?next=/sandbox/tokens")
+    expect(desktop.locator("#qr-title")).to_have_text("请使用微信扫一扫")
+    url = desktop.locator("#qr-code").get_attribute("data-url")
+    picture = Image.open(io.BytesIO(desktop.locator("#qr-code svg").screenshot()))
+    decoded = [barcode.text for barcode in zxingcpp.read_barcodes(picture)]
+    assert decoded == [url] and url.startswith("http://weixin.qq.com/q/")
+    shoot(desktop, "qr-login", tmp_path)
+
+    phone = chromium.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                                 locale="zh-CN").new_page()
+    phone.set_default_timeout(15_000)
+    become(phone, sandbox_server, "o_qr_newcomer", "扫码的人")
+    phone.goto(f"{sandbox_server}/sandbox/chat?scan={url}")
+    link = phone.locator(".bot .bubble a", has_text="确认登录")
+    expect(link).to_be_visible()
+    expect(phone.locator(".bot .bubble").last).to_contain_text("欢迎关注")  # not a follower: subscribe + qrscene_
+    expect(desktop.locator("#qr-title")).to_have_text("已扫码，请在手机上确认")
+    link.click()
+    expect(phone.locator("h1")).to_contain_text("登录「")
+    phone.click("#confirm")
+    expect(phone.locator("h1")).to_have_text("已确认登录")
+
+    desktop.wait_for_url("**/sandbox/tokens")
+    other = chromium.new_context().new_page()
+    status = other.request.get(sandbox_server + "/oauth/qr/status").json()
+    assert status["state"] == "expired"  # another browser: nobody signed in there
