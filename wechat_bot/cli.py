@@ -216,6 +216,8 @@ def tokens(args: argparse.Namespace) -> int:
 
     app, services = _services(args)
     now = time.time()
+    if args.action == "account":
+        return _account_token(services, args.reveal)
     if args.action == "list":
         rows = [report.describe(r, now) for r in report.all_records(services.redis, services.tokens)]
         rows = [row for row in rows if not args.status or row["status"] == args.status]
@@ -242,6 +244,16 @@ def tokens(args: argparse.Namespace) -> int:
         print(f"forgot the tokens of {args.openid}")
         return 0
     return _refresh_now(services, args.openid)
+
+
+def _account_token(services, reveal: bool) -> int:
+    """The account's token, the one every worker and the token service hand out (fetched if none is kept)."""
+    from .oauth.report import mask
+
+    token, expires_at = services.account_token.current()
+    print(f"access_token: {token if reveal else mask(token)}")
+    print(f"expires_at: {int(expires_at)} ({_left(int(expires_at), time.time())} left)")
+    return 0
 
 
 def _refresh_now(services, openid: str) -> int:
@@ -303,6 +315,9 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--reveal", action="store_true")
     for name, text in (("refresh", "renew this user's access_token now"), ("revoke", "forget this user's tokens")):
         actions.add_parser(name, help=text).add_argument("openid")
+    account = actions.add_parser("account", help="the account's access_token, the one every process shares; "
+                                 "masked unless --reveal")
+    account.add_argument("--reveal", action="store_true")
     tokens_cmd.set_defaults(command=tokens)
     return parser
 

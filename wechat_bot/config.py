@@ -1,6 +1,7 @@
 """Settings from the environment and ./.env, validated once at start-up."""
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ NAMES = CREDENTIALS + (
     "WECHAT_ENCODING_AES_KEY", "WECHAT_ENCODING_AES_KEY_PREVIOUS", "WECHAT_TIMESTAMP_TOLERANCE", "PUBLIC_BASE_URL",
     "NGROK_API_URL", "REDIS_URL", "WECHAT_API_BASE", "WECHAT_OPEN_BASE", "SECRET_KEY", "TRUSTED_PROXIES",
     "LOG_FORMAT", "WECHAT_URL_PREFIX", "WECHAT_ENCRYPTION", "WECHAT_VERIFY_FILE", "WECHAT_QR_LOGIN",
+    "WECHAT_API_KEYS",
 )
 ENCRYPTION_MODES = ("plaintext", "compatible", "safe")
 # How the admin panel names each mode (消息加解密方式).
@@ -53,6 +55,7 @@ class Settings:
     encryption: str = "plaintext"  # plaintext, compatible or safe: the mode picked in the admin panel
     verify_file: str | None = None  # MP_verify_<code>.txt, served at the site's root
     qr_login: bool = True  # desktop browsers may sign in by scanning the account's QR code
+    api_keys: tuple[tuple[str, str], ...] = ()  # the token service's callers: (name, SHA-256 of the key)
 
     @classmethod
     def load(cls, overrides: Mapping[str, str] | None = None) -> "Settings":
@@ -83,6 +86,7 @@ class Settings:
             verify_file=_match(get, "WECHAT_VERIFY_FILE", _VERIFY_FILE,
                                "must be the file's name as WeChat gave it, MP_verify_<code>.txt"),
             qr_login=_choice(get, "WECHAT_QR_LOGIN", ("on", "off"), "on") == "on",
+            api_keys=_api_keys(get("WECHAT_API_KEYS")),
         )
         settings._check_consistency()
         return settings
@@ -139,6 +143,29 @@ def _seconds(get, name: str, default: int) -> int:
     if not (value.isascii() and value.isdigit()):  # str.isdigit() alone accepts ², which int() refuses
         raise ConfigError(f"{name}: must be a whole number, 0 or more")
     return int(value)
+
+
+_CALLER = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+_API_KEY = re.compile(r"[\x21-\x7e]{32,256}")
+
+
+def _api_keys(value: str | None) -> tuple[tuple[str, str], ...]:
+    """WECHAT_API_KEYS, `name:key[,name:key…]`: each key kept only as its SHA-256; a message never shows a key."""
+    if value is None:
+        return ()
+    found: dict[str, str] = {}
+    for number, entry in enumerate(value.split(","), 1):
+        name, colon, key = entry.strip().partition(":")
+        if not colon or not _CALLER.fullmatch(name):
+            raise ConfigError(f"WECHAT_API_KEYS: entry {number} must be name:key, the name 1-32 letters, digits, "
+                              "'_', '-' or '.'")
+        if not _API_KEY.fullmatch(key) or "," in key:
+            raise ConfigError(f"WECHAT_API_KEYS: the key of {name} must be 32-256 printable characters, no space "
+                              "or comma (python -c 'import secrets; print(secrets.token_urlsafe(32))' makes one)")
+        if name in found:
+            raise ConfigError(f"WECHAT_API_KEYS: {name} is named twice")
+        found[name] = hashlib.sha256(key.encode()).hexdigest()
+    return tuple(found.items())
 
 
 def _choice(get, name: str, choices: tuple[str, ...], default: str) -> str:

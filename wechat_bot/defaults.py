@@ -100,3 +100,8 @@ QR_RATE_LIMIT = 20
 QR_RATE_WINDOW = 60
 QR_CHAT_CODE_LIMIT = 10
 QR_CAPABILITY_TTL = 24 * 3600
+
+# The token service: calls one caller may make a minute (a system asks for a token when it starts and when WeChat
+# refuses one, not per request; this bounds one misbehaving caller).
+TOKEN_SERVICE_RATE_LIMIT = 600
+TOKEN_SERVICE_RATE_WINDOW = 60

@@ -14,7 +14,7 @@ from flask import Flask, current_app
 from flask.sessions import SecureCookieSessionInterface
 from redis import Redis
 
-from . import defaults, endpoint, health, jssdk, logs, oauth, qr_login, secret_key, verify_file
+from . import defaults, endpoint, health, jssdk, logs, oauth, qr_login, secret_key, token_service, verify_file
 from .config import Settings
 from .endpoint.receive import PushReceiver
 from .errors import ConfigError
@@ -67,6 +67,8 @@ class WeChatBot:
         prefix = settings.url_prefix or None
         for blueprint in (endpoint.bp, oauth.bp, health.bp, jssdk.bp, qr_login.bp):
             app.register_blueprint(blueprint, url_prefix=prefix)
+        if settings.api_keys:
+            app.register_blueprint(token_service.bp, url_prefix=prefix)
         verify_file.init_app(app, settings.verify_file)
         if sandboxed:
             from . import sandbox

@@ -35,15 +35,33 @@ class AccountToken:
 
     def get(self) -> str:
         """A token with at least the renewal margin left, fetching one if needed."""
+        return self.current()[0]
+
+    def current(self) -> tuple[str, float]:
+        """The token every process uses and when it expires (Unix time), fetching one if needed."""
+        return self._under_lease(lambda: None)
+
+    def renew_if_current(self, reported: str) -> tuple[str, float]:
+        """A caller says WeChat refused `reported` (40001/42001): if it is still the one kept, fetch a new one
+        (force_refresh, under the lease); whoever reports it after that gets the new one without another call."""
+        found = self._record()
+        if found is None or found[0] != reported:
+            return self.current()
+        return self._under_lease(lambda: self._record() is not None and self._record()[0] == reported)
+
+    def _under_lease(self, stale: Callable[[], bool]) -> tuple[str, float]:
+        """The kept token unless `stale()` says otherwise; else one fetched by whoever holds the lease, while the
+        others wait for it (within the retry budget)."""
         deadline = time.monotonic() + defaults.WECHAT_RETRY_BUDGET
         while True:
-            cached = self._cached()
-            if cached:
+            cached = self._fresh()
+            if cached and not stale():
                 return cached
             owner = self._leases.acquire(LEASE, ttl=defaults.WECHAT_RETRY_BUDGET + 5)
             if owner:
                 try:
-                    return self._cached() or self._fetch()
+                    cached = self._fresh()
+                    return cached if cached and not stale() else self._fetch(force=cached is not None)
                 finally:
                     self._leases.release(LEASE, owner)
             if time.monotonic() > deadline:
@@ -54,16 +72,20 @@ class AccountToken:
         """WeChat said this token is invalid: drop it, unless a newer one already replaced it."""
         return bool(self._drop(keys=[KEY], args=[token]))
 
-    def _cached(self) -> str | None:
+    def _record(self) -> tuple[str, float] | None:
         raw = self._redis.get(KEY)
         if not raw:
             return None
         record = json.loads(raw)
-        return record["token"] if record["expires_at"] - self._clock() > defaults.ACCOUNT_TOKEN_MARGIN else None
+        return record["token"], record["expires_at"]
 
-    def _fetch(self) -> str:
-        answer = self._client.stable_token()
+    def _fresh(self) -> tuple[str, float] | None:
+        found = self._record()
+        return found if found and found[1] - self._clock() > defaults.ACCOUNT_TOKEN_MARGIN else None
+
+    def _fetch(self, force: bool = False) -> tuple[str, float]:
+        answer = self._client.stable_token(force_refresh=force)
         expires_at = self._clock() + int(answer.get("expires_in", 7200))
         self._redis.set(KEY, json.dumps({"token": answer["access_token"], "expires_at": expires_at}),
                         ex=max(int(answer.get("expires_in", 7200)), 1))
-        return answer["access_token"]
+        return answer["access_token"], expires_at

@@ -87,6 +87,8 @@ def _authorize_url(services: "Services", record: TokenRecord) -> str | None:
     scope = "snsapi_userinfo" if "snsapi_userinfo" in record.scope.split(",") else "snsapi_base"
     if has_request_context():
         base, next_path = app_base(settings, request), request.script_root + request.full_path.rstrip("?")
+        if request.blueprint == "token_service":  # another system asked: the user lands on the result page
+            next_path = None
     else:
         origin = settings.public_base_url or discover_tunnel(settings.ngrok_api_url, 5000)
         if origin is None:
