@@ -122,3 +122,17 @@ def test_gunicorn_and_two_renewal_workers_run_the_whole_flow(tmp_path, redis, sa
     finally:
         for process in started:
             processes.stop(process)
+
+
+def test_the_shipped_settings_import_nothing_that_loads_ssl_before_gevent_patches(tmp_path):
+    """gunicorn's master loads the settings and the access log before its gevent workers patch the standard library;
+    requests or urllib3 imported then stays unpatched in every worker, and its first https call recurses."""
+    import subprocess
+    import sys
+
+    code = ("import sys, wechat_bot.gunicorn_settings, wechat_bot.access_log; "
+            "print(sorted(m for m in ('requests', 'urllib3', 'flask', 'redis', 'prometheus_client', 'wechatpy') "
+            "if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                            env=processes.clean_env(PYTHONPATH=str(project_root())))
+    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr

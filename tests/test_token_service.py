@@ -112,15 +112,6 @@ def test_the_jsapi_ticket_is_the_shared_one(service, sandbox):
     assert answer.json()["ticket"] == app.extensions["wechat_bot"].jsapi_ticket.get().ticket
 
 
-def _user(redis, openid: str, **changes) -> TokenRecord:
-    store = TokenStore(redis)
-    now = int(time.time())
-    record = TokenRecord(openid=openid, scope="snsapi_base", access_token="AT_" + openid, refresh_token="RT",
-                         access_token_expires_at=now + 3600, refresh_token_expires_at=now + 86400, **changes)
-    store.save(record)
-    return record
-
-
 def test_a_users_token_comes_back_renewed_or_as_409_with_a_link_or_404(service, sandbox, redis, phone):
     import re
 

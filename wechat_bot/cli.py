@@ -145,6 +145,10 @@ def _port(value: str) -> int:
 def worker(args: argparse.Namespace) -> int:
     """Run the token renewal: forever, or one sweep of what is due with --once."""
     _, services = _services(args)
+    if services.settings.metrics and not args.once:  # beside gunicorn's workers, in the folder a scrape sums
+        from .metrics.multiprocess import prepare
+
+        prepare()
     renewer = services.renewer()
     if args.once:
         problem = probe(services.redis)  # a sweep with nothing due writes nothing: a read-only Redis would pass

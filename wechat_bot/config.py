@@ -20,7 +20,7 @@ NAMES = CREDENTIALS + (
     "WECHAT_ENCODING_AES_KEY", "WECHAT_ENCODING_AES_KEY_PREVIOUS", "WECHAT_TIMESTAMP_TOLERANCE", "PUBLIC_BASE_URL",
     "NGROK_API_URL", "REDIS_URL", "WECHAT_API_BASE", "WECHAT_OPEN_BASE", "SECRET_KEY", "TRUSTED_PROXIES",
     "LOG_FORMAT", "WECHAT_URL_PREFIX", "WECHAT_ENCRYPTION", "WECHAT_VERIFY_FILE", "WECHAT_QR_LOGIN",
-    "WECHAT_API_KEYS",
+    "WECHAT_API_KEYS", "WECHAT_METRICS",
 )
 ENCRYPTION_MODES = ("plaintext", "compatible", "safe")
 # How the admin panel names each mode (消息加解密方式).
@@ -56,6 +56,7 @@ class Settings:
     verify_file: str | None = None  # MP_verify_<code>.txt, served at the site's root
     qr_login: bool = True  # desktop browsers may sign in by scanning the account's QR code
     api_keys: tuple[tuple[str, str], ...] = ()  # the token service's callers: (name, SHA-256 of the key)
+    metrics: bool = True  # GET {prefix}/metrics
 
     @classmethod
     def load(cls, overrides: Mapping[str, str] | None = None) -> "Settings":
@@ -87,6 +88,7 @@ class Settings:
                                "must be the file's name as WeChat gave it, MP_verify_<code>.txt"),
             qr_login=_choice(get, "WECHAT_QR_LOGIN", ("on", "off"), "on") == "on",
             api_keys=_api_keys(get("WECHAT_API_KEYS")),
+            metrics=_choice(get, "WECHAT_METRICS", ("on", "off"), "on") == "on",
         )
         settings._check_consistency()
         return settings

@@ -69,6 +69,10 @@ class WeChatBot:
             app.register_blueprint(blueprint, url_prefix=prefix)
         if settings.api_keys:
             app.register_blueprint(token_service.bp, url_prefix=prefix)
+        if settings.metrics:
+            from .metrics import views as metrics_views
+
+            app.register_blueprint(metrics_views.bp, url_prefix=prefix)
         verify_file.init_app(app, settings.verify_file)
         if sandboxed:
             from . import sandbox

@@ -21,6 +21,11 @@ def _setting(name: str, default: str) -> str:
     return os.environ.get(name) or _dotenv.get(name) or default
 
 
+if _setting("WECHAT_METRICS", "on") != "off":  # every worker's metrics in one folder, summed by a scrape
+    from wechat_bot.metrics.multiprocess import prepare  # imports nothing but os, re and pathlib
+
+    prepare()
+
 bind = _setting("BIND", "127.0.0.1:5000")
 workers = int(_setting("WEB_CONCURRENCY", str(multiprocessing.cpu_count() * 2)))
 # gevent workers hold each connection in a greenlet: a client sending its headers slowly (slowloris) occupies no

@@ -6,6 +6,7 @@ from wechatpy.replies import BaseReply, ImageReply, TextReply
 
 from ..errors import WeChatError, WeChatUnavailable
 from ..logs import loggable, logger
+from ..metrics.registry import metrics
 from ..oauth.account_token import AccountToken
 from ..oauth.client import WeChatClient
 
@@ -38,14 +39,17 @@ class LateReplies:
                 token = self._token.get()
                 self._client.send_custom_message(token, message)
                 log.info("late reply sent to %s as a customer-service message", loggable(openid))
+                metrics().late_replies.labels("sent").inc()
                 return True
             except WeChatError as error:
                 if error.errcode in _STALE_TOKEN and attempt == 1:
                     self._token.invalidate(token)
                     continue
                 log.warning("late reply to %s not sent: %s", loggable(openid), error)
+                metrics().late_replies.labels("failed").inc()
                 return False
             except WeChatUnavailable as error:
                 log.warning("late reply to %s not sent: %s", loggable(openid), error)
+                metrics().late_replies.labels("failed").inc()
                 return False
         return False

@@ -18,6 +18,7 @@ from werkzeug.wsgi import get_input_stream
 from .. import defaults
 from ..errors import BadPush
 from ..logs import loggable, logger
+from ..metrics.registry import metrics, push_type, refused
 from ..oauth.public_url import environ_base
 from ..redis_connection import ERRORS as REDIS_ERRORS
 from .push import open_push
@@ -52,8 +53,12 @@ def receive(services: "Services", args: Mapping[str, str], read_body: Callable[[
         raise BadPush(403, "plaintext push refused: WECHAT_ENCRYPTION is safe, so WeChat encrypts every push")
     push = open_push(read_body(defaults.MAX_PUSH_BYTES), query, services.crypto)
     answer = services.responder.respond(push, received, services.context(base(), push.tag))
+    elapsed = time.monotonic() - received
+    measured = metrics()
+    measured.pushes.labels(push_type(push.kind), answer.outcome).inc()
+    measured.push_seconds.labels(answer.outcome).observe(elapsed)
     log.info("push type=%s openid=%s handler=%s outcome=%s ms=%.1f", push.kind, loggable(push.source),
-             answer.handler, answer.outcome, (time.monotonic() - received) * 1000)
+             answer.handler, answer.outcome, elapsed * 1000)
     return answer
 
 
@@ -82,10 +87,12 @@ class PushReceiver:
                              lambda limit: read_body(environ, limit),
                              lambda: environ_base(self.services.settings, environ), received)
         except BadPush as error:
+            metrics().pushes.labels("unknown", refused(error.status, error.reason)).inc()
             errors_log.warning("push rejected status=%d reason=%s ip=%s", error.status, error.reason,
                                environ.get("REMOTE_ADDR"))
             return error.status, (error.reason + "\n").encode(), _TEXT
         except BodyTooLarge:
+            metrics().pushes.labels("unknown", "refused_too_large").inc()
             errors_log.warning("request rejected status=413 reason=body larger than the limit")
             return 413, b"413 Request Entity Too Large\n", _TEXT
         except REDIS_ERRORS as error:

@@ -13,6 +13,7 @@ from ..errors import BadPush
 from ..handlers import Context, Outcome, Router
 from ..handlers.router import FALLBACK_TEXT
 from ..logs import loggable, logger
+from ..metrics.registry import metrics
 from ..oauth.client import SCOPES
 from ..oauth.tokens import reauth_key
 from ..once import Binding, BindingRefused, OnceCache
@@ -228,6 +229,7 @@ class Responder:
         try:
             self._send_late_answer(push, done, context)
         except Exception as error:  # noqa: BLE001: Redis down for the account token, WeChat unreachable…
+            metrics().late_replies.labels("failed").inc()
             log.error("late answer to %s not sent: %s: %s", push.label, type(error).__name__,
                       loggable(str(error), 160))
 

@@ -21,6 +21,7 @@ from ..leases import Leases
 from ..logs import logger
 from ..oauth.account_token import AccountToken
 from ..oauth.client import WeChatClient
+from ..metrics.registry import metrics
 
 log = logger("wechat_bot.jssdk")
 
@@ -79,10 +80,13 @@ class JsapiTicket:
 
     def _fetch(self) -> Ticket:
         try:
-            return self._keep(self._ask())
+            ticket = self._keep(self._ask())
         except (WeChatError, WeChatUnavailable) as error:
+            metrics().ticket_fetches.labels("refused" if isinstance(error, WeChatError) else "unavailable").inc()
             self._redis.set(REFUSED_KEY, json.dumps(_record(error)), ex=int(defaults.JSAPI_TICKET_LEASE_TTL) + 5)
             raise
+        metrics().ticket_fetches.labels("ok").inc()
+        return ticket
 
     def _ask(self) -> dict:
         token = self._account.get()

@@ -15,6 +15,7 @@ from redis import Redis
 from .. import defaults
 from ..errors import WeChatUnavailable
 from ..leases import Leases
+from ..metrics.registry import metrics
 from .client import WeChatClient
 
 KEY = "wechat_bot:account_token"
@@ -84,6 +85,7 @@ class AccountToken:
         return found if found and found[1] - self._clock() > defaults.ACCOUNT_TOKEN_MARGIN else None
 
     def _fetch(self, force: bool = False) -> tuple[str, float]:
+        metrics().account_token_fetches.labels("yes" if force else "no").inc()
         answer = self._client.stable_token(force_refresh=force)
         expires_at = self._clock() + int(answer.get("expires_in", 7200))
         self._redis.set(KEY, json.dumps({"token": answer["access_token"], "expires_at": expires_at}),

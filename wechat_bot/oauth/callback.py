@@ -24,11 +24,12 @@ CODE_PREFIX = "wechat_bot:oauth:code:"
 
 
 class CallbackRefused(WeChatBotError):
-    """The callback ends on an explanatory page: `kind` picks it, `status` is its HTTP status."""
+    """The callback ends on an explanatory page: `kind` picks it, `status` is its HTTP status; `errcode` is WeChat's
+    when it refused the code (40029 invalid, 40163 already used)."""
 
-    def __init__(self, kind: str, status: int) -> None:
+    def __init__(self, kind: str, status: int, errcode: int | None = None) -> None:
         super().__init__(kind)
-        self.kind, self.status = kind, status
+        self.kind, self.status, self.errcode = kind, status, errcode
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ class CallbackFlow:
         except WeChatError as error:
             if error.bad_code:
                 log.info("code refused by WeChat (%d): the user is asked to tap the link again", error.errcode)
-                raise CallbackRefused("code", 400) from None
+                raise CallbackRefused("code", 400, error.errcode) from None
             log.error("code exchange failed: %s", error)
             self.states.restore(state, link)
             raise CallbackRefused("wechat", 503) from None

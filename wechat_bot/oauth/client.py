@@ -18,6 +18,7 @@ import requests
 from .. import defaults
 from ..errors import WeChatError, WeChatUnavailable
 from ..logs import logger
+from ..metrics.registry import metrics
 
 log = logger("wechat_bot.wechat_api")
 
@@ -113,9 +114,12 @@ class WeChatClient:
         while True:
             attempt += 1
             try:
-                return read_answer(self._session.request(method, self.api_base + api, timeout=self._timeout,
-                                                         **request), api)
+                answer = read_answer(self._session.request(method, self.api_base + api, timeout=self._timeout,
+                                                           **request), api)
+                metrics().wechat_calls.labels(api, "0").inc()
+                return answer
             except WeChatError as error:
+                metrics().wechat_calls.labels(api, str(error.errcode)).inc()
                 if error.errcode != -1:
                     raise
                 reason = "system busy (-1)"
@@ -124,6 +128,8 @@ class WeChatClient:
             except requests.RequestException as error:
                 reason = type(error).__name__
             pause = pause * (1 + random.random())
+            if reason != "system busy (-1)":
+                metrics().wechat_calls.labels(api, "-2").inc()
             if time.monotonic() - started + pause + self._timeout > self._budget:
                 log.warning("WeChat %s gave up after %d attempts: %s", api, attempt, reason)
                 raise WeChatUnavailable(api, reason)

@@ -18,6 +18,9 @@ REAUTH_PREFIX = "wechat_bot:reauth:"  # + {openid}: the scope of a fresh authori
 # because "what is due now" must stay one O(log n) read. It is written beside a user's record, never in the
 # same script, so each script stays in one slot; the order of the writes makes every crash in between heal.
 DUE_KEY = "wechat_bot:renewal:due"
+# When each user's refresh_token runs out (a sorted set, for the metrics' users-by-state and "ending within N days":
+# one ZCOUNT each). One shard, as the schedule: about 60 bytes a user; entries past the record's grace are trimmed.
+REFRESH_ENDS_KEY = "wechat_bot:refresh:ends"
 HEARTBEAT_KEY = "wechat_bot:renewal:heartbeat"  # Unix time the last renewal sweep of any worker completed
 
 LEGACY_USER_PREFIX, LEGACY_REAUTH_KEY = "wechat_bot:user:", "wechat_bot:reauth"  # before hash tags (0.10)
@@ -130,6 +133,7 @@ class TokenStore:
                 pipe.zrem(DUE_KEY, record.openid)
             else:
                 pipe.zadd(DUE_KEY, {record.openid: record.renew_at})
+            pipe.zadd(REFRESH_ENDS_KEY, {record.openid: record.refresh_token_expires_at})
             if is_cluster(self._redis):  # a cluster pipeline takes no script: the schedule, then the record
                 pipe.execute()
                 self._save(keys=keys, args=args)
@@ -166,7 +170,8 @@ class TokenStore:
             pipe.delete(user_key(openid))
             pipe.delete(reauth_key(openid))
             pipe.zrem(DUE_KEY, openid)
-            deleted, _, _ = pipe.execute()
+            pipe.zrem(REFRESH_ENDS_KEY, openid)
+            deleted, *_ = pipe.execute()
         return bool(deleted)
 
     def due(self, now: float, limit: int) -> list[str]:
@@ -219,10 +224,13 @@ class TokenStore:
                 reauth_scope, record.to_json(), REFRESH_TOKEN_INDEX]
         if not self._cas(keys=[user_key(record.openid), reauth_key(record.openid)], args=args):
             return False
-        if record.status == REAUTH_REQUIRED:
-            self._redis.zrem(DUE_KEY, record.openid)
-        else:
-            self._redis.zadd(DUE_KEY, {record.openid: record.renew_at})
+        with self._redis.pipeline(transaction=False) as pipe:
+            if record.status == REAUTH_REQUIRED:
+                pipe.zrem(DUE_KEY, record.openid)
+            else:
+                pipe.zadd(DUE_KEY, {record.openid: record.renew_at})
+            pipe.zadd(REFRESH_ENDS_KEY, {record.openid: record.refresh_token_expires_at})
+            pipe.execute()
         return True
 
 

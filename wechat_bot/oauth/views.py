@@ -7,6 +7,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 
 from .. import errors, page_headers
 from ..logs import loggable, logger
+from ..metrics.registry import metrics
 from .callback import CallbackRefused, Completed
 from .pages import message_page, render_icon
 from .public_url import app_base
@@ -19,6 +20,10 @@ page_headers.init_app(bp)
 bp.add_app_template_global(render_icon, "icon_svg")
 errors.init_app(bp)
 log = logger("wechat_bot.oauth")
+
+# The callbacks metric's result for each way a callback is refused (a refused code is labelled by WeChat's errcode).
+CALLBACK_RESULTS = {"state": "bad_state", "denied": "denied", "code": "bad_code", "busy": "busy",
+                    "other_browser": "other_browser", "snapshot": "snapshot", "wechat": "wechat_unavailable"}
 
 # How long WeChat's second call with the same code waits for the first to finish.
 REPEAT_WAIT = 10.0
@@ -34,7 +39,9 @@ def callback():
         done = _services().callback.complete(request.args.get("code"), request.args.get("state"),
                                              until=time.monotonic() + REPEAT_WAIT, browser=browser_binding())
     except CallbackRefused as refused:
+        metrics().callbacks.labels(str(refused.errcode) if refused.errcode else CALLBACK_RESULTS[refused.kind]).inc()
         return message_page(refused.kind, refused.status)
+    metrics().callbacks.labels("authorized" if done.first else "repeat").inc()
     if done.signs_in:  # a link sent in chat stores the tokens but signs no browser in (see README: Security)
         sign_in(done.openid, done.scope)
     if done.first:

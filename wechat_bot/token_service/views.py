@@ -10,6 +10,7 @@ from ..logs import loggable, logger
 from ..oauth.credentials import ReauthRequired, UnknownUser, user_credentials
 from ..oauth.rate_limit import RateLimit
 from ..redis_connection import ERRORS as REDIS_ERRORS
+from ..metrics.registry import metrics
 from .callers import caller_of
 
 bp = Blueprint("token_service", __name__)
@@ -41,6 +42,7 @@ def log_call(response: Response) -> Response:
     log.info("token service: caller=%s %s %s -> %d", getattr(g, "caller", None) or "-", request.method,
              loggable(request.path, 120), response.status_code)
     response.headers["Cache-Control"] = "no-store"
+    metrics().token_service_calls.labels(getattr(g, "caller", None) or "-", str(response.status_code)).inc()
     return response
 
 

@@ -1,0 +1,89 @@
+"""GET /metrics: what an operator watches, in Prometheus' text format, summed over every gunicorn worker."""
+from __future__ import annotations
+
+import re
+import time
+
+import requests
+
+from tests import processes
+from tests.conftest import APPID, CREDENTIALS, TOKEN, project_root
+from tests.wechat_client import WeChat, flask_transport, http_transport
+from wechat_bot.oauth.tokens import TokenRecord, TokenStore
+
+
+def sample(text: str, name: str, **labels: str) -> float:
+    """The sum of a metric's samples whose labels include `labels`."""
+    total = 0.0
+    for line in text.splitlines():
+        match = re.match(rf"^{name}(?:{{(.*)}})? (\S+)$", line)
+        if match and all(f'{k}="{v}"' in (match.group(1) or "") for k, v in labels.items()):
+            total += float(match.group(2))
+    return total
+
+
+def test_pushes_are_counted_by_type_and_outcome_and_refusals_by_why(make_app):
+    app = make_app()
+    client = app.test_client()
+    before = client.get("/metrics").text
+    wechat = WeChat(flask_transport(client), TOKEN, APPID)
+    fields, query = wechat.fields("text", Content="登录"), wechat.query()
+    wechat.deliver(fields, query=query)
+    wechat.deliver(fields, query=query)  # WeChat's retry, absorbed
+    wechat.event("subscribe")
+    client.post("/wechat?signature=x&timestamp=1&nonce=2", data=b"<xml/>")
+    after = client.get("/metrics")
+    assert after.status_code == 200 and after.content_type.startswith("text/plain")
+    delta = lambda name, **labels: sample(after.text, name, **labels) - sample(before, name, **labels)  # noqa: E731
+    assert delta("wechat_bot_pushes_total", type="text", outcome="reply") == 1
+    assert delta("wechat_bot_pushes_total", type="text", outcome="retry") == 1
+    assert delta("wechat_bot_pushes_total", type="event:subscribe", outcome="reply") == 1
+    assert delta("wechat_bot_pushes_total", outcome="refused_signature") == 1
+    assert delta("wechat_bot_push_seconds_bucket", outcome="reply", le="5.0") == 2
+    assert "o_alice" not in after.text
+
+
+def test_only_loopback_or_a_key_may_scrape_and_it_can_be_turned_off(make_app):
+    key = "m" * 40
+    client = make_app({"WECHAT_API_KEYS": f"prom:{key}"}).test_client()
+    outside = {"REMOTE_ADDR": "203.0.113.9"}
+    assert client.get("/metrics", environ_base=outside).status_code == 401
+    assert client.get("/metrics", environ_base=outside, headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    assert make_app({"WECHAT_METRICS": "off"}).test_client().get("/metrics").status_code == 404
+
+
+def test_users_by_state_and_refresh_tokens_ending_soon(make_app, redis):
+    store, now = TokenStore(redis), int(time.time())
+    for openid, ends in (("o_fine", now + 20 * 86400), ("o_soon", now + 2 * 86400), ("o_week", now + 5 * 86400),
+                         ("o_gone", now - 60)):
+        store.save(TokenRecord(openid=openid, scope="snsapi_base", access_token="A", refresh_token="R",
+                               access_token_expires_at=now + 3600, refresh_token_expires_at=ends,
+                               consented_at=now))
+    text = make_app().test_client().get("/metrics").text
+    assert sample(text, "wechat_bot_users", state="active") == 2
+    assert sample(text, "wechat_bot_users", state="expiring") == 1
+    assert sample(text, "wechat_bot_users", state="reauth_required") == 1
+    assert [sample(text, "wechat_bot_refresh_tokens_ending", days=d) for d in ("1", "3", "7")] == [0, 1, 2]
+
+
+def test_every_scrape_under_two_gunicorn_workers_counts_every_push(tmp_path, redis):
+    port = processes.free_port()
+    sock = redis.connection_pool.connection_kwargs["path"]
+    env = processes.clean_env(**CREDENTIALS, REDIS_URL=f"unix://{sock}", BIND=f"127.0.0.1:{port}",
+                              WEB_CONCURRENCY="2", WECHAT_API_BASE="http://127.0.0.1:9",
+                              PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"))
+    log = tmp_path / "gunicorn.log"
+    server = processes.start(["-m", "gunicorn", "-c", str(project_root() / "gunicorn.conf.py"),
+                              "wechat_bot:create_app()"], tmp_path, env, log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        processes.wait_healthy(base, server, log)
+        wechat = WeChat(http_transport(base), TOKEN, APPID)
+        for n in range(40):
+            assert wechat.says(f"你好 {n}").status == 200
+        scrapes = [requests.get(base + "/metrics", timeout=10).text for _ in range(6)]
+        pids = {line.split("pid:")[1].split(")")[0] for line in log.read_text().splitlines() if "pid:" in line}
+    finally:
+        processes.stop(server)
+    assert [sample(text, "wechat_bot_pushes_total", type="text") for text in scrapes] == [40] * 6
+    assert len(pids) >= 2  # both workers answered (the kernel's queue hands out connections to either)

@@ -1,0 +1,37 @@
+"""Where every process's metrics meet: prometheus_client's multiprocess mode, a folder of per-process files that a
+scrape sums. gunicorn's workers and `wechat-bot worker` point PROMETHEUS_MULTIPROC_DIR at one folder (the shipped
+settings and the worker command default it to ./var/metrics); it must be set before prometheus_client is imported.
+Nothing here imports prometheus_client: gunicorn's master runs it before its workers patch the standard library.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+ENV = "PROMETHEUS_MULTIPROC_DIR"
+DEFAULT_DIR = Path("var") / "metrics"
+_PID = re.compile(r"_(\d+)\.db$")
+
+
+def prepare(folder: str | os.PathLike | None = None) -> str:
+    """Set PROMETHEUS_MULTIPROC_DIR (unless the operator did), make the folder, and remove the files of processes
+    that are gone, whose counters a scrape keeps summing otherwise; the live ones' stay."""
+    chosen = os.environ.get(ENV) or str(Path(folder or DEFAULT_DIR).resolve())
+    os.environ[ENV] = chosen
+    Path(chosen).mkdir(parents=True, exist_ok=True)
+    for file in Path(chosen).glob("*.db"):
+        found = _PID.search(file.name)
+        if found and not _alive(int(found.group(1))):
+            file.unlink(missing_ok=True)
+    return chosen
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,43 @@
+"""Users by state and refresh_tokens running out soon, read from Redis when scraped (from the refresh-token index,
+wechat_bot:refresh:ends: a sorted set, so each figure is one ZCOUNT)."""
+from __future__ import annotations
+
+import time
+
+from prometheus_client.core import GaugeMetricFamily
+from redis import Redis
+
+from .. import defaults
+from ..oauth.tokens import REFRESH_ENDS_KEY
+from ..redis_connection import ERRORS as REDIS_ERRORS
+
+DAY = 24 * 3600
+
+
+class UsersCollector:
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    def collect(self):
+        now = time.time()
+        users = GaugeMetricFamily("wechat_bot_users", "Stored users by state: active, expiring (the refresh_token "
+                                  "ends within 3 days), reauth_required", labels=["state"])
+        ending = GaugeMetricFamily("wechat_bot_refresh_tokens_ending", "refresh_tokens running out within the next "
+                                   "N days: these users will be asked to authorize again", labels=["days"])
+        try:
+            with self._redis.pipeline(transaction=False) as pipe:
+                pipe.zremrangebyscore(REFRESH_ENDS_KEY, "-inf", now - defaults.RECORD_GRACE)  # records gone by now
+                pipe.zcount(REFRESH_ENDS_KEY, "-inf", now)
+                pipe.zcount(REFRESH_ENDS_KEY, f"({now}", now + defaults.EXPIRING_WITHIN)
+                pipe.zcount(REFRESH_ENDS_KEY, f"({now + defaults.EXPIRING_WITHIN}", "+inf")
+                for days in (1, 3, 7):
+                    pipe.zcount(REFRESH_ENDS_KEY, f"({now}", now + days * DAY)
+                _, reauth, expiring, active, *within = pipe.execute()
+        except REDIS_ERRORS:
+            return
+        for state, count in (("active", active), ("expiring", expiring), ("reauth_required", reauth)):
+            users.add_metric([state], count)
+        for days, count in zip((1, 3, 7), within):
+            ending.add_metric([str(days)], count)
+        yield users
+        yield ending

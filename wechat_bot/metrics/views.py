@@ -1,0 +1,51 @@
+"""GET {prefix}/metrics: Prometheus' text format, summed over every process sharing PROMETHEUS_MULTIPROC_DIR (else
+this process's), for loopback callers (not a visitor through the ngrok tunnel) or a key of WECHAT_API_KEYS."""
+from __future__ import annotations
+
+import ipaddress
+import os
+
+from flask import Blueprint, Response, current_app, request
+
+from ..oauth.visitor import visitor_address
+from ..token_service.callers import caller_of
+from .multiprocess import ENV
+from .users import UsersCollector
+
+bp = Blueprint("metrics", __name__)
+
+
+@bp.get("/metrics")
+def scrape():
+    from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    services = current_app.extensions["wechat_bot"]
+    if not _loopback(visitor_address(services.settings, request)) and caller_of(
+            request.headers.get("Authorization"), services.settings.api_keys) is None:
+        return Response('{"error": "unauthorized"}\n', status=401, content_type="application/json")
+    if os.environ.get(ENV):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+    else:
+        registry = CollectorRegistry()
+        registry.register(_Process(REGISTRY))
+    registry.register(UsersCollector(services.redis))
+    return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+
+class _Process:
+    """This process's own metrics (no multiprocess folder): the default registry's, passed through."""
+
+    def __init__(self, source) -> None:
+        self._source = source
+
+    def collect(self):
+        return self._source.collect()
+
+
+def _loopback(address: str | None) -> bool:
+    try:
+        return ipaddress.ip_address(address or "").is_loopback
+    except ValueError:
+        return False
