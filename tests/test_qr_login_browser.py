@@ -49,3 +49,23 @@ def test_a_desktop_signs_in_by_scanning_with_the_sandbox_phone(chromium, sandbox
     other = chromium.new_context().new_page()
     status = other.request.get(sandbox_server + "/oauth/qr/status").json()
     assert status["state"] == "expired"  # another browser: nobody signed in there
+
+
+def test_a_newcomer_signs_the_desktop_in_from_the_chat_pages_link_in_a_few_clicks(chromium, sandbox_server):
+    """The sandbox alone, no user set up: 扫码登录 on the chat page, 用沙箱微信扫码 on the code, 确认登录 twice."""
+    context = chromium.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    chat = context.new_page()
+    chat.set_default_timeout(15_000)
+    chat.goto(sandbox_server + "/sandbox/chat")
+    with context.expect_page() as opened:
+        chat.click("#qr-link")
+    desktop = opened.value
+    expect(desktop.locator("#qr-title")).to_have_text("请使用微信扫一扫")
+    with context.expect_page() as opened:
+        desktop.click("#sandbox-scan")
+    phone = opened.value
+    phone.locator(".bot .bubble a", has_text="确认登录").click()
+    phone.click("#confirm")
+    expect(phone.locator("h1")).to_have_text("已确认登录")
+    desktop.wait_for_url("**/sandbox/tokens")
+    context.close()

@@ -133,6 +133,7 @@ class WeChatPusher:
 
     def __init__(self, base: str) -> None:
         self.base, self._ids = base, iter(range(random.randrange(10**15), 10**16))
+        self.delivered = 0
 
     def message(self, text: str) -> dict:
         return {"ToUserName": "gh_rehearsal", "FromUserName": OPENID, "CreateTime": str(int(time.time())),
@@ -142,8 +143,10 @@ class WeChatPusher:
         timestamp, nonce = str(int(time.time())), nonce or str(random.randrange(10**9))
         signature = hashlib.sha1("".join(sorted([TOKEN, timestamp, nonce])).encode()).hexdigest()
         body = "<xml>" + "".join(f"<{k}><![CDATA[{v}]]></{k}>" for k, v in fields.items()) + "</xml>"
-        return requests.post(f"{self.base}/wechat", params={"signature": signature, "timestamp": timestamp,
-                             "nonce": nonce, "openid": OPENID}, data=body.encode(), timeout=timeout)
+        answer = requests.post(f"{self.base}/wechat", params={"signature": signature, "timestamp": timestamp,
+                               "nonce": nonce, "openid": OPENID}, data=body.encode(), timeout=timeout)
+        self.delivered += 1
+        return answer
 
     def says(self, text: str, **kwargs) -> str:
         answer = self.deliver(self.message(text), **kwargs)
@@ -181,6 +184,12 @@ def stop(process: subprocess.Popen) -> None:
         process.wait(25)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
+
+
+def metric(text: str, name: str, having: str = "") -> float:
+    """The sum of a metric's samples (whose labels include `having`) in Prometheus' text format."""
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name) and (line[len(name)] in " {") and having in line)
 
 
 def wait_until(check, what: str, timeout: float = 30) -> None:
@@ -271,6 +280,14 @@ def main() -> None:
         pongs = [wechat.says("ping") for _ in range(8)]
         if pongs != ["pong"] * 8:
             fail(f"after Redis came back, a handler that is not pure answered {pongs}")
+
+        step("/metrics sums both workers' pushes and the renewal worker's renewals")
+        scraped = requests.get(f"{base}/metrics", timeout=10).text
+        counted = metric(scraped, "wechat_bot_pushes_total")
+        if counted != wechat.delivered:
+            fail(f"/metrics counts {counted} pushes; {wechat.delivered} were delivered")
+        if metric(scraped, "wechat_bot_renewals_total", 'result="renewed"') < 1:
+            fail("/metrics shows no renewal by the worker process")
     finally:
         stop(worker)
         stop(site)
