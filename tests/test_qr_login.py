@@ -151,6 +151,13 @@ def test_an_account_without_parametric_codes_shows_a_short_code_sent_in_chat(sit
     assert sandbox.calls("/cgi-bin/qrcode/create") == 1
 
 
+def test_six_digits_pass_on_to_the_sites_handlers_where_desktops_show_qr_codes(site, sandbox):
+    base, _ = site()
+    show_code(desktop_browser(), base)  # the account makes QR codes
+    reply = WeChat(http_transport(base), TOKEN, APPID, openid="o_alice").says("123456")
+    assert reply.content.startswith("发送「登录」")  # the help text, not the chat-code handler's
+
+
 def test_codes_a_visitor_asks_for_are_limited_and_expire(site, sandbox, redis):
     from wechat_bot import defaults
 

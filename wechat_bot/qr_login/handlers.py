@@ -18,6 +18,7 @@ from ..handlers.context import Context
 from ..handlers.router import Router
 from ..oauth.links import CALLBACK_PATH
 from ..oauth.rate_limit import RateLimit
+from .codes import capability
 from .scenes import CHAT_CODE_LENGTH, SCENE_PREFIX, QrScenes, Scene, expired
 
 router = Router()
@@ -41,6 +42,9 @@ def qr_scanned(msg: BaseMessage, ctx: Context) -> str:
 
 @router.on("text", lambda msg: _CHAT_CODE.fullmatch(msg.content or "") is not None)
 def chat_code_sent(msg: BaseMessage, ctx: Context) -> str | None:
+    """Only for an account whose desktops show chat codes: elsewhere six digits pass on to the site's handlers."""
+    if capability(ctx.redis) != "chat":
+        return None
     if not RateLimit(ctx.redis, "qr-chat", limit=defaults.QR_CHAT_CODE_LIMIT).allow_key(msg.source):
         return "尝试次数过多，请一分钟后再试。"
     scene = QrScenes(ctx.redis).scene_of_chat_code(_CHAT_CODE.fullmatch(msg.content).group(1))
