@@ -202,3 +202,16 @@ def test_a_wrong_method_is_wechats_200_json_not_a_405(sandbox, method, path, err
 def test_custom_send_to_an_openid_never_seen_is_40003(sandbox):
     message = {"touser": "o_stranger", "msgtype": "text", "text": {"content": "hi"}}
     assert _post(sandbox, "/cgi-bin/message/custom/send", message)["errcode"] == 40003
+
+
+def test_a_configured_latency_delays_every_answer(client, sandbox):
+    """The benchmarks' stand-in for the round trip to api.weixin.qq.com. Only a lower bound is checked: a sleep
+    guarantees it, however loaded the machine is."""
+    import time
+
+    first = client.exchange_code(authorize(sandbox))
+    sandbox.configure(latency=0.3)
+    started = time.monotonic()
+    assert client.refresh(first["refresh_token"])["access_token"]
+    assert time.monotonic() - started >= 0.3
+    assert sandbox.calls("/sns/oauth2/refresh_token") == 1
