@@ -18,7 +18,7 @@ CREDENTIALS = ("WECHAT_TOKEN", "WECHAT_APPID", "WECHAT_SECRET")
 NAMES = CREDENTIALS + (
     "WECHAT_ENCODING_AES_KEY", "WECHAT_ENCODING_AES_KEY_PREVIOUS", "WECHAT_TIMESTAMP_TOLERANCE", "PUBLIC_BASE_URL",
     "NGROK_API_URL", "REDIS_URL", "WECHAT_API_BASE", "WECHAT_OPEN_BASE", "SECRET_KEY", "TRUSTED_PROXIES",
-    "LOG_FORMAT", "WECHAT_URL_PREFIX", "WECHAT_ENCRYPTION",
+    "LOG_FORMAT", "WECHAT_URL_PREFIX", "WECHAT_ENCRYPTION", "WECHAT_RENEWAL_CONCURRENCY", "WECHAT_RENEWAL_RATE",
 )
 ENCRYPTION_MODES = ("plaintext", "compatible", "safe")
 # How the admin panel names each mode (消息加解密方式).
@@ -50,6 +50,8 @@ class Settings:
     log_format: str = "text"
     url_prefix: str = ""
     encryption: str = "plaintext"  # plaintext, compatible or safe: the mode picked in the admin panel
+    renewal_concurrency: int = defaults.RENEWAL_CONCURRENCY  # refreshes in flight at once, per worker process
+    renewal_rate: int = defaults.RENEWAL_RATE  # refreshes started a second, per worker process
 
     @classmethod
     def load(cls, overrides: Mapping[str, str] | None = None) -> "Settings":
@@ -77,6 +79,10 @@ class Settings:
             url_prefix=_prefix(get),
             encryption=_choice(get, "WECHAT_ENCRYPTION", ENCRYPTION_MODES,
                                "compatible" if get("WECHAT_ENCODING_AES_KEY") else "plaintext"),
+            renewal_concurrency=_count(get, "WECHAT_RENEWAL_CONCURRENCY", defaults.RENEWAL_CONCURRENCY,
+                                       defaults.RENEWAL_CONCURRENCY_MAX, "threads in one worker process"),
+            renewal_rate=_count(get, "WECHAT_RENEWAL_RATE", defaults.RENEWAL_RATE, defaults.RENEWAL_RATE_SHARED,
+                                "WeChat allows 50,000 refreshes a minute for all workers together"),
         )
         settings._check_consistency()
         return settings
@@ -132,6 +138,16 @@ def _seconds(get, name: str, default: int) -> int:
         return default
     if not (value.isascii() and value.isdigit()):  # str.isdigit() alone accepts ², which int() refuses
         raise ConfigError(f"{name}: must be a whole number, 0 or more")
+    return int(value)
+
+
+def _count(get, name: str, default: int, most: int, why: str) -> int:
+    """A whole number from 1 to `most`."""
+    value = get(name)
+    if value is None:
+        return default
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= most:
+        raise ConfigError(f"{name}: must be a whole number from 1 to {most} ({why})")
     return int(value)
 
 

@@ -1,17 +1,18 @@
 """The renewal worker: refresh each due access_token before it expires, never twice at once, never lost.
 
-Each due user is claimed with a lease, re-read, and refreshed only if still due, so any number of workers
-on any number of hosts renew each token once; a worker killed mid-claim leaves a lease that runs out.
-Transient failures keep the record and try again later; a dead refresh_token marks the user for
-re-authorization; a quota error pauses the whole worker.
+A sweep claims a batch of due users in the schedule (workers sweeping at once take disjoint batches), takes a
+lease on each and reads their records (one round trip each for the batch), and hands them to a pool of
+long-lived threads that refresh them, each re-checking that its user is still due, so any number of workers on
+any number of hosts renew each token once; a worker killed mid-batch leaves claims and leases that run out.
+A full batch is followed by the next at once. Transient failures keep the record and try again later; a dead
+refresh_token marks the user for re-authorization; a quota error pauses every worker (see renewal_quota).
 """
 from __future__ import annotations
 
-import random
 import signal
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -21,15 +22,12 @@ from ..leases import Leases
 from ..logs import loggable, logger
 from ..redis_connection import ERRORS as REDIS_ERRORS
 from .client import WeChatClient
+from .renewal_quota import QuotaReached, RenewalQuota
 from .tokens import REAUTH_REQUIRED, TokenRecord, TokenStore
 
 log = logger("wechat_bot.renewal")
 
 QUOTA_ERRCODES = (45009, 45011)
-
-
-class QuotaReached(Exception):
-    """WeChat refuses calls for a while: the whole worker backs off."""
 
 
 @dataclass
@@ -39,6 +37,7 @@ class SweepResult:
     reauth: int = 0
     skipped: int = 0
     quota: bool = False
+    full: bool = False  # the batch was full: more may be due
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, outcome: str) -> None:
@@ -46,34 +45,30 @@ class SweepResult:
             setattr(self, outcome, getattr(self, outcome) + 1)
 
 
-class RateLimiter:
-    """At most `rate` starts per second in this process, spaced with jitter."""
-
-    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        self._gap, self._next, self._lock = 1.0 / rate, 0.0, threading.Lock()
-        self._clock, self._sleep = clock, sleep
-
-    def wait(self) -> None:
-        with self._lock:
-            now = self._clock()
-            start = max(now, self._next)
-            self._next = start + self._gap * random.uniform(0.8, 1.2)
-        if start > now:
-            self._sleep(start - now)
+@dataclass(frozen=True)
+class Claim:
+    """A user this sweep took: when they fell due, the lease's owner token, the record read under it."""
+    openid: str
+    due_at: float
+    owner: str
+    record: TokenRecord | None
 
 
 class Renewer:
     def __init__(self, store: TokenStore, client: WeChatClient, leases: Leases, *,
                  clock: Callable[[], float] = time.time, interval: float | None = None,
-                 batch: int | None = None, concurrency: int | None = None, rate: float | None = None) -> None:
+                 batch: int | None = None, concurrency: int | None = None, rate: float | None = None,
+                 quota: RenewalQuota | None = None) -> None:
         self.store, self.client, self.leases, self._clock = store, client, leases, clock
         self.interval = interval if interval is not None else defaults.RENEWAL_INTERVAL
-        self.batch = batch or defaults.RENEWAL_BATCH
         self.concurrency = concurrency or defaults.RENEWAL_CONCURRENCY
-        self.limiter = RateLimiter(rate or defaults.RENEWAL_RATE)
+        rate = rate or defaults.RENEWAL_RATE
+        self.batch = batch or max(defaults.RENEWAL_BATCH_MIN, self.concurrency,
+                                  int(min(rate, defaults.RENEWAL_RATE_SHARED) * defaults.RENEWAL_BATCH_SECONDS))
+        self.quota = quota or RenewalQuota(store.redis, rate, clock=clock)
+        self._pool: ThreadPoolExecutor | None = None  # made at the first sweep, kept until run() returns
         self._stop = threading.Event()
-        self._paused_until = 0.0
+        self._behind_logged = float("-inf")  # time.monotonic() of the last 'behind' line
         self.started = time.time()
         self.last_sweep: float | None = None  # Unix time the last sweep completed, for /healthz
 
@@ -85,6 +80,18 @@ class Renewer:
         if install_signals:
             signal.signal(signal.SIGTERM, self.stop)
             signal.signal(signal.SIGINT, self.stop)
+        try:
+            self._loop(once)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Let the pool's threads go (they finish what they hold first)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def _loop(self, once: bool) -> None:
         failures = 0
         while not self._stop.is_set():
             try:
@@ -107,52 +114,84 @@ class Renewer:
                          result.renewed, result.retried, result.reauth, result.skipped)
             if once:
                 return
-            pause = max(self.interval, self._paused_until - time.monotonic())
-            self._stop.wait(pause)
+            if result.full and not result.quota:
+                continue  # more is due: the next batch at once
+            self._stop.wait(max(self.interval, self._paused_for()))
+
+    def _paused_for(self) -> float:
+        try:
+            return self.quota.paused_for()
+        except REDIS_ERRORS:
+            return 0.0
 
     def _beat(self) -> None:
-        """Say a sweep completed: here (the serve thread's /healthz) and in Redis (every other process's)."""
+        """Say a sweep completed, here (the serve thread's /healthz) and in Redis (every other process's), and
+        log when renewal is behind: the oldest due user has waited past the margin, so tokens expire first."""
         self.last_sweep = time.time()
         try:
             self.store.beat(self.last_sweep)
+            backlog, lag = self.store.backlog(self._clock())
         except REDIS_ERRORS as error:
             log.warning("renewal heartbeat not stored (%s: %s)", type(error).__name__, loggable(str(error), 120))
+            return
+        if lag > defaults.RENEWAL_MARGIN and time.monotonic() - self._behind_logged > defaults.RENEWAL_BEHIND_LOG_EVERY:
+            self._behind_logged = time.monotonic()
+            log.warning("renewal is behind: %d users due, the oldest for %.0fs, past the %ds margin, so their "
+                        "access_tokens expire before renewal; add workers, or raise WECHAT_RENEWAL_RATE or "
+                        "WECHAT_RENEWAL_CONCURRENCY", backlog, lag, defaults.RENEWAL_MARGIN)
 
     def sweep(self) -> SweepResult:
-        """One pass over what is due now."""
+        """One batch of what is due now, renewed before it returns."""
         result = SweepResult()
-        if time.monotonic() < self._paused_until:
+        if self.quota.paused_for() > 0:
+            result.quota = True
             return result
-        due = self.store.due(self._clock(), self.batch)
-        if not due:
+        now = self._clock()
+        due = self.store.claim_due(now, self.batch, now + defaults.RENEWAL_LEASE_TTL)
+        result.full = len(due) == self.batch
+        claims = self._take(due, result)
+        if not claims:
             return result
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="renewal") as pool:
-            for openid in due:
-                if self._stop.is_set() or result.quota:
-                    break
-                pool.submit(self._claim_and_renew, openid, result)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="renewal")
+            self.client.reserve_connections(self.concurrency)
+        unstarted: dict[str, float] = {}
+        try:
+            wait([self._pool.submit(self._claim_and_renew, claim, result, unstarted) for claim in claims])
+        finally:
+            self.leases.release_many([(f"renew:{claim.openid}", claim.owner) for claim in claims])
+            self.store.unclaim(unstarted)
         return result
 
-    def _claim_and_renew(self, openid: str, result: SweepResult) -> None:
+    def _take(self, due: list[tuple[str, float]], result: SweepResult) -> list[Claim]:
+        """A lease on each claimed user and their record, each in one round trip. A user whose lease is held
+        (renewed on demand right now, or by a worker that died) stays claimed until the claim runs out."""
+        owners = self.leases.acquire_many([f"renew:{openid}" for openid, _ in due], defaults.RENEWAL_LEASE_TTL)
+        mine = [(openid, due_at, owner) for (openid, due_at), owner in zip(due, owners) if owner]
+        result.skipped += len(due) - len(mine)
+        records = self.store.get_many([openid for openid, _, _ in mine])
+        return [Claim(openid, due_at, owner, record) for (openid, due_at, owner), record in zip(mine, records)]
+
+    def _claim_and_renew(self, claim: Claim, result: SweepResult, unstarted: dict[str, float]) -> None:
         if self._stop.is_set() or result.quota:
+            unstarted[claim.openid] = claim.due_at  # handed back: another worker, or this one later, takes it
             return
         try:
-            with self.leases.hold(f"renew:{openid}", defaults.RENEWAL_LEASE_TTL) as mine:
-                if not mine:
-                    result.add("skipped")
-                    return
-                self.limiter.wait()
-                result.add(self.renew(openid))
+            result.add(self._renew_record(claim.openid, claim.record, force=False, take=self.quota.take))
         except REDIS_ERRORS as error:
             log.warning("renewal of %s put off: Redis unavailable (%s); its lease runs out by itself",
-                        loggable(openid), type(error).__name__)
+                        loggable(claim.openid), type(error).__name__)
             result.add("retried")
-        except QuotaReached:
-            result.quota = True
-            self._paused_until = time.monotonic() + defaults.RENEWAL_QUOTA_PAUSE
-            log.warning("WeChat quota reached: renewals pause for %.0fs", defaults.RENEWAL_QUOTA_PAUSE)
+        except QuotaReached as reached:
+            if not reached.started:
+                unstarted[claim.openid] = claim.due_at
+            if not result.quota:
+                result.quota = True
+                log.warning("WeChat quota reached: every worker's renewals pause for up to %.0fs",
+                            defaults.RENEWAL_QUOTA_PAUSE)
         except Exception:
-            log.exception("renewal of %s failed unexpectedly; it stays scheduled", loggable(openid))
+            log.exception("renewal of %s failed unexpectedly; it is tried again when its claim runs out",
+                          loggable(claim.openid))
             result.add("retried")
 
     def valid_access_token(self, openid: str, wait: float = 5.0) -> str | None:
@@ -183,14 +222,21 @@ class Renewer:
 
     def renew(self, openid: str, force: bool = False) -> str:
         """Refresh one user's access_token (the caller holds its lease): renewed, retried, reauth or skipped."""
+        return self._renew_record(openid, self.store.get(openid), force)
+
+    def _renew_record(self, openid: str, record: TokenRecord | None, force: bool,
+                      take: Callable[[], None] | None = None) -> str:
+        """`record`, read under the lease: refreshed if still due (after `take` lets a refresh start)."""
         now = self._clock()
-        record = self.store.get(openid)
         if record is None or record.status == REAUTH_REQUIRED:
             self.store.unschedule(openid)  # its record expired or awaits the user
             return "skipped"
         if not force and record.renew_at > now:
             self.store.reschedule(openid, record.renew_at)  # renewed since it was listed (or its entry is stale)
             return "skipped"
+        if take is not None:
+            take()
+            now = self._clock()
         return self._refresh(record, now)
 
     def _refresh(self, record: TokenRecord, now: float) -> str:
@@ -204,7 +250,8 @@ class Renewer:
                 return "reauth"
             self.store.reschedule(record.openid, now + defaults.RENEWAL_RETRY_AFTER)
             if error.errcode in QUOTA_ERRCODES:
-                raise QuotaReached() from None
+                self.quota.pause()
+                raise QuotaReached(started=True) from None
             log.warning("renewal of %s: %s; retrying later", loggable(record.openid), error)
             return "retried"
         except WeChatUnavailable as error:

@@ -17,6 +17,7 @@ REAUTH_PREFIX = "wechat_bot:reauth:"  # + {openid}: the scope of a fresh authori
 # What is due, for every user: one sorted set (about 100 bytes a user, so 100 MB at a million, on one shard),
 # because "what is due now" must stay one O(log n) read. It is written beside a user's record, never in the
 # same script, so each script stays in one slot; the order of the writes makes every crash in between heal.
+# A worker claims a batch by moving its entries ahead to the claim's end, in one script on this key alone.
 DUE_KEY = "wechat_bot:renewal:due"
 HEARTBEAT_KEY = "wechat_bot:renewal:heartbeat"  # Unix time the last renewal sweep of any worker completed
 
@@ -118,6 +119,11 @@ class TokenStore:
         self._redis, self._clock = redis, clock
         self._cas = redis.register_script(_COMPARE_AND_SAVE)
         self._save = redis.register_script(_SAVE)
+        self._claim = redis.register_script(_CLAIM)
+
+    @property
+    def redis(self) -> Redis:
+        return self._redis
 
     def save(self, record: TokenRecord) -> None:
         """Write the record (expiring with its refresh_token) and its place in the schedule. The schedule goes
@@ -146,6 +152,14 @@ class TokenStore:
             return TokenRecord.from_json(raw)
         return self._migrate(openid)
 
+    def get_many(self, openids: list[str]) -> list[TokenRecord | None]:
+        """Their records, in one round trip (one GET each: their keys are in as many slots as users)."""
+        with self._redis.pipeline(transaction=False) as pipe:
+            for openid in openids:
+                pipe.get(user_key(openid))
+            found = pipe.execute()
+        return [TokenRecord.from_json(raw) if raw else self._migrate(openid) for openid, raw in zip(openids, found)]
+
     def _migrate(self, openid: str) -> TokenRecord | None:
         """A record kept by an earlier version (`wechat_bot:user:<openid>`, no hash tag; re-authorize markers in
         one hash) moves to the present keys the first time it is read, so an upgrade drops no user's tokens."""
@@ -172,6 +186,27 @@ class TokenStore:
     def due(self, now: float, limit: int) -> list[str]:
         """Openids whose renewal time has come, oldest first: costs O(log n + due), never a scan."""
         return [m.decode() for m in self._redis.zrangebyscore(DUE_KEY, "-inf", now, start=0, num=limit)]
+
+    def claim_due(self, now: float, limit: int, until: float) -> list[tuple[str, float]]:
+        """Up to `limit` users due at `now`, oldest first, with when each fell due; in the same script their entries
+        move to `until`, so workers sweeping at once take disjoint batches, and a batch whose worker dies is due
+        again at `until`. Costs O(limit × log n)."""
+        raw = self._claim(keys=[DUE_KEY], args=[now, limit, until])
+        return [(raw[i].decode(), float(raw[i + 1])) for i in range(0, len(raw), 2)]
+
+    def unclaim(self, due: dict[str, float]) -> None:
+        """Hand claimed users back at the time they fell due (a worker stopping, a pause); an entry rescheduled
+        since, or gone, is left as it is."""
+        if due:
+            self._redis.zadd(DUE_KEY, due, xx=True, lt=True)
+
+    def backlog(self, now: float) -> tuple[int, float]:
+        """How many users are due and not yet claimed, and how long the oldest of them has waited (seconds)."""
+        with self._redis.pipeline(transaction=False) as pipe:  # one key: one slot, one round trip
+            pipe.zcount(DUE_KEY, "-inf", now)
+            pipe.zrange(DUE_KEY, 0, 0, withscores=True)
+            count, oldest = pipe.execute()
+        return count, max(0.0, now - oldest[0][1]) if count else 0.0
 
     def beat(self, at: float) -> None:
         self._redis.set(HEARTBEAT_KEY, int(at))
@@ -232,6 +267,14 @@ _SAVE = """
 redis.call('set', KEYS[1], ARGV[3], 'EXAT', ARGV[1])
 if ARGV[2] ~= 'reauth_required' then redis.call('del', KEYS[2]) end
 return 1
+"""
+
+# KEYS: the schedule. ARGV: now, how many, the claim's end. The due entries, oldest first (with their scores),
+# moved to the claim's end.
+_CLAIM = """
+local due = redis.call('zrangebyscore', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, ARGV[2])
+for i = 1, #due, 2 do redis.call('zadd', KEYS[1], 'XX', ARGV[3], due[i]) end
+return due
 """
 
 # KEYS: the user's record and re-authorize marker. ARGV: expected refresh_token, expire_at, status, reauth scope,
