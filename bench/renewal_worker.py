@@ -1,8 +1,8 @@
 """The renewal worker as it runs: `run.py worker` processes against the sandbox WeChat in a process of its own,
 answering each refresh after an injected latency, and where a renewal's CPU goes (cProfile, every thread).
 
-Used by bench/renewal.py (`--worker`, `--profile`); `python bench/renewal_worker.py sandbox SOCKET PORT` is the
-sandbox process it starts.
+Used by bench/renewal.py (`--worker`, `--profile`). The sandbox runs under gunicorn's gthread worker, which keeps
+connections alive as api.weixin.qq.com does (Werkzeug's server closes each one).
 """
 from __future__ import annotations
 
@@ -46,17 +46,11 @@ class Run:
         return self.rate / self.workers
 
 
-def serve_sandbox(socket_path: str, port: int) -> None:
-    """The sandbox WeChat's API on loopback, threaded as the tests serve it (one thread a connection)."""
-    import logging
-
-    from werkzeug.serving import make_server
-
+def sandbox_app():
+    """The sandbox WeChat's API for gunicorn (gthread: one thread a connection, kept alive as WeChat's are)."""
     from wechat_bot.sandbox import create_sandbox_app
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    redis = redis_py.Redis(unix_socket_path=socket_path)
-    make_server("127.0.0.1", port, create_sandbox_app(redis, APPID, SECRET), threaded=True).serve_forever()
+    return create_sandbox_app(redis_py.Redis(unix_socket_path=os.environ["BENCH_REDIS_SOCKET"]), APPID, SECRET)
 
 
 class Bench:
@@ -67,8 +61,11 @@ class Bench:
         self.home = Path(tempfile.mkdtemp(prefix="wechat_bot_worker_bench_"))
         port = _free_port()
         self.url = f"http://127.0.0.1:{port}"
-        self.server = subprocess.Popen([sys.executable, __file__, "sandbox", socket_path, str(port)],
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-k", "gthread", "--threads", "256", "--keep-alive", "30", "-b",
+             f"127.0.0.1:{port}", "renewal_worker:sandbox_app()"], cwd=self.home,
+            env={**os.environ, "BENCH_REDIS_SOCKET": socket_path, "PYTHONPATH": f"{ROOT}:{ROOT / 'bench'}"},
+            stdout=subprocess.DEVNULL, stderr=(self.home / "sandbox.log").open("w"))
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("WECHAT_", "REDIS_URL"))}
         self.env.update(WECHAT_TOKEN=TOKEN, WECHAT_APPID=APPID, WECHAT_SECRET=SECRET, REDIS_URL=f"unix://{socket_path}",
                         WECHAT_API_BASE=self.url, WECHAT_OPEN_BASE=self.url, PYTHONPATH=str(ROOT))
@@ -215,8 +212,12 @@ def _short(path: str) -> str:
 
 
 def _cpu(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return times.user + times.system
+    """The CPU of a process and of its children (gunicorn's worker under its master)."""
+    total = 0.0
+    for one in [process, *process.children(recursive=True)]:
+        times = one.cpu_times()
+        total += times.user + times.system
+    return total
 
 
 def _redis_cpu(redis) -> float:
@@ -244,6 +245,3 @@ def _wait_listening(port: int) -> None:
             time.sleep(0.05)
     raise RuntimeError(f"the sandbox did not listen on port {port}")
 
-
-if __name__ == "__main__" and sys.argv[1:2] == ["sandbox"]:
-    serve_sandbox(sys.argv[2], int(sys.argv[3]))

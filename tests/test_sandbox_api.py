@@ -215,3 +215,16 @@ def test_a_configured_latency_delays_every_answer(client, sandbox):
     assert client.refresh(first["refresh_token"])["access_token"]
     assert time.monotonic() - started >= 0.3
     assert sandbox.calls("/sns/oauth2/refresh_token") == 1
+
+
+def test_the_environments_proxy_settings_are_honoured(sandbox, monkeypatch):
+    """Read once when the client is made (requests would walk the environment on every call): a proxy that does
+    not answer fails the call; NO_PROXY naming the host lets it through."""
+    first = WeChatClient(sandbox.url, sandbox.url, APPID, SECRET).exchange_code(authorize(sandbox))
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with pytest.raises(WeChatUnavailable):
+        WeChatClient(sandbox.url, sandbox.url, APPID, SECRET, timeout=1, budget=1).refresh(first["refresh_token"])
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    assert WeChatClient(sandbox.url, sandbox.url, APPID, SECRET).refresh(first["refresh_token"])["access_token"]

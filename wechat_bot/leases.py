@@ -47,6 +47,8 @@ class Leases:
     def release_many(self, held: list[tuple[str, str]]) -> None:
         """`release` for each (name, owner): one round trip, or one each on a cluster (its pipeline takes no
         script)."""
+        if not held:
+            return
         if is_cluster(self._redis):
             for name, owner in held:
                 self.release(name, owner)

@@ -4,16 +4,16 @@ A sweep claims a batch of due users in the schedule (workers sweeping at once ta
 lease on each and reads their records (one round trip each for the batch), and hands them to a pool of
 long-lived threads that refresh them, each re-checking that its user is still due, so any number of workers on
 any number of hosts renew each token once; a worker killed mid-batch leaves claims and leases that run out.
-A full batch is followed by the next at once. Transient failures keep the record and try again later; a dead
-refresh_token marks the user for re-authorization; a quota error pauses every worker (see renewal_quota).
+While more is due, the next batch is claimed as soon as the pool runs low, so it never drains between batches.
+Transient failures keep the record and try again later; a dead refresh_token marks the user for
+re-authorization; a quota error pauses every worker (see renewal_quota).
 """
 from __future__ import annotations
 
 import signal
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 from .. import defaults
@@ -22,36 +22,13 @@ from ..leases import Leases
 from ..logs import loggable, logger
 from ..redis_connection import ERRORS as REDIS_ERRORS
 from .client import WeChatClient
+from .renewal_batch import Batch, Claim, SweepResult, lease_name
 from .renewal_quota import QuotaReached, RenewalQuota
 from .tokens import REAUTH_REQUIRED, TokenRecord, TokenStore
 
 log = logger("wechat_bot.renewal")
 
 QUOTA_ERRCODES = (45009, 45011)
-
-
-@dataclass
-class SweepResult:
-    renewed: int = 0
-    retried: int = 0
-    reauth: int = 0
-    skipped: int = 0
-    quota: bool = False
-    full: bool = False  # the batch was full: more may be due
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def add(self, outcome: str) -> None:
-        with self.lock:
-            setattr(self, outcome, getattr(self, outcome) + 1)
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A user this sweep took: when they fell due, the lease's owner token, the record read under it."""
-    openid: str
-    due_at: float
-    owner: str
-    record: TokenRecord | None
 
 
 class Renewer:
@@ -63,25 +40,31 @@ class Renewer:
         self.interval = interval if interval is not None else defaults.RENEWAL_INTERVAL
         self.concurrency = concurrency or defaults.RENEWAL_CONCURRENCY
         rate = rate or defaults.RENEWAL_RATE
-        self.batch = batch or max(defaults.RENEWAL_BATCH_MIN, self.concurrency,
-                                  int(min(rate, defaults.RENEWAL_RATE_SHARED) * defaults.RENEWAL_BATCH_SECONDS))
+        self.batch = batch or max(1, int(min(rate, defaults.RENEWAL_RATE_SHARED) * defaults.RENEWAL_BATCH_SECONDS))
         self.quota = quota or RenewalQuota(store.redis, rate, clock=clock)
         self._pool: ThreadPoolExecutor | None = None  # made at the first sweep, kept until run() returns
+        self._waiting = 0  # claimed users no thread has started on yet
+        self._low = threading.Condition()  # notified as threads start: the pool may be running low
         self._stop = threading.Event()
-        self._behind_logged = float("-inf")  # time.monotonic() of the last 'behind' line
+        self._behind_logged = float("-inf")  # time.monotonic() of the last "behind" line
         self.started = time.time()
         self.last_sweep: float | None = None  # Unix time the last sweep completed, for /healthz
 
     def stop(self, *_: object) -> None:
         """Finish what is in flight, then return from run(); safe from a signal handler."""
         self._stop.set()
+        with self._low:
+            self._low.notify_all()
 
     def run(self, once: bool = False, install_signals: bool = False) -> None:
         if install_signals:
             signal.signal(signal.SIGTERM, self.stop)
             signal.signal(signal.SIGINT, self.stop)
         try:
-            self._loop(once)
+            if once:
+                self._ended(self.sweep())
+            else:
+                self._loop()
         finally:
             self.close()
 
@@ -91,14 +74,24 @@ class Renewer:
             self._pool.shutdown(wait=True)
             self._pool = None
 
-    def _loop(self, once: bool) -> None:
-        failures = 0
+    def sweep(self) -> SweepResult:
+        """One batch of what is due now, renewed before it returns."""
+        batch = self._start_batch()
+        if batch is None:
+            return SweepResult(quota=True)
+        batch.wait()
+        return batch.finish(self.store, self.leases)
+
+    def _loop(self) -> None:
+        failures, batches = 0, []
         while not self._stop.is_set():
             try:
-                result = self.sweep()
+                batch = self._start_batch()
+                more = batch is not None and batch.result.full and not batch.result.quota
+                if batch is not None and batch.futures:
+                    batches.append(batch)
+                batches = self._settle(batches, until_low=more)
             except Exception as error:  # Redis stalled, gone, failing over: log, back off, carry on
-                if once:
-                    raise
                 failures += 1
                 pause = min(defaults.RENEWAL_BACKOFF_MAX, self.interval * 2 ** min(failures, 8))
                 log.warning("renewal sweep failed (%s: %s); trying again in %.0fs", type(error).__name__,
@@ -108,15 +101,37 @@ class Renewer:
             if failures:
                 log.info("renewal sweeps again after %d failed attempt(s)", failures)
                 failures = 0
-            self._beat()
-            if result.renewed or result.retried or result.reauth:
-                log.info("renewal sweep: %d renewed, %d to retry, %d need re-authorization, %d skipped",
-                         result.renewed, result.retried, result.reauth, result.skipped)
-            if once:
-                return
-            if result.full and not result.quota:
-                continue  # more is due: the next batch at once
-            self._stop.wait(max(self.interval, self._paused_for()))
+            if not more:
+                self._stop.wait(max(self.interval, self._paused_for()))
+        try:
+            self._settle(batches, until_low=False)
+        except REDIS_ERRORS as error:
+            log.warning("renewal stopped without releasing its claims (Redis: %s); they run out by themselves",
+                        type(error).__name__)
+
+    def _settle(self, batches: list[Batch], until_low: bool) -> list[Batch]:
+        """Wait until the pool runs low (more is due: the next batch goes in before a thread idles) or until
+        every batch is done, ending each batch as it gets done; the batches still in flight."""
+        while True:
+            if until_low:
+                with self._low:
+                    low = self._low.wait_for(lambda: self._waiting < self.concurrency or self._stop.is_set(),
+                                             timeout=1.0)
+            else:
+                for batch in batches:
+                    batch.wait()
+                low = True
+            for batch in [batch for batch in batches if batch.done]:
+                self._ended(batch.finish(self.store, self.leases))
+                batches.remove(batch)
+            if low:
+                return batches
+
+    def _ended(self, result: SweepResult) -> None:
+        self._beat()
+        if result.renewed or result.retried or result.reauth:
+            log.info("renewal sweep: %d renewed, %d to retry, %d need re-authorization, %d skipped",
+                     result.renewed, result.retried, result.reauth, result.skipped)
 
     def _paused_for(self) -> float:
         try:
@@ -140,51 +155,51 @@ class Renewer:
                         "access_tokens expire before renewal; add workers, or raise WECHAT_RENEWAL_RATE or "
                         "WECHAT_RENEWAL_CONCURRENCY", backlog, lag, defaults.RENEWAL_MARGIN)
 
-    def sweep(self) -> SweepResult:
-        """One batch of what is due now, renewed before it returns."""
-        result = SweepResult()
+    def _start_batch(self) -> Batch | None:
+        """Claim what is due, lease and read it, and put it on the pool; None while renewals pause."""
         if self.quota.paused_for() > 0:
-            result.quota = True
-            return result
+            return None
         now = self._clock()
         due = self.store.claim_due(now, self.batch, now + defaults.RENEWAL_LEASE_TTL)
-        result.full = len(due) == self.batch
-        claims = self._take(due, result)
-        if not claims:
-            return result
+        result = SweepResult(full=len(due) == self.batch)
+        batch = Batch(self._take(due, result), result)
+        if not batch.claims:
+            return batch
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="renewal")
             self.client.reserve_connections(self.concurrency)
-        unstarted: dict[str, float] = {}
-        try:
-            wait([self._pool.submit(self._claim_and_renew, claim, result, unstarted) for claim in claims])
-        finally:
-            self.leases.release_many([(f"renew:{claim.openid}", claim.owner) for claim in claims])
-            self.store.unclaim(unstarted)
-        return result
+        with self._low:
+            self._waiting += len(batch.claims)
+        batch.futures = [self._pool.submit(self._renew_claimed, claim, batch) for claim in batch.claims]
+        return batch
 
     def _take(self, due: list[tuple[str, float]], result: SweepResult) -> list[Claim]:
         """A lease on each claimed user and their record, each in one round trip. A user whose lease is held
         (renewed on demand right now, or by a worker that died) stays claimed until the claim runs out."""
-        owners = self.leases.acquire_many([f"renew:{openid}" for openid, _ in due], defaults.RENEWAL_LEASE_TTL)
+        owners = self.leases.acquire_many([lease_name(openid) for openid, _ in due], defaults.RENEWAL_LEASE_TTL)
         mine = [(openid, due_at, owner) for (openid, due_at), owner in zip(due, owners) if owner]
         result.skipped += len(due) - len(mine)
         records = self.store.get_many([openid for openid, _, _ in mine])
         return [Claim(openid, due_at, owner, record) for (openid, due_at, owner), record in zip(mine, records)]
 
-    def _claim_and_renew(self, claim: Claim, result: SweepResult, unstarted: dict[str, float]) -> None:
+    def _renew_claimed(self, claim: Claim, batch: Batch) -> None:
+        with self._low:
+            self._waiting -= 1
+            self._low.notify_all()
+        result = batch.result
         if self._stop.is_set() or result.quota:
-            unstarted[claim.openid] = claim.due_at  # handed back: another worker, or this one later, takes it
+            batch.hand_back(claim)  # another worker, or this one later, takes it
             return
         try:
-            result.add(self._renew_record(claim.openid, claim.record, force=False, take=self.quota.take))
+            result.add(self._renew_record(claim.openid, claim.record, force=False, schedule=batch.schedule,
+                                          ready=lambda: self._may_start(claim)))
         except REDIS_ERRORS as error:
             log.warning("renewal of %s put off: Redis unavailable (%s); its lease runs out by itself",
                         loggable(claim.openid), type(error).__name__)
             result.add("retried")
         except QuotaReached as reached:
             if not reached.started:
-                unstarted[claim.openid] = claim.due_at
+                batch.hand_back(claim)
             if not result.quota:
                 result.quota = True
                 log.warning("WeChat quota reached: every worker's renewals pause for up to %.0fs",
@@ -193,6 +208,14 @@ class Renewer:
             log.exception("renewal of %s failed unexpectedly; it is tried again when its claim runs out",
                           loggable(claim.openid))
             result.add("retried")
+
+    def _may_start(self, claim: Claim) -> bool:
+        """Wait for the rate to let a refresh start; then, if the claim is old (the shared budget held it back),
+        make sure its lease is still ours, so a user whose lease ran out is never refreshed twice."""
+        self.quota.take()
+        if time.monotonic() - claim.taken_at < defaults.RENEWAL_LEASE_TTL / 2:
+            return True
+        return self.leases.extend(claim.lease, claim.owner, defaults.RENEWAL_LEASE_TTL)
 
     def valid_access_token(self, openid: str, wait: float = 5.0) -> str | None:
         """The user's access_token, renewed on the spot if it has expired; None if they must authorize again.
@@ -225,8 +248,8 @@ class Renewer:
         return self._renew_record(openid, self.store.get(openid), force)
 
     def _renew_record(self, openid: str, record: TokenRecord | None, force: bool,
-                      take: Callable[[], None] | None = None) -> str:
-        """`record`, read under the lease: refreshed if still due (after `take` lets a refresh start)."""
+                      schedule: dict[str, float] | None = None, ready: Callable[[], bool] | None = None) -> str:
+        """`record`, read under the lease: refreshed if still due, once `ready` says a refresh may start."""
         now = self._clock()
         if record is None or record.status == REAUTH_REQUIRED:
             self.store.unschedule(openid)  # its record expired or awaits the user
@@ -234,12 +257,11 @@ class Renewer:
         if not force and record.renew_at > now:
             self.store.reschedule(openid, record.renew_at)  # renewed since it was listed (or its entry is stale)
             return "skipped"
-        if take is not None:
-            take()
-            now = self._clock()
-        return self._refresh(record, now)
+        if ready is not None and not ready():
+            return "skipped"
+        return self._refresh(record, self._clock(), schedule)
 
-    def _refresh(self, record: TokenRecord, now: float) -> str:
+    def _refresh(self, record: TokenRecord, now: float, schedule: dict[str, float] | None = None) -> str:
         try:
             answer = self.client.refresh(record.refresh_token)
         except WeChatError as error:
@@ -258,7 +280,7 @@ class Renewer:
             self.store.reschedule(record.openid, now + defaults.RENEWAL_RETRY_AFTER)
             log.warning("renewal of %s: %s; retrying later", loggable(record.openid), error)
             return "retried"
-        if not self.store.apply_refresh(record, answer, self._clock()):
+        if not self.store.apply_refresh(record, answer, self._clock(), schedule):
             log.info("renewal of %s discarded: a newer authorization replaced its tokens", loggable(record.openid))
             return "skipped"
         return "renewed"

@@ -194,6 +194,12 @@ class TokenStore:
         raw = self._claim(keys=[DUE_KEY], args=[now, limit, until])
         return [(raw[i].decode(), float(raw[i + 1])) for i in range(0, len(raw), 2)]
 
+    def schedule_many(self, renew_at: dict[str, float]) -> None:
+        """Their next renewals, in one command. Only for users still in the schedule: one revoked, or whose
+        refresh_token died, meanwhile stays out."""
+        if renew_at:
+            self._redis.zadd(DUE_KEY, renew_at, xx=True)
+
     def unclaim(self, due: dict[str, float]) -> None:
         """Hand claimed users back at the time they fell due (a worker stopping, a pause); an entry rescheduled
         since, or gone, is left as it is."""
@@ -222,9 +228,11 @@ class TokenStore:
         """Try again at `at`; only for a record still in the schedule."""
         self._redis.zadd(DUE_KEY, {openid: at}, xx=True)
 
-    def apply_refresh(self, used: TokenRecord, answer: dict[str, Any], now: float) -> bool:
+    def apply_refresh(self, used: TokenRecord, answer: dict[str, Any], now: float,
+                      schedule: dict[str, float] | None = None) -> bool:
         """Write a refresh's tokens back, unless the stored refresh_token is no longer the one used (a newer
-        authorization came in meanwhile): that one wins. A new refresh_token restarts its 30 days."""
+        authorization came in meanwhile): that one wins. A new refresh_token restarts its 30 days. With
+        `schedule`, the next renewal goes there, for `schedule_many` to write with others."""
         rotated = answer.get("refresh_token") and answer["refresh_token"] != used.refresh_token
         renewed = replace(
             used,
@@ -236,7 +244,7 @@ class TokenStore:
             status=ACTIVE,
             updated_at=int(now),
         )
-        return self._compare_and_save(used.refresh_token, renewed)
+        return self._compare_and_save(used.refresh_token, renewed, schedule=schedule)
 
     def mark_reauth(self, used: TokenRecord, now: float) -> bool:
         """The refresh_token is dead: out of the schedule, and the user's next reply carries a new link."""
@@ -248,13 +256,16 @@ class TokenStore:
         raw = self._redis.get(reauth_key(openid))
         return raw.decode() if raw else None
 
-    def _compare_and_save(self, expected_refresh_token: str, record: TokenRecord, reauth_scope: str = "") -> bool:
+    def _compare_and_save(self, expected_refresh_token: str, record: TokenRecord, reauth_scope: str = "",
+                          schedule: dict[str, float] | None = None) -> bool:
         """The record, if the stored refresh_token is still the one used; then its place in the schedule."""
         args = [expected_refresh_token, record.refresh_token_expires_at + defaults.RECORD_GRACE, record.status,
                 reauth_scope, record.to_json(), REFRESH_TOKEN_INDEX]
         if not self._cas(keys=[user_key(record.openid), reauth_key(record.openid)], args=args):
             return False
-        if record.status == REAUTH_REQUIRED:
+        if schedule is not None and record.status != REAUTH_REQUIRED:
+            schedule[record.openid] = record.renew_at
+        elif record.status == REAUTH_REQUIRED:
             self._redis.zrem(DUE_KEY, record.openid)
         else:
             self._redis.zadd(DUE_KEY, {record.openid: record.renew_at})
