@@ -9,12 +9,14 @@ from urllib.parse import urlsplit
 import requests
 from redis import Redis
 
+from . import defaults
 from .config import PANEL_NAMES, Settings
 from .endpoint.signature import sign
 from .errors import WeChatError, WeChatUnavailable
 from .redis_connection import probe
 from .oauth.client import WeChatClient
 from .oauth.public_url import discover_tunnel
+from .oauth.tokens import TokenStore
 
 HINTS = {
     40013: "WECHAT_APPID is not this account's AppID",
@@ -62,11 +64,23 @@ def run_checks(settings: Settings, redis: Redis, *, port: int = 5000, online: bo
     problem = probe(redis)
     if problem is None:
         report.passed.append("Redis takes writes")
+        _renewal_backlog(redis, report)
     else:
         report.failures.append(f"Redis {problem}")
     if online:
         _credentials(settings, report)
     return report
+
+
+def _renewal_backlog(redis: Redis, report: Report) -> None:
+    """Does renewal keep up: users due and not yet renewed, and how long the oldest has waited."""
+    backlog, lag = TokenStore(redis).backlog(time.time())
+    said = f"renewal: {backlog} user(s) due, the oldest waiting {lag:.0f}s"
+    if lag > defaults.RENEWAL_MARGIN:
+        report.warnings.append(f"{said}, past the {defaults.RENEWAL_MARGIN}s margin: access_tokens expire before "
+                               "they are renewed (start `run.py worker`, add workers, or raise WECHAT_RENEWAL_RATE)")
+    else:
+        report.passed.append(f"{said} (within the {defaults.RENEWAL_MARGIN}s margin)")
 
 
 def _describe_url(public: str, settings: Settings, report: Report) -> None:
