@@ -145,7 +145,7 @@ def profile(bench: Bench, latency_ms: int, top: int) -> None:
     renewer = Renewer(TokenStore(bench.redis), WeChatClient(bench.url, bench.url, APPID, SECRET), Leases(bench.redis))
     profilers, lock = [], threading.Lock()
     local = threading.local()
-    renew = renewer._claim_and_renew
+    renew = renewer._renew_claimed
 
     def profiled(*args):
         if not hasattr(local, "profiler"):
@@ -158,7 +158,7 @@ def profile(bench: Bench, latency_ms: int, top: int) -> None:
         finally:
             local.profiler.disable()
 
-    renewer._claim_and_renew = profiled
+    renewer._renew_claimed = profiled
     main = cProfile.Profile(time.thread_time)
     profilers.append(main)
     cpu, renewed = time.process_time(), 0
@@ -176,14 +176,30 @@ def profile(bench: Bench, latency_ms: int, top: int) -> None:
         stats.add(more)
     print(f"  {renewed} renewals in this process: CPU {1e6 * cpu / renewed:,.0f} µs a renewal (all threads, "
           f"cProfile's overhead included)")
-    print("  where it goes, by own time (thread CPU, µs a renewal):")
+    total = sum(own for (_, _, own, _, _) in stats.stats.values())
+    print("  by step (cumulative thread CPU, µs a renewal, cProfile's overhead included):")
+    for label, path, name in STEPS:
+        spent = sum(cumulative for (where, _, function), (_, _, _, cumulative, _) in stats.stats.items()
+                    if where.endswith(path) and function == name)
+        print(f"    {label:<66} {1e6 * spent / renewed:7.0f}")
+    print(f"    {'everything, all threads':<66} {1e6 * total / renewed:7.0f}")
+    print("  by library (own thread CPU, µs a renewal; built-ins are mostly requests' str and isinstance calls):")
     for family, spent in _families(stats):
-        print(f"    {family:<44} {1e6 * spent / renewed:7.0f}")
+        print(f"    {family:<66} {1e6 * spent / renewed:7.0f}")
     print(f"  top {top} functions by own time (µs a renewal):")
     rows = sorted(stats.stats.items(), key=lambda item: item[1][2], reverse=True)[:top]
     for (path, line, name), (_, calls, own, _cumulative, _) in rows:
         print(f"    {1e6 * own / renewed:7.1f}  {calls / renewed:5.1f} calls  {_short(path)}:{line} {name}")
 
+
+STEPS = (  # a renewal's steps in wechat_bot, by the function that does each
+    ("the refresh over HTTP (requests: build, send, wait, read, parse)", "oauth/client.py", "_call"),
+    ("the renewed record written (compare-and-set script)", "oauth/tokens.py", "apply_refresh"),
+    ("the rate and the shared budget (RenewalQuota.take)", "oauth/renewal_quota.py", "take"),
+    ("a batch claimed in the schedule (script)", "oauth/tokens.py", "claim_due"),
+    ("leases taken and records read for a batch (two pipelines)", "oauth/renewal.py", "_take"),
+    ("a batch's end: next renewals (one ZADD), leases released", "oauth/renewal_batch.py", "finish"),
+)
 
 FAMILIES = (  # by where a function lives: the first that matches
     ("HTTP client (requests, urllib3, http.client)", ("requests", "urllib3", "http/client", "email/")),
