@@ -72,8 +72,8 @@ RENEWAL_RETRY_AFTER = 30
 RENEWAL_QUOTA_PAUSE = 60.0
 # Per worker process (WECHAT_RENEWAL_RATE, WECHAT_RENEWAL_CONCURRENCY): refreshes started a second, and in flight
 # at once. A refresh holds its thread for WeChat's round trip, so what one process renews a second is about
-# concurrency / latency, up to the rate: 64 in flight keep 250/s going up to about 250 ms of latency, and 200/s
-# (1.3 million users a worker) up to about 300 ms. More threads than that mostly wait for the GIL.
+# concurrency / latency, up to the rate: with 64 and 250, bench/renewal.py measured 250/s at 50 and 100 ms and
+# 211/s at 300 ms (1.4 million users a worker), at 1.1 ms of the worker's CPU a renewal whatever the latency.
 RENEWAL_RATE = 250
 RENEWAL_CONCURRENCY = 64
 RENEWAL_CONCURRENCY_MAX = 512
@@ -81,11 +81,10 @@ RENEWAL_CONCURRENCY_MAX = 512
 # this many a second, counted in Redis per second: any 60 s then holds at most 45,750 of them, leaving room for
 # on-demand renewals (`wechat.user(openid).access_token`) and for clocks that disagree.
 RENEWAL_RATE_SHARED = 750
-# A sweep claims this many seconds of work at the process's rate (at least RENEWAL_BATCH_MIN users): long enough
-# that the last refreshes of a batch, while the pool drains, cost little; short enough that a worker stopped
-# (SIGTERM) hands back a small batch.
+# A sweep claims this many seconds of work at the process's rate: enough that its pipelines (claim, leases,
+# records, the batch's end) cost little a renewal; little enough that a batch held back by the shared budget
+# still starts well within its 60 s claim, and that a stopped worker hands back a small batch.
 RENEWAL_BATCH_SECONDS = 2.0
-RENEWAL_BATCH_MIN = 200
 # After a failed sweep (Redis down or stalled) the worker waits twice as long each time, up to this.
 RENEWAL_BACKOFF_MAX = 30.0
 # /healthz says renewal has stopped when no sweep completed for this long (sweeps come every 5 s; a Redis
