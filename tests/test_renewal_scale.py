@@ -63,6 +63,21 @@ def test_a_full_batch_goes_on_at_once_not_after_the_interval(due, redis, sandbox
     assert not thread.is_alive() and sorted(refreshes(redis)) == [1] * 12
 
 
+def test_an_idle_worker_still_says_it_sweeps(redis, sandbox, make_app):
+    """Nothing due: its sweeps find nothing, and /healthz must still hear from it."""
+    worker = renewer_for(redis, sandbox, interval=0.05)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        assert wait_until(lambda: TokenStore(redis).last_beat() is not None)
+        first = TokenStore(redis).last_beat()
+        assert wait_until(lambda: TokenStore(redis).last_beat() > first, 10)  # and again, while idle
+    finally:
+        worker.stop()
+        thread.join(10)
+    assert make_app().test_client().get("/healthz").get_json()["renewal"] == "ok"
+
+
 def test_the_settings_size_the_workers_pool_and_rate(make_app):
     services = make_app({"WECHAT_RENEWAL_CONCURRENCY": "8", "WECHAT_RENEWAL_RATE": "20"}).extensions["wechat_bot"]
     renewer = services.renewer()

@@ -63,6 +63,7 @@ class Renewer:
         try:
             if once:
                 self._ended(self.sweep())
+                self._beat()
             else:
                 self._loop()
         finally:
@@ -101,6 +102,7 @@ class Renewer:
             if failures:
                 log.info("renewal sweeps again after %d failed attempt(s)", failures)
                 failures = 0
+            self._beat()
             if not more:
                 self._stop.wait(max(self.interval, self._paused_for()))
         try:
@@ -128,7 +130,6 @@ class Renewer:
                 return batches
 
     def _ended(self, result: SweepResult) -> None:
-        self._beat()
         if result.renewed or result.retried or result.reauth:
             log.info("renewal sweep: %d renewed, %d to retry, %d need re-authorization, %d skipped",
                      result.renewed, result.retried, result.reauth, result.skipped)
