@@ -207,7 +207,9 @@ class TokenStore:
             self._redis.zadd(DUE_KEY, due, xx=True, lt=True)
 
     def backlog(self, now: float) -> tuple[int, float]:
-        """How many users are due and not yet claimed, and how long the oldest of them has waited (seconds)."""
+        """How many users are due and not yet claimed, and how long the oldest of them has waited (seconds). The
+        users a worker has claimed and is renewing (a few seconds of its work) are not counted: their entries
+        sit at their claim's end."""
         with self._redis.pipeline(transaction=False) as pipe:  # one key: one slot, one round trip
             pipe.zcount(DUE_KEY, "-inf", now)
             pipe.zrange(DUE_KEY, 0, 0, withscores=True)
