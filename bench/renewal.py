@@ -105,6 +105,10 @@ def worker_as_it_runs(redis, socket_path: str, args) -> None:
             print(f"  {one.latency_ms:4d} ms  {one.workers:5d}  {one.per_process:16.0f}  {one.worker_cpu_ms:28.2f}"
                   f"  {one.sandbox_cpu_ms:7.2f}  {one.redis_cpu_ms:5.2f}  "
                   f"{one.per_process * renewal_worker.SECONDS_PER_RENEWAL:15,.0f}   {'yes' if one.once else 'NO'}")
+        one = next((r for r in runs if (r.latency_ms, r.workers) == (100, 1)), runs[0])
+        print(f"/healthz's renewal_backlog and renewal_lag_s while one worker catches up at {one.latency_ms} ms "
+              "(seconds since it started: users due and not yet claimed, the oldest's wait):")
+        print("  " + "  ".join(f"{at:.0f}s {backlog:,}/{lag:.0f}s" for at, backlog, lag in one.backlog))
         capacity([one for one in runs if one.workers == 1])
         if args.profile:
             print(f"where a renewal's CPU goes: Renewer.run's sweeps in this process at 100 ms, "

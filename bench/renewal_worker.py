@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 import psutil  # noqa: E402
 import redis as redis_py  # noqa: E402
 
-from wechat_bot.oauth.tokens import DUE_KEY, TokenRecord, user_key  # noqa: E402
+from wechat_bot.oauth.tokens import DUE_KEY, TokenRecord, TokenStore, user_key  # noqa: E402
 from wechat_bot.sandbox import SandboxStore  # noqa: E402
 
 APPID, SECRET, TOKEN = "wx0123456789abcdef", "0123456789abcdef0123456789abcdef", "benchtoken"
@@ -40,6 +40,7 @@ class Run:
     sandbox_cpu_ms: float  # the sandbox WeChat
     redis_cpu_ms: float
     once: bool  # every user refreshed exactly once
+    backlog: list  # (seconds since the workers started, renewal_backlog, renewal_lag_s) about every second
 
     @property
     def per_process(self) -> float:
@@ -57,7 +58,7 @@ class Bench:
     """The sandbox process and `users` users with live refresh_tokens, made due again for each run."""
 
     def __init__(self, redis, socket_path: str, users: int) -> None:
-        self.redis, self.sandbox = redis, SandboxStore(redis, APPID, SECRET)
+        self.redis, self.sandbox, self.store = redis, SandboxStore(redis, APPID, SECRET), TokenStore(redis)
         self.home = Path(tempfile.mkdtemp(prefix="wechat_bot_worker_bench_"))
         port = _free_port()
         self.url = f"http://127.0.0.1:{port}"
@@ -75,12 +76,13 @@ class Bench:
         _wait_listening(port)
 
     def make_due(self) -> None:
-        """Every user's access_token expires in 200 s: due for renewal 400 s ago."""
-        now = int(time.time())
+        """Every user due for renewal, the first 500 s ago, the last 100 s ago (their access_tokens expiring in
+        100 to 500 s), so the lag shrinks as a worker catches up, oldest first."""
+        now, users = int(time.time()), len(self.refresh_tokens)
         with self.redis.pipeline(transaction=False) as pipe:
             for n, refresh_token in enumerate(self.refresh_tokens):
                 record = TokenRecord(openid=f"o_w{n:06d}", scope="snsapi_base", access_token="A" * 86,
-                                     refresh_token=refresh_token, access_token_expires_at=now + 200,
+                                     refresh_token=refresh_token, access_token_expires_at=now + 100 + 400 * n // users,
                                      refresh_token_expires_at=now + 20 * 86400, consented_at=now - 7000,
                                      updated_at=now - 7000)
                 pipe.set(user_key(record.openid), record.to_json(), ex=30 * 86400)
@@ -110,13 +112,16 @@ class Bench:
         once = len(counts) == users and set(counts) == {1}
         per = lambda a, b: 1000 * (b - a) / renewed  # noqa: E731  ms of CPU a renewal
         return Run(workers, latency_ms, renewed / (t2 - t1), per(sum(cpu1[:-1]), sum(cpu2[:-1])),
-                   per(cpu1[-1], cpu2[-1]), per(r1, r2), once)
+                   per(cpu1[-1], cpu2[-1]), per(r1, r2), once, self.backlog)
 
     def _watch(self, users: int, base: int, watched: list) -> list[tuple]:
         """(time, refreshes, CPU of each process, Redis's CPU) when 5 % and when 95 % of users were refreshed;
         returns once all were."""
         marks, goals, deadline = [], [int(users * 0.05), int(users * 0.95), users], time.monotonic() + 30 + users / 5
+        started, self.backlog = time.monotonic(), []
         while goals and time.monotonic() < deadline:
+            if time.monotonic() - started >= len(self.backlog):  # what /healthz reads, about once a second
+                self.backlog.append((time.monotonic() - started, *self.store.backlog(time.time())))
             done = self.sandbox.calls(REFRESH) - base
             if done >= goals[0]:
                 marks.append((time.monotonic(), done, [_cpu(p) for p in watched], _redis_cpu(self.redis)))
