@@ -241,7 +241,7 @@ class Renewer:
 
     def renew_now(self, openid: str) -> str | None:
         """Renew this user's token now under the worker's lease: the outcome, or None if a worker holds it."""
-        with self.leases.hold(f"renew:{openid}", defaults.RENEWAL_LEASE_TTL) as mine:
+        with self.leases.hold(lease_name(openid), defaults.RENEWAL_LEASE_TTL) as mine:
             return self.renew(openid, force=True) if mine else None
 
     def renew(self, openid: str, force: bool = False) -> str:
