@@ -156,7 +156,7 @@ def test_the_worker_logs_when_renewal_falls_behind(due, redis, sandbox, caplog):
 
 def test_a_stopped_worker_hands_back_what_it_had_not_started(due, redis, sandbox):
     due(6)
-    sandbox.inject(REFRESH, Fault(delay=0.5))
+    sandbox.inject(REFRESH, Fault(delay=2.0))  # the first refresh is still in flight when the worker is stopped
     worker = renewer_for(redis, sandbox, concurrency=1, batch=6)
     thread = threading.Thread(target=worker.run)
     thread.start()
