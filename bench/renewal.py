@@ -1,11 +1,15 @@
 """Renewal benchmark: the cost of finding what is due as users grow, renewals per second against the
-sandbox WeChat API, and Redis memory per stored user. Run: python bench/renewal.py [--users 1000000]
+sandbox WeChat API, Redis memory per stored user, and the worker as it runs: `run.py worker` processes against
+the sandbox in a process of its own, answering each refresh after 50, 100 and 300 ms, with the renewals a
+second per process, the CPU per renewal and the users one worker keeps renewed; `--profile` adds where a
+renewal's CPU goes. Run: python bench/renewal.py [--users 1000000] [--worker-only] [--profile]
 
-Figures are ratios against a baseline measured in the same run (these machines are noisy).
+Figures are ratios against a baseline measured in the same run, or CPU time (these machines are noisy).
 """
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import replace
 import statistics
 import sys
@@ -14,12 +18,13 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)]
 
 import redis as redis_py  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
-from wechat_bot import embedded_redis  # noqa: E402
+import renewal_worker  # noqa: E402
+from wechat_bot import defaults, embedded_redis  # noqa: E402
 from wechat_bot.leases import Leases  # noqa: E402
 from wechat_bot.oauth.client import WeChatClient  # noqa: E402
 from wechat_bot.oauth.renewal import Renewer  # noqa: E402
@@ -62,13 +67,69 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--users", type=int, default=1_000_000)
     parser.add_argument("--renewals", type=int, default=1000)
+    parser.add_argument("--worker-only", action="store_true", help="only the worker as it runs")
+    parser.add_argument("--worker-users", type=int, default=3000, help="users due for each run of the worker")
+    parser.add_argument("--latencies", default="50,100,300", help="the sandbox's latency for each run, in ms")
+    parser.add_argument("--concurrency", type=int, help="WECHAT_RENEWAL_CONCURRENCY (default: the default)")
+    parser.add_argument("--rate", type=int, help="WECHAT_RENEWAL_RATE (default: the default)")
+    parser.add_argument("--profile", action="store_true", help="also: where a renewal's CPU goes, at 100 ms")
     args = parser.parse_args()
     var = Path(tempfile.mkdtemp(prefix="wechat_bot_bench_"))
-    redis = redis_py.Redis(unix_socket_path=embedded_redis.ensure_running(var))
+    socket_path = embedded_redis.ensure_running(var)
+    redis = redis_py.Redis(unix_socket_path=socket_path)
     try:
-        run(redis, args.users, args.renewals)
+        if not args.worker_only:
+            run(redis, args.users, args.renewals)
+            redis.flushall()
+        worker_as_it_runs(redis, socket_path, args)
     finally:
         embedded_redis.stop(var)
+
+
+def worker_as_it_runs(redis, socket_path: str, args) -> None:
+    settings = {name: str(value) for name, value in (("WECHAT_RENEWAL_CONCURRENCY", args.concurrency),
+                                                     ("WECHAT_RENEWAL_RATE", args.rate)) if value}
+    concurrency, rate = args.concurrency or defaults.RENEWAL_CONCURRENCY, args.rate or defaults.RENEWAL_RATE
+    latencies = [int(ms) for ms in args.latencies.split(",")]
+    bench = renewal_worker.Bench(redis, socket_path, args.worker_users)
+    print(f"the worker as it runs: `run.py worker` (WECHAT_RENEWAL_CONCURRENCY {concurrency}, WECHAT_RENEWAL_RATE "
+          f"{rate}) against the sandbox WeChat in its own process (gunicorn gthread), {args.worker_users:,} users "
+          f"due each run, each refresh answered after the latency; rates between 5 % and 95 % done")
+    print("  latency  workers  renewals/s a process   CPU ms a renewal: worker  sandbox  Redis   users a worker"
+          "   each once")
+    try:
+        runs = [bench.run(ms, 1, settings) for ms in latencies]
+        if 100 in latencies:
+            runs.append(bench.run(100, 2, settings))
+        for one in runs:
+            print(f"  {one.latency_ms:4d} ms  {one.workers:5d}  {one.per_process:16.0f}  {one.worker_cpu_ms:28.2f}"
+                  f"  {one.sandbox_cpu_ms:7.2f}  {one.redis_cpu_ms:5.2f}  "
+                  f"{one.per_process * renewal_worker.SECONDS_PER_RENEWAL:15,.0f}   {'yes' if one.once else 'NO'}")
+        one = next((r for r in runs if (r.latency_ms, r.workers) == (100, 1)), runs[0])
+        print(f"/healthz's renewal_backlog and renewal_lag_s while one worker catches up at {one.latency_ms} ms "
+              "(seconds since it started: users due and not yet claimed, the oldest's wait):")
+        print("  " + "  ".join(f"{at:.0f}s {backlog:,}/{lag:.0f}s" for at, backlog, lag in one.backlog))
+        capacity([one for one in runs if one.workers == 1])
+        if args.profile:
+            print(f"where a renewal's CPU goes: Renewer.run's sweeps in this process at 100 ms, "
+                  f"{args.worker_users:,} users")
+            renewal_worker.profile(bench, 100, 20)
+    finally:
+        bench.close()
+
+
+def capacity(runs) -> None:
+    """Worker processes for a store of users: each renewed every 6,600 s, at the rate one process sustained."""
+    shared = defaults.RENEWAL_RATE_SHARED
+    print(f"capacity: worker processes needed (renewals a second = users / 6,600; all workers together start at "
+          f"most {shared}/s, within WeChat's 50,000 a minute)")
+    print("  users        renewals/s  " + "".join(f"  at {one.latency_ms} ms" for one in runs))
+    for users in (100_000, 1_000_000, 3_000_000, 4_900_000, 10_000_000):
+        needed = users / renewal_worker.SECONDS_PER_RENEWAL
+        cells = "".join(f"  {math.ceil(needed / one.per_process):>{len(str(one.latency_ms)) + 6}}" for one in runs)
+        if needed > shared:
+            cells = f"  more than WeChat allows one account ({shared}/s keeps {shared * 6600:,} users)"
+        print(f"  {users:>10,}  {needed:10.0f}  {cells}")
 
 
 def run(redis, users: int, renewals: int) -> None:

@@ -33,6 +33,17 @@ BAD = [
     ("WECHAT_VERIFY_FILE", "/home/me/Downloads/MP_verify_abc123.txt"),
     ("WECHAT_VERIFY_FILE", "MP_verify_abc123.txt.txt"),
     ("WECHAT_VERIFY_FILE", "MP_verify_../../etc.txt"),
+    ("WECHAT_RENEWAL_CONCURRENCY", "0"),
+    ("WECHAT_RENEWAL_CONCURRENCY", "lots"),
+    ("WECHAT_RENEWAL_CONCURRENCY", "100000"),
+    ("WECHAT_RENEWAL_RATE", "1000"),  # past WeChat's 50,000 a minute for all workers
+    ("WECHAT_RENEWAL_RATE", "-5"),
+    ("WECHAT_RENEWAL_RATE", "2.5"),
+    ("WECHAT_RENEWAL_RATE", "²"),
+    ("WECHAT_QR_LOGIN", "yes"),
+    ("WECHAT_METRICS", "1"),
+    ("WECHAT_API_KEYS", "crm"),
+    ("WECHAT_API_KEYS", "crm:short"),
 ]
 
 
@@ -64,6 +75,7 @@ def test_defaults():
     assert settings.ngrok_api_url == "http://127.0.0.1:4040"
     assert settings.redis_url is None and settings.aes_key is None
     assert settings.var_dir.name == "var"
+    assert (settings.renewal_concurrency, settings.renewal_rate) == (64, 250)
 
 
 def test_dotenv_is_read_and_the_environment_wins(tmp_path, monkeypatch):

@@ -14,7 +14,7 @@ import requests
 from tests import processes
 from tests.conftest import APPID, CREDENTIALS, TOKEN, project_root
 from tests.wechat_client import WeChat, http_transport
-from wechat_bot.oauth.tokens import TokenRecord, TokenStore
+from wechat_bot.oauth.tokens import DUE_KEY, TokenRecord, TokenStore
 from wechat_bot.sandbox import Fault
 
 
@@ -74,8 +74,10 @@ def test_a_renewal_worker_killed_mid_sweep_loses_nothing_and_is_taken_over(tmp_p
     orphaned = redis.keys(KEY_PREFIX + "*")
     assert orphaned  # claims left behind by the dead worker
     assert all(store.get(r.openid) for r in records)  # no record lost
+    assert all(redis.zscore(DUE_KEY, r.openid) > time.time() for r in records)  # its batch, claimed for 60 s
     for key in orphaned:
-        redis.pexpire(key, 1)  # their time runs out
+        redis.pexpire(key, 1)  # their time runs out…
+    store.unclaim({r.openid: time.time() - 1 for r in records})  # …and the batch's claim with them
     time.sleep(0.05)
     result = subprocess.run([sys.executable, str(project_root() / "run.py"), "worker", "--once"], cwd=tmp_path,
                             env=env, capture_output=True, text=True, timeout=60)

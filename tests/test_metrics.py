@@ -64,6 +64,7 @@ def test_users_by_state_and_refresh_tokens_ending_soon(make_app, redis):
     assert sample(text, "wechat_bot_users", state="expiring") == 1
     assert sample(text, "wechat_bot_users", state="reauth_required") == 1
     assert [sample(text, "wechat_bot_refresh_tokens_ending", days=d) for d in ("1", "3", "7")] == [0, 1, 2]
+    assert sample(text, "wechat_bot_renewal_backlog") == 0 and sample(text, "wechat_bot_renewal_lag_seconds") == 0
 
 
 def test_every_scrape_under_two_gunicorn_workers_counts_every_push(tmp_path, redis):

@@ -77,10 +77,12 @@ def test_a_killed_workers_claims_are_taken_over_once_they_run_out(authorized, re
     for record in records:
         assert dead_worker.acquire(f"renew:{record.openid}", ttl=60)  # what a worker killed mid-claim leaves
     assert renewer_for(redis, sandbox).sweep().skipped == 3
+    assert renewer_for(redis, sandbox).sweep().skipped == 0  # claimed by the first sweep: out of the way
     for record in records:
-        redis.pexpire(LEASE_PREFIX + f"renew:{record.openid}", 1)  # their 60 s pass
+        redis.pexpire(LEASE_PREFIX + f"renew:{record.openid}", 1)  # their 60 s pass…
     time.sleep(0.01)
-    assert renewer_for(redis, sandbox).sweep().renewed == 3
+    later = time.time() + 61  # …and the first sweep's claims with them
+    assert renewer_for(redis, sandbox, clock=lambda: later).sweep().renewed == 3
 
 
 @pytest.mark.parametrize("fault", [Fault(errcode=-1), Fault(status=502), Fault(delay=2.5)])

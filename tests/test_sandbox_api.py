@@ -224,3 +224,27 @@ def test_getticket_gives_the_live_ticket_until_its_last_five_minutes(client, san
     sandbox.expire_jsapi_ticket()
     assert client.jsapi_ticket(token)["ticket"] != first["ticket"]
     assert first["ticket"] not in sandbox.live_jsapi_tickets()
+def test_a_configured_latency_delays_every_answer(sandbox):
+    """The benchmarks' stand-in for the round trip to api.weixin.qq.com: a client less patient than the latency
+    gives up; with the latency back to none, the same call is answered."""
+    first = WeChatClient(sandbox.url, sandbox.url, APPID, SECRET).exchange_code(authorize(sandbox))
+    sandbox.configure(latency=3.0)
+    impatient = WeChatClient(sandbox.url, sandbox.url, APPID, SECRET, timeout=0.5, budget=1)
+    with pytest.raises(WeChatUnavailable):
+        impatient.refresh(first["refresh_token"])
+    sandbox.configure(latency=0)
+    assert impatient.refresh(first["refresh_token"])["access_token"]
+    assert sandbox.calls("/sns/oauth2/refresh_token") >= 2
+
+
+def test_the_environments_proxy_settings_are_honoured(sandbox, monkeypatch):
+    """Read once when the client is made (requests would walk the environment on every call): a proxy that does
+    not answer fails the call; NO_PROXY naming the host lets it through."""
+    first = WeChatClient(sandbox.url, sandbox.url, APPID, SECRET).exchange_code(authorize(sandbox))
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with pytest.raises(WeChatUnavailable):
+        WeChatClient(sandbox.url, sandbox.url, APPID, SECRET, timeout=1, budget=1).refresh(first["refresh_token"])
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    assert WeChatClient(sandbox.url, sandbox.url, APPID, SECRET).refresh(first["refresh_token"])["access_token"]

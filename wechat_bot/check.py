@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import requests
 from redis import Redis
 
+from . import defaults
 from .config import PANEL_NAMES, Settings
 from .endpoint.signature import sign
 from .errors import WeChatError, WeChatUnavailable
@@ -17,6 +18,7 @@ from .oauth.client import WeChatClient
 from .oauth.public_url import discover_tunnel
 from .qr_login.codes import capability
 from .verify_file import code_of
+from .oauth.tokens import TokenStore
 
 HINTS = {
     40013: "WECHAT_APPID is not this account's AppID",
@@ -66,6 +68,7 @@ def run_checks(settings: Settings, redis: Redis, *, port: int = 5000, online: bo
     if problem is None:
         report.passed.append("Redis takes writes")
         _qr_login(settings, redis, report)
+        _renewal_backlog(redis, report)
     else:
         report.failures.append(f"Redis {problem}")
     if online:
@@ -87,6 +90,17 @@ def _qr_login(settings: Settings, redis: Redis, report: Report) -> None:
     else:
         report.passed.append("scan to sign in: not tried yet; the first desktop sign-in asks WeChat for a QR code "
                              "and falls back to a code sent in chat if the account may not make them")
+
+
+def _renewal_backlog(redis: Redis, report: Report) -> None:
+    """Does renewal keep up: users due and not yet renewed, and how long the oldest has waited."""
+    backlog, lag = TokenStore(redis).backlog(time.time())
+    said = f"renewal: {backlog} user(s) due, the oldest waiting {lag:.0f}s"
+    if lag > defaults.RENEWAL_MARGIN:
+        report.warnings.append(f"{said}, past the {defaults.RENEWAL_MARGIN}s margin: access_tokens expire before "
+                               "they are renewed (start `run.py worker`, add workers, or raise WECHAT_RENEWAL_RATE)")
+    else:
+        report.passed.append(f"{said} (within the {defaults.RENEWAL_MARGIN}s margin)")
 
 
 def _describe_url(public: str, settings: Settings, report: Report) -> None:

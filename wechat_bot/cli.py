@@ -155,11 +155,16 @@ def worker(args: argparse.Namespace) -> int:
         if problem:
             print(f"error: Redis ({_where_redis(args)}) {problem}", file=sys.stderr)
             return 3
-        result = renewer.sweep()
+        try:
+            result = renewer.sweep()
+        finally:
+            renewer.close()
         print(f"renewed {result.renewed}, to retry {result.retried}, re-authorization needed {result.reauth}, "
               f"skipped {result.skipped}")
         return 0
-    print("renewal worker running (SIGTERM or Ctrl-C stops it after the renewals in flight)", flush=True)
+    settings = services.settings
+    print(f"renewal worker running: {settings.renewal_concurrency} at once, at most {settings.renewal_rate} a second "
+          "(SIGTERM or Ctrl-C stops it after the renewals in flight)", flush=True)
     renewer.run(install_signals=True)
     return 0
 

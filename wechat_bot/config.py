@@ -20,7 +20,7 @@ NAMES = CREDENTIALS + (
     "WECHAT_ENCODING_AES_KEY", "WECHAT_ENCODING_AES_KEY_PREVIOUS", "WECHAT_TIMESTAMP_TOLERANCE", "PUBLIC_BASE_URL",
     "NGROK_API_URL", "REDIS_URL", "WECHAT_API_BASE", "WECHAT_OPEN_BASE", "SECRET_KEY", "TRUSTED_PROXIES",
     "LOG_FORMAT", "WECHAT_URL_PREFIX", "WECHAT_ENCRYPTION", "WECHAT_VERIFY_FILE", "WECHAT_QR_LOGIN",
-    "WECHAT_API_KEYS", "WECHAT_METRICS",
+    "WECHAT_API_KEYS", "WECHAT_METRICS", "WECHAT_RENEWAL_CONCURRENCY", "WECHAT_RENEWAL_RATE",
 )
 ENCRYPTION_MODES = ("plaintext", "compatible", "safe")
 # How the admin panel names each mode (消息加解密方式).
@@ -57,6 +57,8 @@ class Settings:
     qr_login: bool = True  # desktop browsers may sign in by scanning the account's QR code
     api_keys: tuple[tuple[str, str], ...] = ()  # the token service's callers: (name, SHA-256 of the key)
     metrics: bool = True  # GET {prefix}/metrics
+    renewal_concurrency: int = defaults.RENEWAL_CONCURRENCY  # refreshes in flight at once, per worker process
+    renewal_rate: int = defaults.RENEWAL_RATE  # refreshes started a second, per worker process
 
     @classmethod
     def load(cls, overrides: Mapping[str, str] | None = None) -> "Settings":
@@ -89,6 +91,10 @@ class Settings:
             qr_login=_choice(get, "WECHAT_QR_LOGIN", ("on", "off"), "on") == "on",
             api_keys=_api_keys(get("WECHAT_API_KEYS")),
             metrics=_choice(get, "WECHAT_METRICS", ("on", "off"), "on") == "on",
+            renewal_concurrency=_count(get, "WECHAT_RENEWAL_CONCURRENCY", defaults.RENEWAL_CONCURRENCY,
+                                       defaults.RENEWAL_CONCURRENCY_MAX, "threads in one worker process"),
+            renewal_rate=_count(get, "WECHAT_RENEWAL_RATE", defaults.RENEWAL_RATE, defaults.RENEWAL_RATE_SHARED,
+                                "WeChat allows 50,000 refreshes a minute for all workers together"),
         )
         settings._check_consistency()
         return settings
@@ -168,6 +174,14 @@ def _api_keys(value: str | None) -> tuple[tuple[str, str], ...]:
             raise ConfigError(f"WECHAT_API_KEYS: {name} is named twice")
         found[name] = hashlib.sha256(key.encode()).hexdigest()
     return tuple(found.items())
+def _count(get, name: str, default: int, most: int, why: str) -> int:
+    """A whole number from 1 to `most`."""
+    value = get(name)
+    if value is None:
+        return default
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= most:
+        raise ConfigError(f"{name}: must be a whole number from 1 to {most} ({why})")
+    return int(value)
 
 
 def _choice(get, name: str, choices: tuple[str, ...], default: str) -> str:

@@ -62,22 +62,36 @@ RECORD_GRACE = 7 * 24 * 3600
 # A refresh_token this close to its end is reported as "expiring": the user will soon be asked again.
 EXPIRING_WITHIN = 3 * 24 * 3600
 
-# The renewal worker: how often it looks for due tokens, how many it takes per sweep, how many refreshes
-# run at once and per second (per worker process), how long a claim on one user lasts if its worker dies,
-# how long a failed renewal waits before it is tried again, and how long the whole worker pauses when
-# WeChat says a quota is reached (45009 daily, 45011 per minute).
+# The renewal worker: how often it looks for due tokens when nothing more is due (a full batch goes on at
+# once), how long a claim on one user (and on a batch in the schedule) lasts if its worker dies, how long a
+# failed renewal waits before it is tried again, and how long every worker pauses when WeChat says a quota is
+# reached (45009 daily, 45011 per minute: "retry next minute").
 RENEWAL_INTERVAL = 5.0
-RENEWAL_BATCH = 200
-RENEWAL_CONCURRENCY = 4
-RENEWAL_RATE = 50.0
 RENEWAL_LEASE_TTL = 60.0
 RENEWAL_RETRY_AFTER = 30
 RENEWAL_QUOTA_PAUSE = 60.0
+# Per worker process (WECHAT_RENEWAL_RATE, WECHAT_RENEWAL_CONCURRENCY): refreshes started a second, and in flight
+# at once. A refresh holds its thread for WeChat's round trip, so what one process renews a second is about
+# concurrency / latency, up to the rate: with 64 and 250, bench/renewal.py measured 250/s at 50 and 100 ms and
+# 211/s at 300 ms (1.4 million users a worker), at 1.1 ms of the worker's CPU a renewal whatever the latency.
+RENEWAL_RATE = 250
+RENEWAL_CONCURRENCY = 64
+RENEWAL_CONCURRENCY_MAX = 512
+# WeChat allows 50,000 sns/oauth2/refresh_token calls a minute per account. All workers together start at most
+# this many a second, counted in Redis per second: any 60 s then holds at most 45,750 of them, leaving room for
+# on-demand renewals (`wechat.user(openid).access_token`) and for clocks that disagree.
+RENEWAL_RATE_SHARED = 750
+# A sweep claims this many seconds of work at the process's rate: enough that its pipelines (claim, leases,
+# records, the batch's end) cost little a renewal; little enough that a batch held back by the shared budget
+# still starts well within its 60 s claim, and that a stopped worker hands back a small batch.
+RENEWAL_BATCH_SECONDS = 2.0
 # After a failed sweep (Redis down or stalled) the worker waits twice as long each time, up to this.
 RENEWAL_BACKOFF_MAX = 30.0
 # /healthz says renewal has stopped when no sweep completed for this long (sweeps come every 5 s; a Redis
 # outage makes them back off to 30 s).
 RENEWAL_STALE_AFTER = 120.0
+# The worker logs at most this often that renewal is behind (the oldest due user has waited past RENEWAL_MARGIN).
+RENEWAL_BEHIND_LOG_EVERY = 60.0
 
 # Fetch a new account access_token once the cached one has less than this left (stable_token rolls over
 # 5 minutes before expiry, keeping the old one valid for those 5 minutes).

@@ -15,11 +15,15 @@ errors.init_app(bp)
 @bp.get("/healthz")
 def healthz():
     """200 when the server can do what serving needs: write to Redis (by a script, as a push does) and, where
-    renewal runs, have swept recently; else 503 naming the part that cannot."""
+    renewal runs, have swept recently and keep up (no due user waiting past the margin, when tokens expire
+    before they are renewed); else 503 naming the part that cannot."""
     services = current_app.extensions["wechat_bot"]
-    checks = {"redis": _redis(services.redis), "renewal": _renewal(services)}
-    healthy = checks["redis"] == "ok" and not checks["renewal"].startswith("stopped")
-    body = {"status": "ok" if healthy else "down", **checks, "encryption": services.settings.encryption}
+    redis = _redis(services.redis)
+    backlog, lag = _backlog(services) if redis == "ok" else (None, None)
+    renewal = _renewal(services, lag)
+    healthy = redis == "ok" and not renewal.startswith(("stopped", "behind"))
+    body = {"status": "ok" if healthy else "down", "redis": redis, "renewal": renewal, "renewal_backlog": backlog,
+            "renewal_lag_s": lag, "encryption": services.settings.encryption}
     return jsonify(body), 200 if healthy else 503
 
 
@@ -28,8 +32,26 @@ def _redis(redis) -> str:
     return f"down: {problem}" if problem else "ok"
 
 
-def _renewal(services) -> str:
-    """This process's renewal thread if it runs one (run.py serve), else any worker's heartbeat in Redis."""
+def _backlog(services) -> tuple[int | None, int | None]:
+    """Users due and not yet renewed, and how long the oldest has waited (whole seconds)."""
+    try:
+        backlog, lag = services.tokens.backlog(time.time())
+    except REDIS_ERRORS:
+        return None, None
+    return backlog, int(lag)
+
+
+def _renewal(services, lag: int | None) -> str:
+    """Behind, when the oldest due user has waited past the margin; else this process's renewal thread if it
+    runs one (run.py serve), or any worker's heartbeat in Redis."""
+    state = _sweeps(services)
+    if lag is not None and lag > defaults.RENEWAL_MARGIN and not state.startswith("stopped"):
+        return (f"behind: a due user has waited {lag}s, past the {defaults.RENEWAL_MARGIN}s margin: access_tokens "
+                f"expire before they are renewed" + ("" if state == "ok" else f" ({state})"))
+    return state
+
+
+def _sweeps(services) -> str:
     renewer = current_app.extensions.get("wechat_bot.renewer")
     if renewer is not None:
         last = renewer.last_sweep or renewer.started  # a thread just started has not failed to sweep yet

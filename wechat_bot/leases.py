@@ -10,6 +10,9 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from redis import Redis
+from redis.exceptions import NoScriptError
+
+from .redis_connection import is_cluster
 
 KEY_PREFIX = "wechat_bot:lease:"
 
@@ -29,8 +32,35 @@ class Leases:
         owner = secrets.token_hex(16)
         return owner if self._redis.set(KEY_PREFIX + name, owner, nx=True, px=int(ttl * 1000)) else None
 
+    def acquire_many(self, names: list[str], ttl: float) -> list[str | None]:
+        """`acquire` for each name, in one round trip."""
+        owners = [secrets.token_hex(16) for _ in names]
+        with self._redis.pipeline(transaction=False) as pipe:
+            for name, owner in zip(names, owners):
+                pipe.set(KEY_PREFIX + name, owner, nx=True, px=int(ttl * 1000))
+            taken = pipe.execute()
+        return [owner if ok else None for owner, ok in zip(owners, taken)]
+
     def release(self, name: str, owner: str) -> bool:
         return bool(self._release(keys=[KEY_PREFIX + name], args=[owner]))
+
+    def release_many(self, held: list[tuple[str, str]]) -> None:
+        """`release` for each (name, owner): one round trip, or one each on a cluster (its pipeline takes no
+        script)."""
+        if not held:
+            return
+        if is_cluster(self._redis):
+            for name, owner in held:
+                self.release(name, owner)
+            return
+        with self._redis.pipeline(transaction=False) as pipe:
+            for name, owner in held:
+                pipe.evalsha(self._release.sha, 1, KEY_PREFIX + name, owner)
+            try:
+                pipe.execute()
+            except NoScriptError:  # a restarted Redis forgot it: one by one, loading it on the way
+                for name, owner in held:
+                    self.release(name, owner)
 
     def extend(self, name: str, owner: str, ttl: float) -> bool:
         return bool(self._extend(keys=[KEY_PREFIX + name], args=[owner, int(ttl * 1000)]))

@@ -81,7 +81,8 @@ class Services:
         return RateLimit(self.redis, "login")
 
     def renewer(self, **options) -> Renewer:
-        """A renewal worker over this app's Redis and WeChat client."""
+        """A renewal worker over this app's Redis and WeChat client, at the configured rate and concurrency."""
+        options = {"rate": self.settings.renewal_rate, "concurrency": self.settings.renewal_concurrency, **options}
         return Renewer(self.tokens, self.client, Leases(self.redis), **options)
 
     def links(self, base_url: str, writes: PendingWrites | None = None, tag: str | None = None) -> AuthorizeLinks:

@@ -1,4 +1,4 @@
-"""Users by state and refresh_tokens running out soon, read from Redis when scraped (from the refresh-token index,
+"""Users by state, refresh_tokens running out soon and the renewal backlog, read from Redis when scraped (from the refresh-token index,
 wechat_bot:refresh:ends: a sorted set, so each figure is one ZCOUNT)."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from prometheus_client.core import GaugeMetricFamily
 from redis import Redis
 
 from .. import defaults
-from ..oauth.tokens import REFRESH_ENDS_KEY
+from ..oauth.tokens import REFRESH_ENDS_KEY, TokenStore
 from ..redis_connection import ERRORS as REDIS_ERRORS
 
 DAY = 24 * 3600
@@ -33,6 +33,7 @@ class UsersCollector:
                 for days in (1, 3, 7):
                     pipe.zcount(REFRESH_ENDS_KEY, f"({now}", now + days * DAY)
                 _, reauth, expiring, active, *within = pipe.execute()
+            backlog, lag = TokenStore(self._redis).backlog(now)
         except REDIS_ERRORS:
             return
         for state, count in (("active", active), ("expiring", expiring), ("reauth_required", reauth)):
@@ -41,3 +42,8 @@ class UsersCollector:
             ending.add_metric([str(days)], count)
         yield users
         yield ending
+        yield GaugeMetricFamily("wechat_bot_renewal_backlog", "Users due for renewal and not yet claimed by a worker",
+                                value=backlog)
+        yield GaugeMetricFamily("wechat_bot_renewal_lag_seconds", "How long the oldest due user has waited (past "
+                                f"{defaults.RENEWAL_MARGIN} s, access_tokens expire before they are renewed)",
+                                value=lag)

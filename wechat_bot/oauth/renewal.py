@@ -1,18 +1,19 @@
 """The renewal worker: refresh each due access_token before it expires, never twice at once, never lost.
 
-Each due user is claimed with a lease, re-read, and refreshed only if still due, so any number of workers
-on any number of hosts renew each token once; a worker killed mid-claim leaves a lease that runs out.
+A sweep claims a batch of due users in the schedule (workers sweeping at once take disjoint batches), takes a
+lease on each and reads their records (one round trip each for the batch), and hands them to a pool of
+long-lived threads that refresh them, each re-checking that its user is still due, so any number of workers on
+any number of hosts renew each token once; a worker killed mid-batch leaves claims and leases that run out.
+While more is due, the next batch is claimed as soon as the pool runs low, so it never drains between batches.
 Transient failures keep the record and try again later; a dead refresh_token marks the user for
-re-authorization; a quota error pauses the whole worker.
+re-authorization; a quota error pauses every worker (see renewal_quota).
 """
 from __future__ import annotations
 
-import random
 import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Callable
 
 from .. import defaults
@@ -20,7 +21,10 @@ from ..errors import WeChatError, WeChatUnavailable
 from ..leases import Leases
 from ..logs import loggable, logger
 from ..redis_connection import ERRORS as REDIS_ERRORS
+from ..metrics.registry import metrics
 from .client import WeChatClient
+from .renewal_batch import Batch, Claim, SweepResult, lease_name
+from .renewal_quota import QuotaReached, RenewalQuota
 from .tokens import REAUTH_REQUIRED, TokenRecord, TokenStore
 
 log = logger("wechat_bot.renewal")
@@ -28,70 +32,68 @@ log = logger("wechat_bot.renewal")
 QUOTA_ERRCODES = (45009, 45011)
 
 
-class QuotaReached(Exception):
-    """WeChat refuses calls for a while: the whole worker backs off."""
-
-
-@dataclass
-class SweepResult:
-    renewed: int = 0
-    retried: int = 0
-    reauth: int = 0
-    skipped: int = 0
-    quota: bool = False
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def add(self, outcome: str) -> None:
-        with self.lock:
-            setattr(self, outcome, getattr(self, outcome) + 1)
-
-
-class RateLimiter:
-    """At most `rate` starts per second in this process, spaced with jitter."""
-
-    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        self._gap, self._next, self._lock = 1.0 / rate, 0.0, threading.Lock()
-        self._clock, self._sleep = clock, sleep
-
-    def wait(self) -> None:
-        with self._lock:
-            now = self._clock()
-            start = max(now, self._next)
-            self._next = start + self._gap * random.uniform(0.8, 1.2)
-        if start > now:
-            self._sleep(start - now)
-
-
 class Renewer:
     def __init__(self, store: TokenStore, client: WeChatClient, leases: Leases, *,
                  clock: Callable[[], float] = time.time, interval: float | None = None,
-                 batch: int | None = None, concurrency: int | None = None, rate: float | None = None) -> None:
+                 batch: int | None = None, concurrency: int | None = None, rate: float | None = None,
+                 quota: RenewalQuota | None = None) -> None:
         self.store, self.client, self.leases, self._clock = store, client, leases, clock
         self.interval = interval if interval is not None else defaults.RENEWAL_INTERVAL
-        self.batch = batch or defaults.RENEWAL_BATCH
         self.concurrency = concurrency or defaults.RENEWAL_CONCURRENCY
-        self.limiter = RateLimiter(rate or defaults.RENEWAL_RATE)
+        rate = rate or defaults.RENEWAL_RATE
+        self.batch = batch or max(1, int(min(rate, defaults.RENEWAL_RATE_SHARED) * defaults.RENEWAL_BATCH_SECONDS))
+        self.quota = quota or RenewalQuota(store.redis, rate, clock=clock)
+        self._pool: ThreadPoolExecutor | None = None  # made at the first sweep, kept until run() returns
+        self._waiting = 0  # claimed users no thread has started on yet
+        self._low = threading.Condition()  # notified as threads start: the pool may be running low
         self._stop = threading.Event()
-        self._paused_until = 0.0
+        self._behind_logged = float("-inf")  # time.monotonic() of the last "behind" line
         self.started = time.time()
         self.last_sweep: float | None = None  # Unix time the last sweep completed, for /healthz
 
     def stop(self, *_: object) -> None:
         """Finish what is in flight, then return from run(); safe from a signal handler."""
         self._stop.set()
+        with self._low:
+            self._low.notify_all()
 
     def run(self, once: bool = False, install_signals: bool = False) -> None:
         if install_signals:
             signal.signal(signal.SIGTERM, self.stop)
             signal.signal(signal.SIGINT, self.stop)
-        failures = 0
+        try:
+            if once:
+                self._ended(self.sweep())
+                self._beat()
+            else:
+                self._loop()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Let the pool's threads go (they finish what they hold first)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def sweep(self) -> SweepResult:
+        """One batch of what is due now, renewed before it returns."""
+        batch = self._start_batch()
+        if batch is None:
+            return SweepResult(quota=True)
+        batch.wait()
+        return batch.finish(self.store, self.leases)
+
+    def _loop(self) -> None:
+        failures, batches = 0, []
         while not self._stop.is_set():
             try:
-                result = self.sweep()
+                batch = self._start_batch()
+                more = batch is not None and batch.result.full and not batch.result.quota
+                if batch is not None and batch.futures:
+                    batches.append(batch)
+                batches = self._settle(batches, until_low=more)
             except Exception as error:  # Redis stalled, gone, failing over: log, back off, carry on
-                if once:
-                    raise
                 failures += 1
                 pause = min(defaults.RENEWAL_BACKOFF_MAX, self.interval * 2 ** min(failures, 8))
                 log.warning("renewal sweep failed (%s: %s); trying again in %.0fs", type(error).__name__,
@@ -102,58 +104,120 @@ class Renewer:
                 log.info("renewal sweeps again after %d failed attempt(s)", failures)
                 failures = 0
             self._beat()
-            if result.renewed or result.retried or result.reauth:
-                log.info("renewal sweep: %d renewed, %d to retry, %d need re-authorization, %d skipped",
-                         result.renewed, result.retried, result.reauth, result.skipped)
-            if once:
-                return
-            pause = max(self.interval, self._paused_until - time.monotonic())
-            self._stop.wait(pause)
+            if not more:
+                self._stop.wait(max(self.interval, self._paused_for()))
+        try:
+            self._settle(batches, until_low=False)
+        except REDIS_ERRORS as error:
+            log.warning("renewal stopped without releasing its claims (Redis: %s); they run out by themselves",
+                        type(error).__name__)
+
+    def _settle(self, batches: list[Batch], until_low: bool) -> list[Batch]:
+        """Wait until the pool runs low (more is due: the next batch goes in before a thread idles) or until
+        every batch is done, ending each batch as it gets done; the batches still in flight."""
+        while True:
+            if until_low:
+                with self._low:
+                    low = self._low.wait_for(lambda: self._waiting < self.concurrency or self._stop.is_set(),
+                                             timeout=1.0)
+            else:
+                for batch in batches:
+                    batch.wait()
+                low = True
+            for batch in [batch for batch in batches if batch.done]:
+                self._ended(batch.finish(self.store, self.leases))
+                batches.remove(batch)
+            if low:
+                return batches
+
+    def _ended(self, result: SweepResult) -> None:
+        if result.renewed or result.retried or result.reauth:
+            log.info("renewal sweep: %d renewed, %d to retry, %d need re-authorization, %d skipped",
+                     result.renewed, result.retried, result.reauth, result.skipped)
+
+    def _paused_for(self) -> float:
+        try:
+            return self.quota.paused_for()
+        except REDIS_ERRORS:
+            return 0.0
 
     def _beat(self) -> None:
-        """Say a sweep completed: here (the serve thread's /healthz) and in Redis (every other process's)."""
+        """Say a sweep completed, here (the serve thread's /healthz) and in Redis (every other process's), and
+        log when renewal is behind: the oldest due user has waited past the margin, so tokens expire first."""
         self.last_sweep = time.time()
         try:
             self.store.beat(self.last_sweep)
+            backlog, lag = self.store.backlog(self._clock())
         except REDIS_ERRORS as error:
             log.warning("renewal heartbeat not stored (%s: %s)", type(error).__name__, loggable(str(error), 120))
+            return
+        if lag > defaults.RENEWAL_MARGIN and time.monotonic() - self._behind_logged > defaults.RENEWAL_BEHIND_LOG_EVERY:
+            self._behind_logged = time.monotonic()
+            log.warning("renewal is behind: %d users due, the oldest for %.0fs, past the %ds margin, so their "
+                        "access_tokens expire before renewal; add workers, or raise WECHAT_RENEWAL_RATE or "
+                        "WECHAT_RENEWAL_CONCURRENCY", backlog, lag, defaults.RENEWAL_MARGIN)
 
-    def sweep(self) -> SweepResult:
-        """One pass over what is due now."""
-        result = SweepResult()
-        if time.monotonic() < self._paused_until:
-            return result
-        due = self.store.due(self._clock(), self.batch)
-        if not due:
-            return result
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="renewal") as pool:
-            for openid in due:
-                if self._stop.is_set() or result.quota:
-                    break
-                pool.submit(self._claim_and_renew, openid, result)
-        return result
+    def _start_batch(self) -> Batch | None:
+        """Claim what is due, lease and read it, and put it on the pool; None while renewals pause."""
+        if self.quota.paused_for() > 0:
+            return None
+        now = self._clock()
+        due = self.store.claim_due(now, self.batch, now + defaults.RENEWAL_LEASE_TTL)
+        result = SweepResult(full=len(due) == self.batch)
+        batch = Batch(self._take(due, result), result)
+        if not batch.claims:
+            return batch
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="renewal")
+            self.client.reserve_connections(self.concurrency)
+        with self._low:
+            self._waiting += len(batch.claims)
+        batch.futures = [self._pool.submit(self._renew_claimed, claim, batch) for claim in batch.claims]
+        return batch
 
-    def _claim_and_renew(self, openid: str, result: SweepResult) -> None:
+    def _take(self, due: list[tuple[str, float]], result: SweepResult) -> list[Claim]:
+        """A lease on each claimed user and their record, each in one round trip. A user whose lease is held
+        (renewed on demand right now, or by a worker that died) stays claimed until the claim runs out."""
+        owners = self.leases.acquire_many([lease_name(openid) for openid, _ in due], defaults.RENEWAL_LEASE_TTL)
+        mine = [(openid, due_at, owner) for (openid, due_at), owner in zip(due, owners) if owner]
+        result.skipped += len(due) - len(mine)
+        records = self.store.get_many([openid for openid, _, _ in mine])
+        return [Claim(openid, due_at, owner, record) for (openid, due_at, owner), record in zip(mine, records)]
+
+    def _renew_claimed(self, claim: Claim, batch: Batch) -> None:
+        with self._low:
+            self._waiting -= 1
+            self._low.notify_all()
+        result = batch.result
         if self._stop.is_set() or result.quota:
+            batch.hand_back(claim)  # another worker, or this one later, takes it
             return
         try:
-            with self.leases.hold(f"renew:{openid}", defaults.RENEWAL_LEASE_TTL) as mine:
-                if not mine:
-                    result.add("skipped")
-                    return
-                self.limiter.wait()
-                result.add(self.renew(openid))
+            result.add(self._renew_record(claim.openid, claim.record, force=False, schedule=batch.schedule,
+                                          ready=lambda: self._may_start(claim)))
         except REDIS_ERRORS as error:
             log.warning("renewal of %s put off: Redis unavailable (%s); its lease runs out by itself",
-                        loggable(openid), type(error).__name__)
+                        loggable(claim.openid), type(error).__name__)
             result.add("retried")
-        except QuotaReached:
-            result.quota = True
-            self._paused_until = time.monotonic() + defaults.RENEWAL_QUOTA_PAUSE
-            log.warning("WeChat quota reached: renewals pause for %.0fs", defaults.RENEWAL_QUOTA_PAUSE)
+        except QuotaReached as reached:
+            if not reached.started:
+                batch.hand_back(claim)
+            if not result.quota:
+                result.quota = True
+                log.warning("WeChat quota reached: every worker's renewals pause for up to %.0fs",
+                            defaults.RENEWAL_QUOTA_PAUSE)
         except Exception:
-            log.exception("renewal of %s failed unexpectedly; it stays scheduled", loggable(openid))
+            log.exception("renewal of %s failed unexpectedly; it is tried again when its claim runs out",
+                          loggable(claim.openid))
             result.add("retried")
+
+    def _may_start(self, claim: Claim) -> bool:
+        """Wait for the rate to let a refresh start; then, if the claim is old (the shared budget held it back),
+        make sure its lease is still ours, so a user whose lease ran out is never refreshed twice."""
+        self.quota.take()
+        if time.monotonic() - claim.taken_at < defaults.RENEWAL_LEASE_TTL / 2:
+            return True
+        return self.leases.extend(claim.lease, claim.owner, defaults.RENEWAL_LEASE_TTL)
 
     def valid_access_token(self, openid: str, wait: float = 5.0) -> str | None:
         """The user's access_token, renewed on the spot if it has expired; None if they must authorize again.
@@ -178,25 +242,33 @@ class Renewer:
 
     def renew_now(self, openid: str) -> str | None:
         """Renew this user's token now under the worker's lease: the outcome, or None if a worker holds it."""
-        with self.leases.hold(f"renew:{openid}", defaults.RENEWAL_LEASE_TTL) as mine:
+        with self.leases.hold(lease_name(openid), defaults.RENEWAL_LEASE_TTL) as mine:
             return self.renew(openid, force=True) if mine else None
 
     def renew(self, openid: str, force: bool = False) -> str:
         """Refresh one user's access_token (the caller holds its lease): renewed, retried, reauth or skipped."""
+        return self._renew_record(openid, self.store.get(openid), force)
+
+    def _renew_record(self, openid: str, record: TokenRecord | None, force: bool,
+                      schedule: dict[str, float] | None = None, ready: Callable[[], bool] | None = None) -> str:
+        """`record`, read under the lease: refreshed if still due, once `ready` says a refresh may start."""
         now = self._clock()
-        record = self.store.get(openid)
         if record is None or record.status == REAUTH_REQUIRED:
             self.store.unschedule(openid)  # its record expired or awaits the user
             return "skipped"
         if not force and record.renew_at > now:
             self.store.reschedule(openid, record.renew_at)  # renewed since it was listed (or its entry is stale)
             return "skipped"
-        return self._refresh(record, now)
+        if ready is not None and not ready():
+            return "skipped"
+        return self._refresh(record, self._clock(), schedule)
 
-    def _refresh(self, record: TokenRecord, now: float) -> str:
+    def _refresh(self, record: TokenRecord, now: float, schedule: dict[str, float] | None = None) -> str:
         try:
             answer = self.client.refresh(record.refresh_token)
         except WeChatError as error:
+            outcome = "reauth" if error.needs_reauth else "quota" if error.errcode in QUOTA_ERRCODES else "retried"
+            metrics().renewals.labels(outcome, str(error.errcode)).inc()
             if error.needs_reauth:
                 self.store.mark_reauth(record, self._clock())
                 log.info("refresh_token of %s is dead (%d): re-authorization needed", loggable(record.openid),
@@ -204,14 +276,18 @@ class Renewer:
                 return "reauth"
             self.store.reschedule(record.openid, now + defaults.RENEWAL_RETRY_AFTER)
             if error.errcode in QUOTA_ERRCODES:
-                raise QuotaReached() from None
+                self.quota.pause()
+                raise QuotaReached(started=True) from None
             log.warning("renewal of %s: %s; retrying later", loggable(record.openid), error)
             return "retried"
         except WeChatUnavailable as error:
+            metrics().renewals.labels("unavailable", "-2").inc()
             self.store.reschedule(record.openid, now + defaults.RENEWAL_RETRY_AFTER)
             log.warning("renewal of %s: %s; retrying later", loggable(record.openid), error)
             return "retried"
-        if not self.store.apply_refresh(record, answer, self._clock()):
+        if not self.store.apply_refresh(record, answer, self._clock(), schedule):
+            metrics().renewals.labels("discarded", "0").inc()
             log.info("renewal of %s discarded: a newer authorization replaced its tokens", loggable(record.openid))
             return "skipped"
+        metrics().renewals.labels("renewed", "0").inc()
         return "renewed"

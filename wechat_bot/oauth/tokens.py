@@ -17,6 +17,7 @@ REAUTH_PREFIX = "wechat_bot:reauth:"  # + {openid}: the scope of a fresh authori
 # What is due, for every user: one sorted set (about 100 bytes a user, so 100 MB at a million, on one shard),
 # because "what is due now" must stay one O(log n) read. It is written beside a user's record, never in the
 # same script, so each script stays in one slot; the order of the writes makes every crash in between heal.
+# A worker claims a batch by moving its entries ahead to the claim's end, in one script on this key alone.
 DUE_KEY = "wechat_bot:renewal:due"
 # When each user's refresh_token runs out (a sorted set, for the metrics' users-by-state and "ending within N days":
 # one ZCOUNT each). One shard, as the schedule: about 60 bytes a user; entries past the record's grace are trimmed.
@@ -121,6 +122,11 @@ class TokenStore:
         self._redis, self._clock = redis, clock
         self._cas = redis.register_script(_COMPARE_AND_SAVE)
         self._save = redis.register_script(_SAVE)
+        self._claim = redis.register_script(_CLAIM)
+
+    @property
+    def redis(self) -> Redis:
+        return self._redis
 
     def save(self, record: TokenRecord) -> None:
         """Write the record (expiring with its refresh_token) and its place in the schedule. The schedule goes
@@ -150,6 +156,14 @@ class TokenStore:
             return TokenRecord.from_json(raw)
         return self._migrate(openid)
 
+    def get_many(self, openids: list[str]) -> list[TokenRecord | None]:
+        """Their records, in one round trip (one GET each: their keys are in as many slots as users)."""
+        with self._redis.pipeline(transaction=False) as pipe:
+            for openid in openids:
+                pipe.get(user_key(openid))
+            found = pipe.execute()
+        return [TokenRecord.from_json(raw) if raw else self._migrate(openid) for openid, raw in zip(openids, found)]
+
     def _migrate(self, openid: str) -> TokenRecord | None:
         """A record kept by an earlier version (`wechat_bot:user:<openid>`, no hash tag; re-authorize markers in
         one hash) moves to the present keys the first time it is read, so an upgrade drops no user's tokens."""
@@ -178,6 +192,35 @@ class TokenStore:
         """Openids whose renewal time has come, oldest first: costs O(log n + due), never a scan."""
         return [m.decode() for m in self._redis.zrangebyscore(DUE_KEY, "-inf", now, start=0, num=limit)]
 
+    def claim_due(self, now: float, limit: int, until: float) -> list[tuple[str, float]]:
+        """Up to `limit` users due at `now`, oldest first, with when each fell due; in the same script their entries
+        move to `until`, so workers sweeping at once take disjoint batches, and a batch whose worker dies is due
+        again at `until`. Costs O(limit × log n)."""
+        raw = self._claim(keys=[DUE_KEY], args=[now, limit, until])
+        return [(raw[i].decode(), float(raw[i + 1])) for i in range(0, len(raw), 2)]
+
+    def schedule_many(self, renew_at: dict[str, float]) -> None:
+        """Their next renewals, in one command. Only for users still in the schedule: one revoked, or whose
+        refresh_token died, meanwhile stays out."""
+        if renew_at:
+            self._redis.zadd(DUE_KEY, renew_at, xx=True)
+
+    def unclaim(self, due: dict[str, float]) -> None:
+        """Hand claimed users back at the time they fell due (a worker stopping, a pause); an entry rescheduled
+        since, or gone, is left as it is."""
+        if due:
+            self._redis.zadd(DUE_KEY, due, xx=True, lt=True)
+
+    def backlog(self, now: float) -> tuple[int, float]:
+        """How many users are due and not yet claimed, and how long the oldest of them has waited (seconds). The
+        users a worker has claimed and is renewing (a few seconds of its work) are not counted: their entries
+        sit at their claim's end."""
+        with self._redis.pipeline(transaction=False) as pipe:  # one key: one slot, one round trip
+            pipe.zcount(DUE_KEY, "-inf", now)
+            pipe.zrange(DUE_KEY, 0, 0, withscores=True)
+            count, oldest = pipe.execute()
+        return count, max(0.0, now - oldest[0][1]) if count else 0.0
+
     def beat(self, at: float) -> None:
         self._redis.set(HEARTBEAT_KEY, int(at))
 
@@ -192,9 +235,11 @@ class TokenStore:
         """Try again at `at`; only for a record still in the schedule."""
         self._redis.zadd(DUE_KEY, {openid: at}, xx=True)
 
-    def apply_refresh(self, used: TokenRecord, answer: dict[str, Any], now: float) -> bool:
+    def apply_refresh(self, used: TokenRecord, answer: dict[str, Any], now: float,
+                      schedule: dict[str, float] | None = None) -> bool:
         """Write a refresh's tokens back, unless the stored refresh_token is no longer the one used (a newer
-        authorization came in meanwhile): that one wins. A new refresh_token restarts its 30 days."""
+        authorization came in meanwhile): that one wins. A new refresh_token restarts its 30 days. With
+        `schedule`, the next renewal goes there, for `schedule_many` to write with others."""
         rotated = answer.get("refresh_token") and answer["refresh_token"] != used.refresh_token
         renewed = replace(
             used,
@@ -206,7 +251,7 @@ class TokenStore:
             status=ACTIVE,
             updated_at=int(now),
         )
-        return self._compare_and_save(used.refresh_token, renewed)
+        return self._compare_and_save(used.refresh_token, renewed, schedule=schedule)
 
     def mark_reauth(self, used: TokenRecord, now: float) -> bool:
         """The refresh_token is dead: out of the schedule, and the user's next reply carries a new link."""
@@ -218,12 +263,18 @@ class TokenStore:
         raw = self._redis.get(reauth_key(openid))
         return raw.decode() if raw else None
 
-    def _compare_and_save(self, expected_refresh_token: str, record: TokenRecord, reauth_scope: str = "") -> bool:
+    def _compare_and_save(self, expected_refresh_token: str, record: TokenRecord, reauth_scope: str = "",
+                          schedule: dict[str, float] | None = None) -> bool:
         """The record, if the stored refresh_token is still the one used; then its place in the schedule."""
         args = [expected_refresh_token, record.refresh_token_expires_at + defaults.RECORD_GRACE, record.status,
                 reauth_scope, record.to_json(), REFRESH_TOKEN_INDEX]
         if not self._cas(keys=[user_key(record.openid), reauth_key(record.openid)], args=args):
             return False
+        if schedule is not None and record.status != REAUTH_REQUIRED:
+            schedule[record.openid] = record.renew_at
+            if record.refresh_token != expected_refresh_token:  # rotated: its 30 days start again
+                self._redis.zadd(REFRESH_ENDS_KEY, {record.openid: record.refresh_token_expires_at})
+            return True
         with self._redis.pipeline(transaction=False) as pipe:
             if record.status == REAUTH_REQUIRED:
                 pipe.zrem(DUE_KEY, record.openid)
@@ -240,6 +291,14 @@ _SAVE = """
 redis.call('set', KEYS[1], ARGV[3], 'EXAT', ARGV[1])
 if ARGV[2] ~= 'reauth_required' then redis.call('del', KEYS[2]) end
 return 1
+"""
+
+# KEYS: the schedule. ARGV: now, how many, the claim's end. The due entries, oldest first (with their scores),
+# moved to the claim's end.
+_CLAIM = """
+local due = redis.call('zrangebyscore', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, ARGV[2])
+for i = 1, #due, 2 do redis.call('zadd', KEYS[1], 'XX', ARGV[3], due[i]) end
+return due
 """
 
 # KEYS: the user's record and re-authorize marker. ARGV: expected refresh_token, expire_at, status, reauth scope,

@@ -1,5 +1,6 @@
 """The sandbox's WeChat API, answering as WeChat does: HTTP 200, JSON served as text/plain with no charset,
-errors as {"errcode", "errmsg"} with a `rid:` suffix, faults injected per path for tests.
+errors as {"errcode", "errmsg"} with a `rid:` suffix, faults injected per path for tests, and a latency
+(`configure(latency=0.1)`) for benchmarks that need WeChat's round trip.
 """
 from __future__ import annotations
 
@@ -87,9 +88,9 @@ def count_and_inject_faults():
     wanted = _METHOD.get(request.endpoint or "")
     if wanted and request.method != wanted:
         return error(43001 if wanted == "GET" else 43002)
-    sandbox = store()
-    sandbox.count(request.path)
-    fault = sandbox.next_fault(request.path)
+    fault, latency = store().arrive(request.path)
+    if latency:
+        time.sleep(latency)
     if fault is None:
         return None
     if fault.delay:

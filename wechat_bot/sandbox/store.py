@@ -39,6 +39,7 @@ class SandboxConfig:
     jsapi_ticket_ttl: int = 7200
     parametric_qr: bool = True  # a verified service account (else qrcode/create answers 48001)
     js_domains: str = ""  # the JS接口安全域名, comma-separated; empty: the host the sandbox is served on
+    latency: float = 0.0  # seconds every API call waits before it is answered (a round trip to WeChat, for benchmarks)
 
 
 @dataclass(frozen=True)
@@ -72,12 +73,14 @@ class SandboxStore:
         """The next `times` calls of `api` (a path such as /sns/oauth2/access_token) fail this way."""
         self.redis.rpush(key("faults", api), *[json.dumps(asdict(fault))] * times)
 
-    def next_fault(self, api: str) -> Fault | None:
-        raw = self.redis.lpop(key("faults", api))
-        return Fault(**json.loads(raw)) if raw else None
-
-    def count(self, api: str) -> None:
-        self.redis.hincrby(key("calls"), api, 1)
+    def arrive(self, api: str) -> tuple[Fault | None, float]:
+        """A call of `api` arrives: count it, and take its next injected fault and the latency, in one round trip."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hincrby(key("calls"), api, 1)
+            pipe.lpop(key("faults", api))
+            pipe.hget(key("config"), "latency")
+            _, fault, latency = pipe.execute()
+        return (Fault(**json.loads(fault)) if fault else None), float(json.loads(latency) if latency else 0)
 
     def calls(self, api: str) -> int:
         return int(self.redis.hget(key("calls"), api) or 0)
