@@ -71,3 +71,20 @@ def run_py_serving(home: Path, env: dict | None = None) -> Iterator[tuple[str, P
     finally:
         stop(server)
         embedded_redis.stop(home / "var")
+
+
+@contextmanager
+def run_py_servers(count: int, home: Path, env: dict) -> Iterator[list[str]]:
+    """`count` processes of `python run.py serve --no-worker` sharing `env`'s Redis: their base URLs."""
+    started, bases = [], []
+    try:
+        for n in range(count):
+            port, log = free_port(), home / f"server{n}.log"
+            started.append(start([str(project_root() / "run.py"), "serve", "--no-worker", "--port", str(port)], home,
+                                 env, log))
+            bases.append(f"http://127.0.0.1:{port}")
+            wait_healthy(bases[-1], started[-1], log)
+        yield bases
+    finally:
+        for process in started:
+            stop(process)

@@ -12,7 +12,7 @@ import requests
 from flask import Flask
 
 from tests import processes
-from tests.conftest import APPID, CREDENTIALS, SECRET, project_root
+from tests.conftest import APPID, CREDENTIALS, SECRET
 from wechat_bot import WeChatBot
 from wechat_bot.errors import BadSigningRequest, WeChatError
 from wechat_bot.jssdk.signing import signature
@@ -144,15 +144,7 @@ def test_forty_requests_on_two_processes_sharing_redis_cause_one_getticket(tmp_p
                               WECHAT_OPEN_BASE=sandbox.url, PUBLIC_BASE_URL="https://shop.example.com")
     sandbox.configure(js_domains="shop.example.com")
     sandbox.inject(GETTICKET, Fault(delay=0.5))  # the first fetch is slow: the other requests arrive meanwhile
-    started, bases = [], []
-    try:
-        for n in range(2):
-            port = processes.free_port()
-            log = tmp_path / f"server{n}.log"
-            started.append(processes.start([str(project_root() / "run.py"), "serve", "--no-worker", "--port",
-                                            str(port)], tmp_path, env, log))
-            bases.append(f"http://127.0.0.1:{port}")
-            processes.wait_healthy(bases[-1], started[-1], log)
+    with processes.run_py_servers(2, tmp_path, env) as bases:
         pages = [f"https://shop.example.com/item?id={n}" for n in range(40)]
         barrier = threading.Barrier(40)
 
@@ -162,9 +154,6 @@ def test_forty_requests_on_two_processes_sharing_redis_cause_one_getticket(tmp_p
 
         with ThreadPoolExecutor(40) as pool:
             answers = list(pool.map(ask, range(40)))
-    finally:
-        for process in started:
-            processes.stop(process)
     assert [answer.status_code for answer in answers] == [200] * 40
     assert sandbox.calls(GETTICKET) == 1
     assert all(wechat_says(sandbox.url, answers[n].json(), pages[n]) == "config:ok" for n in range(40))

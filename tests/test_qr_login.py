@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 
 import pytest
 import requests
@@ -108,7 +107,7 @@ def test_a_cancel_signs_in_nobody_and_the_confirm_link_works_once(site, sandbox)
 def test_the_desktop_signed_in_by_qr_is_the_sites_current_user(site, sandbox, serve):
     from flask import Flask
 
-    from tests.conftest import CREDENTIALS, NOWHERE
+    from tests.conftest import CREDENTIALS
     from wechat_bot import WeChatBot
 
     app = Flask("qr_site")

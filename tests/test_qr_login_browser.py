@@ -4,20 +4,12 @@ import io
 
 import pytest
 
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, become, sandbox_home, sandbox_server, shoot  # noqa: F401
+from tests.test_browser import become, browser as chromium, sandbox_home, sandbox_server, shoot  # noqa: F401
 
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
+from playwright.sync_api import expect  # noqa: E402
 
 zxingcpp = pytest.importorskip("zxingcpp")
 Image = pytest.importorskip("PIL.Image")
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 def test_a_desktop_signs_in_by_scanning_with_the_sandbox_phone(chromium, sandbox_server, tmp_path):

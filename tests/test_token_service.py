@@ -61,15 +61,7 @@ def test_thirty_reports_on_two_processes_renew_once_and_all_get_the_new_token(tm
     sock = redis.connection_pool.connection_kwargs["path"]
     env = processes.clean_env(**CREDENTIALS, REDIS_URL=f"unix://{sock}", WECHAT_API_BASE=sandbox.url,
                               WECHAT_OPEN_BASE=sandbox.url, WECHAT_API_KEYS=KEYS)
-    started, bases = [], []
-    try:
-        for n in range(2):
-            port = processes.free_port()
-            log = tmp_path / f"server{n}.log"
-            started.append(processes.start([str(project_root() / "run.py"), "serve", "--no-worker", "--port",
-                                            str(port)], tmp_path, env, log))
-            bases.append(f"http://127.0.0.1:{port}")
-            processes.wait_healthy(bases[-1], started[-1], log)
+    with processes.run_py_servers(2, tmp_path, env) as bases:
         old = requests.get(bases[0] + "/api/account-token", headers=bearer(), timeout=10).json()["access_token"]
         calls = sandbox.calls(STABLE)
         sandbox.inject(STABLE, Fault(delay=0.5))  # the renewal is slow: the other reports arrive meanwhile
@@ -82,9 +74,6 @@ def test_thirty_reports_on_two_processes_renew_once_and_all_get_the_new_token(tm
 
         with ThreadPoolExecutor(30) as pool:
             answers = list(pool.map(report, range(30)))
-    finally:
-        for process in started:
-            processes.stop(process)
     assert [a.status_code for a in answers] == [200] * 30
     tokens = {a.json()["access_token"] for a in answers}
     assert len(tokens) == 1 and old not in tokens

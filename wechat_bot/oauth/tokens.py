@@ -135,11 +135,7 @@ class TokenStore:
         args: list[Any] = [record.refresh_token_expires_at + defaults.RECORD_GRACE, record.status, record.to_json()]
         keys = [user_key(record.openid), reauth_key(record.openid)]
         with self._redis.pipeline(transaction=False) as pipe:
-            if record.status == REAUTH_REQUIRED:
-                pipe.zrem(DUE_KEY, record.openid)
-            else:
-                pipe.zadd(DUE_KEY, {record.openid: record.renew_at})
-            pipe.zadd(REFRESH_ENDS_KEY, {record.openid: record.refresh_token_expires_at})
+            _index(pipe, record)
             if is_cluster(self._redis):  # a cluster pipeline takes no script: the schedule, then the record
                 pipe.execute()
                 self._save(keys=keys, args=args)
@@ -276,13 +272,18 @@ class TokenStore:
                 self._redis.zadd(REFRESH_ENDS_KEY, {record.openid: record.refresh_token_expires_at})
             return True
         with self._redis.pipeline(transaction=False) as pipe:
-            if record.status == REAUTH_REQUIRED:
-                pipe.zrem(DUE_KEY, record.openid)
-            else:
-                pipe.zadd(DUE_KEY, {record.openid: record.renew_at})
-            pipe.zadd(REFRESH_ENDS_KEY, {record.openid: record.refresh_token_expires_at})
+            _index(pipe, record)
             pipe.execute()
         return True
+
+
+def _index(pipe, record: TokenRecord) -> None:
+    """Queue the record's entries in the schedule (none while it awaits the user) and the refresh-token index."""
+    if record.status == REAUTH_REQUIRED:
+        pipe.zrem(DUE_KEY, record.openid)
+    else:
+        pipe.zadd(DUE_KEY, {record.openid: record.renew_at})
+    pipe.zadd(REFRESH_ENDS_KEY, {record.openid: record.refresh_token_expires_at})
 
 
 # KEYS: the user's record, the user's re-authorize marker (one slot: both tagged with the openid).

@@ -7,7 +7,7 @@ from __future__ import annotations
 from flask import Flask
 from redis import Redis
 
-from . import api, authorize, console, qrcodes  # noqa: F401 (qrcodes: its routes join api's), jssdk
+from . import api, authorize, console, jssdk, qrcodes  # noqa: F401 (qrcodes: its routes join api's)
 from .pusher import Pusher
 from .store import Fault, SandboxConfig, SandboxStore
 
