@@ -21,6 +21,10 @@ ERRMSG = {
     40001: "invalid credential, access_token is invalid or not latest",
     40002: "invalid grant_type",
     40003: "invalid openid",
+    40037: "invalid template_id",
+    41009: "missing openid",
+    43004: "require subscribe",
+    45015: "response out of time limit or subscription is canceled",
     40013: "invalid appid",
     40029: "invalid code",
     40030: "invalid refresh_token",
@@ -235,6 +239,13 @@ def _posted_json() -> tuple[Any, Response | None]:
         return None, error(47001)
 
 
+INTERACTION_WINDOW = 48 * 3600  # custom/send reaches a user for 48 hours after their last message (§6)
+
+
+def _known(openid: str) -> bool:
+    return store().redis.sismember("wechat_sandbox:users", openid)
+
+
 @api("/cgi-bin/message/custom/send", "POST")
 def custom_send():
     message, refused = _posted_json()
@@ -242,8 +253,12 @@ def custom_send():
         return refused
     if not isinstance(message, dict) or not message.get("touser") or not message.get("msgtype"):
         return error(44002 if not message else 47001)
-    if not store().redis.sismember("wechat_sandbox:users", str(message["touser"])):
+    openid = str(message["touser"])
+    if not _known(openid):
         return error(40003)  # an openid this account has never seen
+    follower = store().follower(openid)
+    if not follower.get("subscribe") or store().clock() - follower.get("interacted_at", 0) > INTERACTION_WINDOW:
+        return error(45015)  # unfollowed, or no message from them in 48 hours
     store().record_sent(message)
     return answer({"errcode": 0, "errmsg": "ok"})
 
@@ -265,7 +280,22 @@ def get_menu():
     if not _account_token_valid():
         return error(40001)
     raw = store().redis.get("wechat_sandbox:menu")
-    return answer({"menu": json.loads(raw)}) if raw else error(46003)
+    if not raw:
+        return error(46003)
+    menu = json.loads(raw)
+    for button in menu["button"]:  # WeChat gives every button a sub_button list, an empty one on a leaf
+        button.setdefault("sub_button", [])
+        for sub in button["sub_button"]:
+            sub["sub_button"] = []
+    return answer({"menu": menu})
+
+
+@api("/cgi-bin/menu/delete", "GET")
+def delete_menu():
+    if not _account_token_valid():
+        return error(40001)
+    store().redis.delete("wechat_sandbox:menu")
+    return answer({"errcode": 0, "errmsg": "ok"})
 
 
 @api("/cgi-bin/ticket/getticket", "GET")
@@ -278,6 +308,20 @@ def get_ticket():
     if request.args.get("type") != "jsapi":
         return error(40097)
     return answer(store().jsapi_ticket())
+
+
+API_ROOTS = ("cgi-bin", "sns", "datacube", "customservice", "card", "merchant", "semantic", "wxa", "wxaapi",
+             "scan", "shakearound", "bizwifi", "device", "marketing", "tcb", "channels", "product", "media")
+
+
+@bp.route(f"/<any({', '.join(json.dumps(root) for root in API_ROOTS)}):root>/<path:rest>",
+          methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"])
+def not_simulated(root: str, rest: str) -> Response:
+    """A WeChat API path the sandbox does not simulate: WeChat's shape (HTTP 200, an errcode), never a web page,
+    so a client gets an errcode it can show instead of failing to parse HTML. Specific routes win over this one."""
+    rid = "-".join(secrets.token_hex(4) for _ in range(3))
+    return answer({"errcode": 48001, "errmsg": f"api unauthorized: the sandbox does not simulate /{root}/{rest} "
+                                               f"(see the README's sandbox section) rid: {rid}"})
 
 
 _AVATAR = ('<svg xmlns="http://www.w3.org/2000/svg" width="132" height="132" viewBox="0 0 132 132">'

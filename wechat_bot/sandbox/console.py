@@ -122,6 +122,7 @@ def push():
     if kind is None:
         return jsonify(error="unknown kind"), 400
     msg_type, fields = kind(data)
+    _sandbox().pushed(openid, msg_type, fields.get("Event", ""))  # follow state and the 48-hour window
     if msg_type == "location":  # what wx.getLocation answers on this user's pages
         _sandbox().remember_location(openid, fields["Location_X"], fields["Location_Y"], fields["Label"])
     endpoint = url_for("endpoint.receive", _external=True)
