@@ -86,5 +86,11 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+_REDACT = RedactSecrets()
+
+
 def redact_werkzeug() -> None:
-    logging.getLogger("werkzeug").addFilter(RedactSecrets())
+    """Werkzeug's access log (`run.py`, `flask run`) masks secret=, access_token=, refresh_token= and code=."""
+    log = logging.getLogger("werkzeug")
+    if _REDACT not in log.filters:
+        log.addFilter(_REDACT)

@@ -86,7 +86,11 @@ def chat():
 
 @bp.get("/sandbox/tokens")
 def tokens():
-    return render_template("sandbox/tokens.html")
+    """The tokens page says what renews them: this process's renewal thread, or (under `flask run`) none."""
+    from ..health import worker_command
+
+    return render_template("sandbox/tokens.html", renewing="wechat_bot.renewer" in current_app.extensions,
+                           worker_command=worker_command(current_app))
 
 
 @bp.get("/sandbox/jssdk")
