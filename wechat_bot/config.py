@@ -182,7 +182,17 @@ def _redis_url(get) -> str | None:
     value = get("REDIS_URL")
     if value is None:
         return None
-    scheme = urlsplit(value).scheme
+    try:
+        scheme = urlsplit(value).scheme
+    except ValueError as error:  # a broken IPv6 host; the message never repeats the URL, which may hold a password
+        raise ConfigError(f"REDIS_URL: not a valid URL ({error})") from None
+    if scheme in ("redis", "rediss", "unix"):
+        from redis.connection import parse_url
+
+        try:
+            parse_url(value)  # a port out of range, a query value redis-py cannot read
+        except ValueError as error:
+            raise ConfigError(f"REDIS_URL: not a valid Redis URL ({error})") from None
     if scheme == "redis+sentinel":
         from .redis_sentinel import parse
 

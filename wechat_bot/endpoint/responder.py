@@ -229,7 +229,7 @@ class Responder:
             self._send_late_answer(push, done, context)
         except Exception as error:  # noqa: BLE001: Redis down for the account token, WeChat unreachable…
             log.error("late answer to %s not sent: %s: %s", push.label, type(error).__name__,
-                      loggable(str(error), 160))
+                      loggable(str(error), 160, spaces=True))
 
     def _send_late_answer(self, push: Push, done: Job, context: Context) -> None:
         outcome = done.result()

@@ -95,7 +95,7 @@ class Renewer:
                 failures += 1
                 pause = min(defaults.RENEWAL_BACKOFF_MAX, self.interval * 2 ** min(failures, 8))
                 log.warning("renewal sweep failed (%s: %s); trying again in %.0fs", type(error).__name__,
-                            loggable(str(error), 120), pause)
+                            loggable(str(error), 120, spaces=True), pause)
                 self._stop.wait(pause)
                 continue
             if failures:
@@ -116,7 +116,7 @@ class Renewer:
         try:
             self.store.beat(self.last_sweep)
         except REDIS_ERRORS as error:
-            log.warning("renewal heartbeat not stored (%s: %s)", type(error).__name__, loggable(str(error), 120))
+            log.warning("renewal heartbeat not stored (%s: %s)", type(error).__name__, loggable(str(error), 120, spaces=True))
 
     def sweep(self) -> SweepResult:
         """One pass over what is due now."""

@@ -75,13 +75,23 @@ def chat():
     openid = request.cookies.get(USER_COOKIE, "")
     if not _OPENID.fullmatch(openid):
         openid = "o" + secrets.token_hex(13)
-        _sandbox().save_user(openid, nickname=f"沙箱用户{openid[-4:]}")
-    user = _sandbox().user(openid)
+    user = _known_or_made_up(openid)
     response = make_response(render_template("sandbox/chat.html", users=_sandbox().users(), current=user,
                                               avatar=user["headimgurl"] or url_for("sandbox_api.avatar", openid=openid)))
     response.set_cookie(USER_COOKIE, openid, max_age=USER_COOKIE_AGE, httponly=True, samesite="Lax")
     response.headers["Cache-Control"] = "no-store"  # coming back to it shows the user chosen since, not a stale copy
     return response
+
+
+def _known_or_made_up(openid: str) -> dict[str, str]:
+    """The stored user, else a made-up one that is stored only once it does something (a visit is not a user)."""
+    if _sandbox().redis.exists(f"wechat_sandbox:user:{openid}"):
+        return _sandbox().user(openid)
+    return {"openid": openid, "nickname": made_up_nickname(openid), "headimgurl": ""}
+
+
+def made_up_nickname(openid: str) -> str:
+    return f"沙箱用户{openid[-4:]}"
 
 
 @bp.get("/sandbox/tokens")
@@ -126,6 +136,8 @@ def push():
     if kind is None:
         return jsonify(error="unknown kind"), 400
     msg_type, fields = kind(data)
+    if not _sandbox().redis.exists(f"wechat_sandbox:user:{openid}"):  # the page's made-up user, now real
+        _sandbox().save_user(openid, nickname=made_up_nickname(openid))
     _sandbox().pushed(openid, msg_type, fields.get("Event", ""))  # follow state and the 48-hour window
     if msg_type == "location":  # what wx.getLocation answers on this user's pages
         _sandbox().remember_location(openid, fields["Location_X"], fields["Location_Y"], fields["Label"])
