@@ -90,7 +90,7 @@ class WeChatBot:
         from .cli import flask_group
 
         if "wechat" not in app.cli.commands:
-            app.cli.add_command(flask_group)
+            app.cli.add_command(flask_group, "wechat")
 
     # -- for the site's own pages and code -----------------------------------------------------------------
     @property
