@@ -2,6 +2,7 @@
 mistakes in app.config, gunicorn without credentials. Real processes, real HTTP."""
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -112,3 +113,40 @@ def test_gunicorn_serving_a_site_without_credentials_is_one_line(tmp_path):
     result = subprocess.run([sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{processes.free_port()}",
                              "mysite:app"], cwd=tmp_path, env=sandbox_env(), capture_output=True, text=True, timeout=60)
     one_line_failure(result, "WECHAT_TOKEN, WECHAT_APPID, WECHAT_SECRET: not set", "app.config")
+
+
+def test_stopping_flask_run_stops_the_embedded_redis_it_started(tmp_path):
+    import signal
+
+    write_site(tmp_path)
+    port, log = processes.free_port(), tmp_path / "flask.log"
+    server = processes.start(["-m", "flask", "--app", "mysite", "run", "--port", str(port)], tmp_path, sandbox_env(),
+                             log)
+    try:
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "var" / "redis.pid").exists() and time.monotonic() < deadline:
+            assert server.poll() is None, log.read_text()
+            time.sleep(0.1)
+        pid = int((tmp_path / "var" / "redis.pid").read_text())
+        server.send_signal(signal.SIGINT)  # Ctrl-C
+        server.wait(15)
+        deadline = time.monotonic() + 10
+        while (tmp_path / "var" / "redis.pid").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not (tmp_path / "var" / "redis.pid").exists(), log.read_text()
+        assert not alive(pid)
+    finally:
+        processes.stop(server)
+        embedded_redis.stop(tmp_path / "var")
+
+
+def alive(pid: int, within: float = 5.0) -> bool:
+    """The process still runs after `within` seconds (the pid file goes on the server's way out, before its end)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        time.sleep(0.05)
+    return True

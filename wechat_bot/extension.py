@@ -66,6 +66,8 @@ class WeChatBot:
             client = functools.partial(_local_client, settings, origin)
         services = Services.build(settings, redis=redis, router=self.router, deadline=deadline, client=client)
         app.extensions[EXTENSION] = services
+        if redis is None and not settings.redis_url and mode.flask_running():  # Ctrl-C stops what it started
+            _stop_embedded_redis_at_exit(settings.var_dir)
         app.wsgi_app = PushReceiver(app.wsgi_app, services, settings.url_prefix + "/wechat", app)
         if settings.trusted_proxies:
             from werkzeug.middleware.proxy_fix import ProxyFix
@@ -85,8 +87,8 @@ class WeChatBot:
             if mode.under_flask_run(sandbox_origin):
                 print(f"wechat_bot sandbox: open {origin}{settings.url_prefix}/sandbox/ (no WeChat credentials in "
                       "app.config, the environment or .env, so a local WeChat serves beside your site; no renewal "
-                      f"thread runs under flask run: tokens renew when used, or run `{health.worker_command(app)}`)",
-                      flush=True)
+                      f"thread runs under flask run: tokens renew when used, or run `{health.worker_command(app)}`; "
+                      "its state is under ./var/, and the Redis there stops when flask run stops)", flush=True)
         from .cli import flask_group
 
         if "wechat" not in app.cli.commands:
@@ -128,6 +130,16 @@ class WeChatBot:
     def user(self, openid: str) -> UserCredentials:
         """The user's credentials; raises UnknownUser when nothing is stored for `openid`."""
         return user_credentials(self.services, openid)
+
+
+def _stop_embedded_redis_at_exit(var_dir) -> None:
+    """`flask run` stops the embedded Redis under ./var/ when it stops (its data stays on disk); any process still
+    using it (a `flask wechat worker` beside it) starts it again when it next needs it."""
+    import atexit
+
+    from . import embedded_redis
+
+    atexit.register(embedded_redis.stop, var_dir)
 
 
 def one_line(error: ConfigError) -> Exception:
