@@ -310,20 +310,6 @@ def get_ticket():
     return answer(store().jsapi_ticket())
 
 
-API_ROOTS = ("cgi-bin", "sns", "datacube", "customservice", "card", "merchant", "semantic", "wxa", "wxaapi",
-             "scan", "shakearound", "bizwifi", "device", "marketing", "tcb", "channels", "product", "media")
-
-
-@bp.route(f"/<any({', '.join(json.dumps(root) for root in API_ROOTS)}):root>/<path:rest>",
-          methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"])
-def not_simulated(root: str, rest: str) -> Response:
-    """A WeChat API path the sandbox does not simulate: WeChat's shape (HTTP 200, an errcode), never a web page,
-    so a client gets an errcode it can show instead of failing to parse HTML. Specific routes win over this one."""
-    rid = "-".join(secrets.token_hex(4) for _ in range(3))
-    return answer({"errcode": 48001, "errmsg": f"api unauthorized: the sandbox does not simulate /{root}/{rest} "
-                                               f"(see the README's sandbox section) rid: {rid}"})
-
-
 _AVATAR = ('<svg xmlns="http://www.w3.org/2000/svg" width="132" height="132" viewBox="0 0 132 132">'
            '<rect width="132" height="132" fill="hsl({hue},55%,52%)"/>'
            '<text x="66" y="66" dy=".35em" text-anchor="middle" font-size="64" fill="#fff" '
