@@ -103,3 +103,15 @@ def test_flask_wechat_check_in_the_sandbox_says_so_and_offers_nothing_to_paste(s
 def test_a_group_without_its_command_shows_its_help(sandbox_home):
     result = run(sandbox_home, str(project_root() / "run.py"), "tokens")
     assert result.returncode == 2 and "list" in result.stdout and "Traceback" not in result.stderr
+
+
+def test_flask_wechat_check_looks_for_the_tunnel_of_the_port_flask_runs_on(tmp_path, redis):
+    from tests.conftest import CREDENTIALS
+
+    (tmp_path / "mysite.py").write_text(SITE)
+    sock = redis.connection_pool.connection_kwargs["path"]
+    env = processes.clean_env(**CREDENTIALS, REDIS_URL=f"unix://{sock}", FLASK_RUN_PORT="8123",
+                              NGROK_API_URL="http://127.0.0.1:9")
+    result = subprocess.run([sys.executable, "-m", "flask", "--app", "mysite", "wechat", "check"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "ngrok tunnel to port 8123" in result.stdout, result.stdout + result.stderr

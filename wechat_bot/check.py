@@ -58,7 +58,8 @@ def run_checks(settings: Settings, redis: Redis, *, port: int = 5000, online: bo
     public = settings.public_base_url or discover_tunnel(settings.ngrok_api_url, port)
     if public is None:
         report.failures.append(f"no public URL: set PUBLIC_BASE_URL, or start the ngrok tunnel to port {port} "
-                               f"(its agent at {settings.ngrok_api_url} did not answer with one)")
+                               f"(its agent at {settings.ngrok_api_url} did not answer with one; --port P if the "
+                               "server listens on another port)")
     else:
         _describe_url(public, settings, report)
         _handshake(f"{public}{settings.url_prefix}/wechat", settings.token, report)
