@@ -243,7 +243,7 @@ INTERACTION_WINDOW = 48 * 3600  # custom/send reaches a user for 48 hours after 
 
 
 def _known(openid: str) -> bool:
-    return store().redis.sismember("wechat_sandbox:users", openid)
+    return store().known(openid)
 
 
 @api("/cgi-bin/message/custom/send", "POST")

@@ -85,7 +85,7 @@ def chat():
 
 def _known_or_made_up(openid: str) -> dict[str, str]:
     """The stored user, else a made-up one that is stored only once it does something (a visit is not a user)."""
-    if _sandbox().redis.exists(f"wechat_sandbox:user:{openid}"):
+    if _sandbox().known(openid):
         return _sandbox().user(openid)
     return {"openid": openid, "nickname": made_up_nickname(openid), "headimgurl": ""}
 
@@ -136,7 +136,7 @@ def push():
     if kind is None:
         return jsonify(error="unknown kind"), 400
     msg_type, fields = kind(data)
-    if not _sandbox().redis.exists(f"wechat_sandbox:user:{openid}"):  # the page's made-up user, now real
+    if not _sandbox().known(openid):  # the page's made-up user, now real
         _sandbox().save_user(openid, nickname=made_up_nickname(openid))
     _sandbox().pushed(openid, msg_type, fields.get("Event", ""))  # follow state and the 48-hour window
     if msg_type == "location":  # what wx.getLocation answers on this user's pages

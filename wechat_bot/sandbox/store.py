@@ -97,6 +97,10 @@ class SandboxStore:
         self.redis.sadd(key("users"), openid)
         return profile
 
+    def known(self, openid: str) -> bool:
+        """The account has seen this user (a push, a choice on the chat page, an authorization)."""
+        return bool(self.redis.sismember(key("users"), openid))
+
     def users(self) -> list[dict[str, str]]:
         return [self.user(openid.decode()) for openid in sorted(self.redis.smembers(key("users")))]
 
@@ -276,7 +280,7 @@ class SandboxStore:
     def interacted(self, openid: str, at: float | None = None) -> None:
         """Record that this user followed and interacted (at `at`, default now) without a push: tests use it."""
         moment = int(self.clock() if at is None else at)
-        if not self.redis.sismember(key("users"), openid):
+        if not self.known(openid):
             self.save_user(openid)
         self.redis.hsetnx(key("follow", openid), "subscribe_time", moment)
         self.redis.hset(key("follow", openid), mapping={"subscribe": 1, "interacted_at": moment})
