@@ -312,6 +312,23 @@ def test_custom_send_follows_the_48_hour_rule(sandbox):
     assert sandbox.sent("o_alice") == [message]
 
 
+def test_a_follow_or_a_click_opens_custom_send_for_a_minute_only(sandbox, redis):
+    from wechat_bot.sandbox import SandboxStore
+
+    message = {"touser": "o_bob", "msgtype": "text", "text": {"content": "欢迎"}}
+    a_minute_ago = SandboxStore(redis, APPID, SECRET, clock=lambda: time.time() - 61)
+    sandbox.save_user("o_bob")
+    sandbox.pushed("o_bob", "event", "subscribe")
+    assert _post(sandbox, "/cgi-bin/message/custom/send", message)["errcode"] == 0
+    a_minute_ago.pushed("o_bob", "event", "CLICK")
+    assert _post(sandbox, "/cgi-bin/message/custom/send", message)["errcode"] == 45015
+    sandbox.pushed("o_bob", "event", "CLICK")
+    assert _post(sandbox, "/cgi-bin/message/custom/send", message)["errcode"] == 0
+    a_minute_ago.pushed("o_bob", "event", "SCAN")
+    sandbox.pushed("o_bob", "text")
+    assert _post(sandbox, "/cgi-bin/message/custom/send", message)["errcode"] == 0  # a message: 48 hours
+
+
 def test_template_send_needs_a_known_template_and_a_follower(sandbox):
     message = {"touser": "o_alice", "template_id": "TPL_ORDER", "data": {"first": {"value": "已发货"}}}
     sandbox.interacted("o_alice")

@@ -240,6 +240,7 @@ def _posted_json() -> tuple[Any, Response | None]:
 
 
 INTERACTION_WINDOW = 48 * 3600  # custom/send reaches a user for 48 hours after their last message (§6)
+EVENT_WINDOW = 60  # and for one minute after a follow, a menu click or a scan
 
 
 def _known(openid: str) -> bool:
@@ -256,9 +257,11 @@ def custom_send():
     openid = str(message["touser"])
     if not _known(openid):
         return error(40003)  # an openid this account has never seen
-    follower = store().follower(openid)
-    if not follower.get("subscribe") or store().clock() - follower.get("interacted_at", 0) > INTERACTION_WINDOW:
-        return error(45015)  # unfollowed, or no message from them in 48 hours
+    follower, now = store().follower(openid), store().clock()
+    in_window = (now - follower.get("interacted_at", 0) <= INTERACTION_WINDOW
+                 or now - follower.get("event_at", 0) <= EVENT_WINDOW)
+    if not follower.get("subscribe") or not in_window:
+        return error(45015)  # unfollowed, or no message in 48 hours and no follow, click or scan this minute
     store().record_sent(message)
     return answer({"errcode": 0, "errmsg": "ok"})
 

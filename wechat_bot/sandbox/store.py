@@ -271,10 +271,12 @@ class SandboxStore:
             self.redis.hset(follow, mapping={"subscribe": 1, "subscribe_time": now})
         elif self.redis.hget(follow, "subscribe") == b"0":
             return  # an unfollowed user's pushes come only after following again
-        self.redis.hset(follow, "interacted_at", now)
+        # a message opens custom/send for 48 hours; a follow, a menu click or a scan for one minute (§6)
+        self.redis.hset(follow, "event_at" if msg_type == "event" else "interacted_at", now)
 
     def follower(self, openid: str) -> dict[str, int]:
-        """{'subscribe': 0 or 1, 'subscribe_time', 'interacted_at'} as far as the sandbox's pushes tell; {} if none."""
+        """{'subscribe': 0 or 1, 'subscribe_time', 'interacted_at' (the last message), 'event_at' (the last follow,
+        click or scan)} as far as the sandbox's pushes tell; {} if none."""
         return {k.decode(): int(v) for k, v in self.redis.hgetall(key("follow", openid)).items()}
 
     def interacted(self, openid: str, at: float | None = None) -> None:
