@@ -68,3 +68,50 @@ def test_worker_once_runs_with_the_sandbox_account(sandbox_home):
 def test_flask_wechat_does_not_serve(sandbox_home):
     result = run(sandbox_home, "-m", "flask", "--app", "mysite", "wechat", "serve")
     assert result.returncode != 0 and "flask run" in result.stderr
+
+
+def help_body(text: str) -> str:
+    """A help text without its usage line (each entry point has its own)."""
+    return text.split("\n", 2)[2]
+
+
+def test_one_command_tree_with_one_help_text_for_every_entry_point(sandbox_home):
+    run_py = run(sandbox_home, str(project_root() / "run.py"), "--help")
+    module = run(sandbox_home, "-m", "wechat_bot", "--help")
+    flask = run(sandbox_home, "-m", "flask", "--app", "mysite", "wechat", "--help")
+    for result in (run_py, module, flask):
+        assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert run_py.stdout.startswith("Usage: python run.py ") and module.stdout.startswith("Usage: python -m wechat_bot ")
+    assert flask.stdout.startswith("Usage: python -m flask wechat ")
+    assert help_body(run_py.stdout) == help_body(module.stdout)
+    def commands(text: str) -> list[str]:
+        return [line.strip() for line in text.split("Commands:", 1)[1].split("\n\n", 1)[0].splitlines() if line]
+    assert commands(flask.stdout) == [line for line in commands(run_py.stdout) if not line.startswith("serve ")]
+    assert any(line.startswith("serve ") for line in commands(run_py.stdout))
+    assert "flask run" in flask.stdout  # where serving is, said in the help rather than in an error
+    for name in ("worker", "check", "tokens", "menu"):
+        mine = run(sandbox_home, str(project_root() / "run.py"), name, "--help").stdout
+        theirs = run(sandbox_home, "-m", "flask", "--app", "mysite", "wechat", name, "--help").stdout
+        assert help_body(mine) == help_body(theirs)
+
+
+def test_flask_wechat_check_in_the_sandbox_says_so_and_offers_nothing_to_paste(sandbox_home):
+    result = run(sandbox_home, "-m", "flask", "--app", "mysite", "wechat", "check")
+    assert result.returncode == 1 and "sandbox" in result.stdout and "Paste" not in result.stdout
+
+
+def test_a_group_without_its_command_shows_its_help(sandbox_home):
+    result = run(sandbox_home, str(project_root() / "run.py"), "tokens")
+    assert result.returncode == 2 and "list" in result.stdout and "Traceback" not in result.stderr
+
+
+def test_flask_wechat_check_looks_for_the_tunnel_of_the_port_flask_runs_on(tmp_path, redis):
+    from tests.conftest import CREDENTIALS
+
+    (tmp_path / "mysite.py").write_text(SITE)
+    sock = redis.connection_pool.connection_kwargs["path"]
+    env = processes.clean_env(**CREDENTIALS, REDIS_URL=f"unix://{sock}", FLASK_RUN_PORT="8123",
+                              NGROK_API_URL="http://127.0.0.1:9")
+    result = subprocess.run([sys.executable, "-m", "flask", "--app", "mysite", "wechat", "check"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "ngrok tunnel to port 8123" in result.stdout, result.stdout + result.stderr

@@ -177,7 +177,7 @@ def test_stop_finishes_in_flight_renewals_then_returns(authorized, redis, sandbo
 def test_a_slow_handlers_reply_arrives_as_a_customer_service_message(site, sandbox, push_log):
     from wechat_bot.handlers import Router
 
-    sandbox.save_user("o_alice")  # the WeChat user who is chatting
+    sandbox.interacted("o_alice")  # the WeChat user who is chatting (custom/send needs their message within 48 h)
 
     router = Router()
 

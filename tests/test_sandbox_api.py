@@ -1,5 +1,7 @@
 """The sandbox WeChat behaves as WeChat's API does, so what passes here passes against WeChat."""
 import json
+import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -132,7 +134,7 @@ def test_stable_token_is_the_same_until_forced(sandbox):
 
 
 def test_custom_send_needs_a_live_global_token_and_records_the_message(sandbox):
-    sandbox.save_user("o_alice")  # a user the account knows (custom/send to a stranger is 40003)
+    sandbox.interacted("o_alice")  # a follower who wrote within 48 hours (custom/send to a stranger is 40003)
     token = sandbox.global_token()["access_token"]
     message = {"touser": "o_alice", "msgtype": "text", "text": {"content": "稍后的回复"}}
     bad = requests.post(sandbox.url + "/cgi-bin/message/custom/send", params={"access_token": "x"}, json=message,
@@ -248,3 +250,148 @@ def test_the_environments_proxy_settings_are_honoured(sandbox, monkeypatch):
         WeChatClient(sandbox.url, sandbox.url, APPID, SECRET, timeout=1, budget=1).refresh(first["refresh_token"])
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     assert WeChatClient(sandbox.url, sandbox.url, APPID, SECRET).refresh(first["refresh_token"])["access_token"]
+
+
+def _get(sandbox, path: str, token: str | None = None, **params) -> dict:
+    token = token or sandbox.global_token()["access_token"]
+    answer = requests.get(sandbox.url + path, params={"access_token": token, **params}, timeout=5)
+    assert answer.status_code == 200
+    return json.loads(answer.content)  # UTF-8, though served as text/plain without a charset
+
+
+def _cgi_token(sandbox) -> str:
+    return _get(sandbox, "/cgi-bin/token", token="", grant_type="client_credential", appid=APPID,
+                secret=SECRET)["access_token"]
+
+
+def test_stable_token_and_cgi_bin_token_keep_separate_slots(sandbox):
+    stable = sandbox.global_token()["access_token"]
+    first, second = _cgi_token(sandbox), _cgi_token(sandbox)  # a tool beside us using cgi-bin/token
+    assert len({stable, first, second}) == 3
+    assert sandbox.global_token()["access_token"] == stable  # stable_token still gives ours, never theirs
+    assert sandbox.global_token_valid(stable) and sandbox.global_token_valid(second)
+    assert sandbox.redis.ttl(f"wechat_sandbox:global-valid:{stable}") > 300  # not ended by their calls
+
+
+def test_menu_get_gives_every_leaf_an_empty_sub_button_as_wechat_does(sandbox):
+    assert _post(sandbox, "/cgi-bin/menu/create", {"button": [VIEW, {"name": "更多", "sub_button": [CLICK]}]}) == \
+        {"errcode": 0, "errmsg": "ok"}
+    assert _get(sandbox, "/cgi-bin/menu/get") == {"menu": {"button": [
+        {**VIEW, "sub_button": []}, {"name": "更多", "sub_button": [{**CLICK, "sub_button": []}]}]}}
+
+
+def test_menu_delete_removes_the_menu(sandbox):
+    _post(sandbox, "/cgi-bin/menu/create", {"button": [VIEW]})
+    assert _get(sandbox, "/cgi-bin/menu/delete", token="stale")["errcode"] == 40001
+    assert _get(sandbox, "/cgi-bin/menu/delete") == {"errcode": 0, "errmsg": "ok"}
+    assert _get(sandbox, "/cgi-bin/menu/get")["errcode"] == 46003
+
+
+@pytest.mark.parametrize("params, errcode", [({"openid": "o_stranger"}, 40003), ({}, 41009),
+                                             ({"openid": "o_alice", "access_token": "stale"}, 40001)])
+def test_user_info_refuses_as_wechat_does(sandbox, params, errcode):
+    sandbox.interacted("o_alice")
+    assert _get(sandbox, "/cgi-bin/user/info", **params)["errcode"] == errcode
+
+
+def test_user_info_follows_the_follows_and_unfollows_the_chat_page_sends(sandbox, redis, serve):
+    from wechat_bot import create_app
+
+    base = serve(create_app(redis=redis, sandbox_origin=True))
+    chat = requests.Session()
+    chat.post(base + "/sandbox/api/user", json={"openid": "o_bob", "nickname": "鲍勃"}, timeout=10)
+    app_sandbox = type(sandbox)(redis, *_sandbox_credentials(base))
+    app_sandbox.url = base
+
+    def info() -> dict:
+        return _get(app_sandbox, "/cgi-bin/user/info", openid="o_bob", lang="zh_CN")
+    assert info() == {"subscribe": 0, "openid": "o_bob"}
+    before = int(time.time())
+    assert chat.post(base + "/sandbox/api/push", json={"kind": "subscribe"}, timeout=10).ok
+    followed = info()
+    assert followed["subscribe"] == 1 and before <= followed["subscribe_time"] <= time.time() + 1
+    assert "nickname" not in followed  # WeChat stopped giving nickname and avatar here on 2021-12-27
+    assert chat.post(base + "/sandbox/api/push", json={"kind": "unsubscribe"}, timeout=10).ok
+    assert info() == {"subscribe": 0, "openid": "o_bob"}
+
+
+def _sandbox_credentials(base: str) -> tuple[str, str]:
+    from wechat_bot.sandbox import credentials
+
+    made_up = credentials.load_or_create(Path("var"))
+    return made_up["WECHAT_APPID"], made_up["WECHAT_SECRET"]
+
+
+def test_custom_send_follows_the_48_hour_rule(sandbox):
+    message = {"touser": "o_alice", "msgtype": "text", "text": {"content": "迟到的回复"}}
+    sandbox.save_user("o_alice")  # known to the account, but never wrote
+    assert _post(sandbox, "/cgi-bin/message/custom/send", message)["errcode"] == 45015
+    sandbox.interacted("o_alice", at=time.time() - 48 * 3600 - 60)
+    assert _post(sandbox, "/cgi-bin/message/custom/send", message)["errcode"] == 45015
+    sandbox.interacted("o_alice", at=time.time() - 47 * 3600)
+    assert _post(sandbox, "/cgi-bin/message/custom/send", message) == {"errcode": 0, "errmsg": "ok"}
+    sandbox.pushed("o_alice", "event", "unsubscribe")
+    answer = _post(sandbox, "/cgi-bin/message/custom/send", message)
+    assert answer["errcode"] == 45015 and answer["errmsg"].startswith("response out of time limit")
+    assert sandbox.sent("o_alice") == [message]
+
+
+def test_a_follow_or_a_click_opens_custom_send_for_a_minute_only(sandbox, redis):
+    from wechat_bot.sandbox import SandboxStore
+
+    message = {"touser": "o_bob", "msgtype": "text", "text": {"content": "欢迎"}}
+    a_minute_ago = SandboxStore(redis, APPID, SECRET, clock=lambda: time.time() - 61)
+    sandbox.save_user("o_bob")
+    sandbox.pushed("o_bob", "event", "subscribe")
+    assert _post(sandbox, "/cgi-bin/message/custom/send", message)["errcode"] == 0
+    a_minute_ago.pushed("o_bob", "event", "CLICK")
+    assert _post(sandbox, "/cgi-bin/message/custom/send", message)["errcode"] == 45015
+    sandbox.pushed("o_bob", "event", "CLICK")
+    assert _post(sandbox, "/cgi-bin/message/custom/send", message)["errcode"] == 0
+    a_minute_ago.pushed("o_bob", "event", "SCAN")
+    sandbox.pushed("o_bob", "text")
+    assert _post(sandbox, "/cgi-bin/message/custom/send", message)["errcode"] == 0  # a message: 48 hours
+
+
+def test_template_send_needs_a_known_template_and_a_follower(sandbox):
+    message = {"touser": "o_alice", "template_id": "TPL_ORDER", "data": {"first": {"value": "已发货"}}}
+    sandbox.interacted("o_alice")
+    assert _post(sandbox, "/cgi-bin/message/template/send", message)["errcode"] == 40037
+    sandbox.add_template("TPL_ORDER", "订单通知", "{{first.DATA}}")
+    assert _post(sandbox, "/cgi-bin/message/template/send", message, token="stale")["errcode"] == 40001
+    sent = _post(sandbox, "/cgi-bin/message/template/send", message)
+    assert sent["errcode"] == 0 and isinstance(sent["msgid"], int)
+    assert sandbox.templates_sent("o_alice") == [{**message, "msgid": sent["msgid"]}]
+    assert _post(sandbox, "/cgi-bin/message/template/send", {**message, "touser": "o_nobody"})["errcode"] == 40003
+    sandbox.pushed("o_alice", "event", "unsubscribe")
+    assert _post(sandbox, "/cgi-bin/message/template/send", message)["errcode"] == 43004
+
+
+@pytest.mark.parametrize("method, path", [
+    ("GET", "/cgi-bin/user/get"), ("POST", "/cgi-bin/media/upload"), ("GET", "/cgi-bin/get_api_domain_ip"),
+    ("POST", "/datacube/getusersummary"), ("GET", "/sns/jscode2session"), ("POST", "/customservice/kfaccount/add"),
+    ("DELETE", "/cgi-bin/anything/at/all"), ("POST", "/wxa/getwxacode"),
+])
+def test_a_path_the_sandbox_does_not_simulate_is_wechats_json_not_a_web_page(sandbox, method, path):
+    answer = requests.request(method, sandbox.url + path, timeout=5)
+    assert answer.status_code == 200 and answer.headers["Content-Type"] == "text/plain"
+    body = answer.json()
+    assert body["errcode"] == 48001 and "the sandbox does not simulate " + path in body["errmsg"]
+
+
+def test_the_readme_lists_exactly_the_endpoints_the_sandbox_serves(redis):
+    """The README's sandbox table names every WeChat API route of the sandbox, and nothing it does not serve."""
+    import re
+
+    from tests.conftest import project_root
+    from wechat_bot.sandbox import api, create_sandbox_app
+
+    readme = (project_root() / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## The sandbox WeChat", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `(/[^`]+)` \| (?:GET|POST) \|", section, re.M))
+    app = create_sandbox_app(redis, APPID, SECRET)
+    served = {rule.rule for rule in app.url_map.iter_rules() if rule.endpoint in api._METHOD}
+    assert listed == served, f"README lists {sorted(listed - served)} it does not serve, leaves out {sorted(served - listed)}"
+    for path in served:  # and each row names the method WeChat serves it with
+        method = api._METHOD[next(r.endpoint for r in app.url_map.iter_rules() if r.rule == path)]
+        assert f"| `{path}` | {method} |" in section

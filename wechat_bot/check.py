@@ -40,8 +40,10 @@ class Report:
         return not self.failures
 
     def lines(self) -> list[str]:
-        out = ["Paste into the admin panel (设置与开发 → 基本配置; 接口权限 → 网页授权; 公众号设置 → 功能设置):"]
-        out += [f"  {name}: {value}" for name, value in self.paste]
+        out = []
+        if self.paste:  # the heading only above something to paste
+            out.append("Paste into the admin panel (设置与开发 → 基本配置; 接口权限 → 网页授权; 公众号设置 → 功能设置):")
+            out += [f"  {name}: {value}" for name, value in self.paste]
         out += [f"ok    {line}" for line in self.passed]
         out += [f"warn  {line}" for line in self.warnings]
         out += [f"FAIL  {line}" for line in self.failures]
@@ -59,7 +61,8 @@ def run_checks(settings: Settings, redis: Redis, *, port: int = 5000, online: bo
     public = settings.public_base_url or discover_tunnel(settings.ngrok_api_url, port)
     if public is None:
         report.failures.append(f"no public URL: set PUBLIC_BASE_URL, or start the ngrok tunnel to port {port} "
-                               f"(its agent at {settings.ngrok_api_url} did not answer with one)")
+                               f"(its agent at {settings.ngrok_api_url} did not answer with one; --port P if the "
+                               "server listens on another port)")
     else:
         _describe_url(public, settings, report)
         _handshake(f"{public}{settings.url_prefix}/wechat", settings.token, report)

@@ -1,277 +1,326 @@
-"""`python run.py …`: each command parses its arguments, calls one library function, prints one line."""
+"""wechat_bot's one command tree, in click: `wechat-bot`, `python run.py`, `python -m wechat_bot`, and (the same
+group added to the site's `app.cli`) `flask --app SITE wechat`. Each command parses, calls one library function,
+prints one line; a failure is one line on standard error and a non-zero exit status."""
 from __future__ import annotations
 
-import argparse
+import functools
 import json
 import os
 import sys
-import threading
 import time
+from typing import Any, Callable
+
+import click
+from flask.cli import ScriptInfo
 
 from .errors import WeChatBotError, WeChatError
 from .redis_connection import ERRORS as REDIS_ERRORS, explain, probe
 
+HELP = """wechat_bot: a WeChat official-account server.
 
-def main(argv: list[str] | None = None, *, app=None) -> int:
-    """`python run.py …` and `wechat-bot …`; with `app`, the commands act on that application (`flask wechat …`)."""
-    args = _parser().parse_args(argv)
-    args.app = app
-    try:
-        return args.command(args)
-    except WeChatBotError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except REDIS_ERRORS as error:
-        print(f"error: Redis ({_where_redis(args)}) {explain(error)}", file=sys.stderr)
-        return 3
+With no WeChat credentials (WECHAT_TOKEN, WECHAT_APPID, WECHAT_SECRET) the commands use the sandbox account."""
+FLASK_EPILOG = ("Under Flask the site serves with `flask run` (the sandbox beside it when no credentials are set), "
+                "or `wechat-bot serve --app SITE:app`; these commands act on the site's app.")
 
 
-def _where_redis(args: argparse.Namespace) -> str:
+def under_flask(ctx: click.Context) -> bool:
+    """The tree runs as `flask --app SITE wechat …` (Flask's CLI put its ScriptInfo in the context)."""
+    return ctx.find_object(ScriptInfo) is not None
+
+
+class Port(click.ParamType):
+    name = "PORT"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        text = str(value)
+        if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 65535:
+            self.fail(f"{text!r} is not a port (1-65535)", param, ctx)
+        return int(text)
+
+
+class Commands(click.Group):
+    """One group for every entry point; `serve` and the bare `--host/--port` exist only where we serve."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name in super().list_commands(ctx) if not (name == "serve" and under_flask(ctx))]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name == "serve" and under_flask(ctx):
+            return None
+        return super().get_command(ctx, name)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        if args and args[0] == "serve" and under_flask(ctx):
+            raise click.UsageError("no command serve under Flask: " + FLASK_EPILOG.split(";")[0][len("Under Flask "):])
+        return super().resolve_command(ctx, args)
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        params = super().get_params(ctx)
+        return [p for p in params if p.name not in ("host", "port")] if under_flask(ctx) else params
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        if under_flask(ctx):
+            formatter.write_paragraph()
+            formatter.write_text(FLASK_EPILOG)
+
+
+def one_line_failures(command: Callable[..., int]) -> Callable[..., int]:
+    """Our failures as one line on standard error: 2 for a usage or configuration problem, 3 for Redis; a
+command's non-zero status is the process's exit status."""
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> int:
+        try:
+            status = command(*args, **kwargs)
+        except WeChatBotError as error:
+            click.echo(f"error: {error}", err=True)
+            raise click.exceptions.Exit(2) from None
+        except REDIS_ERRORS as error:
+            click.echo(f"error: Redis ({_where_redis()}) {explain(error)}", err=True)
+            raise click.exceptions.Exit(3) from None
+        if status:  # click's own main (under Flask) ignores what a command returns
+            raise click.exceptions.Exit(status)
+        return 0
+    return run
+
+
+def _where_redis() -> str:
     from .config import Settings
     from .redis_connection import describe
 
+    ctx = click.get_current_context(silent=True)
     try:
-        settings = args.app.extensions["wechat_bot"].settings if args.app is not None else Settings.load()
-        return describe(settings)
-    except WeChatBotError:
+        if ctx is not None and under_flask(ctx):
+            return describe(ctx.find_object(ScriptInfo).load_app().extensions["wechat_bot"].settings)
+        return describe(Settings.load())
+    except Exception:  # noqa: BLE001 — only the wording of a failure already being reported
         return "REDIS_URL"
 
 
-def _services(args: argparse.Namespace):
-    """The app the command acts on: the site's under `flask wechat`, else the standalone one; with no WeChat
-    credentials, the sandbox account's (the API reached where `run.py` serves the sandbox)."""
-    if args.app is not None:
-        return args.app, args.app.extensions["wechat_bot"]
+def _app():
+    """The app a command acts on: the site's under `flask wechat`, else the standalone one; with no WeChat
+    credentials, the sandbox account's (its API reached where `run.py` serves the sandbox)."""
+    ctx = click.get_current_context()
+    info = ctx.find_object(ScriptInfo)
+    if info is not None:
+        app = info.load_app()
+        ctx.with_resource(app.app_context())  # as Flask's own commands run (with_appcontext)
+        return app
     from . import create_app
 
-    app = create_app(sandbox_origin=True)
-    return app, app.extensions["wechat_bot"]
+    return create_app(sandbox_origin=True)
 
 
-def _serving_app(args: argparse.Namespace, origin: str):
-    """The app `serve` runs: the standalone server, or a site's (`--app module:app`, or a factory to call)."""
-    if not args.site:
-        from . import create_app
-
-        return create_app(sandbox_origin=origin)
-    import importlib
-
-    from flask import Flask
-
-    from .sandbox.mode import SERVE_ENV
-
-    module_name, _, name = args.site.partition(":")
-    os.environ[SERVE_ENV] = origin  # the site's WeChatBot(app) serves the sandbox when it has no credentials
-    sys.path.insert(0, os.getcwd())
-    try:
-        target = getattr(importlib.import_module(module_name), name or "app")
-    except (ImportError, AttributeError) as error:
-        raise WeChatBotError(f"--app {args.site}: cannot load it ({error})") from None
-    app = target if isinstance(target, Flask) else target()
-    if "wechat_bot" not in app.extensions:
-        raise WeChatBotError(f"--app {args.site}: the app does not use WeChatBot (WeChatBot(app) or init_app)")
-    return app
+def _services():
+    return _app().extensions["wechat_bot"]
 
 
-def serve(args: argparse.Namespace) -> int:
-    """Serve /wechat and the pages with Werkzeug's threaded server (gunicorn in production); with no
-    WeChat credentials, the sandbox beside them."""
-    from werkzeug.serving import make_server
-
-    from .logs import redact_werkzeug
-    from .sandbox.mode import ON_NETWORK_REFUSED, on_loopback
-
-    loopback = on_loopback(args.host)
-    origin = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
-    app = _serving_app(args, origin)
-    services = app.extensions["wechat_bot"]
-    sandboxed = services.sandboxed
-    if sandboxed and not loopback and not args.sandbox_on_network:
-        raise WeChatBotError(f"--host {args.host}: {ON_NETWORK_REFUSED} (--sandbox-on-network exposes it anyway)")
-    listener = _listen(args.host, args.port)
-    server = make_server(args.host, args.port, app, threaded=True, fd=listener.fileno())
-    if sandboxed and not loopback:
-        print(f"WARNING: the sandbox is reachable by anyone on the network at {args.host}:{args.port}: they can act "
-              "as any sandbox user and expire tokens. Use it on a network you trust, and stop it when done.",
-              file=sys.stderr, flush=True)
-    if not args.no_worker:
-        renewer = services.renewer(interval=1.0) if sandboxed else services.renewer()
-        app.extensions["wechat_bot.renewer"] = renewer  # /healthz watches this thread's sweeps
-        threading.Thread(target=renewer.run, name="renewal", daemon=True).start()
-    redact_werkzeug()
-    prefix = services.settings.url_prefix
-    if sandboxed:
-        print(f"wechat_bot sandbox: open {origin}{prefix}/sandbox/ (no WeChat credentials set, so a local WeChat "
-              f"serves on this port; set WECHAT_TOKEN, WECHAT_APPID, WECHAT_SECRET for a real account)", flush=True)
-    else:
-        print(f"wechat_bot serving on {origin}  (message endpoint: {prefix}/wechat, health: {prefix}/healthz)"
-              + ("" if args.no_worker else "; token renewal running"), flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    return 0
+@click.group("wechat-bot", cls=Commands, help=HELP, invoke_without_command=True,
+             context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on (no command: serve)")
+@click.option("--port", type=Port(), default=5000, show_default=True, help="port to listen on (no command: serve)")
+@click.pass_context
+def commands(ctx: click.Context, host: str = "127.0.0.1", port: int = 5000) -> int | None:
+    if ctx.invoked_subcommand is not None:
+        return None
+    if under_flask(ctx):
+        click.echo(ctx.get_help())
+        return 0
+    return ctx.invoke(serve)
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """Usage mistakes are one line on standard error (and exit 2), like every other failure."""
+@commands.command(help="Serve the message endpoint and the OAuth pages (Werkzeug, threaded); with no WeChat "
+                       "credentials, the sandbox beside them. Only here: a site serves with `flask run`.")
+@click.option("--host", default=None, help="address to listen on  [default: 127.0.0.1]")
+@click.option("--port", type=Port(), default=None, help="port to listen on  [default: 5000]")
+@click.option("--no-worker", is_flag=True, help="do not run token renewal in this process")
+@click.option("--sandbox-on-network", is_flag=True,
+              help="let the sandbox listen on a non-loopback address (anyone there can use it)")
+@click.option("--app", "site", metavar="MODULE:APP",
+              help="serve your Flask site (which uses WeChatBot) instead of the standalone server")
+@click.pass_context
+@one_line_failures
+def serve(ctx: click.Context, host: str | None = None, port: int | None = None, no_worker: bool = False,
+          sandbox_on_network: bool = False, site: str | None = None) -> int:
+    from .serving import serve_forever
 
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _listen(host: str, port: int):
-    """The listening socket, bound before anything is announced; one line when the port is taken."""
-    import socket
-
-    try:
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-        listener = socket.socket(family, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((host, port))
-        listener.listen(128)
-    except OSError as error:
-        reason = error.strerror or str(error)
-        raise WeChatBotError(f"cannot listen on {host}:{port}: {reason}") from None
-    return listener
+    parent = ctx.parent.params if ctx.parent is not None else {}
+    return serve_forever(host or parent.get("host") or "127.0.0.1", port or parent.get("port") or 5000,
+                         no_worker=no_worker, sandbox_on_network=sandbox_on_network, site=site)
 
 
-def _port(value: str) -> int:
-    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 65535:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a port (1-65535)")
-    return int(value)
-
-
-def worker(args: argparse.Namespace) -> int:
-    """Run the token renewal: forever, or one sweep of what is due with --once."""
-    _, services = _services(args)
-    if services.settings.metrics and not args.once:  # beside gunicorn's workers, in the folder a scrape sums
+@commands.command(help="Run the scheduled token renewal (SIGTERM or Ctrl-C stops it after the renewals in flight).")
+@click.option("--once", is_flag=True, help="one sweep of what is due, then exit")
+@one_line_failures
+def worker(once: bool = False) -> int:
+    services = _services()
+    if services.settings.metrics and not once:  # beside gunicorn's workers, in the folder a scrape sums
         from .metrics.multiprocess import prepare
 
         prepare()
     renewer = services.renewer()
-    if args.once:
+    if once:
         problem = probe(services.redis)  # a sweep with nothing due writes nothing: a read-only Redis would pass
         if problem:
-            print(f"error: Redis ({_where_redis(args)}) {problem}", file=sys.stderr)
+            click.echo(f"error: Redis ({_where_redis()}) {problem}", err=True)
             return 3
         try:
             result = renewer.sweep()
         finally:
             renewer.close()
-        print(f"renewed {result.renewed}, to retry {result.retried}, re-authorization needed {result.reauth}, "
-              f"skipped {result.skipped}")
+        click.echo(f"renewed {result.renewed}, to retry {result.retried}, re-authorization needed {result.reauth}, "
+                   f"skipped {result.skipped}")
         return 0
     settings = services.settings
-    print(f"renewal worker running: {settings.renewal_concurrency} at once, at most {settings.renewal_rate} a second "
-          "(SIGTERM or Ctrl-C stops it after the renewals in flight)", flush=True)
+    click.echo(f"renewal worker running: {settings.renewal_concurrency} at once, at most {settings.renewal_rate} a "
+               "second (SIGTERM or Ctrl-C stops it after the renewals in flight)")
     renewer.run(install_signals=True)
     return 0
 
 
-def check(args: argparse.Namespace) -> int:
-    """Validate the configuration and print what to paste into the admin panel; non-zero if WeChat would refuse."""
+def _default_port() -> int:
+    """The port the server listens on: `flask run`'s (FLASK_RUN_PORT) under Flask, else 5000."""
+    value = os.environ.get("FLASK_RUN_PORT", "")
+    return int(value) if value.isdigit() and 1 <= int(value) <= 65535 else 5000
+
+
+@commands.command(help="Validate the configuration and print what to paste into the admin panel; "
+                       "non-zero if WeChat would refuse it.")
+@click.option("--port", type=Port(), default=None, help="the port the server listens on, to find its ngrok tunnel "
+                                                        "[default: FLASK_RUN_PORT under Flask, else 5000]")
+@click.option("--online", is_flag=True, help="also check AppID and AppSecret with WeChat")
+@click.pass_context
+@one_line_failures
+def check(ctx: click.Context, port: int | None = None, online: bool = False) -> int:
     from . import redis_connection
     from .check import run_checks
     from .config import Settings
 
-    if args.app is not None:
-        services = args.app.extensions["wechat_bot"]
+    if under_flask(ctx):
+        services = _services()
+        if services.sandboxed:
+            click.echo("this site runs the sandbox (no WECHAT_TOKEN, WECHAT_APPID, WECHAT_SECRET in app.config, the "
+                       "environment or .env): there is nothing to paste into a real account")
+            return 1
         settings, redis = services.settings, services.redis
     else:
         settings = Settings.load()
         redis = redis_connection.connect(settings)
-    report = run_checks(settings, redis, port=args.port, online=args.online)
-    print("\n".join(report.lines()))
+    report = run_checks(settings, redis, port=port or _default_port(), online=online)
+    click.echo("\n".join(report.lines()))
     return 0 if report.ok else 1
 
 
-def menu(args: argparse.Namespace) -> int:
-    """Publish the custom menu from a JSON file (VIEW buttons may name a scope), or show the current one."""
-    from .leases import Leases
-    from .menu import build_menu
-    from .oauth.account_token import AccountToken
+@commands.group(help="Publish or show the account's custom menu.")
+def menu() -> None:
+    pass
 
-    app, services = _services(args)
-    token = AccountToken(services.redis, services.client, Leases(services.redis)).get()
-    if args.action == "show":
-        try:
-            menu = services.client.get_menu(token)
-        except WeChatError as error:
-            if error.errcode != 46003:
-                raise
-            print("no custom menu is published yet (publish one with: menu push FILE.json)")
-            return 0
-        print(json.dumps(menu, ensure_ascii=False, indent=2))
-        return 0
-    try:
-        spec = json.loads(open(args.file, encoding="utf-8").read())
-    except (OSError, ValueError) as error:
-        raise WeChatBotError(f"{args.file}: not a readable JSON file ({type(error).__name__})") from None
-    base = services.settings.public_base_url
-    if not base:
-        from .oauth.public_url import discover_tunnel
 
-        base = discover_tunnel(services.settings.ngrok_api_url, args.port)
-    if not base:
-        raise WeChatBotError("PUBLIC_BASE_URL: not set and no ngrok tunnel found; menu links need the public origin")
-    services.client.create_menu(token, build_menu(spec, services.links(base + services.settings.url_prefix)))
-    print(f"menu published ({len(spec.get('button', []))} top-level buttons); WeChat clients see it within 5 minutes")
+@menu.command("show", help="Print the current menu.")
+@one_line_failures
+def menu_show() -> int:
+    from .menu import published_menu
+
+    shown = published_menu(_services())
+    click.echo(json.dumps(shown, ensure_ascii=False, indent=2) if shown is not None
+               else "no custom menu is published yet (publish one with: menu push FILE.json)")
     return 0
 
 
-def tokens(args: argparse.Namespace) -> int:
+@menu.command("push", help="Publish the menu in FILE.json (a VIEW button may name a scope instead of a URL).")
+@click.argument("file")
+@click.option("--port", type=Port(), default=None, help="the server's port, to find the ngrok tunnel")
+@one_line_failures
+def menu_push(file: str, port: int | None = None) -> int:
+    from .menu import publish
+
+    buttons = publish(_services(), file, port or _default_port())
+    click.echo(f"menu published ({buttons} top-level buttons); WeChat clients see it within 5 minutes")
+    return 0
+
+
+@commands.group(help="The stored users and their tokens.")
+def tokens() -> None:
+    pass
+
+
+@tokens.command("list", help="Every stored user and their token state.")
+@click.option("--status", type=click.Choice(("active", "expiring", "reauth_required")))
+@click.option("--json", "as_json", is_flag=True)
+@one_line_failures
+def tokens_list(status: str | None = None, as_json: bool = False) -> int:
     from .oauth import report
 
-    app, services = _services(args)
-    now = time.time()
-    if args.action == "account":
-        return _account_token(services, args.reveal)
-    if args.action == "list":
-        rows = [report.describe(r, now) for r in report.all_records(services.redis, services.tokens)]
-        rows = [row for row in rows if not args.status or row["status"] == args.status]
-        rows.sort(key=lambda row: row["openid"])
-        if args.json:
-            print(json.dumps(rows, ensure_ascii=False))
-        else:
-            for row in rows:
-                print(f"{row['openid']}  {row['status']:<15} {row['scope']:<16} "
-                      f"access {_left(row['access_token_expires_at'], now)}  "
-                      f"refresh {_left(row['refresh_token_expires_at'], now)}")
-            print(f"{len(rows)} user(s)")
+    services, now = _services(), time.time()
+    rows = [report.describe(r, now) for r in report.all_records(services.redis, services.tokens)]
+    rows = sorted((row for row in rows if not status or row["status"] == status), key=lambda row: row["openid"])
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False))
         return 0
-    record = services.tokens.get(args.openid)
-    if record is None:
-        raise WeChatBotError(f"no tokens stored for {args.openid}")
-    if args.action == "show":
-        row = report.describe(record, now, reveal=args.reveal)
-        print(json.dumps(row, ensure_ascii=False) if args.json
-              else "\n".join(f"{key}: {value}" for key, value in row.items()))
-        return 0
-    if args.action == "revoke":
-        services.tokens.delete(args.openid)
-        print(f"forgot the tokens of {args.openid}")
-        return 0
-    return _refresh_now(services, args.openid)
-
-
-def _account_token(services, reveal: bool) -> int:
-    """The account's token, the one every worker and the token service hand out (fetched if none is kept)."""
-    from .oauth.report import mask
-
-    token, expires_at = services.account_token.current()
-    print(f"access_token: {token if reveal else mask(token)}")
-    print(f"expires_at: {int(expires_at)} ({_left(int(expires_at), time.time())} left)")
+    for row in rows:
+        click.echo(f"{row['openid']}  {row['status']:<15} {row['scope']:<16} "
+                   f"access {_left(row['access_token_expires_at'], now)}  "
+                   f"refresh {_left(row['refresh_token_expires_at'], now)}")
+    click.echo(f"{len(rows)} user(s)")
     return 0
 
 
-def _refresh_now(services, openid: str) -> int:
+def _record(services, openid: str):
+    record = services.tokens.get(openid)
+    if record is None:
+        raise WeChatBotError(f"no tokens stored for {openid}")
+    return record
+
+
+@tokens.command("account", help="The account's access_token, the one every process and the token service share; "
+                "masked unless --reveal.")
+@click.option("--reveal", is_flag=True)
+@one_line_failures
+def tokens_account(reveal: bool = False) -> int:
+    from .oauth.report import mask
+
+    token, expires_at = _services().account_token.current()
+    click.echo(f"access_token: {token if reveal else mask(token)}")
+    click.echo(f"expires_at: {int(expires_at)} ({_left(int(expires_at), time.time())} left)")
+    return 0
+
+
+@tokens.command("show", help="One user's record; secrets masked unless --reveal.")
+@click.argument("openid")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--reveal", is_flag=True)
+@one_line_failures
+def tokens_show(openid: str, as_json: bool = False, reveal: bool = False) -> int:
+    from .oauth import report
+
+    services = _services()
+    row = report.describe(_record(services, openid), time.time(), reveal=reveal)
+    click.echo(json.dumps(row, ensure_ascii=False) if as_json else "\n".join(f"{k}: {v}" for k, v in row.items()))
+    return 0
+
+
+@tokens.command("refresh", help="Renew this user's access_token now.")
+@click.argument("openid")
+@one_line_failures
+def tokens_refresh(openid: str) -> int:
+    services = _services()
+    _record(services, openid)
     outcome = services.renewer().renew_now(openid)
     if outcome is None:
         raise WeChatBotError(f"{openid} is being renewed by a worker right now; try again in a moment")
     if outcome != "renewed":
         raise WeChatBotError(f"{openid} not renewed: {outcome}")
-    print(f"renewed the access_token of {openid}")
+    click.echo(f"renewed the access_token of {openid}")
+    return 0
+
+
+@tokens.command("revoke", help="Forget this user's tokens.")
+@click.argument("openid")
+@one_line_failures
+def tokens_revoke(openid: str) -> int:
+    services = _services()
+    _record(services, openid)
+    services.tokens.delete(openid)
+    click.echo(f"forgot the tokens of {openid}")
     return 0
 
 
@@ -282,71 +331,28 @@ def _left(at: int, now: float) -> str:
     return f"{seconds // 86400}d{seconds % 86400 // 3600}h" if seconds >= 86400 else f"{seconds // 60}m"
 
 
-def _parser() -> argparse.ArgumentParser:
+def _prog() -> str:
     invoked = os.path.basename(sys.argv[0])
-    prog = "python run.py" if invoked == "run.py" else "python -m wechat_bot" if invoked == "__main__.py" else "wechat-bot"
-    parser = _OneLineParser(prog=prog, description="wechat_bot: a WeChat official-account server")
-    parser.set_defaults(command=serve, no_worker=False, site=None, sandbox_on_network=False)
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=_port, default=5000, help="port to listen on (default 5000)")
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
-    serve_cmd = commands.add_parser("serve", help="serve the message endpoint and the OAuth pages")
-    serve_cmd.add_argument("--host", default=argparse.SUPPRESS, help="address to listen on (default 127.0.0.1)")
-    serve_cmd.add_argument("--port", type=_port, default=argparse.SUPPRESS, help="port to listen on (default 5000)")
-    serve_cmd.add_argument("--no-worker", action="store_true", help="do not run token renewal in this process")
-    serve_cmd.add_argument("--sandbox-on-network", action="store_true",
-                           help="let the sandbox listen on a non-loopback address (anyone there can use it)")
-    serve_cmd.add_argument("--app", dest="site", metavar="MODULE:APP",
-                           help="serve your Flask site (which uses WeChatBot) instead of the standalone server")
-    serve_cmd.set_defaults(command=serve)
-    worker_cmd = commands.add_parser("worker", help="run the scheduled token renewal")
-    worker_cmd.add_argument("--once", action="store_true", help="one sweep of what is due, then exit")
-    worker_cmd.set_defaults(command=worker)
-    check_cmd = commands.add_parser("check", help="validate the configuration; print what to paste into WeChat")
-    check_cmd.add_argument("--port", type=int, default=5000, help="the port the server listens on (for ngrok)")
-    check_cmd.add_argument("--online", action="store_true", help="also check AppID and AppSecret with WeChat")
-    check_cmd.set_defaults(command=check)
-    menu_cmd = commands.add_parser("menu", help="publish or show the account's custom menu")
-    menu_actions = menu_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
-    push_menu = menu_actions.add_parser("push", help="publish the menu in FILE.json")
-    push_menu.add_argument("file")
-    push_menu.add_argument("--port", type=int, default=5000, help="the server's port (to find the ngrok tunnel)")
-    menu_actions.add_parser("show", help="print the current menu")
-    menu_cmd.set_defaults(command=menu)
-    tokens_cmd = commands.add_parser("tokens", help="the stored users and their tokens")
-    actions = tokens_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = actions.add_parser("list", help="every stored user and their token state")
-    listing.add_argument("--status", choices=("active", "expiring", "reauth_required"))
-    listing.add_argument("--json", action="store_true")
-    show = actions.add_parser("show", help="one user's record; secrets masked unless --reveal")
-    show.add_argument("openid")
-    show.add_argument("--json", action="store_true")
-    show.add_argument("--reveal", action="store_true")
-    for name, text in (("refresh", "renew this user's access_token now"), ("revoke", "forget this user's tokens")):
-        actions.add_parser(name, help=text).add_argument("openid")
-    account = actions.add_parser("account", help="the account's access_token, the one every process shares; "
-                                 "masked unless --reveal")
-    account.add_argument("--reveal", action="store_true")
-    tokens_cmd.set_defaults(command=tokens)
-    return parser
+    return "python run.py" if invoked == "run.py" else "python -m wechat_bot" if invoked == "__main__.py" else "wechat-bot"
 
 
-def _flask_group():
-    """`flask --app SITE wechat …`: the commands above that do not serve, acting on the site's app."""
-    import click
-    from flask import current_app
-    from flask.cli import with_appcontext
+def main(argv: list[str] | None = None) -> int:
+    """`wechat-bot …`, `python run.py …`, `python -m wechat_bot …`: usage mistakes are one line too."""
+    prog = _prog()
+    try:
+        outcome = commands.main(args=argv, prog_name=prog, standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as error:  # a group without its command: its help
+        click.echo(error.format_message())
+        return 2
+    except click.UsageError as error:
+        click.echo(f"{prog}: error: {error.format_message()} (see --help)", err=True)
+        return 2
+    except click.ClickException as error:
+        click.echo(f"error: {error.format_message()}", err=True)
+        return error.exit_code
+    except click.exceptions.Abort:
+        return 1
+    return outcome if isinstance(outcome, int) else 0
 
-    @click.command("wechat", context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
-                                               "help_option_names": []},
-                   help="wechat_bot's commands: worker, check, menu, tokens (add --help for each).")
-    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-    @with_appcontext
-    def wechat(args: tuple[str, ...]) -> None:
-        if args and args[0] == "serve":
-            raise click.UsageError("serve: use `flask run` (or `wechat-bot serve --app SITE:app`)")
-        raise SystemExit(main(list(args) or ["--help"], app=current_app._get_current_object()))
-    return wechat
 
-
-flask_group = _flask_group()
+flask_group = commands  # `flask --app SITE wechat …`: the same group, added to the site's app.cli as "wechat"

@@ -102,8 +102,17 @@ class Settings:
     @classmethod
     def for_app(cls, config: Mapping[str, object], overrides: Mapping[str, str] | None = None) -> "Settings":
         """An application's settings: `overrides`, then its app.config, then the environment, then ./.env."""
+        placeholders = [name for name in NAMES if config.get(name) is Ellipsis]
+        if placeholders:
+            raise ConfigError(f"{placeholders[0]}: app.config holds `...`, the README's placeholder; put the real "
+                              "value there (or leave WECHAT_TOKEN, WECHAT_APPID and WECHAT_SECRET out: the sandbox)")
         from_config = {name: str(config[name]) for name in NAMES if config.get(name) not in (None, "")}
-        return cls.load({**from_config, **(overrides or {})})
+        try:
+            return cls.load({**from_config, **(overrides or {})})
+        except ConfigError as error:
+            if str(error).split(":", 1)[0] in from_config:
+                raise ConfigError(f"{error} (set in app.config)") from None
+            raise
 
     @property
     def missing_credentials(self) -> list[str]:
@@ -112,7 +121,7 @@ class Settings:
 
     def missing_credentials_error(self) -> ConfigError:
         """The one line that stops a server with no WeChat credentials (outside the sandbox)."""
-        return ConfigError(f"{', '.join(self.missing_credentials)}: not set (put them in the environment or .env)")
+        return ConfigError(f"{', '.join(self.missing_credentials)}: not set (put them in app.config, the environment or .env)")
 
     @property
     def refuses_plaintext(self) -> bool:
@@ -218,7 +227,17 @@ def _redis_url(get) -> str | None:
     value = get("REDIS_URL")
     if value is None:
         return None
-    scheme = urlsplit(value).scheme
+    try:
+        scheme = urlsplit(value).scheme
+    except ValueError as error:  # a broken IPv6 host; the message never repeats the URL, which may hold a password
+        raise ConfigError(f"REDIS_URL: not a valid URL ({error})") from None
+    if scheme in ("redis", "rediss", "unix"):
+        from redis.connection import parse_url
+
+        try:
+            parse_url(value)  # a port out of range, a query value redis-py cannot read
+        except ValueError as error:
+            raise ConfigError(f"REDIS_URL: not a valid Redis URL ({error})") from None
     if scheme == "redis+sentinel":
         from .redis_sentinel import parse
 

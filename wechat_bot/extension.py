@@ -8,6 +8,7 @@ no app, so one instance serves any number of apps, each with its own settings.
 from __future__ import annotations
 
 import functools
+import sys
 from typing import Any, Callable, Iterable, Mapping
 
 from flask import Flask, current_app
@@ -42,6 +43,13 @@ class WeChatBot:
         With no WeChat credentials the app works with the sandbox account when run by hand (`sandbox_origin`,
         `wechat-bot serve`, `flask run`, a flask command); anywhere else that stops start-up with one line.
         """
+        try:
+            self._wire(app, redis, overrides, deadline, sandbox_origin)
+        except ConfigError as error:
+            raise one_line(error) from None
+
+    def _wire(self, app: Flask, redis: Redis | None, overrides: Mapping[str, str] | None, deadline: float,
+              sandbox_origin: str | bool | None) -> None:
         from .sandbox import mode
 
         settings = Settings.for_app(app.config, overrides)
@@ -52,12 +60,15 @@ class WeChatBot:
                 raise settings.missing_credentials_error()
             settings = mode.settings_for(settings, {**_from_config(app.config), **(overrides or {})})
         logs.configure(settings.log_format)
+        logs.redact_werkzeug()  # under `flask run`, werkzeug logs the sandbox's calls and the callback's code
         _sessions(app, settings)
         client = None
         if sandboxed:
             client = functools.partial(_local_client, settings, origin)
         services = Services.build(settings, redis=redis, router=self.router, deadline=deadline, client=client)
         app.extensions[EXTENSION] = services
+        if redis is None and not settings.redis_url and mode.flask_running():  # Ctrl-C stops what it started
+            _stop_embedded_redis_at_exit(settings.var_dir)
         app.wsgi_app = PushReceiver(app.wsgi_app, services, settings.url_prefix + "/wechat", app)
         if settings.trusted_proxies:
             from werkzeug.middleware.proxy_fix import ProxyFix
@@ -80,10 +91,15 @@ class WeChatBot:
             sandbox.serve(app, services, prefix)
             if origin:
                 mode.remember_origin(services.redis, origin + settings.url_prefix)
+            if mode.under_flask_run(sandbox_origin):
+                print(f"wechat_bot sandbox: open {origin}{settings.url_prefix}/sandbox/ (no WeChat credentials in "
+                      "app.config, the environment or .env, so a local WeChat serves beside your site; no renewal "
+                      f"thread runs under flask run: tokens renew when used, or run `{health.worker_command(app)}`; "
+                      "its state is under ./var/, and the Redis there stops when flask run stops)", flush=True)
         from .cli import flask_group
 
         if "wechat" not in app.cli.commands:
-            app.cli.add_command(flask_group)
+            app.cli.add_command(flask_group, "wechat")
 
     # -- for the site's own pages and code -----------------------------------------------------------------
     @property
@@ -126,6 +142,33 @@ class WeChatBot:
     def user(self, openid: str) -> UserCredentials:
         """The user's credentials; raises UnknownUser when nothing is stored for `openid`."""
         return user_credentials(self.services, openid)
+
+
+def _stop_embedded_redis_at_exit(var_dir) -> None:
+    """`flask run` stops the embedded Redis under ./var/ when it stops (its data stays on disk); any process still
+    using it (a `flask wechat worker` beside it) starts it again when it next needs it."""
+    import atexit
+
+    from . import embedded_redis
+
+    atexit.register(embedded_redis.stop, var_dir)
+
+
+def one_line(error: ConfigError) -> Exception:
+    """A configuration error as the one line the host that is loading the app prints without a traceback:
+    gunicorn prints an AppImportError's message and stops; Flask's CLI (`flask --app SITE …`) a ClickException's;
+    anywhere else the ConfigError itself (our own commands print it as one line)."""
+    if "gunicorn.arbiter" in sys.modules:
+        from gunicorn.errors import AppImportError
+
+        return AppImportError(str(error))
+    import click
+    from flask.cli import ScriptInfo
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.find_object(ScriptInfo) is not None:
+        return click.ClickException(str(error))
+    return error
 
 
 def _from_config(config: Mapping[str, Any]) -> dict[str, str]:

@@ -61,11 +61,18 @@ def _sweeps(services) -> str:
         except REDIS_ERRORS:
             return "unknown: Redis unavailable"
         if last is None:
-            return "no renewal worker seen yet (run `run.py worker`)"
+            return f"no renewal worker seen yet (tokens renew when used; start one: `{worker_command(current_app)}`)"
     if last is None or time.time() - last > defaults.RENEWAL_STALE_AFTER:
         ago = "never" if last is None else f"{time.time() - last:.0f}s ago"
         return f"stopped: the last sweep completed {ago}"
     return "ok"
+
+
+def worker_command(app: Flask) -> str:
+    """How this app's renewal worker is started: the standalone server's command, or the site's flask command."""
+    if app.import_name == "wechat_bot.app":
+        return "wechat-bot worker"
+    return f"flask --app {app.import_name} wechat worker"
 
 
 def init_app(app: Flask) -> None:

@@ -8,12 +8,14 @@ import re
 _SECRET_PARAMS = re.compile(r"((?:secret|access_token|refresh_token|code)=)[^&\s\"]+")
 
 
-def loggable(value: object, limit: int = 64) -> str:
-    """A field from a push or a request, safe in a log line: printable, no spaces or line breaks, bounded."""
+def loggable(value: object, limit: int = 64, *, spaces: bool = False) -> str:
+    """A field from a push or a request, safe in a log line: printable, no line breaks, bounded; no spaces
+    either (a field stays one word), unless `spaces`, for a message such as an error's, whose spaces stay spaces."""
     value = str(value)
-    if len(value) <= limit and value.isprintable() and " " not in value:
+    if len(value) <= limit and value.isprintable() and (spaces or " " not in value):
         return value
-    cleaned = "".join(ch if ch.isprintable() and not ch.isspace() else "?" for ch in value[:limit])
+    cleaned = "".join(ch if ch.isprintable() and (ch == " " and spaces or not ch.isspace()) else "?"
+                      for ch in value[:limit])
     return cleaned + ("…" if len(value) > limit else "")
 
 
@@ -86,5 +88,11 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+_REDACT = RedactSecrets()
+
+
 def redact_werkzeug() -> None:
-    logging.getLogger("werkzeug").addFilter(RedactSecrets())
+    """Werkzeug's access log (`run.py`, `flask run`) masks secret=, access_token=, refresh_token= and code=."""
+    log = logging.getLogger("werkzeug")
+    if _REDACT not in log.filters:
+        log.addFilter(_REDACT)

@@ -6,7 +6,7 @@ import copy
 import json
 from typing import Any
 
-from .errors import WeChatBotError
+from .errors import WeChatBotError, WeChatError
 from .oauth.client import SCOPES
 from .oauth.links import AuthorizeLinks, safe_next
 
@@ -42,3 +42,36 @@ def _fill(button: dict[str, Any], links: AuthorizeLinks) -> None:
     if next_path is not None and safe_next(next_path) is None:
         raise WeChatBotError(f"menu: button {button.get('name')!r}: next must be a path on this site")
     button["url"] = links.lasting(scope, next_path)
+
+
+def published_menu(services) -> dict[str, Any] | None:
+    """The account's current menu as WeChat gives it, or None when none is published (46003)."""
+    from .leases import Leases
+    from .oauth.account_token import AccountToken
+
+    token = AccountToken(services.redis, services.client, Leases(services.redis)).get()
+    try:
+        return services.client.get_menu(token)
+    except WeChatError as error:
+        if error.errcode != 46003:
+            raise
+        return None
+
+
+def publish(services, path: str, port: int) -> int:
+    """Publish the menu in the JSON file at `path`, its scoped VIEW buttons built on the public origin; returns
+    the number of top-level buttons."""
+    from .leases import Leases
+    from .oauth.account_token import AccountToken
+    from .oauth.public_url import discover_tunnel
+
+    try:
+        spec = json.loads(open(path, encoding="utf-8").read())
+    except (OSError, ValueError) as error:
+        raise WeChatBotError(f"{path}: not a readable JSON file ({type(error).__name__})") from None
+    base = services.settings.public_base_url or discover_tunnel(services.settings.ngrok_api_url, port)
+    if not base:
+        raise WeChatBotError("PUBLIC_BASE_URL: not set and no ngrok tunnel found; menu links need the public origin")
+    token = AccountToken(services.redis, services.client, Leases(services.redis)).get()
+    services.client.create_menu(token, build_menu(spec, services.links(base + services.settings.url_prefix)))
+    return len(spec.get("button", [])) if isinstance(spec, dict) else 0

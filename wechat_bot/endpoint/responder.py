@@ -231,7 +231,7 @@ class Responder:
         except Exception as error:  # noqa: BLE001: Redis down for the account token, WeChat unreachable…
             metrics().late_replies.labels("failed").inc()
             log.error("late answer to %s not sent: %s: %s", push.label, type(error).__name__,
-                      loggable(str(error), 160))
+                      loggable(str(error), 160, spaces=True))
 
     def _send_late_answer(self, push: Push, done: Job, context: Context) -> None:
         outcome = done.result()

@@ -97,7 +97,7 @@ class Renewer:
                 failures += 1
                 pause = min(defaults.RENEWAL_BACKOFF_MAX, self.interval * 2 ** min(failures, 8))
                 log.warning("renewal sweep failed (%s: %s); trying again in %.0fs", type(error).__name__,
-                            loggable(str(error), 120), pause)
+                            loggable(str(error), 120, spaces=True), pause)
                 self._stop.wait(pause)
                 continue
             if failures:
@@ -149,7 +149,7 @@ class Renewer:
             self.store.beat(self.last_sweep)
             backlog, lag = self.store.backlog(self._clock())
         except REDIS_ERRORS as error:
-            log.warning("renewal heartbeat not stored (%s: %s)", type(error).__name__, loggable(str(error), 120))
+            log.warning("renewal heartbeat not stored (%s: %s)", type(error).__name__, loggable(str(error), 120, spaces=True))
             return
         if lag > defaults.RENEWAL_MARGIN and time.monotonic() - self._behind_logged > defaults.RENEWAL_BEHIND_LOG_EVERY:
             self._behind_logged = time.monotonic()

@@ -55,7 +55,8 @@ def result(ticket: str):
     if found is None:
         return message_page("expired", 404)
     title = "授权成功" if found.get("nickname") else "登录成功"
-    return render_template("oauth/result.html", title=title, result=found)
+    chat = url_for("sandbox_console.chat") if current_app.extensions["wechat_bot"].sandboxed else None
+    return render_template("oauth/result.html", title=title, result=found, chat_url=chat)
 
 
 @bp.get("/oauth/login")

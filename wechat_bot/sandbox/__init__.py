@@ -7,7 +7,7 @@ from __future__ import annotations
 from flask import Flask
 from redis import Redis
 
-from . import api, authorize, console, jssdk, qrcodes  # noqa: F401 (qrcodes: its routes join api's)
+from . import api, authorize, console, followers, jssdk, not_simulated, qrcodes  # noqa: F401  (routes on api.bp)
 from .pusher import Pusher
 from .store import Fault, SandboxConfig, SandboxStore
 

@@ -22,6 +22,10 @@ ERRMSG = {
     40001: "invalid credential, access_token is invalid or not latest",
     40002: "invalid grant_type",
     40003: "invalid openid",
+    40037: "invalid template_id",
+    41009: "missing openid",
+    43004: "require subscribe",
+    45015: "response out of time limit or subscription is canceled",
     40013: "invalid appid",
     40029: "invalid code",
     40030: "invalid refresh_token",
@@ -236,6 +240,14 @@ def _posted_json() -> tuple[Any, Response | None]:
         return None, error(47001)
 
 
+INTERACTION_WINDOW = 48 * 3600  # custom/send reaches a user for 48 hours after their last message (§6)
+EVENT_WINDOW = 60  # and for one minute after a follow, a menu click or a scan
+
+
+def _known(openid: str) -> bool:
+    return store().known(openid)
+
+
 @api("/cgi-bin/message/custom/send", "POST")
 def custom_send():
     message, refused = _posted_json()
@@ -243,8 +255,14 @@ def custom_send():
         return refused
     if not isinstance(message, dict) or not message.get("touser") or not message.get("msgtype"):
         return error(44002 if not message else 47001)
-    if not store().redis.sismember("wechat_sandbox:users", str(message["touser"])):
+    openid = str(message["touser"])
+    if not _known(openid):
         return error(40003)  # an openid this account has never seen
+    follower, now = store().follower(openid), store().clock()
+    in_window = (now - follower.get("interacted_at", 0) <= INTERACTION_WINDOW
+                 or now - follower.get("event_at", 0) <= EVENT_WINDOW)
+    if not follower.get("subscribe") or not in_window:
+        return error(45015)  # unfollowed, or no message in 48 hours and no follow, click or scan this minute
     store().record_sent(message)
     return answer({"errcode": 0, "errmsg": "ok"})
 
@@ -266,7 +284,22 @@ def get_menu():
     if not _account_token_valid():
         return error(40001)
     raw = store().redis.get("wechat_sandbox:menu")
-    return answer({"menu": json.loads(raw)}) if raw else error(46003)
+    if not raw:
+        return error(46003)
+    menu = json.loads(raw)
+    for button in menu["button"]:  # WeChat gives every button a sub_button list, an empty one on a leaf
+        button.setdefault("sub_button", [])
+        for sub in button["sub_button"]:
+            sub["sub_button"] = []
+    return answer({"menu": menu})
+
+
+@api("/cgi-bin/menu/delete", "GET")
+def delete_menu():
+    if not _account_token_valid():
+        return error(40001)
+    store().redis.delete("wechat_sandbox:menu")
+    return answer({"errcode": 0, "errmsg": "ok"})
 
 
 @api("/cgi-bin/ticket/getticket", "GET")

@@ -76,8 +76,7 @@ def chat():
     openid = request.cookies.get(USER_COOKIE, "")
     if not _OPENID.fullmatch(openid):
         openid = "o" + secrets.token_hex(13)
-        _sandbox().save_user(openid, nickname=f"沙箱用户{openid[-4:]}")
-    user = _sandbox().user(openid)
+    user = _known_or_made_up(openid)
     response = make_response(render_template("sandbox/chat.html", users=_sandbox().users(), current=user,
                                               avatar=user["headimgurl"] or url_for("sandbox_api.avatar", openid=openid)))
     response.set_cookie(USER_COOKIE, openid, max_age=USER_COOKIE_AGE, httponly=True, samesite="Lax")
@@ -85,9 +84,24 @@ def chat():
     return response
 
 
+def _known_or_made_up(openid: str) -> dict[str, str]:
+    """The stored user, else a made-up one that is stored only once it does something (a visit is not a user)."""
+    if _sandbox().known(openid):
+        return _sandbox().user(openid)
+    return {"openid": openid, "nickname": made_up_nickname(openid), "headimgurl": ""}
+
+
+def made_up_nickname(openid: str) -> str:
+    return f"沙箱用户{openid[-4:]}"
+
+
 @bp.get("/sandbox/tokens")
 def tokens():
-    return render_template("sandbox/tokens.html")
+    """The tokens page says what renews them: this process's renewal thread, or (under `flask run`) none."""
+    from ..health import worker_command
+
+    return render_template("sandbox/tokens.html", renewing="wechat_bot.renewer" in current_app.extensions,
+                           worker_command=worker_command(current_app))
 
 
 @bp.get("/sandbox/jssdk")
@@ -128,8 +142,9 @@ def push():
         if kind is None:
             return jsonify(error="unknown kind"), 400
         msg_type, fields = kind(data)
-        if data.get("kind") in ("subscribe", "unsubscribe"):
-            qrcodes.set_following(openid, data.get("kind") == "subscribe")
+    if not _sandbox().known(openid):  # the page's made-up user, now real
+        _sandbox().save_user(openid, nickname=made_up_nickname(openid))
+    _sandbox().pushed(openid, msg_type, fields.get("Event", ""))  # follow state and the 48-hour window
     if msg_type == "location":  # what wx.getLocation answers on this user's pages
         _sandbox().remember_location(openid, fields["Location_X"], fields["Location_Y"], fields["Label"])
     endpoint = url_for("endpoint.receive", _external=True)

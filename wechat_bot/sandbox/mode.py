@@ -38,6 +38,20 @@ def wanted(explicit: str | bool | None) -> tuple[bool, str | None]:
     return False, None
 
 
+def flask_running() -> bool:
+    """This process is `flask run` (not another flask command, not gunicorn)."""
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    return os.environ.get("FLASK_RUN_FROM_CLI") == "true" and ctx is not None and ctx.info_name == "run"
+
+
+def under_flask_run(explicit: str | bool | None) -> bool:
+    """The sandbox is served by `flask run` (which, unlike `wechat-bot serve`, says nothing of it itself)."""
+    return (not explicit and not os.environ.get(SERVE_ENV) and os.environ.get("FLASK_RUN_FROM_CLI") == "true"
+            and _flask_run_origin() is not None)
+
+
 def _flask_run_origin() -> str | None:
     import click
 

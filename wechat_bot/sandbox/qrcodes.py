@@ -13,7 +13,6 @@ from flask import Response, request
 from .api import _posted_json, answer, api, error, store
 
 KEY_PREFIX = "wechat_sandbox:qrcode:"
-FOLLOWING = "wechat_sandbox:following"
 URL_PREFIX = "http://weixin.qq.com/q/"
 TEMPORARY = ("QR_SCENE", "QR_STR_SCENE")
 PERMANENT = ("QR_LIMIT_SCENE", "QR_LIMIT_STR_SCENE")
@@ -85,18 +84,11 @@ def find(url: str) -> dict | None:
 
 def scan_fields(openid: str, url: str) -> dict | None:
     """The event WeChat pushes when `openid` scans the code holding `url`: SCAN for a follower, subscribe with
-    qrscene_ for anyone else (who follows by scanning); None for a code the sandbox did not make or that ran out."""
+    qrscene_ for anyone else (who follows by scanning: the chat page records the follow as for any push); None for
+    a code the sandbox did not make or that ran out."""
     record = find(url.strip())
     if record is None:
         return None
-    if store().redis.sismember(FOLLOWING, openid):
+    if store().follower(openid).get("subscribe"):
         return {"Event": "SCAN", "EventKey": record["scene"], "Ticket": record["ticket"]}
-    store().redis.sadd(FOLLOWING, openid)
     return {"Event": "subscribe", "EventKey": "qrscene_" + record["scene"], "Ticket": record["ticket"]}
-
-
-def set_following(openid: str, following: bool) -> None:
-    if following:
-        store().redis.sadd(FOLLOWING, openid)
-    else:
-        store().redis.srem(FOLLOWING, openid)

@@ -101,6 +101,10 @@ class SandboxStore:
         self.redis.sadd(key("users"), openid)
         return profile
 
+    def known(self, openid: str) -> bool:
+        """The account has seen this user (a push, a choice on the chat page, an authorization)."""
+        return bool(self.redis.sismember(key("users"), openid))
+
     def users(self) -> list[dict[str, str]]:
         return [self.user(openid.decode()) for openid in sorted(self.redis.smembers(key("users")))]
 
@@ -191,9 +195,13 @@ class SandboxStore:
 
     # -- the account's global token and what was sent with it ---------------------------------------------
     def global_token(self, force: bool = False, stable: bool = True) -> dict[str, Any]:
-        """A global access_token; `stable` without `force` returns the live one while it has >5 min left."""
+        """A global access_token; `stable` without `force` returns the live one while it has >5 min left.
+
+        stable_token and cgi-bin/token keep separate slots, as WeChat does (与getAccessToken获取的调用凭证完全
+        隔离): a new token from one ends only the previous token of the same kind, 5 minutes later."""
         now, config = self.clock(), self.config()
-        current = self.redis.get(key("global"))
+        slot = key("global") if stable else key("global", "cgi-bin")
+        current = self.redis.get(slot)
         if current and stable and not force:
             record = json.loads(current)
             if record["expires_at"] - now > 300:
@@ -202,7 +210,7 @@ class SandboxStore:
             old = json.loads(current)
             self.redis.set(key("global-valid", old["token"]), 1, ex=300)
         token = random_token(136)
-        self.redis.set(key("global"), json.dumps({"token": token, "expires_at": now + config.global_token_ttl}))
+        self.redis.set(slot, json.dumps({"token": token, "expires_at": now + config.global_token_ttl}))
         self.redis.set(key("global-valid", token), 1, ex=config.global_token_ttl)
         return {"access_token": token, "expires_in": config.global_token_ttl}
 
@@ -252,6 +260,53 @@ class SandboxStore:
         """The user's last location sent in chat, or None."""
         raw = self.redis.hgetall(key("location", openid))
         return {k.decode(): v.decode() for k, v in raw.items()} or None
+
+    # -- followers, their last interaction, templates -----------------------------------------------------
+    def pushed(self, openid: str, msg_type: str, event: str = "") -> None:
+        """What a push the sandbox sends for this user tells WeChat: a follow, an unfollow, or an interaction.
+
+        A user whose first push is not a follow already follows (only a follower can chat with the account)."""
+        now = int(self.clock())
+        follow = key("follow", openid)
+        if msg_type == "event" and event == "unsubscribe":
+            self.redis.hset(follow, mapping={"subscribe": 0})
+            return
+        if (msg_type == "event" and event == "subscribe") or not self.redis.hexists(follow, "subscribe"):
+            self.redis.hset(follow, mapping={"subscribe": 1, "subscribe_time": now})
+        elif self.redis.hget(follow, "subscribe") == b"0":
+            return  # an unfollowed user's pushes come only after following again
+        # a message opens custom/send for 48 hours; a follow, a menu click or a scan for one minute (§6)
+        self.redis.hset(follow, "event_at" if msg_type == "event" else "interacted_at", now)
+
+    def follower(self, openid: str) -> dict[str, int]:
+        """{'subscribe': 0 or 1, 'subscribe_time', 'interacted_at' (the last message), 'event_at' (the last follow,
+        click or scan)} as far as the sandbox's pushes tell; {} if none."""
+        return {k.decode(): int(v) for k, v in self.redis.hgetall(key("follow", openid)).items()}
+
+    def interacted(self, openid: str, at: float | None = None) -> None:
+        """Record that this user followed and interacted (at `at`, default now) without a push: tests use it."""
+        moment = int(self.clock() if at is None else at)
+        if not self.known(openid):
+            self.save_user(openid)
+        self.redis.hsetnx(key("follow", openid), "subscribe_time", moment)
+        self.redis.hset(key("follow", openid), mapping={"subscribe": 1, "interacted_at": moment})
+
+    def add_template(self, template_id: str, title: str = "模板消息", content: str = "{{first.DATA}}") -> None:
+        """A message template the account has added (template/send with any other template_id is 40037)."""
+        self.redis.hset(key("templates"), template_id, json.dumps({"title": title, "content": content},
+                                                                  ensure_ascii=False))
+
+    def template_known(self, template_id: str) -> bool:
+        return bool(template_id) and bool(self.redis.hexists(key("templates"), template_id))
+
+    def record_template(self, message: dict[str, Any]) -> int:
+        msgid = int(self.redis.incr(key("template-msgid"))) + 200228331
+        self.redis.rpush(key("template-sent", str(message.get("touser", ""))),
+                         json.dumps({**message, "msgid": msgid}, ensure_ascii=False))
+        return msgid
+
+    def templates_sent(self, openid: str) -> list[dict[str, Any]]:
+        return [json.loads(raw) for raw in self.redis.lrange(key("template-sent", openid), 0, -1)]
 
     def record_sent(self, message: dict[str, Any]) -> None:
         self.redis.rpush(key("sent", str(message.get("touser", ""))), json.dumps(message, ensure_ascii=False))
