@@ -32,11 +32,12 @@ workers = int(_setting("WEB_CONCURRENCY", str(multiprocessing.cpu_count() * 2)))
 # worker, so pushes are still answered inside WeChat's 5 s (tests/test_slow_clients.py: 200 slow connections).
 worker_class = "gevent"
 worker_connections = 1000
-# Every response closes its connection. A kept-alive connection stays with the worker that accepted it, and a
-# gevent worker interleaves every request of the connections it holds: under load one worker ran 30 pushes at
-# once while the other idled, and a push's own time in the server went from 1 to 285 ms at the 99th percentile
-# (bench/README.md, "The shipped settings"). A connection per request lets each worker take the next one from the
-# kernel's queue only when it gets to it.
+# Every response closes its connection. With keep-alive, a gevent worker takes every request of the connections it
+# holds at once and switches between them at each Redis round trip: two workers at 8 connections, a push's own time
+# in the server went from 1.2 to 5.9 ms at the median and from 12 to 285 ms at the 99th percentile (one worker alone,
+# or SO_REUSEPORT spreading the connections evenly, did not cure it). With a connection per request, a worker accepts
+# at most one new connection a turn of its event loop and the rest wait in the kernel's queue for whichever worker
+# comes first (bench/README.md, "The shipped settings").
 keepalive = 0
 # A push must be answered within WeChat's 5 s; a request still running after this is a stuck worker.
 timeout = 30
