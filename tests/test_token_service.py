@@ -133,6 +133,9 @@ def test_calls_are_limited_per_caller(service):
 
     base, _ = service
     limit = defaults.TOKEN_SERVICE_RATE_LIMIT
+    window = defaults.TOKEN_SERVICE_RATE_WINDOW
+    if window - time.time() % window < 20:  # the limit's window is the clock's minute: start well inside one
+        time.sleep(window - time.time() % window + 0.1)
     statuses = [requests.get(base + "/api/users/o_none/token", headers=bearer(), timeout=10).status_code
                 for _ in range(limit + 1)]
     assert statuses == [404] * limit + [429]
