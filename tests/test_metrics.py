@@ -88,3 +88,35 @@ def test_every_scrape_under_two_gunicorn_workers_counts_every_push(tmp_path, red
         processes.stop(server)
     assert [sample(text, "wechat_bot_pushes_total", type="text") for text in scrapes] == [40] * 6
     assert len(pids) >= 2  # both workers answered (the kernel's queue hands out connections to either)
+
+
+def test_the_renewal_workers_renewals_reach_the_folder_a_scrape_sums(tmp_path, redis, sandbox, site, phone):
+    """`wechat-bot worker` writes its metrics where gunicorn's workers write theirs (./var/metrics by default), so
+    a scrape of the web server counts its renewals."""
+    import os
+    import subprocess
+    import sys
+
+    base, _ = site()
+    reply = WeChat(http_transport(base), TOKEN, APPID, openid="o_metrics").says("登录").content
+    assert phone("o_metrics").get(re.search(r'href="([^"]+)"', reply).group(1), timeout=10).status_code == 200
+    store = TokenStore(redis)
+    record = store.get("o_metrics")
+    store.save(TokenRecord(**{**record.__dict__, "access_token_expires_at": int(time.time()) - 1}))
+    sock = redis.connection_pool.connection_kwargs["path"]
+    env = processes.clean_env(**CREDENTIALS, REDIS_URL=f"unix://{sock}", WECHAT_API_BASE=sandbox.url)
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    worker = processes.start([str(project_root() / "run.py"), "worker"], tmp_path, env, tmp_path / "worker.log")
+    try:
+        deadline = time.monotonic() + 30
+        while store.get("o_metrics").access_token == record.access_token and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        processes.stop(worker)
+    folder = tmp_path / "var" / "metrics"
+    code = ("from prometheus_client import CollectorRegistry, generate_latest; "
+            "from prometheus_client.multiprocess import MultiProcessCollector; r = CollectorRegistry(); "
+            "MultiProcessCollector(r); print(generate_latest(r).decode())")
+    scraped = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder)},
+                             capture_output=True, text=True, timeout=60).stdout
+    assert sample(scraped, "wechat_bot_renewals_total", result="renewed") == 1

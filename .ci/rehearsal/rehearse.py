@@ -129,10 +129,11 @@ def fake_wechat(cert: Path, key: Path) -> tuple[str, object]:
 
 
 class WeChatPusher:
-    """Signs and posts pushes as WeChat does."""
+    """Signs and posts pushes as WeChat does; the fake WeChat learns of each message, as WeChat knows the user wrote
+    (its customer-service API answers 45015 to a user who sent nothing in 48 hours)."""
 
-    def __init__(self, base: str) -> None:
-        self.base, self._ids = base, iter(range(random.randrange(10**15), 10**16))
+    def __init__(self, base: str, wechat) -> None:
+        self.base, self.wechat, self._ids = base, wechat, iter(range(random.randrange(10**15), 10**16))
         self.delivered = 0
 
     def message(self, text: str) -> dict:
@@ -140,6 +141,7 @@ class WeChatPusher:
                 "MsgType": "text", "Content": text, "MsgId": str(next(self._ids))}
 
     def deliver(self, fields: dict, nonce: str | None = None, timeout: float = 10) -> requests.Response:
+        self.wechat.pushed(OPENID, fields["MsgType"], fields.get("Event", ""))
         timestamp, nonce = str(int(time.time())), nonce or str(random.randrange(10**9))
         signature = hashlib.sha1("".join(sorted([TOKEN, timestamp, nonce])).encode()).hexdigest()
         body = "<xml>" + "".join(f"<{k}><![CDATA[{v}]]></{k}>" for k, v in fields.items()) + "</xml>"
@@ -231,7 +233,8 @@ def main() -> None:
     site, base = serve(env, "rehearsal_app:app", logs[1])
     worker = subprocess.Popen([str(BIN / "wechat-bot"), "worker"], cwd=HERE, env=env, stdout=logs[2].open("w"),
                               stderr=subprocess.STDOUT, start_new_session=True)
-    wechat = WeChatPusher(base)
+    sandbox.save_user(OPENID, nickname="排练用户")
+    wechat = WeChatPusher(base, sandbox)
     try:
         step("登录: the link, the authorize page, the callback exchanging the code over https")
         reply = wechat.says("登录")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client.core import GaugeMetricFamily
 from redis import Redis
 
 from .. import defaults
@@ -19,6 +18,8 @@ class UsersCollector:
         self._redis = redis
 
     def collect(self):
+        from prometheus_client.core import GaugeMetricFamily  # on a scrape only: see metrics/registry.py
+
         now = time.time()
         users = GaugeMetricFamily("wechat_bot_users", "Stored users by state: active, expiring (the refresh_token "
                                   "ends within 3 days), reauth_required", labels=["state"])
