@@ -120,3 +120,19 @@ def test_the_renewal_workers_renewals_reach_the_folder_a_scrape_sums(tmp_path, r
     scraped = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder)},
                              capture_output=True, text=True, timeout=60).stdout
     assert sample(scraped, "wechat_bot_renewals_total", result="renewed") == 1
+
+
+def test_threads_that_count_first_at_once_make_the_metrics_once(tmp_path):
+    """A renewal pool's first batch counts from many threads at once: the metrics are made once, never registered
+    twice (prometheus_client refuses that, and the renewal in that thread would fail)."""
+    import subprocess
+    import sys
+
+    code = ("import threading\nfrom wechat_bot.metrics.registry import metrics\nbarrier, failed = threading.Barrier(32), []\n"
+            "def count():\n    barrier.wait()\n    try:\n        metrics().renewals.labels('renewed', '0').inc()\n"
+            "    except Exception as error:\n        failed.append(error)\n"
+            "threads = [threading.Thread(target=count) for _ in range(32)]\n[t.start() for t in threads]\n"
+            "[t.join() for t in threads]\nprint(len(failed), metrics().renewals.labels('renewed', '0')._value.get())")
+    runs = [subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                           env=processes.clean_env()) for _ in range(5)]
+    assert [run.stdout.split() for run in runs] == [["0", "32.0"]] * 5, [run.stderr[-300:] for run in runs]

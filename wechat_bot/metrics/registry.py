@@ -5,15 +5,23 @@ made, from PROMETHEUS_MULTIPROC_DIR, which the worker command sets first (metric
 """
 from __future__ import annotations
 
-import functools
+import threading
 from types import SimpleNamespace
 
+_made_once = threading.Lock()
+_metrics: list[SimpleNamespace] = []  # the process's metrics once made (prometheus_client's registry is global too)
 
-@functools.cache
+
 def metrics() -> SimpleNamespace:
-    from prometheus_client import Counter, Histogram
+    """The metrics, made by the first caller; threads calling at once (a renewal pool's first batch) wait for it,
+    since a second registration of the same names would raise."""
+    if not _metrics:
+        with _made_once:
+            if not _metrics:
+                from prometheus_client import Counter, Histogram
 
-    return SimpleNamespace(**_made(Counter, Histogram))
+                _metrics.append(SimpleNamespace(**_made(Counter, Histogram)))
+    return _metrics[0]
 
 
 def _made(Counter, Histogram) -> dict:  # noqa: N803: the classes, passed in
