@@ -238,8 +238,10 @@ def test_a_token_refused_twice_is_not_renewed_again_and_again(site, sandbox, red
 
 
 def test_processes_waiting_on_a_fetch_that_was_refused_fail_with_it_instead_of_asking_in_turn(redis, sandbox):
-    sandbox.inject(GETTICKET, Fault(errcode=45009, delay=0.5))
-    client = WeChatClient(sandbox.url, sandbox.url, APPID, SECRET, timeout=2, budget=3)
+    # the refused fetch takes long enough that every thread has started waiting on it, even on a busy machine (a
+    # thread that starts after the refusal was written asks again, as the next request should)
+    sandbox.inject(GETTICKET, Fault(errcode=45009, delay=2.0))
+    client = WeChatClient(sandbox.url, sandbox.url, APPID, SECRET, timeout=4, budget=5)
     leases = Leases(redis)
     tickets = JsapiTicket(redis, client, AccountToken(redis, client, leases), leases)
     barrier = threading.Barrier(10)
