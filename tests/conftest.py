@@ -164,3 +164,13 @@ def pytest_sessionfinish(session, exitstatus):
     if not session.config.stash.get(_HAD_VAR, True) and (project_root() / "var").exists():
         print(f"\nFAILED: the tests left {project_root() / 'var'} in the checkout")
         session.exitstatus = 1
+
+
+def inside_one_window(window: int, needed: float = 10.0) -> None:
+    """Rate limits count in windows of the clock (a minute): a test that fills one waits, if the current window ends
+    within `needed` seconds, for the next one to begin, so its calls are not counted in two."""
+    import time
+
+    left = window - time.time() % window
+    if left < needed:
+        time.sleep(left + 0.1)

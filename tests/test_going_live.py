@@ -4,7 +4,7 @@ import re
 import pytest
 from flask import Flask, jsonify
 
-from tests.conftest import APPID, CREDENTIALS, SECRET, TOKEN
+from tests.conftest import APPID, CREDENTIALS, SECRET, TOKEN, inside_one_window
 from tests.wechat_client import WeChat, flask_transport
 from wechat_bot.check import run_checks
 from wechat_bot.config import Settings
@@ -220,6 +220,7 @@ def test_behind_the_tunnel_the_login_limit_counts_visitors_not_the_tunnel(make_a
     agent = ngrok_agent(("https://abc.ngrok-free.app", "http://localhost:80"))
     client = make_app({"NGROK_API_URL": agent}).test_client()
     limit = defaults.LOGIN_RATE_LIMIT
+    inside_one_window(defaults.LOGIN_RATE_WINDOW)
     assert _logins(client, "abc.ngrok-free.app", "203.0.113.7", limit + 1) == [302] * limit + [429]
     assert _logins(client, "abc.ngrok-free.app", "203.0.113.7, 198.51.100.9", 1) == [302]  # another visitor
     # what a visitor writes into X-Forwarded-For itself comes before the agent's entry: it changes nothing

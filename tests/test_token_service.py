@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from tests import processes
-from tests.conftest import CREDENTIALS, project_root
+from tests.conftest import CREDENTIALS, inside_one_window, project_root
 from wechat_bot.oauth.tokens import TokenRecord, TokenStore
 from wechat_bot.sandbox import Fault
 
@@ -133,9 +133,7 @@ def test_calls_are_limited_per_caller(service):
 
     base, _ = service
     limit = defaults.TOKEN_SERVICE_RATE_LIMIT
-    window = defaults.TOKEN_SERVICE_RATE_WINDOW
-    if window - time.time() % window < 20:  # the limit's window is the clock's minute: start well inside one
-        time.sleep(window - time.time() % window + 0.1)
+    inside_one_window(defaults.TOKEN_SERVICE_RATE_WINDOW, needed=20)
     statuses = [requests.get(base + "/api/users/o_none/token", headers=bearer(), timeout=10).status_code
                 for _ in range(limit + 1)]
     assert statuses == [404] * limit + [429]
