@@ -150,6 +150,17 @@ def test_an_account_without_parametric_codes_shows_a_short_code_sent_in_chat(sit
     assert sandbox.calls("/cgi-bin/qrcode/create") == 1
 
 
+def test_a_chat_code_typed_in_full_width_digits_is_the_same_code(site, sandbox):
+    sandbox.configure(parametric_qr=False)
+    base, _ = site()
+    desktop = desktop_browser()
+    code = re.search(r'id="chat-code">(\d{6})<', desktop.get(f"{base}/oauth/qr", timeout=10).text).group(1)
+    full_width = "".join(chr(ord(digit) + 0xFEE0) for digit in code)  # a Chinese IME in full-width mode
+    reply = WeChat(http_transport(base), TOKEN, APPID, openid="o_alice").says(f" {full_width} ")
+    confirm_on_phone(confirm_link(reply.content))
+    assert status(desktop, base)["state"] == "confirmed"
+
+
 def test_six_digits_pass_on_to_the_sites_handlers_where_desktops_show_qr_codes(site, sandbox):
     base, _ = site()
     show_code(desktop_browser(), base)  # the account makes QR codes

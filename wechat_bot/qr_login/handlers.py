@@ -47,7 +47,8 @@ def chat_code_sent(msg: BaseMessage, ctx: Context) -> str | None:
         return None
     if not RateLimit(ctx.redis, "qr-chat", limit=defaults.QR_CHAT_CODE_LIMIT).allow_key(msg.source):
         return "尝试次数过多，请一分钟后再试。"
-    scene = QrScenes(ctx.redis).scene_of_chat_code(_CHAT_CODE.fullmatch(msg.content).group(1))
+    digits = _CHAT_CODE.fullmatch(msg.content).group(1)  # any script's digits: full-width ones from a Chinese IME
+    scene = QrScenes(ctx.redis).scene_of_chat_code(f"{int(digits):0{CHAT_CODE_LENGTH}d}")
     if scene is None:
         return UNKNOWN_CODE_TEXT
     return answer_scan(ctx, scene, msg.source)
