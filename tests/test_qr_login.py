@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 import requests
@@ -102,6 +103,26 @@ def test_a_cancel_signs_in_nobody_and_the_confirm_link_works_once(site, sandbox)
     assert status(desktop, base) == {"state": "expired", "next": None, "cancelled": True}
     assert requests.get(link, timeout=10).status_code == 409
     assert requests.get(link.replace("t=", "t=x"), timeout=10).status_code == 404
+
+
+def test_the_phone_shows_when_the_code_was_shown_in_china_time_whatever_the_servers_zone(site, sandbox, redis):
+    import os
+    from datetime import datetime, timedelta, timezone
+
+    previous = os.environ.get("TZ")
+    os.environ["TZ"] = "America/New_York"  # a server abroad, or a container in UTC
+    time.tzset()
+    try:
+        base, _ = site()
+        scene = scene_of(sandbox, show_code(desktop_browser(), base))
+        shown_at = json.loads(redis.get(f"wechat_bot:qr:{scene}"))["shown_at"]
+        clock = datetime.fromtimestamp(shown_at, timezone(timedelta(hours=8))).strftime("%H:%M")
+        reply = WeChat(http_transport(base), TOKEN, APPID, openid="o_alice").event("SCAN", scene, Ticket="gQx")
+        assert f"二维码于 {clock} 显示" in reply.content
+        assert f"（{clock} 显示）" in requests.get(confirm_link(reply.content), timeout=10).text
+    finally:
+        os.environ.pop("TZ") if previous is None else os.environ.update(TZ=previous)
+        time.tzset()
 
 
 def test_the_desktop_signed_in_by_qr_is_the_sites_current_user(site, sandbox, serve):
