@@ -179,7 +179,8 @@ def _api_keys(value: str | None) -> tuple[tuple[str, str], ...]:
                               "'_', '-' or '.'")
         if not _API_KEY.fullmatch(key) or "," in key:
             raise ConfigError(f"WECHAT_API_KEYS: the key of entry {number} must be 32-256 printable characters, "
-                              "no space or comma (python -c 'import secrets; print(secrets.token_urlsafe(32))' makes one)")
+                              "no space or comma (python -c 'import secrets; print(secrets.token_urlsafe(32))' "
+                              "makes one)")
         if name in found:
             raise ConfigError(f"WECHAT_API_KEYS: entry {number} repeats an earlier name")
         found[name] = hashlib.sha256(key.encode()).hexdigest()
