@@ -153,6 +153,42 @@ def test_the_desktop_signed_in_by_qr_is_the_sites_current_user(site, sandbox, se
     assert desktop.get(f"{base}/account", timeout=10).text == "o_dan qrcode"
 
 
+def test_a_desktop_signed_in_by_qr_on_a_userinfo_page_is_not_sent_round_to_the_code_again(site, sandbox, serve):
+    from flask import Flask
+
+    from tests.conftest import CREDENTIALS
+    from wechat_bot import WeChatBot
+    from wechat_bot.oauth.tokens import TokenRecord, TokenStore
+
+    app = Flask("qr_site")
+    app.config.update({"SECRET_KEY": "s", **CREDENTIALS, "WECHAT_API_BASE": sandbox.url,
+                       "WECHAT_OPEN_BASE": sandbox.url})
+    wechat = WeChatBot()
+    wechat.init_app(app, redis=sandbox.redis)
+
+    @app.get("/profile")
+    @wechat.login_required(scope="snsapi_userinfo")
+    def profile():
+        return f"{wechat.current_user.openid} {wechat.current_user.scope}"
+    base = serve(app)
+
+    def sign_in_by_qr(openid: str) -> requests.Session:
+        desktop = desktop_browser()
+        url = re.search(r'data-url="([^"]+)"', desktop.get(f"{base}/profile", timeout=10).text).group(1)
+        reply = WeChat(http_transport(base), TOKEN, APPID, openid=openid).event("SCAN", scene_of(sandbox, url))
+        confirm_on_phone(confirm_link(reply.content))
+        assert status(desktop, base) == {"state": "confirmed", "next": "/profile"}
+        return desktop
+
+    never_consented = sign_in_by_qr("o_dan").get(f"{base}/profile", timeout=10)
+    assert never_consented.status_code == 403 and "请在微信中打开" in never_consented.text  # not the code again
+    now = int(time.time())  # o_erin gave snsapi_userinfo on the phone earlier: her tokens carry it
+    TokenStore(sandbox.redis).save(TokenRecord(
+        openid="o_erin", scope="snsapi_userinfo", access_token="A", refresh_token="R",
+        access_token_expires_at=now + 3600, refresh_token_expires_at=now + 30 * 86400, consented_at=now))
+    assert sign_in_by_qr("o_erin").get(f"{base}/profile", timeout=10).text == "o_erin qrcode"
+
+
 def test_an_account_without_parametric_codes_shows_a_short_code_sent_in_chat(site, sandbox):
     sandbox.configure(parametric_qr=False)
     base, _ = site()
