@@ -105,6 +105,21 @@ def test_a_cancel_signs_in_nobody_and_the_confirm_link_works_once(site, sandbox)
     assert requests.get(link.replace("t=", "t=x"), timeout=10).status_code == 404
 
 
+def test_the_confirm_token_is_masked_in_the_servers_access_log(site, sandbox, caplog):
+    import logging
+    from urllib.parse import parse_qs, urlsplit
+
+    caplog.set_level(logging.INFO, logger="werkzeug")
+    base, _ = site()
+    scene = scene_of(sandbox, show_code(desktop_browser(), base))
+    reply = WeChat(http_transport(base), TOKEN, APPID, openid="o_alice").event("SCAN", scene, Ticket="gQx")
+    link = confirm_link(reply.content)
+    confirm_on_phone(link)
+    token = parse_qs(urlsplit(link).query)["t"][0]
+    assert "/oauth/qr/confirm?scene=" in caplog.text and token not in caplog.text
+    assert "t=***" in caplog.text
+
+
 def test_the_phone_shows_when_the_code_was_shown_in_china_time_whatever_the_servers_zone(site, sandbox, redis):
     import os
     from datetime import datetime, timedelta, timezone
