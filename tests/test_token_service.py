@@ -128,6 +128,19 @@ def test_a_users_token_comes_back_renewed_or_as_409_with_a_link_or_404(service, 
     assert missing.status_code == 404
 
 
+@pytest.mark.parametrize("fault", [Fault(status=502), Fault(errcode=45009)])
+def test_a_users_token_while_wechat_cannot_refresh_is_a_503_not_a_reauth(service, sandbox, redis, fault):
+    base, _ = service
+    now = int(time.time())
+    TokenStore(redis).save(TokenRecord(openid="o_due", scope="snsapi_base", access_token="A", refresh_token="R",
+                                       access_token_expires_at=now - 1, refresh_token_expires_at=now + 30 * 86400,
+                                       consented_at=now))
+    sandbox.inject("/sns/oauth2/refresh_token", fault, times=50)
+    answer = requests.get(base + "/api/users/o_due/token", headers=bearer(), timeout=30)
+    assert answer.status_code == 503 and "reauth_required" not in answer.json(), answer.text
+    assert TokenStore(redis).get("o_due").status != "reauth_required"
+
+
 def test_calls_are_limited_per_caller(service):
     from wechat_bot import defaults
 
