@@ -44,6 +44,8 @@ BAD = [
     ("WECHAT_METRICS", "1"),
     ("WECHAT_API_KEYS", "crm"),
     ("WECHAT_API_KEYS", "crm:short"),
+    ("WECHAT_API_KEYS", "0123456789abcdef0123456789abcdef:crm"),  # key:name, a token_hex(16) key first
+    ("WECHAT_API_KEYS", "crm:" + "k" * 40 + ",0123456789abcdef0123456789abcdef:erp"),
 ]
 
 
@@ -55,6 +57,8 @@ def test_a_malformed_value_is_refused_naming_the_variable(name, value):
     assert message.startswith(name + ":") and "\n" not in message
     if name in ("WECHAT_TOKEN", "WECHAT_SECRET", "WECHAT_ENCODING_AES_KEY") and len(value) > 2:
         assert value not in message  # a near-miss secret is still a secret
+    if name == "WECHAT_API_KEYS":
+        assert not [part for part in value.replace(",", ":").split(":") if len(part) >= 32 and part in message]
 
 
 def test_the_previous_aes_key_needs_a_current_one():

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 import time
 
+import pytest
 import requests
 
 from tests import processes
@@ -50,6 +51,21 @@ def test_only_loopback_or_a_key_may_scrape_and_it_can_be_turned_off(make_app):
     assert client.get("/metrics", environ_base=outside).status_code == 401
     assert client.get("/metrics", environ_base=outside, headers={"Authorization": f"Bearer {key}"}).status_code == 200
     assert make_app({"WECHAT_METRICS": "off"}).test_client().get("/metrics").status_code == 404
+
+
+@pytest.mark.parametrize("overrides, host", [
+    ({"PUBLIC_BASE_URL": "https://bot.example.com"}, "bot.example.com"),
+    ({"PUBLIC_BASE_URL": "https://bot.example.com"}, "bot.example.com:443"),  # the same host, its port spelt out
+    ({"PUBLIC_BASE_URL": "https://bot.example.com"}, "bot.example.com."),  # the same host, fully qualified
+    ({"PUBLIC_BASE_URL": "https://bot.example.com"}, "abc.ngrok-free.app"),  # the tunnel's own name
+    ({"NGROK_API_URL": "http://127.0.0.1:9"}, "abc.ngrok-free.app"),  # the agent's API not answering
+])
+def test_a_visitor_through_a_tunnel_is_not_loopback_whatever_host_it_names(make_app, overrides, host):
+    client = make_app(overrides).test_client()
+    tunnelled = client.get("/metrics", headers={"Host": host, "X-Forwarded-For": "203.0.113.9"})
+    assert tunnelled.status_code == 401
+    local = client.get("/metrics", headers={"Host": "localhost:5000", "X-Forwarded-For": "203.0.113.9"})
+    assert local.status_code == 200  # on the loopback host the peer is who it says
 
 
 def test_users_by_state_and_refresh_tokens_ending_soon(make_app, redis):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 import requests
@@ -104,6 +105,41 @@ def test_a_cancel_signs_in_nobody_and_the_confirm_link_works_once(site, sandbox)
     assert requests.get(link.replace("t=", "t=x"), timeout=10).status_code == 404
 
 
+def test_the_confirm_token_is_masked_in_the_servers_access_log(site, sandbox, caplog):
+    import logging
+    from urllib.parse import parse_qs, urlsplit
+
+    caplog.set_level(logging.INFO, logger="werkzeug")
+    base, _ = site()
+    scene = scene_of(sandbox, show_code(desktop_browser(), base))
+    reply = WeChat(http_transport(base), TOKEN, APPID, openid="o_alice").event("SCAN", scene, Ticket="gQx")
+    link = confirm_link(reply.content)
+    confirm_on_phone(link)
+    token = parse_qs(urlsplit(link).query)["t"][0]
+    assert "/oauth/qr/confirm?scene=" in caplog.text and token not in caplog.text
+    assert "t=***" in caplog.text
+
+
+def test_the_phone_shows_when_the_code_was_shown_in_china_time_whatever_the_servers_zone(site, sandbox, redis):
+    import os
+    from datetime import datetime, timedelta, timezone
+
+    previous = os.environ.get("TZ")
+    os.environ["TZ"] = "America/New_York"  # a server abroad, or a container in UTC
+    time.tzset()
+    try:
+        base, _ = site()
+        scene = scene_of(sandbox, show_code(desktop_browser(), base))
+        shown_at = json.loads(redis.get(f"wechat_bot:qr:{scene}"))["shown_at"]
+        clock = datetime.fromtimestamp(shown_at, timezone(timedelta(hours=8))).strftime("%H:%M")
+        reply = WeChat(http_transport(base), TOKEN, APPID, openid="o_alice").event("SCAN", scene, Ticket="gQx")
+        assert f"二维码于 {clock} 显示" in reply.content
+        assert f"（{clock} 显示）" in requests.get(confirm_link(reply.content), timeout=10).text
+    finally:
+        os.environ.pop("TZ") if previous is None else os.environ.update(TZ=previous)
+        time.tzset()
+
+
 def test_the_desktop_signed_in_by_qr_is_the_sites_current_user(site, sandbox, serve):
     from flask import Flask
 
@@ -132,6 +168,42 @@ def test_the_desktop_signed_in_by_qr_is_the_sites_current_user(site, sandbox, se
     assert desktop.get(f"{base}/account", timeout=10).text == "o_dan qrcode"
 
 
+def test_a_desktop_signed_in_by_qr_on_a_userinfo_page_is_not_sent_round_to_the_code_again(site, sandbox, serve):
+    from flask import Flask
+
+    from tests.conftest import CREDENTIALS
+    from wechat_bot import WeChatBot
+    from wechat_bot.oauth.tokens import TokenRecord, TokenStore
+
+    app = Flask("qr_site")
+    app.config.update({"SECRET_KEY": "s", **CREDENTIALS, "WECHAT_API_BASE": sandbox.url,
+                       "WECHAT_OPEN_BASE": sandbox.url})
+    wechat = WeChatBot()
+    wechat.init_app(app, redis=sandbox.redis)
+
+    @app.get("/profile")
+    @wechat.login_required(scope="snsapi_userinfo")
+    def profile():
+        return f"{wechat.current_user.openid} {wechat.current_user.scope}"
+    base = serve(app)
+
+    def sign_in_by_qr(openid: str) -> requests.Session:
+        desktop = desktop_browser()
+        url = re.search(r'data-url="([^"]+)"', desktop.get(f"{base}/profile", timeout=10).text).group(1)
+        reply = WeChat(http_transport(base), TOKEN, APPID, openid=openid).event("SCAN", scene_of(sandbox, url))
+        confirm_on_phone(confirm_link(reply.content))
+        assert status(desktop, base) == {"state": "confirmed", "next": "/profile"}
+        return desktop
+
+    never_consented = sign_in_by_qr("o_dan").get(f"{base}/profile", timeout=10)
+    assert never_consented.status_code == 403 and "请在微信中打开" in never_consented.text  # not the code again
+    now = int(time.time())  # o_erin gave snsapi_userinfo on the phone earlier: her tokens carry it
+    TokenStore(sandbox.redis).save(TokenRecord(
+        openid="o_erin", scope="snsapi_userinfo", access_token="A", refresh_token="R",
+        access_token_expires_at=now + 3600, refresh_token_expires_at=now + 30 * 86400, consented_at=now))
+    assert sign_in_by_qr("o_erin").get(f"{base}/profile", timeout=10).text == "o_erin qrcode"
+
+
 def test_an_account_without_parametric_codes_shows_a_short_code_sent_in_chat(site, sandbox):
     sandbox.configure(parametric_qr=False)
     base, _ = site()
@@ -148,6 +220,17 @@ def test_an_account_without_parametric_codes_shows_a_short_code_sent_in_chat(sit
     assert sandbox.calls("/cgi-bin/qrcode/create") == 1  # tried once, remembered
     desktop.get(f"{base}/oauth/qr?new=1", timeout=10)
     assert sandbox.calls("/cgi-bin/qrcode/create") == 1
+
+
+def test_a_chat_code_typed_in_full_width_digits_is_the_same_code(site, sandbox):
+    sandbox.configure(parametric_qr=False)
+    base, _ = site()
+    desktop = desktop_browser()
+    code = re.search(r'id="chat-code">(\d{6})<', desktop.get(f"{base}/oauth/qr", timeout=10).text).group(1)
+    full_width = "".join(chr(ord(digit) + 0xFEE0) for digit in code)  # a Chinese IME in full-width mode
+    reply = WeChat(http_transport(base), TOKEN, APPID, openid="o_alice").says(f" {full_width} ")
+    confirm_on_phone(confirm_link(reply.content))
+    assert status(desktop, base)["state"] == "confirmed"
 
 
 def test_six_digits_pass_on_to_the_sites_handlers_where_desktops_show_qr_codes(site, sandbox):

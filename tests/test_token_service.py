@@ -81,6 +81,29 @@ def test_thirty_reports_on_two_processes_renew_once_and_all_get_the_new_token(tm
     assert sandbox.global_token_valid(tokens.pop())
 
 
+def test_a_report_racing_another_processs_renewal_never_gets_the_reported_token_back(redis, sandbox):
+    """Another process's renewal lands between this one's reads of the kept token (the clock is read between
+    them): the reporter gets the new token, never the one it reported, which the 30-report test saw now and then."""
+    import json
+
+    from tests.conftest import APPID, SECRET
+    from wechat_bot.leases import Leases
+    from wechat_bot.oauth.account_token import KEY as TOKEN_KEY, AccountToken
+    from wechat_bot.oauth.client import WeChatClient
+
+    redis.set(TOKEN_KEY, json.dumps({"token": "OLD", "expires_at": time.time() + 7000}))
+    landed = []
+
+    def clock() -> float:
+        if not landed:
+            landed.append(True)
+            redis.set(TOKEN_KEY, json.dumps({"token": "NEW", "expires_at": time.time() + 7200}))
+        return time.time()
+    client = WeChatClient(sandbox.url, sandbox.url, APPID, SECRET, timeout=2, budget=3)
+    token, _ = AccountToken(redis, client, Leases(redis), clock=clock).renew_if_current("OLD")
+    assert token == "NEW" and sandbox.calls(STABLE) == 0
+
+
 def test_a_report_of_a_token_already_replaced_costs_no_call(service, sandbox):
     base, _ = service
     first = requests.get(base + "/api/account-token", headers=bearer(), timeout=10).json()["access_token"]
@@ -126,6 +149,19 @@ def test_a_users_token_comes_back_renewed_or_as_409_with_a_link_or_404(service, 
     assert "%2Fapi%2F" not in gone.json()["authorize_url"]  # the user does not land on this API
     missing = requests.get(base + "/api/users/o_nobody/token", headers=bearer(), timeout=10)
     assert missing.status_code == 404
+
+
+@pytest.mark.parametrize("fault", [Fault(status=502), Fault(errcode=45009)])
+def test_a_users_token_while_wechat_cannot_refresh_is_a_503_not_a_reauth(service, sandbox, redis, fault):
+    base, _ = service
+    now = int(time.time())
+    TokenStore(redis).save(TokenRecord(openid="o_due", scope="snsapi_base", access_token="A", refresh_token="R",
+                                       access_token_expires_at=now - 1, refresh_token_expires_at=now + 30 * 86400,
+                                       consented_at=now))
+    sandbox.inject("/sns/oauth2/refresh_token", fault, times=50)
+    answer = requests.get(base + "/api/users/o_due/token", headers=bearer(), timeout=30)
+    assert answer.status_code == 503 and "reauth_required" not in answer.json(), answer.text
+    assert TokenStore(redis).get("o_due").status != "reauth_required"
 
 
 def test_calls_are_limited_per_caller(service):

@@ -167,7 +167,8 @@ _API_KEY = re.compile(r"[\x21-\x7e]{32,256}")
 
 
 def _api_keys(value: str | None) -> tuple[tuple[str, str], ...]:
-    """WECHAT_API_KEYS, `name:key[,name:key…]`: each key kept only as its SHA-256; a message never shows a key."""
+    """WECHAT_API_KEYS, `name:key[,name:key…]`: each key kept only as its SHA-256; a message never shows a key, nor
+    a name (a key written first, `key:name`, is in the name's place: secrets.token_hex(16) fits a name)."""
     if value is None:
         return ()
     found: dict[str, str] = {}
@@ -177,10 +178,11 @@ def _api_keys(value: str | None) -> tuple[tuple[str, str], ...]:
             raise ConfigError(f"WECHAT_API_KEYS: entry {number} must be name:key, the name 1-32 letters, digits, "
                               "'_', '-' or '.'")
         if not _API_KEY.fullmatch(key) or "," in key:
-            raise ConfigError(f"WECHAT_API_KEYS: the key of {name} must be 32-256 printable characters, no space "
-                              "or comma (python -c 'import secrets; print(secrets.token_urlsafe(32))' makes one)")
+            raise ConfigError(f"WECHAT_API_KEYS: the key of entry {number} must be 32-256 printable characters, "
+                              "no space or comma (python -c 'import secrets; print(secrets.token_urlsafe(32))' "
+                              "makes one)")
         if name in found:
-            raise ConfigError(f"WECHAT_API_KEYS: {name} is named twice")
+            raise ConfigError(f"WECHAT_API_KEYS: entry {number} repeats an earlier name")
         found[name] = hashlib.sha256(key.encode()).hexdigest()
     return tuple(found.items())
 def _count(get, name: str, default: int, most: int, why: str) -> int:

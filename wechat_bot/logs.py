@@ -5,7 +5,8 @@ import json
 import logging
 import re
 
-_SECRET_PARAMS = re.compile(r"((?:secret|access_token|refresh_token|code)=)[^&\s\"]+")
+# t: the confirm token of a sign-in QR code (/oauth/qr/confirm?scene=…&t=…), a parameter of its own only
+_SECRET_PARAMS = re.compile(r"((?:secret|access_token|refresh_token|code|(?<=[?&])t)=)[^&\s\"]+")
 
 
 def loggable(value: object, limit: int = 64, *, spaces: bool = False) -> str:
@@ -92,7 +93,7 @@ _REDACT = RedactSecrets()
 
 
 def redact_werkzeug() -> None:
-    """Werkzeug's access log (`run.py`, `flask run`) masks secret=, access_token=, refresh_token= and code=."""
+    """Werkzeug's access log (`run.py`, `flask run`) masks secret=, access_token=, refresh_token=, code= and t=."""
     log = logging.getLogger("werkzeug")
     if _REDACT not in log.filters:
         log.addFilter(_REDACT)

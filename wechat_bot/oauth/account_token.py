@@ -40,7 +40,7 @@ class AccountToken:
 
     def current(self) -> tuple[str, float]:
         """The token every process uses and when it expires (Unix time), fetching one if needed."""
-        return self._under_lease(lambda: None)
+        return self._under_lease(lambda kept: False)
 
     def renew_if_current(self, reported: str) -> tuple[str, float]:
         """A caller says WeChat refused `reported` (40001/42001): if it is still the one kept, fetch a new one
@@ -48,21 +48,22 @@ class AccountToken:
         found = self._record()
         if found is None or found[0] != reported:
             return self.current()
-        return self._under_lease(lambda: self._record() is not None and self._record()[0] == reported)
+        return self._under_lease(lambda kept: kept[0] == reported)
 
-    def _under_lease(self, stale: Callable[[], bool]) -> tuple[str, float]:
-        """The kept token unless `stale()` says otherwise; else one fetched by whoever holds the lease, while the
-        others wait for it (within the retry budget)."""
+    def _under_lease(self, stale: Callable[[tuple[str, float]], bool]) -> tuple[str, float]:
+        """The kept token unless `stale(kept)` says otherwise; else one fetched by whoever holds the lease, while
+        the others wait for it (within the retry budget). `stale` judges the token read, not a second read: another
+        process's renewal landing between two reads made a reporter return the very token it reported."""
         deadline = time.monotonic() + defaults.WECHAT_RETRY_BUDGET
         while True:
             cached = self._fresh()
-            if cached and not stale():
+            if cached and not stale(cached):
                 return cached
             owner = self._leases.acquire(LEASE, ttl=defaults.WECHAT_RETRY_BUDGET + 5)
             if owner:
                 try:
                     cached = self._fresh()
-                    return cached if cached and not stale() else self._fetch(force=cached is not None)
+                    return cached if cached and not stale(cached) else self._fetch(force=cached is not None)
                 finally:
                     self._leases.release(LEASE, owner)
             if time.monotonic() > deadline:

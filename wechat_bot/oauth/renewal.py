@@ -220,7 +220,8 @@ class Renewer:
         return self.leases.extend(claim.lease, claim.owner, defaults.RENEWAL_LEASE_TTL)
 
     def valid_access_token(self, openid: str, wait: float = 5.0) -> str | None:
-        """The user's access_token, renewed on the spot if it has expired; None if they must authorize again.
+        """The user's access_token, renewed on the spot if it has expired; None if they must authorize again;
+        WeChatUnavailable when WeChat did not renew it now (down, busy, its quota reached): not the user's doing.
 
         Takes the same lease as the worker, so the two never refresh at once; if the worker holds it, waits
         for its result instead.
@@ -232,7 +233,13 @@ class Renewer:
                 return None
             if record.access_token_expires_at - self._clock() > 60:
                 return record.access_token
-            if self.renew_now(openid) is not None:
+            try:
+                outcome = self.renew_now(openid)
+            except QuotaReached:
+                raise WeChatUnavailable("/sns/oauth2/refresh_token", "the quota for refreshes is reached") from None
+            if outcome == "retried":
+                raise WeChatUnavailable("/sns/oauth2/refresh_token", "the renewal failed; the worker retries it")
+            if outcome is not None:
                 record = self.store.get(openid)
                 fresh = record and record.status != REAUTH_REQUIRED and record.access_token_expires_at > self._clock()
                 return record.access_token if fresh else None

@@ -59,6 +59,15 @@ def current_site_user(services: "Services") -> SiteUser | None:
     return g.wechat_bot_user
 
 
+def _has_scope(services: "Services", user: SiteUser, scope: str) -> bool:
+    """snsapi_base: anyone signed in. Another scope: the one signed in with, or, signed in by QR code (a desktop,
+    which cannot give consent), one the user gave on the phone earlier, which their stored tokens carry."""
+    if scope == "snsapi_base" or user.has_scope(scope):
+        return True
+    record = services.tokens.get(user.openid) if user.has_scope("qrcode") else None
+    return record is not None and scope in record.scope.split(",")
+
+
 def in_wechat() -> bool:
     """WeChat's in-app browser says MicroMessenger in its User-Agent."""
     return "micromessenger" in request.headers.get("User-Agent", "").lower()
@@ -68,10 +77,10 @@ def require_login(services: "Services", scope: str) -> Response | tuple | None:
     """None when the visitor is signed in with `scope`; else where to send them (the authorize page, or a page
     saying to open the link in WeChat)."""
     user = current_site_user(services)
-    if user is not None and (scope == "snsapi_base" or user.has_scope(scope)):
+    if user is not None and _has_scope(services, user, scope):
         return None
     if not in_wechat() and not services.sandboxed:
-        if services.settings.qr_login:  # a desktop: sign in by scanning the account's QR code
+        if services.settings.qr_login and user is None:  # a desktop: sign in by scanning the account's QR code
             return redirect(url_for("qr_login.desktop", next=request.script_root + request.full_path.rstrip("?")))
         return message_page("open_in_wechat", 403)
     if not services.login_limit().allow(visitor_address(services.settings, request)):

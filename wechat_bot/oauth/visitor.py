@@ -1,10 +1,13 @@
 """Who a web visitor is, for the per-client login limit: the peer address, unless the peer is our own tunnel.
 
 Behind the README's ngrok setup every visitor reaches us from the local agent, 127.0.0.1: counted by peer, one
-visitor's logins would use up everyone's. The agent is recognised as a loopback peer that asked for the public
-host (ngrok passes the visitor's Host through): then the visitor is the address the agent appended last to
-X-Forwarded-For (what a visitor sent there itself comes before it). A request to the loopback host stays
-127.0.0.1's. Behind nginx or another proxy, TRUSTED_PROXIES=N makes ProxyFix set the peer from its headers.
+visitor's logins would use up everyone's. The agent is recognised as a loopback peer that forwards for someone
+(X-Forwarded-For) to a host that is not a loopback one (ngrok passes the visitor's Host through): then the visitor
+is the address the agent appended last to X-Forwarded-For (what a visitor sent there itself comes before it). The
+host is not compared with the tunnel's public one: a visitor can spell that host another way (with :443, with a
+final dot), and the agent's API may not answer, and either would make the visitor loopback. A request to the
+loopback host stays 127.0.0.1's. Behind nginx or another proxy, TRUSTED_PROXIES=N makes ProxyFix set the peer
+from its headers.
 """
 from __future__ import annotations
 
@@ -14,7 +17,6 @@ from urllib.parse import urlsplit
 from flask import Request
 
 from ..config import Settings
-from .public_url import discover_tunnel
 
 
 def visitor_address(settings: Settings, request: Request) -> str | None:
@@ -22,15 +24,18 @@ def visitor_address(settings: Settings, request: Request) -> str | None:
     if settings.trusted_proxies or not _loopback(peer):
         return peer
     forwarded = request.headers.get("X-Forwarded-For", "")
-    if not forwarded or not _asked_for_public_host(settings, request):
+    if not forwarded or _loopback_host(request.host):
         return peer
     return forwarded.split(",")[-1].strip() or peer
 
 
-def _asked_for_public_host(settings: Settings, request: Request) -> bool:
-    public = settings.public_base_url or discover_tunnel(settings.ngrok_api_url,
-                                                         request.environ.get("SERVER_PORT", ""))
-    return bool(public) and urlsplit(public).netloc.lower() == request.host.lower()
+def _loopback_host(host: str) -> bool:
+    """localhost, 127.0.0.1 or [::1], with or without a port."""
+    try:
+        name = urlsplit("//" + host).hostname or ""
+    except ValueError:
+        return False
+    return name == "localhost" or _loopback(name)
 
 
 def _loopback(address: str | None) -> bool:

@@ -8,7 +8,6 @@ These handlers come before the site's own, and run once per push like every hand
 from __future__ import annotations
 
 import re
-import time
 from urllib.parse import urlencode, urlsplit
 
 from wechatpy.messages import BaseMessage
@@ -19,7 +18,7 @@ from ..handlers.router import Router
 from ..oauth.links import CALLBACK_PATH
 from ..oauth.rate_limit import RateLimit
 from .codes import capability
-from .scenes import CHAT_CODE_LENGTH, SCENE_PREFIX, QrScenes, Scene, expired
+from .scenes import CHAT_CODE_LENGTH, SCENE_PREFIX, QrScenes, Scene, expired, shown_clock
 
 router = Router()
 
@@ -47,7 +46,8 @@ def chat_code_sent(msg: BaseMessage, ctx: Context) -> str | None:
         return None
     if not RateLimit(ctx.redis, "qr-chat", limit=defaults.QR_CHAT_CODE_LIMIT).allow_key(msg.source):
         return "尝试次数过多，请一分钟后再试。"
-    scene = QrScenes(ctx.redis).scene_of_chat_code(_CHAT_CODE.fullmatch(msg.content).group(1))
+    digits = _CHAT_CODE.fullmatch(msg.content).group(1)  # any script's digits: full-width ones from a Chinese IME
+    scene = QrScenes(ctx.redis).scene_of_chat_code(f"{int(digits):0{CHAT_CODE_LENGTH}d}")
     if scene is None:
         return UNKNOWN_CODE_TEXT
     return answer_scan(ctx, scene, msg.source)
@@ -67,7 +67,7 @@ def answer_scan(ctx: Context, scene: str, openid: str) -> str:
 
 def confirm_text(record: Scene, base: str) -> str:
     site = urlsplit(base).hostname or base
-    shown = time.strftime("%H:%M", time.localtime(record.shown_at))
+    shown = shown_clock(record)
     link = f"{base}/oauth/qr/confirm?" + urlencode({"scene": record.scene, "t": record.confirm})
     return (f"你正在电脑上登录「{site}」（二维码于 {shown} 显示）。\n"
             f'<a href="{link}">确认登录</a>\n如果不是你本人在操作，请不要确认。')

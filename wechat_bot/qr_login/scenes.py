@@ -11,6 +11,7 @@ import json
 import secrets
 import time
 from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta, timezone
 
 from redis import Redis
 
@@ -19,6 +20,9 @@ from .. import defaults
 KEY_PREFIX = "wechat_bot:qr:"
 SCENE_PREFIX = "wbl"  # every scene we make starts so: the account's other QR codes pass to other handlers
 CHAT_CODE_LENGTH = 6
+# The phone's confirm step says when the code was shown, for the user to compare with their own clock: in China's
+# time, the zone of WeChat's users, not the server's (a container's is UTC, eight hours off).
+CHINA_TIME = timezone(timedelta(hours=8))
 
 # KEYS: the scene. ARGV: openid, confirm token. Pending → scanned by this openid; the same openid scanning again
 # gets its record back; anyone else, or a scene that moved on, gets what it is now.
@@ -127,3 +131,8 @@ def _scene(raw: bytes | str | None) -> Scene | None:
 
 def expired(record: Scene | None) -> bool:
     return record is None or record.expires_at <= time.time()
+
+
+def shown_clock(record: Scene) -> str:
+    """When the code was shown, as the phone's clock says it: HH:MM in China's time."""
+    return datetime.fromtimestamp(record.shown_at, CHINA_TIME).strftime("%H:%M")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-import time
 
 import segno
 from flask import Blueprint, current_app, jsonify, render_template, request, session, url_for
@@ -18,7 +17,7 @@ from ..oauth.signals import on_authorized
 from ..oauth.site_login import browser_binding, sign_in
 from ..oauth.visitor import visitor_address
 from .codes import QrCodes
-from .scenes import QrScenes, Scene, expired
+from .scenes import QrScenes, Scene, expired, shown_clock
 
 bp = Blueprint("qr_login", __name__, template_folder="templates")
 page_headers.init_app(bp)
@@ -122,7 +121,7 @@ def confirm_page():
         return message_page("qr_used", 409)
     return render_template("qr_login/confirm.html", title="确认登录", record=record, token=token,
                            site=request.host.split(":")[0],
-                           shown=time.strftime("%H:%M", time.localtime(record.shown_at)))
+                           shown=shown_clock(record))
 
 
 @bp.post("/oauth/qr/confirm")
