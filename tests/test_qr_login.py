@@ -297,3 +297,25 @@ def test_check_says_which_way_desktops_sign_in(redis):
     assert any(line.startswith("warn") and "48001" in line for line in run_checks(settings, redis).lines())
     redis.set(CAPABILITY_KEY, "qr")
     assert any("parametric QR codes" in line for line in run_checks(settings, redis).lines())
+
+
+def test_a_sites_own_template_gets_the_code_or_why_there_is_none(site, sandbox, serve):
+    from flask import Flask, jsonify
+
+    from tests.conftest import CREDENTIALS
+    from wechat_bot import WeChatBot
+    from wechat_bot.sandbox import Fault
+
+    app = Flask("qr_template_site")
+    app.config.update({"SECRET_KEY": "s", **CREDENTIALS, "WECHAT_API_BASE": sandbox.url,
+                       "WECHAT_OPEN_BASE": sandbox.url})
+    wechat = WeChatBot()
+    wechat.init_app(app, redis=sandbox.redis)
+    app.add_url_rule("/signin", "signin", lambda: jsonify({k: v for k, v in wechat.qr_login("/home").items()
+                                                            if k != "svg"}))
+    base = serve(app)
+    sandbox.inject("/cgi-bin/qrcode/create", Fault(errcode=45009))
+    refused = desktop_browser().get(base + "/signin", timeout=10)
+    assert refused.status_code == 200 and refused.json()["error"].startswith("微信暂时无法访问")
+    shown = desktop_browser().get(base + "/signin", timeout=10).json()
+    assert shown["error"] is None and shown["url"].startswith(URL_PREFIX) and shown["status_url"] == "/oauth/qr/status"

@@ -215,3 +215,20 @@ def test_the_readmes_wechatpy_example_runs_against_the_sandbox(service, sandbox)
     assert client.menu.get()["menu"]["button"][0]["key"] == "TODAY"  # 40001, reported, renewed, retried
     assert app.extensions["wechat_bot"].account_token.get() != ours
     assert sandbox.calls("/cgi-bin/token") == cgi_token_calls
+
+
+def test_reports_cannot_force_renewals_faster_than_wechat_allows(service, sandbox, redis, push_log):
+    """WeChat allows a forced stable_token every 30 s, 20 a day: a caller reporting every token it gets does not make
+    every system's token change at will."""
+    base, _ = service
+    first = requests.get(base + "/api/account-token", headers=bearer(), timeout=10).json()["access_token"]
+    report = lambda token: requests.post(base + "/api/account-token/invalid", json={"access_token": token},  # noqa: E731
+                                         headers=bearer(), timeout=10).json()["access_token"]
+    second = report(first)
+    calls = sandbox.calls(STABLE)
+    assert second != first and report(second) == second and sandbox.calls(STABLE) == calls
+    assert "not acted on" in push_log.text
+    redis.delete("wechat_bot:account_token:forced")  # 30 s later…
+    from time import gmtime, strftime
+    redis.set("wechat_bot:account_token:forced:" + strftime("%Y%m%d", gmtime()), 20)  # …the day's twentieth used
+    assert report(second) == second and sandbox.calls(STABLE) == calls

@@ -119,3 +119,8 @@ QR_CAPABILITY_TTL = 24 * 3600
 # refuses one, not per request; this bounds one misbehaving caller).
 TOKEN_SERVICE_RATE_LIMIT = 600
 TOKEN_SERVICE_RATE_WINDOW = 60
+
+# WeChat allows stable_token with force_refresh every 30 s and 20 times a day; a reported token is renewed by force
+# within those (the token service's POST /api/account-token/invalid), and kept past them.
+ACCOUNT_TOKEN_FORCE_GAP = 30
+ACCOUNT_TOKEN_FORCES_A_DAY = 20

@@ -131,7 +131,8 @@ class WeChatBot:
 
     def qr_login(self, next_path: str | None = None) -> dict[str, Any]:
         """For a site's own template: this browser's sign-in code (`svg` to draw, or `chat_code` to show), the
-        `status_url` to poll, and `page_url`, the ready-made page (GET {prefix}/oauth/qr)."""
+        `status_url` to poll, and `page_url`, the ready-made page (GET {prefix}/oauth/qr); `error` (else None) says
+        why no code could be shown, and the rest is None then."""
         return qr_page.qr_login(self.services, next_path)
 
     @property

@@ -15,10 +15,15 @@ from redis import Redis
 from .. import defaults
 from ..errors import WeChatUnavailable
 from ..leases import Leases
+from ..logs import logger
 from ..metrics.registry import metrics
 from .client import WeChatClient
 
+log = logger("wechat_bot.wechat_api")
+
 KEY = "wechat_bot:account_token"
+FORCED_KEY = "wechat_bot:account_token:forced"  # set for 30 s after a forced renewal
+FORCED_DAY_KEY = "wechat_bot:account_token:forced:"  # + UTC date: forced renewals that day
 LEASE = "account_token"
 
 _DROP_IF_SAME = """
@@ -63,12 +68,31 @@ class AccountToken:
             if owner:
                 try:
                     cached = self._fresh()
-                    return cached if cached and not stale(cached) else self._fetch(force=cached is not None)
+                    if cached and (not stale(cached) or not self._may_force()):
+                        return cached
+                    return self._fetch(force=cached is not None)
                 finally:
                     self._leases.release(LEASE, owner)
             if time.monotonic() > deadline:
                 raise WeChatUnavailable("/cgi-bin/stable_token", "another process is fetching the token")
             self._sleep(0.05)
+
+    def _may_force(self) -> bool:
+        """WeChat allows a forced stable_token every 30 s and 20 a day: a report past that keeps the token (a caller
+        with a key cannot make every system's token change at will)."""
+        day = FORCED_DAY_KEY + time.strftime("%Y%m%d", time.gmtime(self._clock()))
+        spaced = self._redis.set(FORCED_KEY, 1, nx=True, ex=defaults.ACCOUNT_TOKEN_FORCE_GAP)
+        today = 0
+        if spaced:
+            with self._redis.pipeline(transaction=True) as pipe:  # one key: never a count without its expiry
+                pipe.incr(day)
+                pipe.expire(day, 2 * 24 * 3600)
+                today, _ = pipe.execute()
+        if not spaced or today > defaults.ACCOUNT_TOKEN_FORCES_A_DAY:
+            log.warning("a report of the account token was not acted on: WeChat allows a forced renewal every %ds "
+                        "and %d a day", defaults.ACCOUNT_TOKEN_FORCE_GAP, defaults.ACCOUNT_TOKEN_FORCES_A_DAY)
+            return False
+        return True
 
     def invalidate(self, token: str) -> bool:
         """WeChat said this token is invalid: drop it, unless a newer one already replaced it."""

@@ -8,10 +8,10 @@ from flask import Blueprint, current_app, jsonify, render_template, request, ses
 from markupsafe import Markup
 
 from .. import defaults, errors, page_headers
-from ..errors import WeChatError, WeChatUnavailable
+from ..errors import WeChatBotError, WeChatError, WeChatUnavailable
 from ..logs import loggable, logger
 from ..oauth.links import safe_next
-from ..oauth.pages import message_page, render_icon
+from ..oauth.pages import MESSAGES, message_page, render_icon
 from ..oauth.rate_limit import RateLimit
 from ..oauth.signals import on_authorized
 from ..oauth.site_login import browser_binding, sign_in
@@ -38,7 +38,7 @@ def _scenes() -> QrScenes:
     return QrScenes(_services().redis)
 
 
-class NoCode(Exception):
+class NoCode(WeChatBotError):
     """No code could be shown: `kind` names the message page."""
 
     def __init__(self, kind: str, status: int) -> None:
@@ -67,11 +67,18 @@ def shown_code(services, next_path: str | None, renew: bool = False) -> Scene:
 
 
 def qr_login(services, next_path: str | None = None) -> dict:
-    """`wechat.qr_login()`: what a site's own template needs to show this browser's code."""
-    record = shown_code(services, safe_next(next_path))
+    """`wechat.qr_login()`: what a site's own template needs to show this browser's code; when no code can be shown
+    (too many asked for, WeChat refused or unreachable), `error` says why in the page's words and the rest is None."""
+    try:
+        record = shown_code(services, safe_next(next_path))
+    except NoCode as refused:
+        _, title, text = MESSAGES[refused.kind]
+        return {"svg": None, "chat_code": None, "url": None, "status_url": None, "expires_at": None,
+                "page_url": url_for("qr_login.desktop", next=safe_next(next_path)), "error": f"{title}：{text}"}
     return {"svg": qr_svg(record.url) if record.url else None, "chat_code": record.chat_code or None,
             "url": record.url or None, "status_url": url_for("qr_login.status"),
-            "page_url": url_for("qr_login.desktop", next=record.next or None), "expires_at": record.expires_at}
+            "page_url": url_for("qr_login.desktop", next=record.next or None), "expires_at": record.expires_at,
+            "error": None}
 
 
 @bp.get("/oauth/qr")
