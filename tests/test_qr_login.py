@@ -140,17 +140,23 @@ def test_the_phone_shows_when_the_code_was_shown_in_china_time_whatever_the_serv
         time.tzset()
 
 
-def test_the_desktop_signed_in_by_qr_is_the_sites_current_user(site, sandbox, serve):
+def a_site(sandbox, name: str):
+    """A site of its own with the extension, talking to the sandbox: (app, wechat)."""
     from flask import Flask
 
     from tests.conftest import CREDENTIALS
     from wechat_bot import WeChatBot
 
-    app = Flask("qr_site")
+    app = Flask(name)
     app.config.update({"SECRET_KEY": "s", **CREDENTIALS, "WECHAT_API_BASE": sandbox.url,
                        "WECHAT_OPEN_BASE": sandbox.url})
     wechat = WeChatBot()
     wechat.init_app(app, redis=sandbox.redis)
+    return app, wechat
+
+
+def test_the_desktop_signed_in_by_qr_is_the_sites_current_user(site, sandbox, serve):
+    app, wechat = a_site(sandbox, "qr_site")
 
     @app.get("/account")
     @wechat.login_required
@@ -300,17 +306,11 @@ def test_check_says_which_way_desktops_sign_in(redis):
 
 
 def test_a_sites_own_template_gets_the_code_or_why_there_is_none(site, sandbox, serve):
-    from flask import Flask, jsonify
+    from flask import jsonify
 
-    from tests.conftest import CREDENTIALS
-    from wechat_bot import WeChatBot
     from wechat_bot.sandbox import Fault
 
-    app = Flask("qr_template_site")
-    app.config.update({"SECRET_KEY": "s", **CREDENTIALS, "WECHAT_API_BASE": sandbox.url,
-                       "WECHAT_OPEN_BASE": sandbox.url})
-    wechat = WeChatBot()
-    wechat.init_app(app, redis=sandbox.redis)
+    app, wechat = a_site(sandbox, "qr_template_site")
     app.add_url_rule("/signin", "signin", lambda: jsonify({k: v for k, v in wechat.qr_login("/home").items()
                                                             if k != "svg"}))
     base = serve(app)
