@@ -232,3 +232,12 @@ def test_reports_cannot_force_renewals_faster_than_wechat_allows(service, sandbo
     from time import gmtime, strftime
     redis.set("wechat_bot:account_token:forced:" + strftime("%Y%m%d", gmtime()), 20)  # …the day's twentieth used
     assert report(second) == second and sandbox.calls(STABLE) == calls
+
+
+def test_unknown_calls_under_api_say_nothing_without_a_key_and_are_json_with_one(service):
+    base, _ = service
+    for method, path in (("GET", "/api/nothing"), ("POST", "/api/account-token"), ("DELETE", "/api/jsapi-ticket")):
+        anonymous = requests.request(method, base + path, timeout=10)
+        assert (anonymous.status_code, anonymous.json()) == (401, {"error": "unauthorized"})
+        keyed = requests.request(method, base + path, headers=bearer(), timeout=10)
+        assert keyed.status_code == 404 and "no such call" in keyed.json()["error"]

@@ -101,5 +101,11 @@ def user_token(openid: str):
     return jsonify(access_token=token, expires_at=credentials.expires_at, scope=credentials.scope)
 
 
+@bp.route("/api/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+def unknown(rest: str):
+    """Any other path or method under /api, after the key check: JSON, as the rest of the service answers."""
+    return _json(404, error="no such call: see the README's token service")
+
+
 def _json(status: int, **body) -> tuple[Response, int]:
     return jsonify(body), status
