@@ -319,3 +319,14 @@ def test_a_sites_own_template_gets_the_code_or_why_there_is_none(site, sandbox, 
     assert refused.status_code == 200 and refused.json()["error"].startswith("微信暂时无法访问")
     shown = desktop_browser().get(base + "/signin", timeout=10).json()
     assert shown["error"] is None and shown["url"].startswith(URL_PREFIX) and shown["status_url"] == "/oauth/qr/status"
+
+
+def test_a_stale_account_token_is_renewed_once_for_the_code(site, sandbox):
+    from wechat_bot.sandbox import Fault
+
+    base, _ = site()
+    sandbox.inject("/cgi-bin/qrcode/create", Fault(errcode=40001))
+    show_code(desktop_browser(), base)  # shown after one renewal of the account token
+    assert sandbox.calls("/cgi-bin/qrcode/create") == 2
+    sandbox.inject("/cgi-bin/qrcode/create", Fault(errcode=40001), times=2)
+    assert desktop_browser().get(f"{base}/oauth/qr", timeout=10).status_code == 503  # renewed once, not again

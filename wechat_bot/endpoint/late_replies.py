@@ -12,8 +12,6 @@ from ..oauth.client import WeChatClient
 
 log = logger("wechat_bot.push")
 
-_STALE_TOKEN = (40001, 42001)
-
 
 def as_custom_message(openid: str, reply: BaseReply) -> dict | None:
     if isinstance(reply, TextReply):
@@ -33,23 +31,12 @@ class LateReplies:
             log.warning("late %s reply to %s dropped: only text and image go out as customer-service messages",
                         type(reply).__name__, loggable(openid))
             return False
-        for attempt in (1, 2):
-            token = None
-            try:
-                token = self._token.get()
-                self._client.send_custom_message(token, message)
-                log.info("late reply sent to %s as a customer-service message", loggable(openid))
-                metrics().late_replies.labels("sent").inc()
-                return True
-            except WeChatError as error:
-                if error.errcode in _STALE_TOKEN and attempt == 1:
-                    self._token.invalidate(token)
-                    continue
-                log.warning("late reply to %s not sent: %s", loggable(openid), error)
-                metrics().late_replies.labels("failed").inc()
-                return False
-            except WeChatUnavailable as error:
-                log.warning("late reply to %s not sent: %s", loggable(openid), error)
-                metrics().late_replies.labels("failed").inc()
-                return False
-        return False
+        try:
+            self._token.call(lambda token: self._client.send_custom_message(token, message))
+        except (WeChatError, WeChatUnavailable) as error:
+            log.warning("late reply to %s not sent: %s", loggable(openid), error)
+            metrics().late_replies.labels("failed").inc()
+            return False
+        log.info("late reply sent to %s as a customer-service message", loggable(openid))
+        metrics().late_replies.labels("sent").inc()
+        return True

@@ -30,7 +30,6 @@ KEY = "wechat_bot:jsapi_ticket"
 # The last refusal, so processes that waited on the fetcher's lease fail with it instead of asking in turn.
 REFUSED_KEY = "wechat_bot:jsapi_ticket:refused"
 LEASE = "jsapi_ticket"
-STALE_TOKEN = (40001, 42001)
 _POLL = 0.05
 
 
@@ -89,15 +88,7 @@ class JsapiTicket:
         return ticket
 
     def _ask(self) -> dict:
-        token = self._account.get()
-        try:
-            return self._client.jsapi_ticket(token)
-        except WeChatError as error:
-            if error.errcode not in STALE_TOKEN:
-                raise
-            log.warning("getticket refused the account token (%d); renewing it once", error.errcode)
-            self._account.invalidate(token)
-            return self._client.jsapi_ticket(self._account.get())
+        return self._account.call(self._client.jsapi_ticket)
 
     def _keep(self, answer: dict) -> Ticket:
         ticket = answer.get("ticket")

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Callable
+from typing import Callable, TypeVar
 
 from redis import Redis
 
 from .. import defaults
-from ..errors import WeChatUnavailable
+from ..errors import WeChatError, WeChatUnavailable
 from ..leases import Leases
 from ..logs import logger
 from ..metrics.registry import metrics
@@ -25,6 +25,9 @@ KEY = "wechat_bot:account_token"
 FORCED_KEY = "wechat_bot:account_token:forced"  # set for 30 s after a forced renewal
 FORCED_DAY_KEY = "wechat_bot:account_token:forced:"  # + UTC date: forced renewals that day
 LEASE = "account_token"
+STALE_TOKEN = (40001, 42001)  # WeChat's "access_token is invalid or not latest" and "access_token expired"
+
+T = TypeVar("T")
 
 _DROP_IF_SAME = """
 local raw = redis.call('get', KEYS[1])
@@ -93,6 +96,19 @@ class AccountToken:
                         "and %d a day", defaults.ACCOUNT_TOKEN_FORCE_GAP, defaults.ACCOUNT_TOKEN_FORCES_A_DAY)
             return False
         return True
+
+    def call(self, use: Callable[[str], T]) -> T:
+        """`use(token)` with the kept token; when WeChat calls it stale (40001/42001), the token is dropped (if it is
+        still the kept one) and `use` runs once more with a new one. Any other refusal raises."""
+        token = self.get()
+        try:
+            return use(token)
+        except WeChatError as error:
+            if error.errcode not in STALE_TOKEN:
+                raise
+            log.warning("%s refused the account token (%d); renewing it once", error.api, error.errcode)
+            self.invalidate(token)
+            return use(self.get())
 
     def invalidate(self, token: str) -> bool:
         """WeChat said this token is invalid: drop it, unless a newer one already replaced it."""

@@ -18,7 +18,6 @@ from .scenes import KEY_PREFIX, QrScenes, Scene, new_scene
 
 CAPABILITY_KEY = KEY_PREFIX + "capability"  # "qr" or "chat": what the last try of qrcode/create said
 UNAUTHORIZED = (48001,)  # api unauthorized: no parametric codes for this account
-_STALE_TOKEN = (40001, 42001)
 
 
 def capability(redis: Redis) -> str | None:
@@ -49,13 +48,4 @@ class QrCodes:
         return record
 
     def _create(self, scene: str) -> str:
-        for attempt in (1, 2):
-            token = self._token.get()
-            try:
-                return str(self._client.create_qrcode(token, scene, self._scenes.ttl)["url"])
-            except WeChatError as error:
-                if error.errcode in _STALE_TOKEN and attempt == 1:
-                    self._token.invalidate(token)
-                    continue
-                raise
-        raise AssertionError("unreachable")
+        return str(self._token.call(lambda token: self._client.create_qrcode(token, scene, self._scenes.ttl))["url"])
