@@ -6,8 +6,23 @@
     def bind(app, openid, scope, record, next_path):
         ...  # record: the TokenRecord just stored (nickname and headimgurl for snsapi_userinfo)
 """
+from __future__ import annotations
+
 from blinker import Namespace
+from flask import current_app
+
+from ..logs import loggable, logger
 
 _signals = Namespace()
+log = logger("wechat_bot.oauth")
 
 on_authorized = _signals.signal("on_authorized")
+
+
+def announce(openid: str, scope: str, record, next_path: str | None) -> None:
+    """Send on_authorized for the current app; a receiver that fails is one log line, the user signed in regardless."""
+    try:
+        on_authorized.send(current_app._get_current_object(), openid=openid, scope=scope, record=record,
+                           next_path=next_path)
+    except Exception:
+        log.exception("an on_authorized receiver failed for %s; the user is signed in regardless", loggable(openid))

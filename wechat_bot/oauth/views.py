@@ -8,10 +8,10 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 from .. import errors, page_headers
 from ..logs import loggable, logger
 from ..metrics.registry import metrics
-from .callback import CallbackRefused, Completed
+from .callback import CallbackRefused
 from .pages import message_page, render_icon
 from .public_url import app_base
-from .signals import on_authorized
+from .signals import announce
 from .site_login import browser_binding, sign_in
 from .visitor import visitor_address
 
@@ -45,7 +45,7 @@ def callback():
     if done.signs_in:  # a link sent in chat stores the tokens but signs no browser in (see README: Security)
         sign_in(done.openid, done.scope)
     if done.first:
-        _announce(done)
+        announce(done.openid, done.scope, done.record, done.next_path)
     return redirect(done.next_path or url_for("oauth.result", ticket=done.ticket))
 
 
@@ -70,12 +70,3 @@ def login():
         return message_page("too_many", 429)
     links = services.links(app_base(services.settings, request))
     return redirect(links.for_scope(scope, None, request.args.get("next"), browser_binding(create=True)))
-
-
-def _announce(done: Completed) -> None:
-    try:
-        on_authorized.send(current_app._get_current_object(), openid=done.openid, scope=done.scope,
-                           record=done.record, next_path=done.next_path)
-    except Exception:
-        log.exception("an on_authorized receiver failed for %s; the user is signed in regardless",
-                      loggable(done.openid))

@@ -13,7 +13,7 @@ from ..logs import loggable, logger
 from ..oauth.links import safe_next
 from ..oauth.pages import MESSAGES, message_page, render_icon
 from ..oauth.rate_limit import RateLimit
-from ..oauth.signals import on_authorized
+from ..oauth.signals import announce
 from ..oauth.site_login import browser_binding, sign_in
 from ..oauth.visitor import visitor_address
 from .codes import QrCodes
@@ -93,7 +93,7 @@ def desktop():
                            qr_svg=qr_svg(record.url) if record.url else None, poll_ms=_POLL_MS,
                            status_url=url_for("qr_login.status"),
                            again_url=url_for("qr_login.desktop", next=record.next or None, new=1),
-                           account=services.settings.appid, sandbox_scan=_sandbox_scan(record))
+                           sandbox_scan=_sandbox_scan(record))
 
 
 @bp.get("/oauth/qr/status")
@@ -110,7 +110,7 @@ def status():
         sign_in(spent.openid, SCOPE)
         session.pop(SESSION_SCENE, None)
         log.info("signed in by QR code: %s", loggable(spent.openid))
-        _announce(spent)
+        announce(spent.openid, SCOPE, _services().tokens.get(spent.openid), spent.next)
         return jsonify(state="confirmed", next=spent.next or "/")
     if record.state == "cancelled":
         return jsonify(state="expired", next=None, cancelled=True)
@@ -120,9 +120,9 @@ def status():
 @bp.get("/oauth/qr/confirm")
 def confirm_page():
     """On the phone, from the link in chat: which site, since when, 确认登录 or 取消."""
-    record = _scenes().get(request.args.get("scene", ""))
     token = request.args.get("t", "")
-    if expired(record) or not token or record.confirm != token:
+    record = _confirmable(_scenes(), request.args.get("scene", ""), token)
+    if record is None:
         return message_page("qr_expired", 404)
     if record.state != "scanned":
         return message_page("qr_used", 409)
@@ -134,8 +134,8 @@ def confirm_page():
 @bp.post("/oauth/qr/confirm")
 def confirm():
     scenes, scene, token = _scenes(), request.form.get("scene", ""), request.form.get("t", "")
-    record = scenes.get(scene)
-    if expired(record) or not token or record.confirm != token:
+    record = _confirmable(scenes, scene, token)
+    if record is None:
         return message_page("qr_expired", 404)
     confirmed = request.form.get("decision") == "confirm"
     decided = scenes.decide(scene, record.openid, token, confirmed)
@@ -152,6 +152,12 @@ def qr_svg(content: str) -> Markup:
     return Markup(out.getvalue().decode())
 
 
+def _confirmable(scenes: QrScenes, scene: str, token: str) -> Scene | None:
+    """The live scene the confirm link's token belongs to, else None."""
+    record = scenes.get(scene)
+    return None if expired(record) or not token or record.confirm != token else record
+
+
 def _shown_here(browser: str | None) -> Scene | None:
     scene = session.get(SESSION_SCENE)
     record = _scenes().get(scene) if scene and browser else None
@@ -162,12 +168,3 @@ def _sandbox_scan(record: Scene) -> str | None:
     if not _services().sandboxed or not record.url:
         return None
     return url_for("sandbox_console.chat", scan=record.url)
-
-
-def _announce(record: Scene) -> None:
-    try:
-        on_authorized.send(current_app._get_current_object(), openid=record.openid, scope=SCOPE,
-                           record=_services().tokens.get(record.openid), next_path=record.next)
-    except Exception:
-        log.exception("an on_authorized receiver failed for %s; the user is signed in regardless",
-                      loggable(record.openid))
