@@ -2,12 +2,11 @@
 this process's), for loopback callers (not a visitor through the ngrok tunnel) or a key of WECHAT_API_KEYS."""
 from __future__ import annotations
 
-import ipaddress
 import os
 
 from flask import Blueprint, Response, current_app, request
 
-from ..oauth.visitor import visitor_address
+from ..oauth.visitor import is_loopback, visitor_address
 from ..token_service.callers import caller_of
 from .multiprocess import ENV
 from .users import UsersCollector
@@ -21,14 +20,13 @@ def scrape():
     from prometheus_client.multiprocess import MultiProcessCollector
 
     services = current_app.extensions["wechat_bot"]
-    if not _loopback(visitor_address(services.settings, request)) and caller_of(
+    if not is_loopback(visitor_address(services.settings, request)) and caller_of(
             request.headers.get("Authorization"), services.settings.api_keys) is None:
         return Response('{"error": "unauthorized"}\n', status=401, content_type="application/json")
+    registry = CollectorRegistry()
     if os.environ.get(ENV):
-        registry = CollectorRegistry()
         MultiProcessCollector(registry)
     else:
-        registry = CollectorRegistry()
         registry.register(_Process(REGISTRY))
     registry.register(UsersCollector(services.redis))
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
@@ -43,9 +41,3 @@ class _Process:
     def collect(self):
         return self._source.collect()
 
-
-def _loopback(address: str | None) -> bool:
-    try:
-        return ipaddress.ip_address(address or "").is_loopback
-    except ValueError:
-        return False

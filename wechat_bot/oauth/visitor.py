@@ -21,7 +21,7 @@ from ..config import Settings
 
 def visitor_address(settings: Settings, request: Request) -> str | None:
     peer = request.remote_addr
-    if settings.trusted_proxies or not _loopback(peer):
+    if settings.trusted_proxies or not is_loopback(peer):
         return peer
     forwarded = request.headers.get("X-Forwarded-For", "")
     if not forwarded or _loopback_host(request.host):
@@ -35,10 +35,16 @@ def _loopback_host(host: str) -> bool:
         name = urlsplit("//" + host).hostname or ""
     except ValueError:
         return False
-    return name == "localhost" or _loopback(name)
+    return on_loopback(name)
 
 
-def _loopback(address: str | None) -> bool:
+def on_loopback(host: str) -> bool:
+    """Only this machine reaches `host` (a name, no port): localhost, 127.0.0.0/8 or ::1."""
+    return host == "localhost" or is_loopback(host.strip("[]"))
+
+
+def is_loopback(address: str | None) -> bool:
+    """An address on this machine (127.0.0.0/8, ::1); False for anything that is not an address."""
     try:
         return ipaddress.ip_address(address or "").is_loopback
     except ValueError:

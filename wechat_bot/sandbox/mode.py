@@ -7,7 +7,6 @@ missing credentials stop start-up.
 """
 from __future__ import annotations
 
-import ipaddress
 import os
 from typing import Mapping
 
@@ -17,6 +16,7 @@ from redis import Redis, RedisError
 from ..config import Settings
 from ..oauth.client import WeChatClient
 from ..oauth.links import CALLBACK_PATH
+from ..oauth.visitor import on_loopback
 from . import credentials
 
 ORIGIN_KEY = "wechat_sandbox:origin"  # where the sandbox WeChat last served, for commands run beside it
@@ -64,16 +64,6 @@ def _flask_run_origin() -> str | None:
                                    "--sandbox-on-network exposes it anyway)")
     host = "127.0.0.1" if host == "localhost" else host
     return f"http://{host}:{ctx.params.get('port') or 5000}"
-
-
-def on_loopback(host: str) -> bool:
-    """Only this machine reaches `host`: localhost, 127.0.0.0/8 or ::1."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def settings_for(settings: Settings, overrides: Mapping[str, str]) -> Settings:
