@@ -33,8 +33,8 @@ class ReauthRequired(WeChatBotError):
 class UserCredentials:
     """One user's tokens; `access_token` is renewed on the spot (under the renewal worker's lease) when expired."""
 
-    def __init__(self, services: "Services", record: TokenRecord) -> None:
-        self._services, self._record = services, record
+    def __init__(self, services: "Services", record: TokenRecord, *, return_here: bool = True) -> None:
+        self._services, self._record, self._return_here = services, record, return_here
 
     @property
     def openid(self) -> str:
@@ -59,7 +59,7 @@ class UserCredentials:
         token = self._services.renewer().valid_access_token(self.openid)
         record = self._services.tokens.get(self.openid)
         if token is None or record is None:
-            raise ReauthRequired(self.openid, _authorize_url(self._services, self._record))
+            raise ReauthRequired(self.openid, _authorize_url(self._services, self._record, self._return_here))
         self._record = record
         return token
 
@@ -75,20 +75,21 @@ class UserCredentials:
         return f"UserCredentials(openid={self.openid!r}, scope={self.scope!r}, expires_at={self.expires_at})"
 
 
-def user_credentials(services: "Services", openid: str) -> UserCredentials:
+def user_credentials(services: "Services", openid: str, *, return_here: bool = True) -> UserCredentials:
+    """`return_here`: a fresh authorize link brings the user back to the page being served (False: to the result
+    page, when the request is another system's, not a page the user opened)."""
     record = services.tokens.get(openid)
     if record is None:
         raise UnknownUser(f"no tokens stored for {openid}")
-    return UserCredentials(services, record)
+    return UserCredentials(services, record, return_here=return_here)
 
 
-def _authorize_url(services: "Services", record: TokenRecord) -> str | None:
+def _authorize_url(services: "Services", record: TokenRecord, return_here: bool) -> str | None:
     settings = services.settings
     scope = "snsapi_userinfo" if "snsapi_userinfo" in record.scope.split(",") else "snsapi_base"
     if has_request_context():
-        base, next_path = app_base(settings, request), request.script_root + request.full_path.rstrip("?")
-        if request.blueprint == "token_service":  # another system asked: the user lands on the result page
-            next_path = None
+        base = app_base(settings, request)
+        next_path = request.script_root + request.full_path.rstrip("?") if return_here else None
     else:
         origin = settings.public_base_url or discover_tunnel(settings.ngrok_api_url, 5000)
         if origin is None:

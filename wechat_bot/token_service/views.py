@@ -92,7 +92,7 @@ def jsapi_ticket():
 def user_token(openid: str):
     """A valid user access_token (renewed on the spot under the renewal lease), 409 with a link, or 404."""
     try:
-        credentials = user_credentials(_services(), openid)
+        credentials = user_credentials(_services(), openid, return_here=False)  # the user lands on the result page
         token = credentials.access_token
     except UnknownUser:
         return _json(404, error="no tokens stored for this openid")
