@@ -65,8 +65,13 @@ def answer_scan(ctx: Context, scene: str, openid: str) -> str:
     return confirm_text(record, base)
 
 
+def site_name(origin: str) -> str:
+    """The site a sign-in is for, as the phone names it: the host of its public origin (no scheme, no port)."""
+    return urlsplit(origin).hostname or origin
+
+
 def confirm_text(record: Scene, base: str) -> str:
-    site = urlsplit(base).hostname or base
+    site = site_name(base)
     shown = shown_clock(record)
     link = f"{base}/oauth/qr/confirm?" + urlencode({"scene": record.scene, "t": record.confirm})
     return (f"你正在电脑上登录「{site}」（二维码于 {shown} 显示）。\n"

@@ -17,6 +17,7 @@ from ..oauth.signals import announce
 from ..oauth.site_login import browser_binding, sign_in
 from ..oauth.visitor import visitor_address
 from .codes import QrCodes
+from .handlers import site_name
 from .scenes import QrScenes, Scene, expired, shown_clock
 
 bp = Blueprint("qr_login", __name__, template_folder="templates")
@@ -127,7 +128,7 @@ def confirm_page():
     if record.state != "scanned":
         return message_page("qr_used", 409)
     return render_template("qr_login/confirm.html", title="确认登录", record=record, token=token,
-                           site=request.host.split(":")[0],
+                           site=site_name(request.host_url),
                            shown=shown_clock(record))
 
 
