@@ -65,10 +65,10 @@ class WeChatBot:
         client = None
         if sandboxed:
             client = functools.partial(_local_client, settings, origin)
+        if redis is None and not settings.redis_url and mode.flask_running():  # Ctrl-C stops what it started,
+            _stop_embedded_redis_at_exit(settings.var_dir)  # even while it is still starting
         services = Services.build(settings, redis=redis, router=self.router, deadline=deadline, client=client)
         app.extensions[EXTENSION] = services
-        if redis is None and not settings.redis_url and mode.flask_running():  # Ctrl-C stops what it started
-            _stop_embedded_redis_at_exit(settings.var_dir)
         app.wsgi_app = PushReceiver(app.wsgi_app, services, settings.url_prefix + "/wechat", app)
         if settings.trusted_proxies:
             from werkzeug.middleware.proxy_fix import ProxyFix
