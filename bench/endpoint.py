@@ -18,6 +18,10 @@ with the expected body, so a contender that answers errors is never timed. `--on
 contenders whose key or name contains the word: bare, one_rt, wechatpy, werobot, werobot_off, werobot_redis,
 ours, own, safe, ours_wide. A ratio whose two sides did not both run prints n/a.
 
+Each connection of wrk sends its next push as soon as the last is answered, so with C connections at R req/s a
+push waits C / R on average (Little's law). That mean is printed beside each p99 target: it says how much of a
+p99 is the machine's rate and how much is the tail.
+
 Needs, none installed by this script: wrk (Debian: apt-get install wrk) and WeRoBot from PyPI
 (pip install werobot==1.13.1); wechatpy, gunicorn and redis come with wechat_bot's requirements.
 Redis is wechat_bot's embedded server, in this run's fresh temporary directory (WeRoBot's SQLite file too).
@@ -296,7 +300,10 @@ def print_summary(rounds: list[dict], contenders: list[Contender], args) -> None
             continue
         median = statistics.median(values)
         met = "met" if median < bound else "not met"
-        print(f"  {label:<36}{median:>6.1f} ms   target < {bound:g} ms: {met}")
+        conns = args.wide if "wide" in key else args.connections
+        rate = statistics.median(r[key]["rps"] for r in rounds if key in r)
+        print(f"  {label:<36}{median:>6.1f} ms   target < {bound:g} ms: {met}   (the closed loop's mean at "
+              f"{rate:.0f} req/s: {conns / rate * 1000:.1f} ms)")
 
 
 def selected(only: list[str]) -> list[Contender]:
