@@ -239,6 +239,30 @@ def test_a_chat_code_typed_in_full_width_digits_is_the_same_code(site, sandbox):
     assert status(desktop, base)["state"] == "confirmed"
 
 
+def test_wrong_chat_codes_from_many_users_pause_chat_codes_and_spend_no_shown_code(site, sandbox, redis, caplog):
+    """Guessing across many openids (each under its own limit) is bounded for the whole account: past the budget
+    of wrong codes a minute, codes are refused unread: no guess is tried, and a shown code is not spent."""
+    from wechat_bot import defaults
+
+    sandbox.configure(parametric_qr=False)
+    base, _ = site()
+    desktop = desktop_browser()
+    code = re.search(r'id="chat-code">(\d{6})<', desktop.get(f"{base}/oauth/qr", timeout=10).text).group(1)
+    wrong = "000000" if code != "000000" else "000001"
+    inside_one_window(defaults.QR_RATE_WINDOW, needed=20)
+    for n in range(defaults.QR_CHAT_CODE_MISSES + 1):
+        guess = WeChat(http_transport(base), TOKEN, APPID, openid=f"o_guesser{n}").says(wrong)
+        assert guess.content == qr_handlers.UNKNOWN_CODE_TEXT
+    owner = WeChat(http_transport(base), TOKEN, APPID, openid="o_alice")
+    assert owner.says(code).content == qr_handlers.PAUSED_TEXT
+    assert status(desktop, base)["state"] == "pending"
+    assert len([r for r in caplog.records if "chat codes paused" in r.getMessage()]) == 1
+    for key in redis.keys("wechat_bot:ratelimit:qr-chat-misses:*"):  # the minute ends
+        redis.delete(key)
+    confirm_on_phone(confirm_link(owner.says(code).content))
+    assert status(desktop, base)["state"] == "confirmed"
+
+
 def test_six_digits_pass_on_to_the_sites_handlers_where_desktops_show_qr_codes(site, sandbox):
     base, _ = site()
     show_code(desktop_browser(), base)  # the account makes QR codes

@@ -113,6 +113,7 @@ QR_TTL = 300
 QR_RATE_LIMIT = 20
 QR_RATE_WINDOW = 60
 QR_CHAT_CODE_LIMIT = 10
+QR_CHAT_CODE_MISSES = 30  # wrong chat codes a minute from all users together, before chat codes pause
 QR_CAPABILITY_TTL = 24 * 3600
 
 # The token service: calls one caller may make a minute (a system asks for a token when it starts and when WeChat

@@ -24,12 +24,19 @@ class RateLimit:
 
     def allow_key(self, who: str) -> bool:
         """Count one more for `who` (a client, a user's openid); False once it is over the limit in this window."""
-        key = f"{KEY_PREFIX}{self._name}:{who}:{int(self._clock() // self.window)}"
+        key = self._key(who)
         with self._redis.pipeline(transaction=True) as pipe:  # all or nothing: never a count without its expiry
             pipe.incr(key)
             pipe.expire(key, self.window)
             count, _ = pipe.execute()
         return count <= self.limit
+
+    def spent(self, who: str) -> bool:
+        """`who` is over the limit in this window already (nothing counted)."""
+        return int(self._redis.get(self._key(who)) or 0) > self.limit
+
+    def _key(self, who: str) -> str:
+        return f"{KEY_PREFIX}{self._name}:{who}:{int(self._clock() // self.window)}"
 
 
 def client_of(address: str | None) -> str:

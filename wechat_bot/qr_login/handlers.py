@@ -15,17 +15,20 @@ from wechatpy.messages import BaseMessage
 from .. import defaults
 from ..handlers.context import Context
 from ..handlers.router import Router
+from ..logs import logger
 from ..oauth.links import CALLBACK_PATH
 from ..oauth.rate_limit import RateLimit
 from .codes import capability
 from .scenes import CHAT_CODE_LENGTH, SCENE_PREFIX, QrScenes, Scene, expired, shown_clock
 
 router = Router()
+log = logger("wechat_bot.oauth")
 
 EXPIRED_TEXT = "这个登录二维码已过期，请在电脑上刷新后重新扫码。"
 TAKEN_TEXT = "这个登录二维码已被其他微信扫描，请在电脑上刷新后重新扫码。"
 USED_TEXT = "这个登录二维码已经用过了。"
 UNKNOWN_CODE_TEXT = "登录码不正确或已过期，请核对电脑上显示的登录码。"
+PAUSED_TEXT = "登录码暂时无法使用，请一分钟后再发送。"
 _CHAT_CODE = re.compile(rf"\s*(\d{{{CHAT_CODE_LENGTH}}})\s*")
 
 
@@ -46,9 +49,15 @@ def chat_code_sent(msg: BaseMessage, ctx: Context) -> str | None:
         return None
     if not RateLimit(ctx.redis, "qr-chat", limit=defaults.QR_CHAT_CODE_LIMIT).allow_key(msg.source):
         return "尝试次数过多，请一分钟后再试。"
+    misses = RateLimit(ctx.redis, "qr-chat-misses", limit=defaults.QR_CHAT_CODE_MISSES)
+    if misses.spent("account"):
+        return PAUSED_TEXT
     digits = _CHAT_CODE.fullmatch(msg.content).group(1)  # any script's digits: full-width ones from a Chinese IME
     scene = QrScenes(ctx.redis).scene_of_chat_code(f"{int(digits):0{CHAT_CODE_LENGTH}d}")
     if scene is None:
+        if not misses.allow_key("account"):
+            log.warning("chat codes paused until the minute ends: %d wrong codes this minute from all users together "
+                        "(someone may be guessing the codes desktops show)", defaults.QR_CHAT_CODE_MISSES)
         return UNKNOWN_CODE_TEXT
     return answer_scan(ctx, scene, msg.source)
 
