@@ -76,6 +76,48 @@ def test_a_scan_confirmed_on_the_phone_signs_in_that_desktop_and_no_other_browse
     assert status(desktop, base)["state"] == "expired"  # spent
 
 
+def test_without_js_the_refresh_link_shows_the_scan_and_signs_in_once_confirmed(site, sandbox):
+    """The page's 刷新状态 link (a plain reload) says what the phone did, and after the confirm signs this browser
+    in and sends it on, instead of drawing a new code over a confirmed one."""
+    base, app = site()
+    desktop = desktop_browser()
+    url = show_code(desktop, base, next_path="/profile")
+    reply = WeChat(http_transport(base), TOKEN, APPID, openid="o_scanner").event("SCAN", scene_of(sandbox, url),
+                                                                                  Ticket="gQx")
+    reloaded = desktop.get(f"{base}/oauth/qr", params={"next": "/profile"}, timeout=10)
+    assert '<h1 id="qr-title">已扫码，请在手机上确认</h1>' in reloaded.text and f'data-url="{url}"' in reloaded.text
+    confirm_on_phone(confirm_link(reply.content))
+    made = sandbox.calls("/cgi-bin/qrcode/create")
+    signed_in = desktop.get(f"{base}/oauth/qr", params={"next": "/profile"}, allow_redirects=False, timeout=10)
+    assert signed_in.status_code == 302 and signed_in.headers["Location"].endswith("/profile")
+    assert sandbox.calls("/cgi-bin/qrcode/create") == made  # no new code drawn over the confirmed one
+    assert status(desktop, base)["state"] == "expired"  # spent: signed in once
+
+
+def test_the_confirm_page_names_the_site_as_the_chat_reply_does_behind_a_proxy(site, sandbox):
+    base, _ = site({"PUBLIC_BASE_URL": "https://shop.example.com"})
+    desktop = desktop_browser()
+    scene = scene_of(sandbox, show_code(desktop, base))
+    reply = WeChat(http_transport(base), TOKEN, APPID, openid="o_scanner").event("SCAN", scene, Ticket="gQx")
+    assert "「shop.example.com」" in reply.content
+    link = confirm_link(reply.content).replace("https://shop.example.com", base)  # the proxy, played here
+    page = requests.get(link, timeout=10)
+    assert "「shop.example.com」" in page.text and "127.0.0.1" not in page.text
+
+
+def test_the_status_poll_answers_json_when_redis_is_down(site, make_app, serve):
+    import redis as redis_py
+
+    from tests import processes
+
+    base, _ = site()
+    desktop = desktop_browser()
+    show_code(desktop, base)  # this browser's session names its code
+    down = serve(make_app(redis=redis_py.Redis(port=processes.free_port(), socket_connect_timeout=0.2)))
+    answer = desktop.get(f"{down}/oauth/qr/status", timeout=10)
+    assert answer.status_code == 503 and "Redis" in answer.json()["error"]
+
+
 def test_a_retried_scan_gets_the_same_reply_and_a_second_scanner_signs_in_nobody(site, sandbox):
     base, _ = site()
     desktop = desktop_browser()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import io
 
 import segno
-from flask import Blueprint, current_app, jsonify, render_template, request, session, url_for
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
 from markupsafe import Markup
 
 from .. import defaults, errors, page_headers
@@ -12,10 +12,12 @@ from ..errors import WeChatBotError, WeChatError, WeChatUnavailable
 from ..logs import loggable, logger
 from ..oauth.links import safe_next
 from ..oauth.pages import MESSAGES, message_page, render_icon
+from ..oauth.public_url import public_base_url
 from ..oauth.rate_limit import RateLimit
 from ..oauth.signals import announce
 from ..oauth.site_login import browser_binding, sign_in
 from ..oauth.visitor import visitor_address
+from ..redis_connection import ERRORS as REDIS_ERRORS
 from .codes import QrCodes
 from .handlers import site_name
 from .scenes import QrScenes, Scene, expired, shown_clock
@@ -84,13 +86,18 @@ def qr_login(services, next_path: str | None = None) -> dict:
 
 @bp.get("/oauth/qr")
 def desktop():
-    """The desktop's sign-in page: a code bound to this browser (the same one on a refresh, while it lives)."""
+    """The desktop's sign-in page: a code bound to this browser (the same one on a refresh, while it lives); once
+    the phone confirmed it, a refresh signs this browser in, as the status poll does, so it works without JS."""
     services = _services()
+    if not request.args.get("new"):
+        finished = _finish(browser_binding(), _shown_here(browser_binding()))
+        if finished is not None:
+            return redirect(finished)
     try:
         record = shown_code(services, safe_next(request.args.get("next")), renew=bool(request.args.get("new")))
     except NoCode as refused:
         return message_page(refused.kind, refused.status)
-    return render_template("qr_login/desktop.html", title="微信扫码登录", record=record,
+    return render_template("qr_login/desktop.html", title="微信扫码登录", record=record, state=record.state,
                            qr_svg=qr_svg(record.url) if record.url else None, poll_ms=_POLL_MS,
                            status_url=url_for("qr_login.status"),
                            again_url=url_for("qr_login.desktop", next=record.next or None, new=1),
@@ -99,23 +106,41 @@ def desktop():
 
 @bp.get("/oauth/qr/status")
 def status():
-    """This browser's code: pending, scanned, confirmed (this browser is signed in now) or expired."""
-    browser = browser_binding()
-    record = _shown_here(browser)
-    if expired(record):
-        return jsonify(state="expired", next=None)
-    if record.state == "confirmed":
-        spent = _scenes().spend(record.scene, browser)
-        if spent is None or spent.state != "confirmed":
+    """This browser's code: pending, scanned, confirmed (this browser is signed in now) or expired; JSON whatever
+    happens, for the page's script."""
+    try:
+        browser = browser_binding()
+        record = _shown_here(browser)
+        if expired(record):
             return jsonify(state="expired", next=None)
-        sign_in(spent.openid, SCOPE)
-        session.pop(SESSION_SCENE, None)
-        log.info("signed in by QR code: %s", loggable(spent.openid))
-        announce(spent.openid, SCOPE, _services().tokens.get(spent.openid), spent.next)
-        return jsonify(state="confirmed", next=spent.next or "/")
-    if record.state == "cancelled":
-        return jsonify(state="expired", next=None, cancelled=True)
-    return jsonify(state=record.state, next=None)
+        if record.state == "confirmed":
+            finished = _finish(browser, record)
+            if finished is None:
+                return jsonify(state="expired", next=None)
+            return jsonify(state="confirmed", next=finished)
+        if record.state == "cancelled":
+            return jsonify(state="expired", next=None, cancelled=True)
+        return jsonify(state=record.state, next=None)
+    except REDIS_ERRORS as error:
+        log.error("Redis unavailable on %s: %s", request.path, type(error).__name__)
+        return jsonify(state=None, error="Redis unavailable: try again shortly"), 503
+    except Exception as error:  # noqa: BLE001: the page's script reads JSON, never a page
+        log.exception("unexpected error on %s: %s", request.path, type(error).__name__)
+        return jsonify(state=None, error="internal error"), 500
+
+
+def _finish(browser: str | None, record: Scene | None) -> str | None:
+    """Sign this browser in with the code it showed, once the phone confirmed it: where to go next, else None."""
+    if expired(record) or record.state != "confirmed":
+        return None
+    spent = _scenes().spend(record.scene, browser)
+    if spent is None or spent.state != "confirmed":
+        return None
+    sign_in(spent.openid, SCOPE)
+    session.pop(SESSION_SCENE, None)
+    log.info("signed in by QR code: %s", loggable(spent.openid))
+    announce(spent.openid, SCOPE, _services().tokens.get(spent.openid), spent.next)
+    return spent.next or "/"
 
 
 @bp.get("/oauth/qr/confirm")
@@ -128,7 +153,7 @@ def confirm_page():
     if record.state != "scanned":
         return message_page("qr_used", 409)
     return render_template("qr_login/confirm.html", title="确认登录", record=record, token=token,
-                           site=site_name(request.host_url),
+                           site=site_name(public_base_url(_services().settings, request)),
                            shown=shown_clock(record))
 
 
