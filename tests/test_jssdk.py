@@ -274,3 +274,16 @@ def test_wx_js_is_served_for_pages_to_include(app):
     answer = app.test_client().get("/jssdk/wx.js")
     assert answer.status_code == 200 and answer.mimetype == "text/javascript"
     assert b"window.wechatJssdk" in answer.data
+
+
+def test_the_ticket_and_token_kept_for_another_account_are_not_served(redis, sandbox):
+    """The sandbox and then real credentials share ./var/'s Redis: the sandbox's ticket and account token, still
+    fresh, must not be signed with or sent to WeChat for the real account (config:invalid signature for 2 hours)."""
+    leases = Leases(redis)
+    sandboxed = WeChatClient(sandbox.url, sandbox.url, APPID, SECRET, timeout=2, budget=3)
+    JsapiTicket(redis, sandboxed, AccountToken(redis, sandboxed, leases), leases).get()
+    real = WeChatClient(sandbox.url, sandbox.url, "wx" + "1" * 16, SECRET, timeout=2, budget=3)
+    with pytest.raises(WeChatError):  # it asks WeChat for its own (refused here: the sandbox knows one account)
+        AccountToken(redis, real, leases).get()
+    with pytest.raises(WeChatError):
+        JsapiTicket(redis, real, AccountToken(redis, real, leases), leases).get()

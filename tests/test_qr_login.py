@@ -365,10 +365,12 @@ def test_check_says_which_way_desktops_sign_in(redis):
 
     settings = Settings.load({**CREDENTIALS, "PUBLIC_BASE_URL": "https://bot.example.com"})
     assert any("not tried yet" in line for line in run_checks(settings, redis).lines())
-    redis.set(CAPABILITY_KEY, "chat")
+    redis.set(CAPABILITY_KEY, f"chat:{settings.appid}")
     assert any(line.startswith("warn") and "48001" in line for line in run_checks(settings, redis).lines())
-    redis.set(CAPABILITY_KEY, "qr")
+    redis.set(CAPABILITY_KEY, f"qr:{settings.appid}")
     assert any("parametric QR codes" in line for line in run_checks(settings, redis).lines())
+    redis.set(CAPABILITY_KEY, "qr:wx0000000000000000")  # the sandbox's answer, before real credentials were set
+    assert any("not tried yet" in line for line in run_checks(settings, redis).lines())
 
 
 def test_a_sites_own_template_gets_the_code_or_why_there_is_none(site, sandbox, serve):

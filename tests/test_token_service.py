@@ -91,13 +91,13 @@ def test_a_report_racing_another_processs_renewal_never_gets_the_reported_token_
     from wechat_bot.oauth.account_token import KEY as TOKEN_KEY, AccountToken
     from wechat_bot.oauth.client import WeChatClient
 
-    redis.set(TOKEN_KEY, json.dumps({"token": "OLD", "expires_at": time.time() + 7000}))
+    redis.set(TOKEN_KEY, json.dumps({"token": "OLD", "expires_at": time.time() + 7000, "appid": APPID}))
     landed = []
 
     def clock() -> float:
         if not landed:
             landed.append(True)
-            redis.set(TOKEN_KEY, json.dumps({"token": "NEW", "expires_at": time.time() + 7200}))
+            redis.set(TOKEN_KEY, json.dumps({"token": "NEW", "expires_at": time.time() + 7200, "appid": APPID}))
         return time.time()
     client = WeChatClient(sandbox.url, sandbox.url, APPID, SECRET, timeout=2, budget=3)
     token, _ = AccountToken(redis, client, Leases(redis), clock=clock).renew_if_current("OLD")

@@ -84,7 +84,7 @@ def _qr_login(settings: Settings, redis: Redis, report: Report) -> None:
     if not settings.qr_login:
         report.passed.append("scan to sign in is off (WECHAT_QR_LOGIN=off): desktops are told to open WeChat")
         return
-    found = capability(redis)
+    found = capability(redis, settings.appid)
     if found == "qr":
         report.passed.append("scan to sign in: the account makes parametric QR codes (a verified 服务号)")
     elif found == "chat":

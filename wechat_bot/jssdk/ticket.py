@@ -75,6 +75,8 @@ class JsapiTicket:
         if not raw:
             return None
         record = json.loads(raw)
+        if record.get("appid") != self._client.appid:  # another account's (the sandbox's, before real credentials)
+            return None
         return Ticket(record["ticket"], record["expires_at"]) if self._clock() < record["renew_at"] else None
 
     def _fetch(self) -> Ticket:
@@ -100,7 +102,8 @@ class JsapiTicket:
         now = self._clock()
         # a ticket that comes with less than twice the margin is used for half its life, not asked for on every page
         renew_at = now + max(lifetime - defaults.JSAPI_TICKET_MARGIN, lifetime / 2)
-        self._redis.set(KEY, json.dumps({"ticket": ticket, "expires_at": now + lifetime, "renew_at": renew_at}),
+        self._redis.set(KEY, json.dumps({"ticket": ticket, "expires_at": now + lifetime, "renew_at": renew_at,
+                                          "appid": self._client.appid}),
                         ex=lifetime)
         log.info("jsapi_ticket fetched; it lasts %ds", lifetime)
         return Ticket(ticket, now + lifetime)

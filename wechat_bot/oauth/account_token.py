@@ -119,6 +119,8 @@ class AccountToken:
         if not raw:
             return None
         record = json.loads(raw)
+        if record.get("appid") != self._client.appid:  # another account's (the sandbox's, before real credentials)
+            return None
         return record["token"], record["expires_at"]
 
     def _fresh(self) -> tuple[str, float] | None:
@@ -129,6 +131,7 @@ class AccountToken:
         metrics().account_token_fetches.labels("yes" if force else "no").inc()
         answer = self._client.stable_token(force_refresh=force)
         expires_at = self._clock() + int(answer.get("expires_in", 7200))
-        self._redis.set(KEY, json.dumps({"token": answer["access_token"], "expires_at": expires_at}),
+        self._redis.set(KEY, json.dumps({"token": answer["access_token"], "expires_at": expires_at,
+                                          "appid": self._client.appid}),
                         ex=max(int(answer.get("expires_in", 7200)), 1))
         return answer["access_token"], expires_at

@@ -20,10 +20,10 @@ CAPABILITY_KEY = KEY_PREFIX + "capability"  # "qr" or "chat": what the last try 
 UNAUTHORIZED = (48001,)  # api unauthorized: no parametric codes for this account
 
 
-def capability(redis: Redis) -> str | None:
-    """'qr', 'chat', or None before the first try."""
-    found = redis.get(CAPABILITY_KEY)
-    return found.decode() if found else None
+def capability(redis: Redis, appid: str) -> str | None:
+    """'qr', 'chat', or None before the first try for this account (the sandbox's answer is not a real one's)."""
+    kind, _, for_appid = (redis.get(CAPABILITY_KEY) or b"").decode().partition(":")
+    return kind if kind and for_appid == appid else None
 
 
 class QrCodes:
@@ -34,14 +34,15 @@ class QrCodes:
         """A new code, bound to `browser`; WeChatError / WeChatUnavailable when WeChat refuses or is down."""
         now, scene = time.time(), new_scene()
         record = Scene(scene, browser, next_path, now, now + self._scenes.ttl)
-        if capability(self._redis) != "chat":
+        appid = self._client.appid
+        if capability(self._redis, appid) != "chat":
             try:
                 record.url = self._create(scene)
-                self._redis.set(CAPABILITY_KEY, "qr", ex=defaults.QR_CAPABILITY_TTL)
+                self._redis.set(CAPABILITY_KEY, f"qr:{appid}", ex=defaults.QR_CAPABILITY_TTL)
             except WeChatError as error:
                 if error.errcode not in UNAUTHORIZED:
                     raise
-                self._redis.set(CAPABILITY_KEY, "chat", ex=defaults.QR_CAPABILITY_TTL)
+                self._redis.set(CAPABILITY_KEY, f"chat:{appid}", ex=defaults.QR_CAPABILITY_TTL)
         if not record.url:
             record.kind, record.chat_code = "chat", self._scenes.free_chat_code()
         self._scenes.save(record)

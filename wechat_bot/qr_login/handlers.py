@@ -45,7 +45,7 @@ def qr_scanned(msg: BaseMessage, ctx: Context) -> str:
 @router.on("text", lambda msg: _CHAT_CODE.fullmatch(msg.content or "") is not None)
 def chat_code_sent(msg: BaseMessage, ctx: Context) -> str | None:
     """Only for an account whose desktops show chat codes: elsewhere six digits pass on to the site's handlers."""
-    if capability(ctx.redis) != "chat":
+    if capability(ctx.redis, ctx.settings.appid) != "chat":
         return None
     if not RateLimit(ctx.redis, "qr-chat", limit=defaults.QR_CHAT_CODE_LIMIT).allow_key(msg.source):
         return "尝试次数过多，请一分钟后再试。"
