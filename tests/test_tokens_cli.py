@@ -99,3 +99,14 @@ def test_worker_stops_on_sigterm_after_its_renewals_in_flight(run, users, sandbo
     assert renewed == sandbox.calls("/sns/oauth2/refresh_token") >= 1  # every refresh begun was written back
     assert not redis.keys("wechat_bot:lease:*")
     assert "Traceback" not in log.read_text()
+
+
+def test_tokens_account_with_wechat_unreachable_is_one_line_and_exit_4(run, tmp_path):
+    from tests.conftest import SECRET
+
+    env = {**run.env, "WECHAT_API_BASE": f"http://127.0.0.1:{processes.free_port()}"}
+    result = subprocess.run([sys.executable, str(project_root() / "run.py"), "tokens", "account"], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 4, result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: WeChat:"), result.stderr
+    assert SECRET not in result.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import sys
 from typing import Any, Callable
@@ -12,7 +13,7 @@ from typing import Any, Callable
 import click
 from flask.cli import ScriptInfo
 
-from .errors import WeChatBotError
+from .errors import WeChatBotError, WeChatError, WeChatUnavailable
 from .redis_connection import ERRORS as REDIS_ERRORS, explain, probe
 
 HELP = """wechat_bot: a WeChat official-account server.
@@ -64,12 +65,17 @@ class Commands(click.Group):
 
 
 def one_line_failures(command: Callable[..., int]) -> Callable[..., int]:
-    """Our failures as one line on standard error: 2 for a usage or configuration problem, 3 for Redis; a
-command's non-zero status is the process's exit status."""
+    """Our failures as one line on standard error: 2 for a usage or configuration problem, 3 for Redis, 4 for
+WeChat refusing or not answering; a command's non-zero status is the process's exit status."""
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> int:
+        if command.__name__ not in _LONG_RUNNING:  # a one-shot command: its failure is its one line, not each retry
+            logging.getLogger("wechat_bot.wechat_api").setLevel(logging.ERROR)
         try:
             status = command(*args, **kwargs)
+        except (WeChatError, WeChatUnavailable) as error:
+            click.echo(f"error: WeChat: {error}", err=True)
+            raise click.exceptions.Exit(4) from None
         except WeChatBotError as error:
             click.echo(f"error: {error}", err=True)
             raise click.exceptions.Exit(2) from None
@@ -80,6 +86,9 @@ command's non-zero status is the process's exit status."""
             raise click.exceptions.Exit(status)
         return 0
     return run
+
+
+_LONG_RUNNING = ("serve", "worker")  # they log WeChat's retries as they go
 
 
 def _where_redis() -> str:
