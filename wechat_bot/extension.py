@@ -8,6 +8,7 @@ no app, so one instance serves any number of apps, each with its own settings.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from typing import Any, Callable, Iterable, Mapping
 
@@ -162,7 +163,7 @@ def one_line(error: ConfigError) -> Exception:
     if "gunicorn.arbiter" in sys.modules:
         from gunicorn.errors import AppImportError
 
-        return AppImportError(str(error))
+        return AppImportError(str(error)) if _first_failing_worker() else SystemExit(0)
     import click
     from flask.cli import ScriptInfo
 
@@ -170,6 +171,27 @@ def one_line(error: ConfigError) -> Exception:
     if ctx is not None and ctx.find_object(ScriptInfo) is not None:
         return click.ClickException(str(error))
     return error
+
+
+def _first_failing_worker() -> bool:
+    """Of gunicorn's workers failing to load, the first reports and stops the server; the others, within a few
+    seconds, exit quietly (gunicorn starts others in their place until it stops). Two exiting with its app-load
+    status make the master print a traceback of its own while it halts. The mark is a file per master."""
+    import tempfile
+    import time
+
+    mark = os.path.join(tempfile.gettempdir(), f"wechat_bot-gunicorn-{os.getppid()}.failed")
+    try:
+        os.close(os.open(mark, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        return True
+    except FileExistsError:
+        if time.time() - os.stat(mark).st_mtime < _REPORTED_FOR:
+            return False
+        os.utime(mark)  # another master's, long gone, with the same pid
+        return True
+
+
+_REPORTED_FOR = 10.0
 
 
 def _from_config(config: Mapping[str, Any]) -> dict[str, str]:
