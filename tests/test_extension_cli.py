@@ -98,6 +98,13 @@ def test_one_command_tree_with_one_help_text_for_every_entry_point(sandbox_home)
 def test_flask_wechat_check_in_the_sandbox_says_so_and_offers_nothing_to_paste(sandbox_home):
     result = run(sandbox_home, "-m", "flask", "--app", "mysite", "wechat", "check")
     assert result.returncode == 1 and "sandbox" in result.stdout and "Paste" not in result.stdout
+    assert "renewal: 0 user(s) due" in result.stdout  # the sandbox's renewal is real: its backlog is shown
+
+
+def test_run_py_check_in_the_sandbox_shows_the_renewal_backlog(sandbox_home):
+    result = run(sandbox_home, str(project_root() / "run.py"), "check")
+    assert result.returncode == 1 and "this is the sandbox" in result.stdout
+    assert "Redis takes writes" in result.stdout and "renewal: 0 user(s) due" in result.stdout
 
 
 def test_a_group_without_its_command_shows_its_help(sandbox_home):

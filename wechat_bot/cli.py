@@ -200,20 +200,21 @@ def _default_port() -> int:
 @one_line_failures
 def check(ctx: click.Context, port: int | None = None, online: bool = False) -> int:
     from . import redis_connection
-    from .check import run_checks
+    from .check import run_checks, sandbox_report
     from .config import Settings
 
     if under_flask(ctx):
         services = _services()
-        if services.sandboxed:
-            click.echo("this site runs the sandbox (no WECHAT_TOKEN, WECHAT_APPID, WECHAT_SECRET in app.config, the "
-                       "environment or .env): there is nothing to paste into a real account")
-            return 1
         settings, redis = services.settings, services.redis
     else:
-        settings = Settings.load()
+        services, settings = None, Settings.load()
         redis = redis_connection.connect(settings)
-    report = run_checks(settings, redis, port=port or _default_port(), online=online)
+    if services is not None and services.sandboxed:
+        report = sandbox_report("this site runs the sandbox (no WECHAT_TOKEN, WECHAT_APPID, WECHAT_SECRET in "
+                                "app.config, the environment or .env): there is nothing to paste into a real account",
+                                redis)
+    else:
+        report = run_checks(settings, redis, port=port or _default_port(), online=online)
     click.echo("\n".join(report.lines()))
     return 0 if report.ok else 1
 
