@@ -152,3 +152,35 @@ def test_threads_that_count_first_at_once_make_the_metrics_once(tmp_path):
     runs = [subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60,
                            env=processes.clean_env()) for _ in range(5)]
     assert [run.stdout.split() for run in runs] == [["0", "32.0"]] * 5, [run.stderr[-300:] for run in runs]
+
+
+def test_the_development_server_counts_a_worker_beside_it(tmp_path, redis, sandbox, site, phone):
+    """`run.py serve --no-worker` with `run.py worker` beside it (as `flask run` with `flask wechat worker`): the
+    server's /metrics counts the worker's renewals and its own pushes."""
+    base, _ = site()
+    reply = WeChat(http_transport(base), TOKEN, APPID, openid="o_metrics").says("登录").content
+    assert phone("o_metrics").get(re.search(r'href="([^"]+)"', reply).group(1), timeout=10).status_code == 200
+    store = TokenStore(redis)
+    record = store.get("o_metrics")
+    store.save(TokenRecord(**{**record.__dict__, "access_token_expires_at": int(time.time()) - 1}))
+    sock, port = redis.connection_pool.connection_kwargs["path"], processes.free_port()
+    env = processes.clean_env(**CREDENTIALS, REDIS_URL=f"unix://{sock}", WECHAT_API_BASE=sandbox.url,
+                              PUBLIC_BASE_URL="https://bot.example.com")
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    log = tmp_path / "serve.log"
+    server = processes.start([str(project_root() / "run.py"), "serve", "--no-worker", "--port", str(port)], tmp_path,
+                             env, log)
+    worker = processes.start([str(project_root() / "run.py"), "worker"], tmp_path, env, tmp_path / "worker.log")
+    served = f"http://127.0.0.1:{port}"
+    try:
+        processes.wait_healthy(served, server, log)
+        assert WeChat(http_transport(served), TOKEN, APPID).says("你好").status == 200
+        deadline = time.monotonic() + 30
+        while store.get("o_metrics").access_token == record.access_token and time.monotonic() < deadline:
+            time.sleep(0.2)
+        scraped = requests.get(served + "/metrics", timeout=10).text
+    finally:
+        processes.stop(worker)
+        processes.stop(server)
+    assert sample(scraped, "wechat_bot_renewals_total", result="renewed") == 1
+    assert sample(scraped, "wechat_bot_pushes_total", type="text") == 1

@@ -68,6 +68,10 @@ class WeChatBot:
             client = functools.partial(_local_client, settings, origin)
         if redis is None and not settings.redis_url and mode.flask_running():  # Ctrl-C stops what it started,
             _stop_embedded_redis_at_exit(settings.var_dir)  # even while it is still starting
+        if settings.metrics and mode.flask_running():
+            from .metrics.multiprocess import join_the_workers
+
+            join_the_workers()
         services = Services.build(settings, redis=redis, router=self.router, deadline=deadline, client=client)
         app.extensions[EXTENSION] = services
         app.wsgi_app = PushReceiver(app.wsgi_app, services, settings.url_prefix + "/wechat", app)

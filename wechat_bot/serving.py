@@ -23,6 +23,10 @@ def serve_forever(host: str, port: int, *, no_worker: bool = False, sandbox_on_n
     app = _serving_app(site, origin)
     services = app.extensions["wechat_bot"]
     sandboxed = services.sandboxed
+    if services.settings.metrics:
+        from .metrics.multiprocess import join_the_workers
+
+        join_the_workers()
     if sandboxed and not loopback and not sandbox_on_network:
         raise WeChatBotError(f"--host {host}: {ON_NETWORK_REFUSED} (--sandbox-on-network exposes it anyway)")
     listener = _listen(host, port)

@@ -35,3 +35,16 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def join_the_workers() -> bool:
+    """A development server (`run.py serve`, `flask run`) reads and writes the folder a `worker` beside it writes
+    to, so its /metrics counts that worker's renewals too; not when prometheus_client is imported already (a site's
+    own metrics), whose values then stay in this process. True when it joined."""
+    import sys
+
+    if "prometheus_client" in sys.modules:
+        return bool(os.environ.get(ENV))
+    prepare()
+    return True
+
