@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from urllib.parse import urljoin
 
 import pytest
 import requests
@@ -42,8 +43,17 @@ def confirm_link(reply: str) -> str:
     return re.search(r'<a href="([^"]+)">确认登录</a>', reply).group(1)
 
 
-def confirm_on_phone(link: str, decision: str = "confirm") -> requests.Response:
+def wechat_phone(openid: str) -> requests.Session:
+    """WeChat's browser on the phone of `openid` (the sandbox knows its user by a cookie)."""
     phone = requests.Session()
+    phone.headers["User-Agent"] = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) MicroMessenger/8.0.47"
+    phone.cookies.set("wx_openid", openid)
+    return phone
+
+
+def confirm_on_phone(link: str, decision: str = "confirm", openid: str = "o_scanner") -> requests.Response:
+    """The scanner opens the chat's link (a silent authorize says who they are the first time), then decides."""
+    phone = wechat_phone(openid)
     page = phone.get(link, timeout=10)
     assert page.status_code == 200 and "确认登录" in page.text and "127.0.0.1" in page.text
     form = dict(re.findall(r'name="(scene|t)" value="([^"]+)"', page.text))
@@ -95,13 +105,16 @@ def test_without_js_the_refresh_link_shows_the_scan_and_signs_in_once_confirmed(
 
 
 def test_the_confirm_page_names_the_site_as_the_chat_reply_does_behind_a_proxy(site, sandbox):
-    base, _ = site({"PUBLIC_BASE_URL": "https://shop.example.com"})
+    base, _ = site({"PUBLIC_BASE_URL": "http://shop.example.com"})  # http: cookies marked Secure skip plain http
     desktop = desktop_browser()
     scene = scene_of(sandbox, show_code(desktop, base))
     reply = WeChat(http_transport(base), TOKEN, APPID, openid="o_scanner").event("SCAN", scene, Ticket="gQx")
     assert "「shop.example.com」" in reply.content
-    link = confirm_link(reply.content).replace("https://shop.example.com", base)  # the proxy, played here
-    page = requests.get(link, timeout=10)
+    phone, link = wechat_phone("o_scanner"), confirm_link(reply.content)
+    page = phone.get(link.replace("http://shop.example.com", base), allow_redirects=False, timeout=10)
+    while page.is_redirect:  # through the authorize and back, the proxy played here
+        page = phone.get(urljoin(page.url, page.headers["Location"]).replace("http://shop.example.com", base),
+                         allow_redirects=False, timeout=10)
     assert "「shop.example.com」" in page.text and "127.0.0.1" not in page.text
 
 
@@ -129,7 +142,7 @@ def test_a_retried_scan_gets_the_same_reply_and_a_second_scanner_signs_in_nobody
     assert alice.deliver(fields, query=alice.query(nonce="retry")).body == first.body
     mallory = WeChat(http_transport(base), TOKEN, APPID, openid="o_mallory")
     assert mallory.event("SCAN", scene, Ticket="gQx").content == qr_handlers.TAKEN_TEXT
-    confirm_on_phone(confirm_link(first.content))
+    confirm_on_phone(confirm_link(first.content), openid="o_alice")
     assert status(desktop, base)["state"] == "confirmed"
     later = {**fields, "CreateTime": fields["CreateTime"] + 1}  # a new scan, not a retry of the first
     assert alice.deliver(later).content == qr_handlers.EXPIRED_TEXT  # spent
@@ -141,10 +154,50 @@ def test_a_cancel_signs_in_nobody_and_the_confirm_link_works_once(site, sandbox)
     scene = scene_of(sandbox, show_code(desktop, base))
     reply = WeChat(http_transport(base), TOKEN, APPID, openid="o_alice").event("SCAN", scene, Ticket="gQx")
     link = confirm_link(reply.content)
-    assert "已取消" in confirm_on_phone(link, "cancel").text
+    assert "已取消" in confirm_on_phone(link, "cancel", openid="o_alice").text
     assert status(desktop, base) == {"state": "expired", "next": None, "cancelled": True}
-    assert requests.get(link, timeout=10).status_code == 409
-    assert requests.get(link.replace("t=", "t=x"), timeout=10).status_code == 404
+    assert wechat_phone("o_alice").get(link, timeout=10).status_code == 409
+    assert wechat_phone("o_alice").get(link.replace("t=", "t=x"), timeout=10).status_code == 404
+
+
+def test_only_the_scanners_wechat_can_confirm_and_not_outside_wechat(site, sandbox):
+    """The confirm link is bound to the openid that scanned: opened by another WeChat user (a forwarded link, a
+    screenshot) it is refused after the silent authorize says who they are, and a browser outside WeChat is told
+    to open it in WeChat; the desktop is signed in by neither."""
+    base, _ = site()
+    desktop = desktop_browser()
+    scene = scene_of(sandbox, show_code(desktop, base))
+    link = confirm_link(WeChat(http_transport(base), TOKEN, APPID, openid="o_alice").event("SCAN", scene,
+                                                                                            Ticket="gQx").content)
+    mallory = wechat_phone("o_mallory")
+    refused = mallory.get(link, timeout=10)
+    assert refused.status_code == 403 and "请用扫码的微信确认" in refused.text
+    posted = mallory.post(f"{base}/oauth/qr/confirm", data={**dict(re.findall(r"(scene|t)=([^&]+)", link)),
+                                                            "decision": "confirm"}, timeout=10)
+    assert posted.status_code == 403 and "请用扫码的微信确认" in posted.text
+    outside = requests.get(link, timeout=10)
+    assert outside.status_code == 403 and "请在微信中打开" in outside.text
+    assert status(desktop, base)["state"] == "scanned"
+    confirm_on_phone(link, openid="o_alice")
+    assert status(desktop, base)["state"] == "confirmed"
+
+
+def test_the_confirm_on_the_phone_keeps_the_users_earlier_consent(site, sandbox, redis):
+    """The silent authorize that says who is confirming stores no base tokens over the user's snsapi_userinfo
+    ones (their profile and consent stay)."""
+    from wechat_bot.oauth.tokens import TokenRecord, TokenStore
+
+    base, _ = site()
+    store, now = TokenStore(redis), int(time.time())
+    store.save(TokenRecord(openid="o_alice", scope="snsapi_userinfo", access_token="A", refresh_token="R",
+                           access_token_expires_at=now + 3600, refresh_token_expires_at=now + 30 * 86400,
+                           consented_at=now, nickname="爱丽丝"))
+    desktop = desktop_browser()
+    scene = scene_of(sandbox, show_code(desktop, base))
+    reply = WeChat(http_transport(base), TOKEN, APPID, openid="o_alice").event("SCAN", scene, Ticket="gQx")
+    confirm_on_phone(confirm_link(reply.content), openid="o_alice")
+    kept = store.get("o_alice")
+    assert kept.scope == "snsapi_userinfo" and kept.nickname == "爱丽丝" and kept.refresh_token == "R"
 
 
 def test_the_confirm_token_is_masked_in_the_servers_access_log(site, sandbox, caplog):
@@ -156,7 +209,7 @@ def test_the_confirm_token_is_masked_in_the_servers_access_log(site, sandbox, ca
     scene = scene_of(sandbox, show_code(desktop_browser(), base))
     reply = WeChat(http_transport(base), TOKEN, APPID, openid="o_alice").event("SCAN", scene, Ticket="gQx")
     link = confirm_link(reply.content)
-    confirm_on_phone(link)
+    confirm_on_phone(link, openid="o_alice")
     token = parse_qs(urlsplit(link).query)["t"][0]
     assert "/oauth/qr/confirm?scene=" in caplog.text and token not in caplog.text
     assert "t=***" in caplog.text
@@ -176,7 +229,7 @@ def test_the_phone_shows_when_the_code_was_shown_in_china_time_whatever_the_serv
         clock = datetime.fromtimestamp(shown_at, timezone(timedelta(hours=8))).strftime("%H:%M")
         reply = WeChat(http_transport(base), TOKEN, APPID, openid="o_alice").event("SCAN", scene, Ticket="gQx")
         assert f"二维码于 {clock} 显示" in reply.content
-        assert f"（{clock} 显示）" in requests.get(confirm_link(reply.content), timeout=10).text
+        assert f"（{clock} 显示）" in wechat_phone("o_alice").get(confirm_link(reply.content), timeout=10).text
     finally:
         os.environ.pop("TZ") if previous is None else os.environ.update(TZ=previous)
         time.tzset()
@@ -211,7 +264,7 @@ def test_the_desktop_signed_in_by_qr_is_the_sites_current_user(site, sandbox, se
     assert first.url.startswith(f"{base}/oauth/qr?next=") and "<svg" in first.text
     url = re.search(r'data-url="([^"]+)"', first.text).group(1)
     reply = WeChat(http_transport(base), TOKEN, APPID, openid="o_dan").event("SCAN", scene_of(sandbox, url))
-    confirm_on_phone(confirm_link(reply.content))
+    confirm_on_phone(confirm_link(reply.content), openid="o_dan")
     assert status(desktop, base)["next"] == "/account"
     assert desktop.get(f"{base}/account", timeout=10).text == "o_dan qrcode"
 
@@ -239,7 +292,7 @@ def test_a_desktop_signed_in_by_qr_on_a_userinfo_page_is_not_sent_round_to_the_c
         desktop = desktop_browser()
         url = re.search(r'data-url="([^"]+)"', desktop.get(f"{base}/profile", timeout=10).text).group(1)
         reply = WeChat(http_transport(base), TOKEN, APPID, openid=openid).event("SCAN", scene_of(sandbox, url))
-        confirm_on_phone(confirm_link(reply.content))
+        confirm_on_phone(confirm_link(reply.content), openid=openid)
         assert status(desktop, base) == {"state": "confirmed", "next": "/profile"}
         return desktop
 
@@ -262,7 +315,7 @@ def test_an_account_without_parametric_codes_shows_a_short_code_sent_in_chat(sit
     chat = WeChat(http_transport(base), TOKEN, APPID, openid="o_alice")
     assert chat.says("000000" if code != "000000" else "000001").content == qr_handlers.UNKNOWN_CODE_TEXT
     reply = chat.says(code)
-    confirm_on_phone(confirm_link(reply.content))
+    confirm_on_phone(confirm_link(reply.content), openid="o_alice")
     assert status(desktop, base)["state"] == "confirmed"
     assert chat.says(code).content == qr_handlers.UNKNOWN_CODE_TEXT  # single use
     assert sandbox.calls("/cgi-bin/qrcode/create") == 1  # tried once, remembered
@@ -277,7 +330,7 @@ def test_a_chat_code_typed_in_full_width_digits_is_the_same_code(site, sandbox):
     code = re.search(r'id="chat-code">(\d{6})<', desktop.get(f"{base}/oauth/qr", timeout=10).text).group(1)
     full_width = "".join(chr(ord(digit) + 0xFEE0) for digit in code)  # a Chinese IME in full-width mode
     reply = WeChat(http_transport(base), TOKEN, APPID, openid="o_alice").says(f" {full_width} ")
-    confirm_on_phone(confirm_link(reply.content))
+    confirm_on_phone(confirm_link(reply.content), openid="o_alice")
     assert status(desktop, base)["state"] == "confirmed"
 
 
@@ -301,7 +354,7 @@ def test_wrong_chat_codes_from_many_users_pause_chat_codes_and_spend_no_shown_co
     assert len([r for r in caplog.records if "chat codes paused" in r.getMessage()]) == 1
     for key in redis.keys("wechat_bot:ratelimit:qr-chat-misses:*"):  # the minute ends
         redis.delete(key)
-    confirm_on_phone(confirm_link(owner.says(code).content))
+    confirm_on_phone(confirm_link(owner.says(code).content), openid="o_alice")
     assert status(desktop, base)["state"] == "confirmed"
 
 
@@ -331,7 +384,7 @@ def test_two_hosts_sharing_redis_serve_one_sign_in(site, sandbox):
     desktop = desktop_browser()
     scene = scene_of(sandbox, show_code(desktop, desktop_host))
     reply = WeChat(http_transport(push_host), TOKEN, APPID, openid="o_alice").event("SCAN", scene, Ticket="gQx")
-    confirm_on_phone(confirm_link(reply.content).replace(push_host, desktop_host))
+    confirm_on_phone(confirm_link(reply.content).replace(push_host, desktop_host), openid="o_alice")
     assert status(desktop, desktop_host) == {"state": "confirmed", "next": "/home"}
 
 

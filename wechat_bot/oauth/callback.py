@@ -16,7 +16,7 @@ from ..once import OnceCache
 from .client import WeChatClient
 from .results import ResultTickets
 from .state import AuthorizeStates, StateRecord, well_formed
-from .tokens import TokenRecord, TokenStore
+from .tokens import REAUTH_REQUIRED, TokenRecord, TokenStore
 
 log = logger("wechat_bot.oauth")
 
@@ -79,6 +79,19 @@ class CallbackFlow:
         self.codes.store(key, f"{came_with}:{done.ticket}".encode())
         return done
 
+    def _kept_consent(self, record: TokenRecord) -> TokenRecord | None:
+        """A silent snsapi_base authorize (a base page, the QR sign-in's confirm on the phone) does not replace the
+        user's live snsapi_userinfo tokens: they stay, with their profile, and the user stays signed in with them."""
+        if "snsapi_userinfo" in record.scope.split(","):
+            return None
+        kept = self.tokens.get(record.openid)
+        if kept is None or "snsapi_userinfo" not in kept.scope.split(",") or \
+                kept.reported_status(self._clock()) == REAUTH_REQUIRED:
+            return None
+        log.info("kept the stored snsapi_userinfo tokens of %s: a snsapi_base authorize does not replace them",
+                 loggable(record.openid))
+        return kept
+
     def _repeat(self, ticket: str, browser: str | None) -> Completed:
         result = self.results.load(ticket)
         if result is None:
@@ -102,7 +115,10 @@ class CallbackFlow:
         record = TokenRecord.from_exchange(answer, self._clock())
         if "snsapi_userinfo" in record.scope.split(","):
             record = self._with_profile(record)
-        self.tokens.save(record)
+        kept = self._kept_consent(record)
+        if kept is None:
+            self.tokens.save(record)
+        record = kept or record
         if link.openid and link.openid != record.openid:
             log.info("authorize link sent to %s was opened by %s: stored the visitor's own tokens",
                      loggable(link.openid), loggable(record.openid))

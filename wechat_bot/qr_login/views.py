@@ -12,10 +12,10 @@ from ..errors import WeChatBotError, WeChatError, WeChatUnavailable
 from ..logs import loggable, logger
 from ..oauth.links import safe_next
 from ..oauth.pages import MESSAGES, message_page, render_icon
-from ..oauth.public_url import public_base_url
+from ..oauth.public_url import app_base, public_base_url
 from ..oauth.rate_limit import RateLimit
 from ..oauth.signals import announce
-from ..oauth.site_login import browser_binding, sign_in
+from ..oauth.site_login import browser_binding, current_site_user, in_wechat, sign_in
 from ..oauth.visitor import visitor_address
 from ..redis_connection import ERRORS as REDIS_ERRORS
 from .codes import QrCodes
@@ -145,13 +145,17 @@ def _finish(browser: str | None, record: Scene | None) -> str | None:
 
 @bp.get("/oauth/qr/confirm")
 def confirm_page():
-    """On the phone, from the link in chat: which site, since when, 确认登录 or 取消."""
+    """On the phone, from the link in chat: which site, since when, 确认登录 or 取消; for the WeChat user who
+    scanned, known by a silent snsapi_base authorize the first time."""
     token = request.args.get("t", "")
     record = _confirmable(_scenes(), request.args.get("scene", ""), token)
     if record is None:
         return message_page("qr_expired", 404)
     if record.state != "scanned":
         return message_page("qr_used", 409)
+    refusal = _as_the_scanner(record, ask=True)
+    if refusal is not None:
+        return refusal
     return render_template("qr_login/confirm.html", title="确认登录", record=record, token=token,
                            site=site_name(public_base_url(_services().settings, request)),
                            shown=shown_clock(record))
@@ -163,6 +167,9 @@ def confirm():
     record = _confirmable(scenes, scene, token)
     if record is None:
         return message_page("qr_expired", 404)
+    refusal = _as_the_scanner(record, ask=False)
+    if refusal is not None:
+        return refusal
     confirmed = request.form.get("decision") == "confirm"
     decided = scenes.decide(scene, record.openid, token, confirmed)
     if decided is None or decided.state != ("confirmed" if confirmed else "cancelled"):
@@ -182,6 +189,23 @@ def _confirmable(scenes: QrScenes, scene: str, token: str) -> Scene | None:
     """The live scene the confirm link's token belongs to, else None."""
     record = scenes.get(scene)
     return None if expired(record) or not token or record.confirm != token else record
+
+
+def _as_the_scanner(record: Scene, ask: bool):
+    """None when this phone's browser is signed in as the WeChat user who scanned; else, on the confirm page
+    (`ask`), the silent authorize that says who it is, or why it cannot be confirmed here."""
+    services = _services()
+    user = current_site_user(services)
+    if user is not None and user.openid == record.openid:
+        return None
+    if user is not None or not ask:
+        log.warning("QR sign-in confirm refused: the phone is not the scanner's WeChat")
+        return message_page("qr_not_scanner", 403)
+    if not in_wechat() and not services.sandboxed:
+        return message_page("open_in_wechat", 403)
+    links = services.links(app_base(services.settings, request))
+    return redirect(links.for_scope("snsapi_base", None, request.script_root + request.full_path.rstrip("?"),
+                                    browser_binding(create=True)))
 
 
 def _shown_here(browser: str | None) -> Scene | None:
