@@ -16,7 +16,7 @@ from ..once import OnceCache
 from .client import WeChatClient
 from .results import ResultTickets
 from .state import AuthorizeStates, StateRecord, well_formed
-from .tokens import REAUTH_REQUIRED, TokenRecord, TokenStore
+from .tokens import ACTIVE, TokenRecord, TokenStore
 
 log = logger("wechat_bot.oauth")
 
@@ -81,12 +81,12 @@ class CallbackFlow:
 
     def _kept_consent(self, record: TokenRecord) -> TokenRecord | None:
         """A silent snsapi_base authorize (a base page, the QR sign-in's confirm on the phone) does not replace the
-        user's live snsapi_userinfo tokens: they stay, with their profile, and the user stays signed in with them."""
+        user's active snsapi_userinfo tokens: they stay, with their profile, and the user is signed in with them."""
         if "snsapi_userinfo" in record.scope.split(","):
             return None
         kept = self.tokens.get(record.openid)
         if kept is None or "snsapi_userinfo" not in kept.scope.split(",") or \
-                kept.reported_status(self._clock()) == REAUTH_REQUIRED:
+                kept.reported_status(self._clock()) != ACTIVE:  # within its last days: the new 30 days serve better
             return None
         log.info("kept the stored snsapi_userinfo tokens of %s: a snsapi_base authorize does not replace them",
                  loggable(record.openid))
