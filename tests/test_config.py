@@ -46,6 +46,8 @@ BAD = [
     ("WECHAT_API_KEYS", "crm:short"),
     ("WECHAT_API_KEYS", "0123456789abcdef0123456789abcdef:crm"),  # key:name, a token_hex(16) key first
     ("WECHAT_API_KEYS", "crm:" + "k" * 40 + ",0123456789abcdef0123456789abcdef:erp"),
+    ("WECHAT_ACCOUNT_NAME", "店" * 31),
+    ("WECHAT_ACCOUNT_NAME", "小店\t服务号"),
 ]
 
 

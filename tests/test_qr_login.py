@@ -323,6 +323,22 @@ def test_an_account_without_parametric_codes_shows_a_short_code_sent_in_chat(sit
     assert sandbox.calls("/cgi-bin/qrcode/create") == 1
 
 
+def test_the_chat_code_page_names_the_account_to_send_it_to(site, sandbox, redis):
+    from tests.conftest import CREDENTIALS
+    from wechat_bot.check import run_checks
+    from wechat_bot.config import Settings
+
+    sandbox.configure(parametric_qr=False)
+    base, _ = site({"WECHAT_ACCOUNT_NAME": "小店服务号"})
+    page = desktop_browser().get(f"{base}/oauth/qr", timeout=10).text
+    assert '公众号「<span id="account-name">小店服务号</span>」的聊天' in page
+    settings = Settings.load({**CREDENTIALS, "PUBLIC_BASE_URL": "https://bot.example.com"})
+    assert any("set WECHAT_ACCOUNT_NAME" in line for line in run_checks(settings, redis).lines())
+    named = Settings.load({**CREDENTIALS, "PUBLIC_BASE_URL": "https://bot.example.com",
+                           "WECHAT_ACCOUNT_NAME": "小店服务号"})
+    assert not any("set WECHAT_ACCOUNT_NAME" in line for line in run_checks(named, redis).lines())
+
+
 def test_a_chat_code_typed_in_full_width_digits_is_the_same_code(site, sandbox):
     sandbox.configure(parametric_qr=False)
     base, _ = site()

@@ -102,7 +102,9 @@ def _qr_login(settings: Settings, redis: Redis, report: Report) -> None:
         report.passed.append("scan to sign in: the account makes parametric QR codes (a verified 服务号)")
     elif found == "chat":
         report.warnings.append("scan to sign in: WeChat refused parametric QR codes (48001: a 订阅号 or an "
-                               "unverified account), so desktops show a short code to send in chat instead")
+                               "unverified account), so desktops show a short code to send in chat instead"
+                               + ("" if settings.account_name else "; set WECHAT_ACCOUNT_NAME so the page names the "
+                                  "account to send it to"))
     else:
         report.passed.append("scan to sign in: not tried yet; the first desktop sign-in asks WeChat for a QR code "
                              "and falls back to a code sent in chat if the account may not make them")

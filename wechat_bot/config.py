@@ -20,7 +20,7 @@ NAMES = CREDENTIALS + (
     "WECHAT_ENCODING_AES_KEY", "WECHAT_ENCODING_AES_KEY_PREVIOUS", "WECHAT_TIMESTAMP_TOLERANCE", "PUBLIC_BASE_URL",
     "NGROK_API_URL", "REDIS_URL", "WECHAT_API_BASE", "WECHAT_OPEN_BASE", "SECRET_KEY", "TRUSTED_PROXIES",
     "LOG_FORMAT", "WECHAT_URL_PREFIX", "WECHAT_ENCRYPTION", "WECHAT_VERIFY_FILE", "WECHAT_QR_LOGIN",
-    "WECHAT_API_KEYS", "WECHAT_METRICS", "WECHAT_RENEWAL_CONCURRENCY", "WECHAT_RENEWAL_RATE",
+    "WECHAT_API_KEYS", "WECHAT_METRICS", "WECHAT_RENEWAL_CONCURRENCY", "WECHAT_RENEWAL_RATE", "WECHAT_ACCOUNT_NAME",
 )
 ENCRYPTION_MODES = ("plaintext", "compatible", "safe")
 # How the admin panel names each mode (消息加解密方式).
@@ -59,6 +59,7 @@ class Settings:
     metrics: bool = True  # GET {prefix}/metrics
     renewal_concurrency: int = defaults.RENEWAL_CONCURRENCY  # refreshes in flight at once, per worker process
     renewal_rate: int = defaults.RENEWAL_RATE  # refreshes started a second, per worker process
+    account_name: str | None = None  # the account's name as users find it in WeChat (公众号名称)
 
     @classmethod
     def load(cls, overrides: Mapping[str, str] | None = None) -> "Settings":
@@ -95,6 +96,7 @@ class Settings:
                                        defaults.RENEWAL_CONCURRENCY_MAX, "threads in one worker process"),
             renewal_rate=_count(get, "WECHAT_RENEWAL_RATE", defaults.RENEWAL_RATE, defaults.RENEWAL_RATE_SHARED,
                                 "WeChat allows 50,000 refreshes a minute for all workers together"),
+            account_name=_account_name(get("WECHAT_ACCOUNT_NAME")),
         )
         settings._check_consistency()
         return settings
@@ -193,6 +195,12 @@ def _count(get, name: str, default: int, most: int, why: str) -> int:
     if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= most:
         raise ConfigError(f"{name}: must be a whole number from 1 to {most} ({why})")
     return int(value)
+
+
+def _account_name(value: str | None) -> str | None:
+    if value is not None and (len(value) > 30 or any(ord(c) < 32 for c in value)):
+        raise ConfigError("WECHAT_ACCOUNT_NAME: the account's name as WeChat shows it, at most 30 characters, one line")
+    return value
 
 
 def _choice(get, name: str, choices: tuple[str, ...], default: str) -> str:

@@ -99,6 +99,7 @@ def desktop():
         return message_page(refused.kind, refused.status)
     return render_template("qr_login/desktop.html", title="微信扫码登录", record=record, state=record.state,
                            qr_svg=qr_svg(record.url) if record.url else None, poll_ms=_POLL_MS,
+                           account_name=services.settings.account_name,
                            status_url=url_for("qr_login.status"),
                            again_url=url_for("qr_login.desktop", next=record.next or None, new=1),
                            sandbox_scan=_sandbox_scan(record))

@@ -7,6 +7,7 @@ missing credentials stop start-up.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Mapping
 
@@ -66,10 +67,14 @@ def _flask_run_origin() -> str | None:
     return f"http://{host}:{ctx.params.get('port') or 5000}"
 
 
+SANDBOX_ACCOUNT_NAME = "沙箱公众号"
+
+
 def settings_for(settings: Settings, overrides: Mapping[str, str]) -> Settings:
     """The app's settings with the sandbox account's made-up credentials (kept once under ./var/)."""
     made_up = credentials.load_or_create(settings.var_dir)
-    return Settings.load({**made_up, **{name: value for name, value in overrides.items() if value}})
+    loaded = Settings.load({**made_up, **{name: value for name, value in overrides.items() if value}})
+    return loaded if loaded.account_name else dataclasses.replace(loaded, account_name=SANDBOX_ACCOUNT_NAME)
 
 
 def remember_origin(redis: Redis, base: str) -> None:
