@@ -91,14 +91,18 @@ def test_without_js_the_refresh_link_shows_the_scan_and_signs_in_once_confirmed(
     in and sends it on, instead of drawing a new code over a confirmed one."""
     base, app = site()
     desktop = desktop_browser()
-    url = show_code(desktop, base, next_path="/profile")
+    show_code(desktop, base, next_path="/profile")
+    again = desktop.get(f"{base}/oauth/qr", params={"next": "/profile", "new": 1}, timeout=10)  # 换一个
+    assert "new=" not in again.url  # a reload of this page must not draw yet another code
+    url = re.search(r'data-url="([^"]+)"', again.text).group(1)
     reply = WeChat(http_transport(base), TOKEN, APPID, openid="o_scanner").event("SCAN", scene_of(sandbox, url),
                                                                                   Ticket="gQx")
-    reloaded = desktop.get(f"{base}/oauth/qr", params={"next": "/profile"}, timeout=10)
+    refresh = re.search(r'href="([^"]+)" id="refresh"', again.text).group(1).replace("&amp;", "&")
+    reloaded = desktop.get(base + refresh, timeout=10)
     assert '<h1 id="qr-title">已扫码，请在手机上确认</h1>' in reloaded.text and f'data-url="{url}"' in reloaded.text
     confirm_on_phone(confirm_link(reply.content))
     made = sandbox.calls("/cgi-bin/qrcode/create")
-    signed_in = desktop.get(f"{base}/oauth/qr", params={"next": "/profile"}, allow_redirects=False, timeout=10)
+    signed_in = desktop.get(base + refresh, allow_redirects=False, timeout=10)
     assert signed_in.status_code == 302 and signed_in.headers["Location"].endswith("/profile")
     assert sandbox.calls("/cgi-bin/qrcode/create") == made  # no new code drawn over the confirmed one
     assert status(desktop, base)["state"] == "expired"  # spent: signed in once
@@ -178,6 +182,8 @@ def test_only_the_scanners_wechat_can_confirm_and_not_outside_wechat(site, sandb
     outside = requests.get(link, timeout=10)
     assert outside.status_code == 403 and "请在微信中打开" in outside.text
     assert status(desktop, base)["state"] == "scanned"
+    mallory.cookies.set("wx_openid", "o_alice")  # the phone switched to the scanner's WeChat account: asked again
+    assert "确认登录" in mallory.get(link, timeout=10).text
     confirm_on_phone(link, openid="o_alice")
     assert status(desktop, base)["state"] == "confirmed"
 
@@ -315,7 +321,11 @@ def test_an_account_without_parametric_codes_shows_a_short_code_sent_in_chat(sit
     chat = WeChat(http_transport(base), TOKEN, APPID, openid="o_alice")
     assert chat.says("000000" if code != "000000" else "000001").content == qr_handlers.UNKNOWN_CODE_TEXT
     reply = chat.says(code)
-    confirm_on_phone(confirm_link(reply.content), openid="o_alice")
+    link = confirm_link(reply.content)  # accounts showing chat codes have no web authorization: the token binds it
+    page = requests.get(link, timeout=10)
+    form = dict(re.findall(r'name="(scene|t)" value="([^"]+)"', page.text))
+    assert "已确认登录" in requests.post(f"{base}/oauth/qr/confirm", data={**form, "decision": "confirm"},
+                                     timeout=10).text
     assert status(desktop, base)["state"] == "confirmed"
     assert chat.says(code).content == qr_handlers.UNKNOWN_CODE_TEXT  # single use
     assert sandbox.calls("/cgi-bin/qrcode/create") == 1  # tried once, remembered

@@ -97,11 +97,14 @@ def desktop():
         record = shown_code(services, safe_next(request.args.get("next")), renew=bool(request.args.get("new")))
     except NoCode as refused:
         return message_page(refused.kind, refused.status)
+    if request.args.get("new"):  # the new code made, a reload (刷新状态, F5) must not make another
+        return redirect(url_for("qr_login.desktop", next=record.next or None))
     return render_template("qr_login/desktop.html", title="微信扫码登录", record=record, state=record.state,
                            qr_svg=qr_svg(record.url) if record.url else None, poll_ms=_POLL_MS,
                            account_name=services.settings.account_name,
                            status_url=url_for("qr_login.status"),
                            again_url=url_for("qr_login.desktop", next=record.next or None, new=1),
+                           refresh_url=url_for("qr_login.desktop", next=record.next or None),
                            sandbox_scan=_sandbox_scan(record))
 
 
@@ -194,19 +197,27 @@ def _confirmable(scenes: QrScenes, scene: str, token: str) -> Scene | None:
 
 def _as_the_scanner(record: Scene, ask: bool):
     """None when this phone's browser is signed in as the WeChat user who scanned; else, on the confirm page
-    (`ask`), the silent authorize that says who it is, or why it cannot be confirmed here."""
+    (`ask`), the silent authorize that says who it is (once), or why it cannot be confirmed here.
+
+    A chat code's link is bound by its token alone: the accounts that show chat codes (a 订阅号, an unverified
+    account) have no web authorization, and the link went to the chat of the user who sent the code."""
+    if record.kind == "chat":
+        return None
     services = _services()
     user = current_site_user(services)
     if user is not None and user.openid == record.openid:
         return None
-    if user is not None or not ask:
+    if not ask or request.args.get(_ASKED):
         log.warning("QR sign-in confirm refused: the phone is not the scanner's WeChat")
         return message_page("qr_not_scanner", 403)
     if not in_wechat() and not services.sandboxed:
         return message_page("open_in_wechat", 403)
+    back = url_for("qr_login.confirm_page", scene=record.scene, t=request.args.get("t", ""), **{_ASKED: 1})
     links = services.links(app_base(services.settings, request))
-    return redirect(links.for_scope("snsapi_base", None, request.script_root + request.full_path.rstrip("?"),
-                                    browser_binding(create=True)))
+    return redirect(links.for_scope("snsapi_base", None, back, browser_binding(create=True)))
+
+
+_ASKED = "who"  # the confirm page came back from the authorize that says who the phone is
 
 
 def _shown_here(browser: str | None) -> Scene | None:
