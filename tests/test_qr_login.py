@@ -183,7 +183,8 @@ def test_only_the_scanners_wechat_can_confirm_and_not_outside_wechat(site, sandb
     assert outside.status_code == 403 and "请在微信中打开" in outside.text
     assert status(desktop, base)["state"] == "scanned"
     mallory.cookies.set("wx_openid", "o_alice")  # the phone switched to the scanner's WeChat account: asked again
-    assert "确认登录" in mallory.get(link, timeout=10).text
+    switched = mallory.get(link, timeout=10)
+    assert switched.status_code == 200 and 'id="confirm"' in switched.text
     confirm_on_phone(link, openid="o_alice")
     assert status(desktop, base)["state"] == "confirmed"
 
