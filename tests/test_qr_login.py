@@ -189,22 +189,27 @@ def test_only_the_scanners_wechat_can_confirm_and_not_outside_wechat(site, sandb
     assert status(desktop, base)["state"] == "confirmed"
 
 
-def test_the_confirm_on_the_phone_keeps_the_users_earlier_consent(site, sandbox, redis):
-    """The silent authorize that says who is confirming stores no base tokens over the user's snsapi_userinfo
-    ones (their profile and consent stay)."""
+@pytest.mark.parametrize("days_left, kept", [(29, True), (2, False)])
+def test_the_confirm_on_the_phone_keeps_the_users_earlier_consent(site, sandbox, redis, days_left, kept):
+    """The silent authorize that says who is confirming stores no base tokens over the user's active
+    snsapi_userinfo ones (their profile and consent stay); in their last days, the new 30 days replace them."""
     from wechat_bot.oauth.tokens import TokenRecord, TokenStore
 
     base, _ = site()
     store, now = TokenStore(redis), int(time.time())
     store.save(TokenRecord(openid="o_alice", scope="snsapi_userinfo", access_token="A", refresh_token="R",
-                           access_token_expires_at=now + 3600, refresh_token_expires_at=now + 30 * 86400,
+                           access_token_expires_at=now + 3600, refresh_token_expires_at=now + days_left * 86400,
                            consented_at=now, nickname="爱丽丝"))
     desktop = desktop_browser()
     scene = scene_of(sandbox, show_code(desktop, base))
     reply = WeChat(http_transport(base), TOKEN, APPID, openid="o_alice").event("SCAN", scene, Ticket="gQx")
     confirm_on_phone(confirm_link(reply.content), openid="o_alice")
-    kept = store.get("o_alice")
-    assert kept.scope == "snsapi_userinfo" and kept.nickname == "爱丽丝" and kept.refresh_token == "R"
+    stored = store.get("o_alice")
+    if kept:
+        assert stored.scope == "snsapi_userinfo" and stored.nickname == "爱丽丝" and stored.refresh_token == "R"
+    else:
+        assert stored.scope == "snsapi_base" and stored.refresh_token != "R"
+        assert stored.refresh_token_expires_at > now + 29 * 86400
 
 
 def test_the_confirm_token_is_masked_in_the_servers_access_log(site, sandbox, caplog):
@@ -372,9 +377,11 @@ def test_wrong_chat_codes_from_many_users_pause_chat_codes_and_spend_no_shown_co
     code = re.search(r'id="chat-code">(\d{6})<', desktop.get(f"{base}/oauth/qr", timeout=10).text).group(1)
     wrong = "000000" if code != "000000" else "000001"
     inside_one_window(defaults.QR_RATE_WINDOW, needed=20)
-    for n in range(defaults.QR_CHAT_CODE_MISSES + 1):
+    for n in range(defaults.QR_CHAT_CODE_MISSES):
         guess = WeChat(http_transport(base), TOKEN, APPID, openid=f"o_guesser{n}").says(wrong)
         assert guess.content == qr_handlers.UNKNOWN_CODE_TEXT
+    late_guess = WeChat(http_transport(base), TOKEN, APPID, openid="o_guesser_late").says(wrong)
+    assert late_guess.content == qr_handlers.PAUSED_TEXT  # 30 tries a minute, not 31
     owner = WeChat(http_transport(base), TOKEN, APPID, openid="o_alice")
     assert owner.says(code).content == qr_handlers.PAUSED_TEXT
     assert status(desktop, base)["state"] == "pending"

@@ -198,7 +198,7 @@ def _count(get, name: str, default: int, most: int, why: str) -> int:
 
 
 def _account_name(value: str | None) -> str | None:
-    if value is not None and (len(value) > 30 or any(ord(c) < 32 for c in value)):
+    if value is not None and (len(value) > 30 or not value.isprintable()):
         raise ConfigError("WECHAT_ACCOUNT_NAME: the account's name as WeChat shows it, at most 30 characters, one line")
     return value
 

@@ -32,8 +32,8 @@ class RateLimit:
         return count <= self.limit
 
     def spent(self, who: str) -> bool:
-        """`who` is over the limit in this window already (nothing counted)."""
-        return int(self._redis.get(self._key(who)) or 0) > self.limit
+        """`who` has used the whole limit in this window (nothing counted)."""
+        return int(self._redis.get(self._key(who)) or 0) >= self.limit
 
     def _key(self, who: str) -> str:
         return f"{KEY_PREFIX}{self._name}:{who}:{int(self._clock() // self.window)}"
