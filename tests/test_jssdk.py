@@ -208,12 +208,12 @@ def test_a_refused_ticket_is_never_served_and_the_next_request_asks_again(site, 
     sandbox.inject(GETTICKET, fault)
     refused = requests.get(base + "/jssdk/config", params={"url": base + "/page"}, timeout=10)
     assert refused.status_code == status and says in refused.json()["error"]
-    assert redis.get(TICKET_KEY) is None
+    assert redis.get(TICKET_KEY + APPID) is None
     config = requests.get(base + "/jssdk/config", params={"url": base + "/page"}, timeout=10).json()
     assert wechat_says(sandbox.url, config, base + "/page") == "config:ok"
     assert sandbox.calls(GETTICKET) == 2
-    ticket = json.loads(redis.get(TICKET_KEY))["ticket"]
-    token = json.loads(redis.get("wechat_bot:account_token"))["token"]
+    ticket = json.loads(redis.get(TICKET_KEY + APPID))["ticket"]
+    token = json.loads(redis.get("wechat_bot:account_token:" + APPID))["token"]
     ours = "\n".join(record.getMessage() for record in caplog.records if record.name.startswith("wechat_bot"))
     assert "getticket" in ours or "jsapi_ticket" in ours
     for secret in (ticket, token, SECRET):
@@ -234,7 +234,7 @@ def test_a_token_refused_twice_is_not_renewed_again_and_again(site, sandbox, red
     refused = requests.get(base + "/jssdk/config", params={"url": base + "/page"}, timeout=10)
     assert refused.status_code == 502 and refused.json()["errcode"] == 42001
     assert sandbox.calls(GETTICKET) == 2 and sandbox.calls("/cgi-bin/stable_token") == 2
-    assert redis.get(TICKET_KEY) is None
+    assert redis.get(TICKET_KEY + APPID) is None
 
 
 def test_processes_waiting_on_a_fetch_that_was_refused_fail_with_it_instead_of_asking_in_turn(redis, sandbox):

@@ -452,11 +452,12 @@ def test_check_says_which_way_desktops_sign_in(redis):
 
     settings = Settings.load({**CREDENTIALS, "PUBLIC_BASE_URL": "https://bot.example.com"})
     assert any("not tried yet" in line for line in run_checks(settings, redis).lines())
-    redis.set(CAPABILITY_KEY, f"chat:{settings.appid}")
+    redis.set(CAPABILITY_KEY + settings.appid, "chat")
     assert any(line.startswith("warn") and "48001" in line for line in run_checks(settings, redis).lines())
-    redis.set(CAPABILITY_KEY, f"qr:{settings.appid}")
+    redis.set(CAPABILITY_KEY + settings.appid, "qr")
     assert any("parametric QR codes" in line for line in run_checks(settings, redis).lines())
-    redis.set(CAPABILITY_KEY, "qr:wx0000000000000000")  # the sandbox's answer, before real credentials were set
+    redis.delete(CAPABILITY_KEY + settings.appid)
+    redis.set(CAPABILITY_KEY + "wx0000000000000000", "qr")  # the sandbox's answer, before real credentials were set
     assert any("not tried yet" in line for line in run_checks(settings, redis).lines())
 
 

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from tests import processes
-from tests.conftest import CREDENTIALS, inside_one_window, project_root
+from tests.conftest import APPID, CREDENTIALS, inside_one_window, project_root
 from wechat_bot.oauth.tokens import TokenRecord, TokenStore
 from wechat_bot.sandbox import Fault
 
@@ -91,13 +91,13 @@ def test_a_report_racing_another_processs_renewal_never_gets_the_reported_token_
     from wechat_bot.oauth.account_token import KEY as TOKEN_KEY, AccountToken
     from wechat_bot.oauth.client import WeChatClient
 
-    redis.set(TOKEN_KEY, json.dumps({"token": "OLD", "expires_at": time.time() + 7000, "appid": APPID}))
+    redis.set(TOKEN_KEY + APPID, json.dumps({"token": "OLD", "expires_at": time.time() + 7000}))
     landed = []
 
     def clock() -> float:
         if not landed:
             landed.append(True)
-            redis.set(TOKEN_KEY, json.dumps({"token": "NEW", "expires_at": time.time() + 7200, "appid": APPID}))
+            redis.set(TOKEN_KEY + APPID, json.dumps({"token": "NEW", "expires_at": time.time() + 7200}))
         return time.time()
     client = WeChatClient(sandbox.url, sandbox.url, APPID, SECRET, timeout=2, budget=3)
     token, _ = AccountToken(redis, client, Leases(redis), clock=clock).renew_if_current("OLD")
@@ -228,9 +228,9 @@ def test_reports_cannot_force_renewals_faster_than_wechat_allows(service, sandbo
     calls = sandbox.calls(STABLE)
     assert second != first and report(second) == second and sandbox.calls(STABLE) == calls
     assert "not acted on" in push_log.text
-    redis.delete("wechat_bot:account_token:forced")  # 30 s later…
+    redis.delete(f"wechat_bot:account_token:{APPID}:forced")  # 30 s later…
     from time import gmtime, strftime
-    redis.set("wechat_bot:account_token:forced:" + strftime("%Y%m%d", gmtime()), 20)  # …the day's twentieth used
+    redis.set(f"wechat_bot:account_token:{APPID}:forced:" + strftime("%Y%m%d", gmtime()), 20)  # …the day's twentieth used
     assert report(second) == second and sandbox.calls(STABLE) == calls
 
 

@@ -26,10 +26,10 @@ from ..metrics.registry import metrics
 log = logger("wechat_bot.jssdk")
 
 API = "/cgi-bin/ticket/getticket"
-KEY = "wechat_bot:jsapi_ticket"
+KEY = "wechat_bot:jsapi_ticket:"  # + AppID: each account's own (the sandbox's and a real one's may share Redis)
 # The last refusal, so processes that waited on the fetcher's lease fail with it instead of asking in turn.
-REFUSED_KEY = "wechat_bot:jsapi_ticket:refused"
-LEASE = "jsapi_ticket"
+REFUSED = ":refused"  # after the key
+LEASE = "jsapi_ticket:"  # + AppID
 _POLL = 0.05
 
 
@@ -44,6 +44,7 @@ class JsapiTicket:
                  clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> None:
         self._redis, self._client, self._account, self._leases = redis, client, account_token, leases
         self._clock, self._sleep = clock, sleep
+        self.key, self._lease = KEY + client.appid, LEASE + client.appid
 
     def get(self) -> Ticket:
         """A ticket with at least the renewal margin left; raises WeChatError or WeChatUnavailable when WeChat
@@ -51,32 +52,30 @@ class JsapiTicket:
         cached = self._cached()
         if cached:
             return cached
-        seen = self._redis.get(REFUSED_KEY)
+        seen = self._redis.get(self.key + REFUSED)
         deadline = time.monotonic() + defaults.JSAPI_TICKET_LEASE_TTL
         while True:
-            owner = self._leases.acquire(LEASE, ttl=defaults.JSAPI_TICKET_LEASE_TTL)
+            owner = self._leases.acquire(self._lease, ttl=defaults.JSAPI_TICKET_LEASE_TTL)
             if owner:
                 try:
                     return self._cached() or self._fetch()
                 finally:
-                    self._leases.release(LEASE, owner)
+                    self._leases.release(self._lease, owner)
             self._sleep(_POLL)
             cached = self._cached()
             if cached:
                 return cached
-            refused = self._redis.get(REFUSED_KEY)
+            refused = self._redis.get(self.key + REFUSED)
             if refused and refused != seen:
                 raise _error(json.loads(refused))
             if time.monotonic() > deadline:
                 raise WeChatUnavailable(API, "another process is fetching the ticket")
 
     def _cached(self) -> Ticket | None:
-        raw = self._redis.get(KEY)
+        raw = self._redis.get(self.key)
         if not raw:
             return None
         record = json.loads(raw)
-        if record.get("appid") != self._client.appid:  # another account's (the sandbox's, before real credentials)
-            return None
         return Ticket(record["ticket"], record["expires_at"]) if self._clock() < record["renew_at"] else None
 
     def _fetch(self) -> Ticket:
@@ -84,7 +83,8 @@ class JsapiTicket:
             ticket = self._keep(self._ask())
         except (WeChatError, WeChatUnavailable) as error:
             metrics().ticket_fetches.labels("refused" if isinstance(error, WeChatError) else "unavailable").inc()
-            self._redis.set(REFUSED_KEY, json.dumps(_record(error)), ex=int(defaults.JSAPI_TICKET_LEASE_TTL) + 5)
+            self._redis.set(self.key + REFUSED, json.dumps(_record(error)),
+                            ex=int(defaults.JSAPI_TICKET_LEASE_TTL) + 5)
             raise
         metrics().ticket_fetches.labels("ok").inc()
         return ticket
@@ -102,8 +102,7 @@ class JsapiTicket:
         now = self._clock()
         # a ticket that comes with less than twice the margin is used for half its life, not asked for on every page
         renew_at = now + max(lifetime - defaults.JSAPI_TICKET_MARGIN, lifetime / 2)
-        self._redis.set(KEY, json.dumps({"ticket": ticket, "expires_at": now + lifetime, "renew_at": renew_at,
-                                          "appid": self._client.appid}),
+        self._redis.set(self.key, json.dumps({"ticket": ticket, "expires_at": now + lifetime, "renew_at": renew_at}),
                         ex=lifetime)
         log.info("jsapi_ticket fetched; it lasts %ds", lifetime)
         return Ticket(ticket, now + lifetime)

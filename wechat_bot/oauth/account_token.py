@@ -21,10 +21,9 @@ from .client import WeChatClient
 
 log = logger("wechat_bot.wechat_api")
 
-KEY = "wechat_bot:account_token"
-FORCED_KEY = "wechat_bot:account_token:forced"  # set for 30 s after a forced renewal
-FORCED_DAY_KEY = "wechat_bot:account_token:forced:"  # + UTC date: forced renewals that day
-LEASE = "account_token"
+KEY = "wechat_bot:account_token:"  # + AppID: each account's own (the sandbox's and a real one's may share Redis)
+FORCED = ":forced"  # after the key: set for 30 s after a forced renewal; + ":" + UTC date: forced renewals that day
+LEASE = "account_token:"  # + AppID
 STALE_TOKEN = (40001, 42001)  # WeChat's "access_token is invalid or not latest" and "access_token expired"
 
 T = TypeVar("T")
@@ -41,6 +40,7 @@ class AccountToken:
                  clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> None:
         self._redis, self._client, self._leases, self._clock, self._sleep = redis, client, leases, clock, sleep
         self._drop = redis.register_script(_DROP_IF_SAME)
+        self.key, self._lease = KEY + client.appid, LEASE + client.appid
 
     def get(self) -> str:
         """A token with at least the renewal margin left, fetching one if needed."""
@@ -67,7 +67,7 @@ class AccountToken:
             cached = self._fresh()
             if cached and not stale(cached):
                 return cached
-            owner = self._leases.acquire(LEASE, ttl=defaults.WECHAT_RETRY_BUDGET + 5)
+            owner = self._leases.acquire(self._lease, ttl=defaults.WECHAT_RETRY_BUDGET + 5)
             if owner:
                 try:
                     cached = self._fresh()
@@ -75,7 +75,7 @@ class AccountToken:
                         return cached
                     return self._fetch(force=cached is not None)
                 finally:
-                    self._leases.release(LEASE, owner)
+                    self._leases.release(self._lease, owner)
             if time.monotonic() > deadline:
                 raise WeChatUnavailable("/cgi-bin/stable_token", "another process is fetching the token")
             self._sleep(0.05)
@@ -83,8 +83,8 @@ class AccountToken:
     def _may_force(self) -> bool:
         """WeChat allows a forced stable_token every 30 s and 20 a day: a report past that keeps the token (a caller
         with a key cannot make every system's token change at will)."""
-        day = FORCED_DAY_KEY + time.strftime("%Y%m%d", time.gmtime(self._clock()))
-        spaced = self._redis.set(FORCED_KEY, 1, nx=True, ex=defaults.ACCOUNT_TOKEN_FORCE_GAP)
+        day = f"{self.key}{FORCED}:{time.strftime('%Y%m%d', time.gmtime(self._clock()))}"
+        spaced = self._redis.set(self.key + FORCED, 1, nx=True, ex=defaults.ACCOUNT_TOKEN_FORCE_GAP)
         today = 0
         if spaced:
             with self._redis.pipeline(transaction=True) as pipe:  # one key: never a count without its expiry
@@ -112,15 +112,13 @@ class AccountToken:
 
     def invalidate(self, token: str) -> bool:
         """WeChat said this token is invalid: drop it, unless a newer one already replaced it."""
-        return bool(self._drop(keys=[KEY], args=[token]))
+        return bool(self._drop(keys=[self.key], args=[token]))
 
     def _record(self) -> tuple[str, float] | None:
-        raw = self._redis.get(KEY)
+        raw = self._redis.get(self.key)
         if not raw:
             return None
         record = json.loads(raw)
-        if record.get("appid") != self._client.appid:  # another account's (the sandbox's, before real credentials)
-            return None
         return record["token"], record["expires_at"]
 
     def _fresh(self) -> tuple[str, float] | None:
@@ -131,7 +129,6 @@ class AccountToken:
         metrics().account_token_fetches.labels("yes" if force else "no").inc()
         answer = self._client.stable_token(force_refresh=force)
         expires_at = self._clock() + int(answer.get("expires_in", 7200))
-        self._redis.set(KEY, json.dumps({"token": answer["access_token"], "expires_at": expires_at,
-                                          "appid": self._client.appid}),
+        self._redis.set(self.key, json.dumps({"token": answer["access_token"], "expires_at": expires_at}),
                         ex=max(int(answer.get("expires_in", 7200)), 1))
         return answer["access_token"], expires_at

@@ -16,14 +16,14 @@ from ..oauth.account_token import AccountToken
 from ..oauth.client import WeChatClient
 from .scenes import KEY_PREFIX, QrScenes, Scene, new_scene
 
-CAPABILITY_KEY = KEY_PREFIX + "capability"  # "qr" or "chat": what the last try of qrcode/create said
+CAPABILITY_KEY = KEY_PREFIX + "capability:"  # + AppID: "qr" or "chat", what the last try of qrcode/create said
 UNAUTHORIZED = (48001,)  # api unauthorized: no parametric codes for this account
 
 
 def capability(redis: Redis, appid: str) -> str | None:
     """'qr', 'chat', or None before the first try for this account (the sandbox's answer is not a real one's)."""
-    kind, _, for_appid = (redis.get(CAPABILITY_KEY) or b"").decode().partition(":")
-    return kind if kind and for_appid == appid else None
+    found = redis.get(CAPABILITY_KEY + appid)
+    return found.decode() if found else None
 
 
 class QrCodes:
@@ -38,11 +38,11 @@ class QrCodes:
         if capability(self._redis, appid) != "chat":
             try:
                 record.url = self._create(scene)
-                self._redis.set(CAPABILITY_KEY, f"qr:{appid}", ex=defaults.QR_CAPABILITY_TTL)
+                self._redis.set(CAPABILITY_KEY + appid, "qr", ex=defaults.QR_CAPABILITY_TTL)
             except WeChatError as error:
                 if error.errcode not in UNAUTHORIZED:
                     raise
-                self._redis.set(CAPABILITY_KEY, f"chat:{appid}", ex=defaults.QR_CAPABILITY_TTL)
+                self._redis.set(CAPABILITY_KEY + appid, "chat", ex=defaults.QR_CAPABILITY_TTL)
         if not record.url:
             record.kind, record.chat_code = "chat", self._scenes.free_chat_code()
         self._scenes.save(record)
