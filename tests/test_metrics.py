@@ -106,6 +106,17 @@ def test_every_scrape_under_two_gunicorn_workers_counts_every_push(tmp_path, red
     assert len(pids) >= 2  # both workers answered (the kernel's queue hands out connections to either)
 
 
+def a_user_due(site, phone) -> TokenRecord:
+    """o_metrics, authorized through a 登录 link, with an access_token past its end: the next sweep renews it."""
+    base, app = site()
+    reply = WeChat(http_transport(base), TOKEN, APPID, openid="o_metrics").says("登录").content
+    assert phone("o_metrics").get(re.search(r'href="([^"]+)"', reply).group(1), timeout=10).status_code == 200
+    store = app.extensions["wechat_bot"].tokens
+    record = store.get("o_metrics")
+    store.save(TokenRecord(**{**record.__dict__, "access_token_expires_at": int(time.time()) - 1}))
+    return record
+
+
 def test_the_renewal_workers_renewals_reach_the_folder_a_scrape_sums(tmp_path, redis, sandbox, site, phone):
     """`wechat-bot worker` writes its metrics where gunicorn's workers write theirs (./var/metrics by default), so
     a scrape of the web server counts its renewals."""
@@ -113,12 +124,7 @@ def test_the_renewal_workers_renewals_reach_the_folder_a_scrape_sums(tmp_path, r
     import subprocess
     import sys
 
-    base, _ = site()
-    reply = WeChat(http_transport(base), TOKEN, APPID, openid="o_metrics").says("登录").content
-    assert phone("o_metrics").get(re.search(r'href="([^"]+)"', reply).group(1), timeout=10).status_code == 200
-    store = TokenStore(redis)
-    record = store.get("o_metrics")
-    store.save(TokenRecord(**{**record.__dict__, "access_token_expires_at": int(time.time()) - 1}))
+    store, record = TokenStore(redis), a_user_due(site, phone)
     sock = redis.connection_pool.connection_kwargs["path"]
     env = processes.clean_env(**CREDENTIALS, REDIS_URL=f"unix://{sock}", WECHAT_API_BASE=sandbox.url)
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
@@ -157,12 +163,7 @@ def test_threads_that_count_first_at_once_make_the_metrics_once(tmp_path):
 def test_the_development_server_counts_a_worker_beside_it(tmp_path, redis, sandbox, site, phone):
     """`run.py serve --no-worker` with `run.py worker` beside it (as `flask run` with `flask wechat worker`): the
     server's /metrics counts the worker's renewals and its own pushes."""
-    base, _ = site()
-    reply = WeChat(http_transport(base), TOKEN, APPID, openid="o_metrics").says("登录").content
-    assert phone("o_metrics").get(re.search(r'href="([^"]+)"', reply).group(1), timeout=10).status_code == 200
-    store = TokenStore(redis)
-    record = store.get("o_metrics")
-    store.save(TokenRecord(**{**record.__dict__, "access_token_expires_at": int(time.time()) - 1}))
+    store, record = TokenStore(redis), a_user_due(site, phone)
     sock, port = redis.connection_pool.connection_kwargs["path"], processes.free_port()
     env = processes.clean_env(**CREDENTIALS, REDIS_URL=f"unix://{sock}", WECHAT_API_BASE=sandbox.url,
                               PUBLIC_BASE_URL="https://bot.example.com")

@@ -46,6 +46,26 @@ def test_a_desktop_signs_in_by_scanning_with_the_sandbox_phone(chromium, sandbox
 def test_a_newcomer_signs_the_desktop_in_from_the_chat_pages_link_in_a_few_clicks(chromium, sandbox_server):
     """The sandbox alone, no user set up: 扫码登录 on the chat page, 用沙箱微信扫码 on the code, 确认登录 twice."""
     context = chromium.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    desktop, phone = scanned_from_the_chat_page(context, sandbox_server)
+    phone.click("#confirm")
+    expect(phone.locator("h1")).to_have_text("已确认登录")
+    desktop.wait_for_url("**/sandbox/tokens")
+    context.close()
+
+
+def test_a_cancel_on_the_phone_is_said_on_the_desktop(chromium, sandbox_server):
+    context = chromium.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    desktop, phone = scanned_from_the_chat_page(context, sandbox_server)
+    phone.click("#cancel")
+    expect(phone.locator("h1")).to_have_text("已取消登录")
+    expect(desktop.locator("#qr-title")).to_have_text("已在手机上取消登录")
+    expect(desktop.locator("#again")).to_have_text("刷新二维码")
+    context.close()
+
+
+def scanned_from_the_chat_page(context, sandbox_server: str):
+    """扫码登录 on the sandbox's chat page, 用沙箱微信扫码 on the code, the reply's 确认登录 link opened: the desktop
+    page and the phone's confirm page."""
     chat = context.new_page()
     chat.set_default_timeout(15_000)
     chat.goto(sandbox_server + "/sandbox/chat")
@@ -57,26 +77,5 @@ def test_a_newcomer_signs_the_desktop_in_from_the_chat_pages_link_in_a_few_click
         desktop.click("#sandbox-scan")
     phone = opened.value
     phone.locator(".bot .bubble a", has_text="确认登录").click()
-    phone.click("#confirm")
-    expect(phone.locator("h1")).to_have_text("已确认登录")
-    desktop.wait_for_url("**/sandbox/tokens")
-    context.close()
+    return desktop, phone
 
-
-def test_a_cancel_on_the_phone_is_said_on_the_desktop(chromium, sandbox_server):
-    context = chromium.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
-    chat = context.new_page()
-    chat.set_default_timeout(15_000)
-    chat.goto(sandbox_server + "/sandbox/chat")
-    with context.expect_page() as opened:
-        chat.click("#qr-link")
-    desktop = opened.value
-    with context.expect_page() as opened:
-        desktop.click("#sandbox-scan")
-    phone = opened.value
-    phone.locator(".bot .bubble a", has_text="确认登录").click()
-    phone.click("#cancel")
-    expect(phone.locator("h1")).to_have_text("已取消登录")
-    expect(desktop.locator("#qr-title")).to_have_text("已在手机上取消登录")
-    expect(desktop.locator("#again")).to_have_text("刷新二维码")
-    context.close()

