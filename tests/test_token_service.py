@@ -230,7 +230,7 @@ def test_reports_cannot_force_renewals_faster_than_wechat_allows(service, sandbo
     assert "not acted on" in push_log.text
     redis.delete(f"wechat_bot:account_token:{APPID}:forced")  # 30 s later…
     from time import gmtime, strftime
-    redis.set(f"wechat_bot:account_token:{APPID}:forced:" + strftime("%Y%m%d", gmtime()), 20)  # …the day's twentieth used
+    redis.set(f"wechat_bot:account_token:{APPID}:forced:" + strftime("%Y%m%d", gmtime()), 20)  # …20 used today
     assert report(second) == second and sandbox.calls(STABLE) == calls
 
 
