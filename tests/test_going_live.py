@@ -253,6 +253,19 @@ def test_a_push_that_fails_its_signature_asks_the_ngrok_agent_nothing(make_app, 
     assert asked == []
 
 
+def test_behind_a_trusted_proxy_a_rotating_forwarded_port_asks_the_ngrok_agent_once(make_app, serve):
+    """The tunnel is looked up for the port the server listens on, not the one X-Forwarded-Port names."""
+    asked = []
+    agent = Flask("counting_ngrok")
+    agent.add_url_rule("/api/tunnels", "tunnels", lambda: (asked.append(1), jsonify(tunnels=[]))[1])
+    client = make_app({"NGROK_API_URL": serve(agent), "TRUSTED_PROXIES": "1"}).test_client()
+    for port in range(8000, 8020):
+        answer = client.get("/oauth/login", headers={"X-Forwarded-Port": str(port), "X-Forwarded-For": "203.0.113.7",
+                                                     "User-Agent": "MicroMessenger"})
+        assert answer.status_code == 302
+    assert len(asked) == 1
+
+
 def test_check_pastes_the_js_domain_beside_the_web_authorization_domain_and_finds_the_verification_file(
         make_app, serve, redis):
     name = "MP_verify_Ab12Cd34Ef56Gh78.txt"

@@ -49,8 +49,12 @@ def environ_base(settings: Settings, environ: dict) -> str:
 
 
 def _configured_origin(settings: Settings, environ: dict) -> str | None:
-    """PUBLIC_BASE_URL, else the ngrok tunnel to the port the request came to; None for neither."""
-    return settings.public_base_url or discover_tunnel(settings.ngrok_api_url, environ.get("SERVER_PORT", ""))
+    """PUBLIC_BASE_URL, else the ngrok tunnel to the port the request came to (the server's own, as it was before
+    TRUSTED_PROXIES' X-Forwarded-Port replaced it: a client cannot pick it); None for neither."""
+    if settings.public_base_url:
+        return settings.public_base_url
+    port = environ.get("werkzeug.proxy_fix.orig", {}).get("SERVER_PORT") or environ.get("SERVER_PORT", "")
+    return discover_tunnel(settings.ngrok_api_url, port)
 
 
 def discover_tunnel(agent_url: str, port: str | int) -> str | None:
