@@ -24,12 +24,16 @@ CHAT_CODE_LENGTH = 6
 # time, the zone of WeChat's users, not the server's (a container's is UTC, eight hours off).
 CHINA_TIME = timezone(timedelta(hours=8))
 
-# KEYS: the scene. ARGV: openid, confirm token. Pending → scanned by this openid; the same openid scanning again
-# gets its record back; anyone else, or a scene that moved on, gets what it is now.
-_SCAN = """
+# Every script below starts so: the scene's record, or nil when it has run out.
+_READ_SCENE = """
 local raw = redis.call('GET', KEYS[1])
 if not raw then return nil end
 local scene = cjson.decode(raw)
+"""
+
+# KEYS: the scene. ARGV: openid, confirm token. Pending → scanned by this openid; the same openid scanning again
+# gets its record back; anyone else, or a scene that moved on, gets what it is now.
+_SCAN = _READ_SCENE + """
 if scene.state == 'pending' then
   scene.state, scene.openid, scene.confirm = 'scanned', ARGV[1], ARGV[2]
   redis.call('SET', KEYS[1], cjson.encode(scene), 'KEEPTTL')
@@ -38,10 +42,7 @@ return cjson.encode(scene)
 """
 
 # KEYS: the scene. ARGV: openid, confirm token, the new state. Scanned → confirmed or cancelled, by its scanner.
-_DECIDE = """
-local raw = redis.call('GET', KEYS[1])
-if not raw then return nil end
-local scene = cjson.decode(raw)
+_DECIDE = _READ_SCENE + """
 if scene.state == 'scanned' and scene.openid == ARGV[1] and scene.confirm == ARGV[2] then
   scene.state = ARGV[3]
   redis.call('SET', KEYS[1], cjson.encode(scene), 'KEEPTTL')
@@ -50,10 +51,7 @@ return cjson.encode(scene)
 """
 
 # KEYS: the scene. ARGV: browser digest. A confirmed scene is spent by the browser that showed it, and only it.
-_SPEND = """
-local raw = redis.call('GET', KEYS[1])
-if not raw then return nil end
-local scene = cjson.decode(raw)
+_SPEND = _READ_SCENE + """
 if scene.state == 'confirmed' and scene.browser == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return raw
 """
