@@ -82,10 +82,10 @@ class CallbackFlow:
     def _kept_consent(self, record: TokenRecord) -> TokenRecord | None:
         """A silent snsapi_base authorize (a base page, the QR sign-in's confirm on the phone) does not replace the
         user's active snsapi_userinfo tokens: they stay, with their profile, and the user is signed in with them."""
-        if "snsapi_userinfo" in record.scope.split(","):
+        if record.has_scope("snsapi_userinfo"):
             return None
         kept = self.tokens.get(record.openid)
-        if kept is None or "snsapi_userinfo" not in kept.scope.split(",") or \
+        if kept is None or not kept.has_scope("snsapi_userinfo") or \
                 kept.reported_status(self._clock()) != ACTIVE:  # within its last days: the new 30 days serve better
             return None
         log.info("kept the stored snsapi_userinfo tokens of %s: a snsapi_base authorize does not replace them",
@@ -113,7 +113,7 @@ class CallbackFlow:
             log.info("snapshot-page user (virtual openid) not stored; they must tap 使用完整服务")
             raise CallbackRefused("snapshot", 200)
         record = TokenRecord.from_exchange(answer, self._clock())
-        if "snsapi_userinfo" in record.scope.split(","):
+        if record.has_scope("snsapi_userinfo"):
             record = self._with_profile(record)
         kept = self._kept_consent(record)
         if kept is None:

@@ -86,7 +86,7 @@ def user_credentials(services: "Services", openid: str, *, return_here: bool = T
 
 def _authorize_url(services: "Services", record: TokenRecord, return_here: bool) -> str | None:
     settings = services.settings
-    scope = "snsapi_userinfo" if "snsapi_userinfo" in record.scope.split(",") else "snsapi_base"
+    scope = "snsapi_userinfo" if record.has_scope("snsapi_userinfo") else "snsapi_base"
     if has_request_context():
         base = app_base(settings, request)
         next_path = request.script_root + request.full_path.rstrip("?") if return_here else None

@@ -65,7 +65,7 @@ def _has_scope(services: "Services", user: SiteUser, scope: str) -> bool:
     if scope == "snsapi_base" or user.has_scope(scope):
         return True
     record = services.tokens.get(user.openid) if user.has_scope("qrcode") else None
-    return record is not None and scope in record.scope.split(",")
+    return record is not None and record.has_scope(scope)
 
 
 def in_wechat() -> bool:

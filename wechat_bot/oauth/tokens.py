@@ -73,6 +73,10 @@ class TokenRecord:
             updated_at=int(now),
         )
 
+    def has_scope(self, scope: str) -> bool:
+        """The user granted `scope` when these tokens were issued (WeChat's scope is a comma-separated list)."""
+        return scope in self.scope.split(",")
+
     def with_profile(self, profile: dict[str, Any]) -> "TokenRecord":
         return replace(self, nickname=str(profile.get("nickname", "")), headimgurl=str(profile.get("headimgurl", "")),
                        unionid=str(profile.get("unionid") or self.unionid))
