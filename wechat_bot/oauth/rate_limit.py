@@ -24,12 +24,16 @@ class RateLimit:
 
     def allow_key(self, who: str) -> bool:
         """Count one more for `who` (a client, a user's openid); False once it is over the limit in this window."""
+        return self.count(who) <= self.limit
+
+    def count(self, who: str) -> int:
+        """Count one more for `who`: how many in this window, this one included."""
         key = self._key(who)
         with self._redis.pipeline(transaction=True) as pipe:  # all or nothing: never a count without its expiry
             pipe.incr(key)
             pipe.expire(key, self.window)
             count, _ = pipe.execute()
-        return count <= self.limit
+        return count
 
     def spent(self, who: str) -> bool:
         """`who` has used the whole limit in this window (nothing counted)."""

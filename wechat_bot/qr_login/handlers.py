@@ -55,8 +55,7 @@ def chat_code_sent(msg: BaseMessage, ctx: Context) -> str | None:
     digits = _CHAT_CODE.fullmatch(msg.content).group(1)  # any script's digits: full-width ones from a Chinese IME
     scene = QrScenes(ctx.redis).scene_of_chat_code(f"{int(digits):0{CHAT_CODE_LENGTH}d}")
     if scene is None:
-        misses.allow_key("account")
-        if misses.spent("account"):
+        if misses.count("account") == misses.limit:  # the miss that spends the budget: said once a window
             log.warning("chat codes paused until the minute ends: %d wrong codes this minute from all users together "
                         "(someone may be guessing the codes desktops show)", defaults.QR_CHAT_CODE_MISSES)
         return UNKNOWN_CODE_TEXT
