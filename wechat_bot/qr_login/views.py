@@ -90,7 +90,8 @@ def desktop():
     the phone confirmed it, a refresh signs this browser in, as the status poll does, so it works without JS."""
     services = _services()
     if not request.args.get("new"):
-        finished = _finish(browser_binding(), _shown_here(browser_binding()))
+        browser = browser_binding()
+        finished = _finish(browser, _shown_here(browser))
         if finished is not None:
             return redirect(finished)
     try:
