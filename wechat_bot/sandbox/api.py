@@ -230,6 +230,13 @@ def _account_token_valid() -> bool:
     return store().global_token_valid(request.args.get("access_token", ""))
 
 
+def _account_token_refused() -> Response | None:
+    """41001 for a GET without the account's access_token, 40001 for one that is not valid; else None."""
+    if not request.args.get("access_token"):
+        return error(41001)
+    return None if _account_token_valid() else error(40001)
+
+
 def _posted_json() -> tuple[Any, Response | None]:
     """The JSON body of a cgi-bin POST made with the account's access_token, or the error WeChat gives."""
     if not _account_token_valid():
@@ -305,10 +312,9 @@ def delete_menu():
 @api("/cgi-bin/ticket/getticket", "GET")
 def get_ticket():
     """The JS-SDK's jsapi_ticket (type=jsapi), with the account's global access_token."""
-    if not request.args.get("access_token"):
-        return error(41001)
-    if not _account_token_valid():
-        return error(40001)
+    refused = _account_token_refused()
+    if refused is not None:
+        return refused
     if request.args.get("type") != "jsapi":
         return error(40097)
     return answer(store().jsapi_ticket())

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import request
 
-from .api import _account_token_valid, _known, _posted_json, answer, api, error, store
+from .api import _account_token_refused, _known, _posted_json, answer, api, error, store
 
 
 @api("/cgi-bin/message/template/send", "POST")
@@ -29,10 +29,9 @@ def template_send():
 @api("/cgi-bin/user/info", "GET")
 def user_info():
     """A follower's subscribe state; since 2021-12-27 WeChat no longer gives nickname or headimgurl here."""
-    if not request.args.get("access_token"):
-        return error(41001)
-    if not _account_token_valid():
-        return error(40001)
+    refused = _account_token_refused()
+    if refused is not None:
+        return refused
     openid = request.args.get("openid", "")
     if not openid:
         return error(41009)
