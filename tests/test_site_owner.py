@@ -38,13 +38,19 @@ def sandbox_env() -> dict:
     return {k: v for k, v in processes.clean_env().items() if not k.startswith("WECHAT_")}
 
 
+def start_flask_run(home):
+    """`flask --app mysite run` of the site written in `home`, with no credentials: (process, port, its log)."""
+    write_site(home)
+    port, log = processes.free_port(), home / "flask.log"
+    server = processes.start(["-m", "flask", "--app", "mysite", "run", "--port", str(port)], home, sandbox_env(),
+                             log)
+    return server, port, log
+
+
 @pytest.fixture
 def flask_run(tmp_path):
     """`flask --app mysite run` in a fresh folder with no credentials: (base URL, its log)."""
-    write_site(tmp_path)
-    port, log = processes.free_port(), tmp_path / "flask.log"
-    server = processes.start(["-m", "flask", "--app", "mysite", "run", "--port", str(port)], tmp_path, sandbox_env(),
-                             log)
+    server, port, log = start_flask_run(tmp_path)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -125,10 +131,7 @@ def test_gunicorn_serving_a_site_without_credentials_is_one_line(tmp_path, optio
 def test_stopping_flask_run_stops_the_embedded_redis_it_started(tmp_path):
     import signal
 
-    write_site(tmp_path)
-    port, log = processes.free_port(), tmp_path / "flask.log"
-    server = processes.start(["-m", "flask", "--app", "mysite", "run", "--port", str(port)], tmp_path, sandbox_env(),
-                             log)
+    server, _, log = start_flask_run(tmp_path)
     try:
         deadline = time.monotonic() + 30
         while not (tmp_path / "var" / "redis.pid").exists() and time.monotonic() < deadline:
