@@ -28,7 +28,7 @@ from wechat_bot import defaults, embedded_redis  # noqa: E402
 from wechat_bot.leases import Leases  # noqa: E402
 from wechat_bot.oauth.client import WeChatClient  # noqa: E402
 from wechat_bot.oauth.renewal import Renewer  # noqa: E402
-from wechat_bot.oauth.tokens import DUE_KEY, TokenRecord, TokenStore, user_key  # noqa: E402
+from wechat_bot.oauth.tokens import TokenRecord, TokenStore, schedule_key, user_key  # noqa: E402
 from wechat_bot.sandbox import SandboxStore, create_sandbox_app  # noqa: E402
 
 APPID, SECRET = "wx0123456789abcdef", "0123456789abcdef0123456789abcdef"
@@ -43,8 +43,8 @@ def fill(store: TokenStore, redis, count: int, start: int, now: float) -> None:
                                  refresh_token="R" * 86, access_token_expires_at=int(now) + 7200 + n % 3600,
                                  refresh_token_expires_at=int(now) + 30 * 86400, consented_at=int(now),
                                  updated_at=int(now))
-            pipe.set(user_key(record.openid), record.to_json(), exat=record.refresh_token_expires_at + 7 * 86400)
-            pipe.zadd(DUE_KEY, {record.openid: record.renew_at})
+            pipe.set(user_key(APPID, record.openid), record.to_json(), exat=record.refresh_token_expires_at + 7 * 86400)
+            pipe.zadd(schedule_key(APPID), {record.openid: record.renew_at})
             if len(pipe) > 3000:
                 pipe.execute()
         pipe.execute()
@@ -134,10 +134,10 @@ def capacity(runs) -> None:
 
 def run(redis, users: int, renewals: int) -> None:
     now = time.time()
-    store = TokenStore(redis)
+    store = TokenStore(redis, APPID)
     with redis.pipeline(transaction=False) as pipe:  # the DUE users that are due, at every size
         for n in range(DUE):
-            pipe.zadd("wechat_bot:renewal:due", {f"due{n}": now - 1})
+            pipe.zadd(f"wechat_bot:{APPID}:renewal:due", {f"due{n}": now - 1})
         pipe.execute()
 
     print(f"finding {DUE} due users (median of 300 ZRANGEBYSCORE calls)")
@@ -169,7 +169,7 @@ def run(redis, users: int, renewals: int) -> None:
         for n in range(renewals):  # everyone due again: their access_token has just expired
             record = store.get(f"o_bench{n}")
             store.save(replace(record, access_token_expires_at=int(time.time()) - 1))
-        renewer = Renewer(store, client, Leases(redis), batch=renewals, concurrency=concurrency, rate=1e6)
+        renewer = Renewer(store, client, Leases(redis, APPID), batch=renewals, concurrency=concurrency, rate=1e6)
         started = time.perf_counter()
         result = renewer.sweep()
         elapsed = time.perf_counter() - started

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 import psutil  # noqa: E402
 import redis as redis_py  # noqa: E402
 
-from wechat_bot.oauth.tokens import DUE_KEY, TokenRecord, TokenStore, user_key  # noqa: E402
+from wechat_bot.oauth.tokens import TokenRecord, TokenStore, schedule_key, user_key  # noqa: E402
 from wechat_bot.sandbox import SandboxStore  # noqa: E402
 
 APPID, SECRET, TOKEN = "wx0123456789abcdef", "0123456789abcdef0123456789abcdef", "benchtoken"
@@ -58,7 +58,7 @@ class Bench:
     """The sandbox process and `users` users with live refresh_tokens, made due again for each run."""
 
     def __init__(self, redis, socket_path: str, users: int) -> None:
-        self.redis, self.sandbox, self.store = redis, SandboxStore(redis, APPID, SECRET), TokenStore(redis)
+        self.redis, self.sandbox, self.store = redis, SandboxStore(redis, APPID, SECRET), TokenStore(redis, APPID)
         self.home = Path(tempfile.mkdtemp(prefix="wechat_bot_worker_bench_"))
         port = _free_port()
         self.url = f"http://127.0.0.1:{port}"
@@ -85,9 +85,9 @@ class Bench:
                                      refresh_token=refresh_token, access_token_expires_at=now + 100 + 400 * n // users,
                                      refresh_token_expires_at=now + 20 * 86400, consented_at=now - 7000,
                                      updated_at=now - 7000)
-                pipe.set(user_key(record.openid), record.to_json(), ex=30 * 86400)
-                pipe.zadd(DUE_KEY, {record.openid: record.renew_at})
-            pipe.delete("wechat_sandbox:refreshes")
+                pipe.set(user_key(APPID, record.openid), record.to_json(), ex=30 * 86400)
+                pipe.zadd(schedule_key(APPID), {record.openid: record.renew_at})
+            pipe.delete(f"wechat_sandbox:{APPID}:refreshes")
             pipe.execute()
 
     def run(self, latency_ms: int, workers: int = 1, settings: dict | None = None) -> Run:
@@ -108,7 +108,7 @@ class Bench:
                 process.wait(30)
         (t1, c1, cpu1, r1), (t2, c2, cpu2, r2) = marks
         renewed = c2 - c1
-        counts = [int(v) for v in self.redis.hgetall("wechat_sandbox:refreshes").values()]
+        counts = [int(v) for v in self.redis.hgetall(f"wechat_sandbox:{APPID}:refreshes").values()]
         once = len(counts) == users and set(counts) == {1}
         per = lambda a, b: 1000 * (b - a) / renewed  # noqa: E731  ms of CPU a renewal
         return Run(workers, latency_ms, renewed / (t2 - t1), per(sum(cpu1[:-1]), sum(cpu2[:-1])),
@@ -147,7 +147,7 @@ def profile(bench: Bench, latency_ms: int, top: int) -> None:
 
     bench.sandbox.configure(latency=latency_ms / 1000)
     bench.make_due()
-    renewer = Renewer(TokenStore(bench.redis), WeChatClient(bench.url, bench.url, APPID, SECRET), Leases(bench.redis))
+    renewer = Renewer(TokenStore(bench.redis, APPID), WeChatClient(bench.url, bench.url, APPID, SECRET), Leases(bench.redis, APPID))
     profilers, lock = [], threading.Lock()
     local = threading.local()
     renew = renewer._renew_claimed

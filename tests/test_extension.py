@@ -173,7 +173,7 @@ def authorized(redis, sandbox):
     app, wechat = make_site(redis, {"WECHAT_API_BASE": sandbox.url, "WECHAT_OPEN_BASE": sandbox.url,
                                     "PUBLIC_BASE_URL": "https://site.example"})
     sandbox.save_user("o_alice", nickname="爱丽丝")
-    TokenStore(redis).save(TokenRecord.from_exchange(sandbox.grant("o_alice", "snsapi_userinfo"), time.time()))
+    TokenStore(redis, APPID).save(TokenRecord.from_exchange(sandbox.grant("o_alice", "snsapi_userinfo"), time.time()))
     return app, wechat
 
 
@@ -183,7 +183,7 @@ def test_the_users_access_token_comes_back_renewed_after_it_expires(authorized, 
         creds = wechat.user("o_alice")
         first = creds.access_token
         sandbox.expire_access_token("o_alice")
-        store = TokenStore(app.extensions["wechat_bot"].redis)
+        store = TokenStore(app.extensions["wechat_bot"].redis, APPID)
         record = store.get("o_alice")
         store.save(TokenRecord(**{**record.__dict__, "access_token_expires_at": int(time.time()) - 1}))
         renewed = wechat.user("o_alice").access_token
@@ -195,7 +195,7 @@ def test_the_users_access_token_comes_back_renewed_after_it_expires(authorized, 
 def test_reauth_required_carries_a_working_authorize_url(authorized, sandbox, phone):
     app, wechat = authorized
     sandbox.expire_refresh_token("o_alice")
-    store = TokenStore(app.extensions["wechat_bot"].redis)
+    store = TokenStore(app.extensions["wechat_bot"].redis, APPID)
     record = store.get("o_alice")
     store.save(TokenRecord(**{**record.__dict__, "access_token_expires_at": int(time.time()) - 1}))
     with app.app_context(), pytest.raises(ReauthRequired) as raised:

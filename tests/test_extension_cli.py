@@ -13,6 +13,7 @@ from tests import processes
 from tests.conftest import project_root
 from wechat_bot import embedded_redis
 from wechat_bot.oauth.tokens import TokenRecord, TokenStore
+from wechat_bot.sandbox import credentials
 
 SITE = '''
 from flask import Flask
@@ -36,7 +37,8 @@ def sandbox_home(tmp_path):
     client = redis_py.Redis(unix_socket_path=embedded_redis.ensure_running(tmp_path / "var"))
     answer = {"openid": "o_sandboxer", "scope": "snsapi_base", "access_token": "a" * 40, "refresh_token": "r" * 40,
               "expires_in": 7200}
-    TokenStore(client).save(TokenRecord.from_exchange(answer, time.time()))
+    appid = credentials.load_or_create(tmp_path / "var")["WECHAT_APPID"]  # the sandbox account the site will use
+    TokenStore(client, appid).save(TokenRecord.from_exchange(answer, time.time()))
     yield tmp_path
     client.close()
     embedded_redis.stop(tmp_path / "var")

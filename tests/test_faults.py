@@ -14,14 +14,14 @@ import requests
 from tests import processes
 from tests.conftest import APPID, CREDENTIALS, TOKEN, project_root
 from tests.wechat_client import WeChat, http_transport
-from wechat_bot.oauth.tokens import DUE_KEY, TokenRecord, TokenStore
+from wechat_bot.oauth.tokens import TokenRecord, TokenStore, schedule_key
 from wechat_bot.sandbox import Fault
 
 
 def test_redis_killed_under_load_pushes_stay_answered_and_nothing_stored_is_lost(tmp_path):
     (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in CREDENTIALS.items()))
     with processes.run_py_serving(tmp_path) as (base, log):
-        store = TokenStore(redis_py.Redis(unix_socket_path=str(tmp_path / "var" / "redis.sock")))
+        store = TokenStore(redis_py.Redis(unix_socket_path=str(tmp_path / "var" / "redis.sock")), APPID)
         saved = TokenRecord(openid="o_keep", scope="snsapi_base", access_token="A" * 20, refresh_token="R" * 20,
                             access_token_expires_at=int(time.time()) + 7200,
                             refresh_token_expires_at=int(time.time()) + 86400, consented_at=int(time.time()))
@@ -48,15 +48,15 @@ def test_redis_killed_under_load_pushes_stay_answered_and_nothing_stored_is_lost
         assert max(seconds for _, seconds, _ in results) < 4.6
         assert all(content for _, _, content in results)  # a real answer each time, never an empty reply
         assert requests.get(base + "/healthz", timeout=5).status_code == 200  # Redis is back
-        assert TokenStore(redis_py.Redis(unix_socket_path=str(tmp_path / "var" / "redis.sock"))).get("o_keep") == saved
+        assert TokenStore(redis_py.Redis(unix_socket_path=str(tmp_path / "var" / "redis.sock")), APPID).get("o_keep") == saved
     assert "Traceback" not in log.read_text()
 
 
 def test_a_renewal_worker_killed_mid_sweep_loses_nothing_and_is_taken_over(tmp_path, redis, sandbox):
-    from wechat_bot.leases import KEY_PREFIX
+    KEY_PREFIX = f"wechat_bot:{APPID}:lease:"
 
     sandbox.configure(access_token_ttl=360)
-    store = TokenStore(redis)
+    store = TokenStore(redis, APPID)
     records = [TokenRecord.from_exchange(sandbox.grant(f"o_k{n}", "snsapi_base"), time.time() - 300)
                for n in range(6)]
     for record in records:
@@ -74,7 +74,7 @@ def test_a_renewal_worker_killed_mid_sweep_loses_nothing_and_is_taken_over(tmp_p
     orphaned = redis.keys(KEY_PREFIX + "*")
     assert orphaned  # claims left behind by the dead worker
     assert all(store.get(r.openid) for r in records)  # no record lost
-    assert all(redis.zscore(DUE_KEY, r.openid) > time.time() for r in records)  # its batch, claimed for 60 s
+    assert all(redis.zscore(schedule_key(APPID), r.openid) > time.time() for r in records)  # its batch, claimed for 60 s
     for key in orphaned:
         redis.pexpire(key, 1)  # their time runs out…
     store.unclaim({r.openid: time.time() - 1 for r in records})  # …and the batch's claim with them
@@ -103,7 +103,7 @@ def test_many_users_authorizing_at_once_each_end_with_their_own_tokens(site, san
 
     with ThreadPoolExecutor(8) as pool:
         pages = dict(zip(users, pool.map(authorize, users)))
-    store = TokenStore(redis)
+    store = TokenStore(redis, APPID)
     for openid, page in pages.items():
         assert page.status_code == 200 and openid in page.text
         record = store.get(openid)

@@ -177,7 +177,7 @@ def test_a_ticket_that_ran_out_is_replaced_before_a_signature_uses_it(redis, ser
     serve_sandbox(wechat_app, SandboxStore(redis, APPID, SECRET, clock=clock))
     wechat = serve(wechat_app)
     client = WeChatClient(wechat, wechat, APPID, SECRET, timeout=2, budget=3)
-    leases = Leases(redis)
+    leases = Leases(redis, APPID)
     tickets = JsapiTicket(redis, client, AccountToken(redis, client, leases, clock=clock), leases, clock=clock)
     page = "http://127.0.0.1/page"
 
@@ -242,7 +242,7 @@ def test_processes_waiting_on_a_fetch_that_was_refused_fail_with_it_instead_of_a
     # thread that starts after the refusal was written asks again, as the next request should)
     sandbox.inject(GETTICKET, Fault(errcode=45009, delay=2.0))
     client = WeChatClient(sandbox.url, sandbox.url, APPID, SECRET, timeout=4, budget=5)
-    leases = Leases(redis)
+    leases = Leases(redis, APPID)
     tickets = JsapiTicket(redis, client, AccountToken(redis, client, leases), leases)
     barrier = threading.Barrier(10)
 
@@ -279,7 +279,7 @@ def test_wx_js_is_served_for_pages_to_include(app):
 def test_the_ticket_and_token_kept_for_another_account_are_not_served(redis, sandbox):
     """The sandbox and then real credentials share ./var/'s Redis: the sandbox's ticket and account token, still
     fresh, must not be signed with or sent to WeChat for the real account (config:invalid signature for 2 hours)."""
-    leases = Leases(redis)
+    leases = Leases(redis, APPID)
     sandboxed = WeChatClient(sandbox.url, sandbox.url, APPID, SECRET, timeout=2, budget=3)
     JsapiTicket(redis, sandboxed, AccountToken(redis, sandboxed, leases), leases).get()
     real = WeChatClient(sandbox.url, sandbox.url, "wx" + "1" * 16, SECRET, timeout=2, budget=3)

@@ -64,12 +64,14 @@ def test_a_visitor_through_a_tunnel_is_not_loopback_whatever_host_it_names(make_
     client = make_app(overrides).test_client()
     tunnelled = client.get("/metrics", headers={"Host": host, "X-Forwarded-For": "203.0.113.9"})
     assert tunnelled.status_code == 401
-    local = client.get("/metrics", headers={"Host": "localhost:5000", "X-Forwarded-For": "203.0.113.9"})
-    assert local.status_code == 200  # on the loopback host the peer is who it says
+    for loopback in ("localhost:5000", "127.0.0.1", "[::1]:5000"):  # a Host header is the client's to write
+        forwarded = client.get("/metrics", headers={"Host": loopback, "X-Forwarded-For": "203.0.113.9"})
+        assert forwarded.status_code == 401
+    assert client.get("/metrics", headers={"Host": "localhost:5000"}).status_code == 200
 
 
 def test_users_by_state_and_refresh_tokens_ending_soon(make_app, redis):
-    store, now = TokenStore(redis), int(time.time())
+    store, now = TokenStore(redis, APPID), int(time.time())
     for openid, ends in (("o_fine", now + 20 * 86400), ("o_soon", now + 2 * 86400), ("o_week", now + 5 * 86400),
                          ("o_gone", now - 60)):
         store.save(TokenRecord(openid=openid, scope="snsapi_base", access_token="A", refresh_token="R",
@@ -124,7 +126,7 @@ def test_the_renewal_workers_renewals_reach_the_folder_a_scrape_sums(tmp_path, r
     import subprocess
     import sys
 
-    store, record = TokenStore(redis), a_user_due(site, phone)
+    store, record = TokenStore(redis, APPID), a_user_due(site, phone)
     sock = redis.connection_pool.connection_kwargs["path"]
     env = processes.clean_env(**CREDENTIALS, REDIS_URL=f"unix://{sock}", WECHAT_API_BASE=sandbox.url)
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
@@ -163,7 +165,7 @@ def test_threads_that_count_first_at_once_make_the_metrics_once(tmp_path):
 def test_the_development_server_counts_a_worker_beside_it(tmp_path, redis, sandbox, site, phone):
     """`run.py serve --no-worker` with `run.py worker` beside it (as `flask run` with `flask wechat worker`): the
     server's /metrics counts the worker's renewals and its own pushes."""
-    store, record = TokenStore(redis), a_user_due(site, phone)
+    store, record = TokenStore(redis, APPID), a_user_due(site, phone)
     sock, port = redis.connection_pool.connection_kwargs["path"], processes.free_port()
     env = processes.clean_env(**CREDENTIALS, REDIS_URL=f"unix://{sock}", WECHAT_API_BASE=sandbox.url,
                               PUBLIC_BASE_URL="https://bot.example.com")

@@ -22,17 +22,22 @@ def sandbox_server(redis, serve):
 
 
 def test_cookieless_visits_to_the_chat_page_save_no_made_up_users(sandbox_server, redis):
+    from pathlib import Path
+
+    from wechat_bot.sandbox import credentials
+
+    APPID = credentials.load_or_create(Path("var").resolve())["WECHAT_APPID"]  # the sandbox account's, made up
     for _ in range(3):  # three curls
         assert requests.get(sandbox_server + "/sandbox/chat", timeout=10).status_code == 200
-    assert not redis.smembers("wechat_sandbox:users")
+    assert not redis.smembers(f"wechat_sandbox:{APPID}:users")
     browser = requests.Session()
     page = browser.get(sandbox_server + "/sandbox/chat", timeout=10).text
     openid = re.search(r'id="current" data-openid="([^"]+)"', page).group(1)
     assert browser.get(sandbox_server + "/sandbox/chat", timeout=10).text.count(openid) >= 1  # the same user again
-    assert not redis.smembers("wechat_sandbox:users")
+    assert not redis.smembers(f"wechat_sandbox:{APPID}:users")
     assert browser.post(sandbox_server + "/sandbox/api/push", json={"kind": "text", "content": "你好"}, timeout=10).ok
-    assert redis.smembers("wechat_sandbox:users") == {openid.encode()}  # saved once it did something
-    assert redis.hget(f"wechat_sandbox:user:{openid}", "nickname").decode() == f"沙箱用户{openid[-4:]}"
+    assert redis.smembers(f"wechat_sandbox:{APPID}:users") == {openid.encode()}  # saved once it did something
+    assert redis.hget(f"wechat_sandbox:{APPID}:user:{openid}", "nickname").decode() == f"沙箱用户{openid[-4:]}"
 
 
 def test_the_result_page_leads_back_to_the_chat_in_sandbox_mode(sandbox_server):

@@ -43,7 +43,7 @@ def test_login_ends_on_a_page_with_the_openid_and_tokens_in_redis(chat, phone, r
     page = phone().get(link_in(chat.says("登录")), timeout=10)
     assert page.status_code == 200 and "登录成功" in page.text and "o_alice" in page.text
     assert "code=" not in page.url and "/oauth/result/" in page.url
-    record = TokenStore(redis).get("o_alice")
+    record = TokenStore(redis, APPID).get("o_alice")
     assert record.scope == "snsapi_base" and record.refresh_token
     assert sandbox.access(record.access_token)[0] == "ok"
     assert record.refresh_token_expires_at - record.consented_at == 30 * 24 * 3600
@@ -56,7 +56,7 @@ def test_userinfo_allow_shows_nickname_and_avatar(chat, phone, redis, sandbox):
     page = decide(browser, link_in(chat.says("资料")), sandbox, "allow")
     assert page.status_code == 200 and "爱丽丝" in page.text
     assert 'src="https://thirdwx.qlogo.cn/mmopen/a/132"' in page.text
-    record = TokenStore(redis).get("o_alice")
+    record = TokenStore(redis, APPID).get("o_alice")
     assert (record.scope, record.nickname, record.unionid) == ("snsapi_userinfo", "爱丽丝", "u_alice")
 
 
@@ -64,7 +64,7 @@ def test_userinfo_deny_ends_on_a_page_saying_so(chat, phone, redis, sandbox):
     browser = phone()
     page = decide(browser, link_in(chat.says("资料")), sandbox, "deny")
     assert page.status_code == 200 and "拒绝授权" in page.text
-    assert TokenStore(redis).get("o_alice") is None
+    assert TokenStore(redis, APPID).get("o_alice") is None
 
 
 def decide(browser, link: str, sandbox, decision: str):
@@ -93,7 +93,7 @@ def test_a_forged_state_gets_a_400_page_asking_for_a_new_link(site, phone, sandb
 
 def test_an_expired_state_gets_the_400_page(chat, phone, redis, sandbox):
     link = link_in(chat.says("登录"))
-    redis.delete(state_key(parse_qs(urlsplit(link).query)["state"][0]))  # what its expiry does
+    redis.delete(state_key(APPID, parse_qs(urlsplit(link).query)["state"][0]))  # what its expiry does
     page = phone().get(link, timeout=10)
     assert page.status_code == 400 and "已过期" in page.text
 
@@ -120,7 +120,7 @@ def test_a_refused_code_asks_to_tap_the_link_again(chat, phone, sandbox, errcode
     sandbox.inject(EXCHANGE, Fault(errcode=errcode))
     page = phone().get(link_in(chat.says("登录")), timeout=10)
     assert page.status_code == 400 and "重新点击链接" in page.text
-    assert TokenStore(redis).get("o_alice") is None
+    assert TokenStore(redis, APPID).get("o_alice") is None
 
 
 def test_a_code_already_used_elsewhere_is_40163_from_the_sandbox_and_a_page_here(chat, phone, sandbox):
@@ -140,7 +140,7 @@ def test_wechat_busy_then_fine_is_retried(chat, phone, sandbox, redis):
     sandbox.inject(EXCHANGE, Fault(errcode=-1), times=2)
     page = phone().get(link_in(chat.says("登录")), timeout=20)
     assert page.status_code == 200 and "o_alice" in page.text
-    assert sandbox.calls(EXCHANGE) == 3 and TokenStore(redis).get("o_alice")
+    assert sandbox.calls(EXCHANGE) == 3 and TokenStore(redis, APPID).get("o_alice")
 
 
 def test_wechat_timing_out_is_retried(chat, phone, sandbox, redis, monkeypatch):
@@ -161,9 +161,9 @@ def test_wechat_down_gets_a_503_page_and_a_refresh_works_once_it_is_back(site, p
     sandbox.inject(EXCHANGE, Fault(status=502), times=20)
     down = browser.get(callback, timeout=20)
     assert down.status_code == 503 and "稍后刷新" in down.text
-    redis.delete("wechat_sandbox:faults:" + EXCHANGE)
+    redis.delete(f"wechat_sandbox:{APPID}:faults:" + EXCHANGE)
     back = browser.get(callback, timeout=20)
-    assert back.status_code == 200 and "o_alice" in back.text and TokenStore(redis).get("o_alice")
+    assert back.status_code == 200 and "o_alice" in back.text and TokenStore(redis, APPID).get("o_alice")
 
 
 def test_a_nickname_full_of_html_and_emoji_is_shown_escaped(chat, phone, sandbox):
@@ -179,8 +179,8 @@ def test_a_forwarded_link_stores_the_visitors_own_tokens(chat, phone, redis):
     link = link_in(chat.says("登录"))  # sent to Alice
     page = phone("o_bob").get(link, timeout=10)  # Bob taps it
     assert page.status_code == 200 and "o_bob" in page.text and "o_alice" not in page.text
-    assert TokenStore(redis).get("o_bob") is not None
-    assert TokenStore(redis).get("o_alice") is None
+    assert TokenStore(redis, APPID).get("o_bob") is not None
+    assert TokenStore(redis, APPID).get("o_alice") is None
 
 
 def test_a_snapshot_user_is_told_to_use_the_full_service_and_not_stored(chat, phone, sandbox, redis):
@@ -188,7 +188,7 @@ def test_a_snapshot_user_is_told_to_use_the_full_service_and_not_stored(chat, ph
     browser = phone()
     page = decide(browser, link_in(chat.says("资料")), sandbox, "allow")
     assert page.status_code == 200 and "使用完整服务" in page.text
-    assert TokenStore(redis).get("o_alice") is None
+    assert TokenStore(redis, APPID).get("o_alice") is None
 
 
 def test_site_login_returns_to_next_signed_in(site, phone):

@@ -109,7 +109,7 @@ def test_gunicorn_and_two_renewal_workers_run_the_whole_flow(tmp_path, redis, sa
         page = phone("o_prod").get(link, timeout=10)
         assert page.status_code == 200 and "o_prod" in page.text
 
-        store = TokenStore(redis)
+        store = TokenStore(redis, APPID)
         first = store.get("o_prod")
         store.save(replace(first, access_token_expires_at=int(time.time())))  # due now
         deadline = time.monotonic() + 20

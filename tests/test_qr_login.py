@@ -13,7 +13,8 @@ import requests
 from tests.conftest import APPID, TOKEN, inside_one_window
 from tests.wechat_client import WeChat, http_transport
 from wechat_bot.qr_login import handlers as qr_handlers
-from wechat_bot.sandbox.qrcodes import KEY_PREFIX, URL_PREFIX
+from wechat_bot.sandbox.qrcodes import URL_PREFIX
+from wechat_bot.sandbox.store import key as sandbox_key
 
 DESKTOP = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/120"}
 
@@ -32,7 +33,7 @@ def show_code(browser: requests.Session, base: str, next_path: str = "/home") ->
 
 def scene_of(sandbox, url: str) -> str:
     assert url.startswith(URL_PREFIX)
-    return json.loads(sandbox.redis.get(KEY_PREFIX + url[len(URL_PREFIX):]))["scene"]
+    return json.loads(sandbox.redis.get(sandbox_key(APPID, "qrcode", url[len(URL_PREFIX):])))["scene"]
 
 
 def status(browser: requests.Session, base: str) -> dict:
@@ -119,7 +120,7 @@ def test_the_confirm_page_names_the_site_as_the_chat_reply_does_behind_a_proxy(s
     while page.is_redirect:  # through the authorize and back, the proxy played here
         page = phone.get(urljoin(page.url, page.headers["Location"]).replace("http://shop.example.com", base),
                          allow_redirects=False, timeout=10)
-    assert "「shop.example.com」" in page.text and "127.0.0.1" not in page.text
+    assert "「shop.example.com」" in page.text and "「127.0.0.1" not in page.text  # the site, not the host it came to
 
 
 def test_the_status_poll_answers_json_when_redis_is_down(site, make_app, serve):
@@ -196,7 +197,7 @@ def test_the_confirm_on_the_phone_keeps_the_users_earlier_consent(site, sandbox,
     from wechat_bot.oauth.tokens import TokenRecord, TokenStore
 
     base, _ = site()
-    store, now = TokenStore(redis), int(time.time())
+    store, now = TokenStore(redis, APPID), int(time.time())
     store.save(TokenRecord(openid="o_alice", scope="snsapi_userinfo", access_token="A", refresh_token="R",
                            access_token_expires_at=now + 3600, refresh_token_expires_at=now + days_left * 86400,
                            consented_at=now, nickname="爱丽丝"))
@@ -237,7 +238,7 @@ def test_the_phone_shows_when_the_code_was_shown_in_china_time_whatever_the_serv
     try:
         base, _ = site()
         scene = scene_of(sandbox, show_code(desktop_browser(), base))
-        shown_at = json.loads(redis.get(f"wechat_bot:qr:{scene}"))["shown_at"]
+        shown_at = json.loads(redis.get(f"wechat_bot:{APPID}:qr:{scene}"))["shown_at"]
         clock = datetime.fromtimestamp(shown_at, timezone(timedelta(hours=8))).strftime("%H:%M")
         reply = WeChat(http_transport(base), TOKEN, APPID, openid="o_alice").event("SCAN", scene, Ticket="gQx")
         assert f"二维码于 {clock} 显示" in reply.content
@@ -311,7 +312,7 @@ def test_a_desktop_signed_in_by_qr_on_a_userinfo_page_is_not_sent_round_to_the_c
     never_consented = sign_in_by_qr("o_dan").get(f"{base}/profile", timeout=10)
     assert never_consented.status_code == 403 and "请在微信中打开" in never_consented.text  # not the code again
     now = int(time.time())  # o_erin gave snsapi_userinfo on the phone earlier: her tokens carry it
-    TokenStore(sandbox.redis).save(TokenRecord(
+    TokenStore(sandbox.redis, APPID).save(TokenRecord(
         openid="o_erin", scope="snsapi_userinfo", access_token="A", refresh_token="R",
         access_token_expires_at=now + 3600, refresh_token_expires_at=now + 30 * 86400, consented_at=now))
     assert sign_in_by_qr("o_erin").get(f"{base}/profile", timeout=10).text == "o_erin qrcode"
@@ -386,7 +387,7 @@ def test_wrong_chat_codes_from_many_users_pause_chat_codes_and_spend_no_shown_co
     assert owner.says(code).content == qr_handlers.PAUSED_TEXT
     assert status(desktop, base)["state"] == "pending"
     assert len([r for r in caplog.records if "chat codes paused" in r.getMessage()]) == 1
-    for key in redis.keys("wechat_bot:ratelimit:qr-chat-misses:*"):  # the minute ends
+    for key in redis.keys(f"wechat_bot:{APPID}:ratelimit:qr-chat-misses:*"):  # the minute ends
         redis.delete(key)
     confirm_on_phone(confirm_link(owner.says(code).content), openid="o_alice")
     assert status(desktop, base)["state"] == "confirmed"
@@ -408,7 +409,7 @@ def test_codes_a_visitor_asks_for_are_limited_and_expire(site, sandbox, redis):
     statuses = [desktop.get(f"{base}/oauth/qr?new=1", timeout=10).status_code
                 for _ in range(defaults.QR_RATE_LIMIT + 1)]
     assert statuses == [200] * defaults.QR_RATE_LIMIT + [429]
-    keys = redis.keys("wechat_bot:qr:wbl*")
+    keys = redis.keys(f"wechat_bot:{APPID}:qr:wbl*")
     assert keys and all(0 < redis.ttl(key) <= defaults.QR_TTL for key in keys)
 
 

@@ -75,7 +75,7 @@ def test_the_flask_site_example_runs_and_sends_an_expired_user_back_to_authorize
                         timeout=10)
     assert page.status_code == 200 and page.json()["nickname"] == "爱丽丝"
     sandbox.expire_refresh_token("o_alice")  # thirty days later: the refresh_token has run out
-    store = TokenStore(redis)
+    store = TokenStore(redis, APPID)
     record = store.get("o_alice")
     store.save(TokenRecord(**{**record.__dict__, "access_token_expires_at": int(time.time()) - 1}))
     again = browser.get(base + "/me", allow_redirects=False, timeout=10)

@@ -25,5 +25,5 @@ def test_the_readme_handlers_answer_as_described(make_app, redis):
     assert wechat.says("订单 12").content == "订单查询次数：1"
     link = re.search(r'href="([^"]+)"', wechat.says("绑定").content).group(1)
     state = parse_qs(urlsplit(link).query)["state"][0]
-    assert b'"next": "/account"' in redis.get(state_key(state))
+    assert b'"next": "/account"' in redis.get(state_key(APPID, state))
     assert wechat.deliver(wechat.fields("event", Event="subscribe")).content == "欢迎！"

@@ -46,7 +46,7 @@ def test_a_cluster_serves_the_whole_flow_and_two_workers_renew_each_token_once(c
     for openid in USERS:
         _authorize(base, phone, openid)
 
-    store = TokenStore(cluster.client())
+    store = TokenStore(cluster.client(), APPID)
     before = {}
     for openid in USERS:  # all due now
         record = store.get(openid)

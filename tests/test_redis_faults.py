@@ -137,7 +137,7 @@ def _due_user(store_client, sandbox, openid: str) -> str:
     from wechat_bot.oauth.tokens import TokenRecord, TokenStore
 
     record = TokenRecord.from_exchange(sandbox.grant(openid, "snsapi_base"), time.time() - 7000)  # due now
-    TokenStore(store_client).save(record)
+    TokenStore(store_client, APPID).save(record)
     return record.access_token
 
 
@@ -147,7 +147,7 @@ def _renewed(client, openid: str, old: str, timeout: float = 45) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            record = TokenStore(client).get(openid)
+            record = TokenStore(client, APPID).get(openid)
             if record is not None and record.access_token != old:
                 return True
         except Exception:

@@ -97,17 +97,17 @@ def test_sentinel_finds_the_master_and_follows_a_failover_without_a_restart(topo
     base, services = serve(app), app.extensions["wechat_bot"]
     assert app.test_client().get("/healthz").status_code == 200
     _authorize(base, phone, "o_before")
-    assert redis_py.Redis(port=topology.master_port).exists(user_key("o_before"))
+    assert redis_py.Redis(port=topology.master_port).exists(user_key(APPID, "o_before"))
 
     topology.fail_over()
 
-    store, renewer = TokenStore(services.redis), services.renewer()
+    store, renewer = TokenStore(services.redis, APPID), services.renewer()
     before = store.get("o_before")
     store.save(TokenRecord(**{**before.__dict__, "access_token_expires_at": int(time.time()) - 1}))  # due now
     result = renewer.sweep()
     assert result.renewed == 1 and store.get("o_before").access_token != before.access_token
     _authorize(base, phone, "o_after")
-    assert redis_py.Redis(port=topology.replica_port).exists(user_key("o_after"))  # on the new master
+    assert redis_py.Redis(port=topology.replica_port).exists(user_key(APPID, "o_after"))  # on the new master
     assert app.test_client().get("/healthz").status_code == 200
 
 
@@ -151,4 +151,4 @@ def test_a_master_demoted_under_kept_connections_costs_no_push_its_link(topology
 
     for openid in ("o_after", "o_later"):
         _authorize(base, phone, openid)
-        assert new.exists(user_key(openid))
+        assert new.exists(user_key(APPID, openid))

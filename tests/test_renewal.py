@@ -7,7 +7,7 @@ import pytest
 
 from tests.conftest import APPID, SECRET, TOKEN
 from tests.wechat_client import WeChat, http_transport
-from wechat_bot.leases import KEY_PREFIX as LEASE_PREFIX, Leases
+from wechat_bot.leases import Leases
 from wechat_bot.oauth.client import WeChatClient
 from wechat_bot.oauth.renewal import Renewer
 from wechat_bot.oauth.tokens import REAUTH_REQUIRED, TokenRecord, TokenStore
@@ -18,7 +18,7 @@ REFRESH = "/sns/oauth2/refresh_token"
 
 @pytest.fixture
 def store(redis):
-    return TokenStore(redis)
+    return TokenStore(redis, APPID)
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ def authorized(sandbox, store):
 
 def renewer_for(redis, sandbox, clock=time.time, **options) -> Renewer:
     client = WeChatClient(sandbox.url, sandbox.url, APPID, SECRET, timeout=2, budget=3)
-    return Renewer(TokenStore(redis, clock=clock), client, Leases(redis), clock=clock, **options)
+    return Renewer(TokenStore(redis, APPID, clock=clock), client, Leases(redis, APPID), clock=clock, **options)
 
 
 def test_a_due_token_is_renewed_before_it_expires(authorized, redis, sandbox, store):
@@ -73,13 +73,13 @@ def test_three_workers_renew_each_due_token_exactly_once(authorized, redis, sand
 
 def test_a_killed_workers_claims_are_taken_over_once_they_run_out(authorized, redis, sandbox, store):
     records = authorized(3)
-    dead_worker = Leases(redis)
+    dead_worker = Leases(redis, APPID)
     for record in records:
         assert dead_worker.acquire(f"renew:{record.openid}", ttl=60)  # what a worker killed mid-claim leaves
     assert renewer_for(redis, sandbox).sweep().skipped == 3
     assert renewer_for(redis, sandbox).sweep().skipped == 0  # claimed by the first sweep: out of the way
     for record in records:
-        redis.pexpire(LEASE_PREFIX + f"renew:{record.openid}", 1)  # their 60 s pass…
+        redis.pexpire(f"wechat_bot:{APPID}:lease:" + f"renew:{record.openid}", 1)  # their 60 s pass…
     time.sleep(0.01)
     later = time.time() + 61  # …and the first sweep's claims with them
     assert renewer_for(redis, sandbox, clock=lambda: later).sweep().renewed == 3
@@ -91,7 +91,7 @@ def test_transient_failures_keep_the_record_and_retry_later(authorized, redis, s
     sandbox.inject(REFRESH, fault, times=10)
     first = renewer_for(redis, sandbox).sweep()
     assert first.retried == 1 and store.get("o_user0") == old
-    redis.delete("wechat_sandbox:faults:" + REFRESH)
+    redis.delete(f"wechat_sandbox:{APPID}:faults:" + REFRESH)
     later = renewer_for(redis, sandbox, clock=lambda: time.time() + 31).sweep()
     assert later.renewed == 1 and store.get("o_user0").access_token != old.access_token
 
@@ -154,7 +154,7 @@ def test_finding_what_is_due_reads_only_what_is_due(store, redis):
     now = time.time()
     with redis.pipeline() as pipe:
         for n in range(2000):
-            pipe.zadd("wechat_bot:renewal:due", {f"o_{n}": now + 3600 + n})
+            pipe.zadd(f"wechat_bot:{APPID}:renewal:due", {f"o_{n}": now + 3600 + n})
         pipe.execute()
     store.reschedule("o_5", now - 1)
     assert store.due(now, limit=100) == ["o_5"]
@@ -171,7 +171,7 @@ def test_stop_finishes_in_flight_renewals_then_returns(authorized, redis, sandbo
     thread.join(5)
     assert not thread.is_alive()
     assert store.get("o_user0").access_token != old.access_token  # the in-flight renewal was finished
-    assert not redis.keys(LEASE_PREFIX + "*")  # and its claim released
+    assert not redis.keys(f"wechat_bot:{APPID}:lease:" + "*")  # and its claim released
 
 
 def test_a_slow_handlers_reply_arrives_as_a_customer_service_message(site, sandbox, push_log):
@@ -200,7 +200,7 @@ def test_the_account_token_is_fetched_once_and_a_stale_one_dropped_only_if_still
     from wechat_bot.oauth.account_token import AccountToken
 
     client = WeChatClient(sandbox.url, sandbox.url, APPID, SECRET, timeout=2, budget=3)
-    tokens = [AccountToken(redis, client, Leases(redis)) for _ in range(4)]
+    tokens = [AccountToken(redis, client, Leases(redis, APPID)) for _ in range(4)]
     results = []
     threads = [threading.Thread(target=lambda t=t: results.append(t.get())) for t in tokens]
     for thread in threads:
@@ -240,15 +240,15 @@ def test_on_demand_use_of_a_dead_refresh_token_says_ask_again(authorized, redis,
 
 
 def test_a_record_kept_by_the_previous_version_moves_to_the_new_keys_when_first_read(redis):
-    """Upgrading drops no user's tokens: the record of an earlier version (no hash tag) is found and moved."""
+    """Upgrading drops no user's tokens: the record of 0.10 (a hash, no hash tag, no account) is found and moved."""
     from wechat_bot.oauth.report import all_records
     from wechat_bot.oauth.tokens import TokenRecord, TokenStore, user_key
 
     answer = {"openid": "o_old", "scope": "snsapi_base", "access_token": "a" * 40, "refresh_token": "r" * 40}
     record = TokenRecord.from_exchange(answer, time.time())
     redis.hset("wechat_bot:user:o_old", mapping=record.to_hash())
-    redis.zadd("wechat_bot:renewal:due", {"o_old": record.renew_at})
-    store = TokenStore(redis)
-    assert [found.openid for found in all_records(redis, store)] == ["o_old"]
+    store = TokenStore(redis, APPID, legacy=True)
     assert store.get("o_old") == record
-    assert redis.exists(user_key("o_old")) and not redis.exists("wechat_bot:user:o_old")
+    assert redis.exists(user_key(APPID, "o_old")) and not redis.exists("wechat_bot:user:o_old")
+    assert [found.openid for found in all_records(redis, store)] == ["o_old"]
+    assert TokenStore(redis, "wx_other_account0", legacy=False).get("o_old") is None

@@ -10,11 +10,11 @@ from tests import processes
 from tests.conftest import APPID, CREDENTIALS, SECRET, project_root
 from wechat_bot.check import run_checks
 from wechat_bot.config import Settings
-from wechat_bot.leases import KEY_PREFIX as LEASE_PREFIX, Leases
+from wechat_bot.leases import Leases
 from wechat_bot.oauth.client import WeChatClient
 from wechat_bot.oauth.renewal import Renewer
 from wechat_bot.oauth.renewal_quota import RenewalQuota
-from wechat_bot.oauth.tokens import DUE_KEY, TokenRecord, TokenStore
+from wechat_bot.oauth.tokens import TokenRecord, TokenStore, schedule_key
 from wechat_bot.sandbox import Fault
 
 REFRESH = "/sns/oauth2/refresh_token"
@@ -24,7 +24,7 @@ REFRESH = "/sns/oauth2/refresh_token"
 def due(sandbox, redis):
     """`count` users (live at the sandbox) whose access_token expires in `expires_in` seconds (due 600 s before)."""
     def make(count: int, expires_in: int = 100) -> list[TokenRecord]:
-        store, now, records = TokenStore(redis), int(time.time()), []
+        store, now, records = TokenStore(redis, APPID), int(time.time()), []
         for n in range(count):
             answer = sandbox.grant(f"o_due{n:04d}", "snsapi_base")
             record = TokenRecord.from_exchange(answer, now - 7200 + expires_in)
@@ -36,11 +36,11 @@ def due(sandbox, redis):
 
 def renewer_for(redis, sandbox, **options) -> Renewer:
     client = WeChatClient(sandbox.url, sandbox.url, APPID, SECRET, timeout=2, budget=3)
-    return Renewer(TokenStore(redis), client, Leases(redis), **options)
+    return Renewer(TokenStore(redis, APPID), client, Leases(redis, APPID), **options)
 
 
 def refreshes(redis) -> list[int]:
-    return [int(count) for count in redis.hgetall("wechat_sandbox:refreshes").values()]
+    return [int(count) for count in redis.hgetall(f"wechat_sandbox:{APPID}:refreshes").values()]
 
 
 def wait_until(condition, seconds: float = 30) -> bool:
@@ -69,9 +69,9 @@ def test_an_idle_worker_still_says_it_sweeps(redis, sandbox, make_app):
     thread = threading.Thread(target=worker.run)
     thread.start()
     try:
-        assert wait_until(lambda: TokenStore(redis).last_beat() is not None)
-        first = TokenStore(redis).last_beat()
-        assert wait_until(lambda: TokenStore(redis).last_beat() > first, 10)  # and again, while idle
+        assert wait_until(lambda: TokenStore(redis, APPID).last_beat() is not None)
+        first = TokenStore(redis, APPID).last_beat()
+        assert wait_until(lambda: TokenStore(redis, APPID).last_beat() > first, 10)  # and again, while idle
     finally:
         worker.stop()
         thread.join(10)
@@ -92,10 +92,10 @@ def test_a_quota_error_told_to_one_worker_pauses_every_worker(due, redis, sandbo
     other = renewer_for(redis, sandbox)  # another process: it learns of the pause from Redis
     assert other.sweep().quota and other.quota.paused_for() > 50
     assert sandbox.calls(REFRESH) == 1
-    store = TokenStore(redis)
+    store = TokenStore(redis, APPID)
     assert all(store.get(r.openid).access_token == r.access_token for r in records)  # kept, still to renew
     assert store.backlog(time.time() + 61)[0] == 4  # due again once the pause is over
-    redis.delete("wechat_bot:renewal:paused")  # the minute passes
+    redis.delete(f"wechat_bot:{APPID}:renewal:paused")  # the minute passes
     assert renewer_for(redis, sandbox).sweep().renewed == 3  # the one WeChat refused waits 30 s more
 
 
@@ -105,7 +105,7 @@ def test_every_worker_together_starts_at_most_the_shared_rate_a_second(redis):
     def sleep(seconds: float) -> None:
         clock[0] += seconds
 
-    workers = [RenewalQuota(redis, 100, shared=10, clock=lambda: clock[0], sleep=sleep) for _ in range(3)]
+    workers = [RenewalQuota(redis, APPID, 100, shared=10, clock=lambda: clock[0], sleep=sleep) for _ in range(3)]
     started = []
     for n in range(60):
         workers[n % 3].take()
@@ -124,7 +124,7 @@ def test_healthz_shows_the_backlog_before_a_worker_starts_and_turns_503_when_tok
     health = app.test_client().get("/healthz")
     assert health.status_code == 200 and health.get_json()["renewal_backlog"] == 5
     assert 500 <= health.get_json()["renewal_lag_s"] < 600
-    TokenStore(redis).reschedule("o_due0004", time.time() - 700)  # its token expired 100 s ago
+    TokenStore(redis, APPID).reschedule("o_due0004", time.time() - 700)  # its token expired 100 s ago
     health = app.test_client().get("/healthz")
     body = health.get_json()
     assert health.status_code == 503 and body["renewal"].startswith("behind") and body["renewal_lag_s"] >= 700
@@ -140,7 +140,7 @@ def test_check_reports_the_backlog(due, redis):
     due(2)
     lines = run_checks(settings, redis).lines()
     assert any(line.startswith("ok    renewal: 2 user(s) due, the oldest waiting 5") for line in lines), lines
-    TokenStore(redis).reschedule("o_due0000", time.time() - 900)
+    TokenStore(redis, APPID).reschedule("o_due0000", time.time() - 900)
     lines = run_checks(settings, redis).lines()
     assert any(line.startswith("warn  renewal: 2 user(s) due, the oldest waiting 9") and "past the 600s margin"
                in line for line in lines), lines
@@ -164,8 +164,8 @@ def test_a_stopped_worker_hands_back_what_it_had_not_started(due, redis, sandbox
     worker.stop()
     thread.join(10)
     assert not thread.is_alive() and sandbox.calls(REFRESH) == 1  # the one in flight finished, no other began
-    assert TokenStore(redis).backlog(time.time())[0] == 5  # due now, for any worker: not held for a minute
-    assert not redis.keys(LEASE_PREFIX + "*")
+    assert TokenStore(redis, APPID).backlog(time.time())[0] == 5  # due now, for any worker: not held for a minute
+    assert not redis.keys(f"wechat_bot:{APPID}:lease:" + "*")
 
 
 def test_two_worker_processes_renew_each_of_1000_due_users_exactly_once(due, redis, sandbox, tmp_path):
@@ -182,7 +182,7 @@ def test_two_worker_processes_renew_each_of_1000_due_users_exactly_once(due, red
         for worker in workers:
             processes.stop(worker)
     assert sorted(refreshes(redis)) == [1] * 1000 and sandbox.calls(REFRESH) == 1000
-    assert TokenStore(redis).backlog(time.time()) == (0, 0.0)
-    assert not redis.keys(LEASE_PREFIX + "*") and redis.zcard(DUE_KEY) == 1000
+    assert TokenStore(redis, APPID).backlog(time.time()) == (0, 0.0)
+    assert not redis.keys(f"wechat_bot:{APPID}:lease:" + "*") and redis.zcard(schedule_key(APPID)) == 1000
     for n in range(2):
         assert "Traceback" not in (tmp_path / f"w{n}.log").read_text()

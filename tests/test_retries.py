@@ -81,10 +81,10 @@ def test_a_signed_query_reused_with_another_body_is_refused(make_app, counted, c
     query = wechat.query()
     genuine = wechat.fields("text", Content=content)
     first = wechat.deliver(genuine, query=query)
-    kept = sorted(redis.keys("wechat_bot:oauth:state:*")), len(redis.keys("wechat_bot:push:*"))
+    kept = sorted(redis.keys(f"wechat_bot:{APPID}:oauth:state:*")), len(redis.keys(f"wechat_bot:{APPID}:push:*"))
     forged = wechat.deliver({**genuine, "FromUserName": "o_mallory", "MsgId": 7}, query=query)
     if content == "登录":  # the refused body leaves no link state and no reply behind
-        assert (sorted(redis.keys("wechat_bot:oauth:state:*")), len(redis.keys("wechat_bot:push:*"))) == kept
+        assert (sorted(redis.keys(f"wechat_bot:{APPID}:oauth:state:*")), len(redis.keys(f"wechat_bot:{APPID}:push:*"))) == kept
     again = wechat.deliver(genuine, query=query)
     assert first.status == 200 and forged.status == 403 and again.body == first.body
 
@@ -124,12 +124,12 @@ def test_retry_cache_entries_expire(make_app, counted, redis):
     router, runs = counted
     wechat = WeChat(flask_transport(make_app(router=router).test_client()), TOKEN, APPID)
     wechat.says("hi")
-    keys = redis.keys("wechat_bot:push:*")
+    keys = redis.keys(f"wechat_bot:{APPID}:push:*")
     assert len(keys) == 2 and all(0 < redis.ttl(key) <= 600 for key in keys)  # the reply, the query's binding
 
 
 def _state_keys(redis) -> list:
-    return redis.keys("wechat_bot:oauth:state:*")
+    return redis.keys(f"wechat_bot:{APPID}:oauth:state:*")
 
 
 def _state(key: bytes) -> str:
@@ -260,7 +260,7 @@ def test_a_redis_error_in_the_claim_is_answered_without_retry_protection_not_ref
     wechat = WeChat(flask_transport(make_app(router=router).test_client()), TOKEN, APPID)
     query = wechat.query()
     digest = hashlib.sha1(f"{query['signature']}|{query['timestamp']}|{query['nonce']}".encode()).hexdigest()[:20]
-    redis.hset(f"wechat_bot:push:{{{digest}}}:body", "stray", "1")
+    redis.hset(f"wechat_bot:{APPID}:push:{{{digest}}}:body", "stray", "1")
     reply = wechat.deliver(wechat.fields("text", Content="hi"), query=query)
     assert reply.status == 200 and reply.content == "run 1"
     assert "answering" in push_log.text and "without retry protection" in push_log.text
@@ -285,4 +285,4 @@ def test_concurrent_logins_with_new_nonces_get_one_link(make_app, redis, http_we
         replies = list(pool.map(lambda n: wechat.deliver(fields, query=wechat.query(nonce=f"c{n}")), range(3)))
     assert [r.status for r in replies] == [200, 200, 200]
     assert len({r.content for r in replies}) == 1 and "点此登录" in replies[0].content
-    assert len(redis.keys("wechat_bot:oauth:state:*")) == 1
+    assert len(redis.keys(f"wechat_bot:{APPID}:oauth:state:*")) == 1

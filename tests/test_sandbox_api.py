@@ -270,7 +270,7 @@ def test_stable_token_and_cgi_bin_token_keep_separate_slots(sandbox):
     assert len({stable, first, second}) == 3
     assert sandbox.global_token()["access_token"] == stable  # stable_token still gives ours, never theirs
     assert sandbox.global_token_valid(stable) and sandbox.global_token_valid(second)
-    assert sandbox.redis.ttl(f"wechat_sandbox:global-valid:{stable}") > 300  # not ended by their calls
+    assert sandbox.redis.ttl(f"wechat_sandbox:{APPID}:global-valid:{stable}") > 300  # not ended by their calls
 
 
 def test_menu_get_gives_every_leaf_an_empty_sub_button_as_wechat_does(sandbox):

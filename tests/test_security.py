@@ -143,7 +143,7 @@ def test_a_chat_links_callback_stores_the_tokens_but_signs_no_browser_in(chat_si
     browser = phone()
     page = browser.get(_callback_url(browser, _link(chat.says("登录"))), allow_redirects=False, timeout=10)
     assert page.status_code == 302 and "session" not in page.cookies
-    assert TokenStore(redis).get("o_alice") is not None
+    assert TokenStore(redis, APPID).get("o_alice") is not None
 
 
 def test_a_link_sent_to_a_forged_openid_forges_no_log_line(site, phone, push_log):
@@ -291,7 +291,7 @@ def test_flask_run_refuses_to_put_a_sites_sandbox_on_the_network(tmp_path):
 
 def test_one_client_cannot_start_unbounded_authorize_flows(app, redis):
     from wechat_bot import defaults
-    from wechat_bot.oauth.state import KEY_PREFIX
+    KEY_PREFIX = f"wechat_bot:{APPID}:oauth:state:"
 
     client = app.test_client()
     inside_one_window(defaults.LOGIN_RATE_WINDOW)
@@ -317,7 +317,7 @@ def test_an_ipv6_client_cannot_escape_the_limit_by_rotating_through_its_64(app):
 def test_next_is_capped(app, redis):
     import json
 
-    from wechat_bot.oauth.state import KEY_PREFIX
+    KEY_PREFIX = f"wechat_bot:{APPID}:oauth:state:"
 
     assert app.test_client().get("/oauth/login?next=/" + "a" * 600).status_code == 302
     (key,) = redis.keys(KEY_PREFIX + "*")

@@ -100,7 +100,7 @@ def test_a_report_racing_another_processs_renewal_never_gets_the_reported_token_
             redis.set(TOKEN_KEY + APPID, json.dumps({"token": "NEW", "expires_at": time.time() + 7200}))
         return time.time()
     client = WeChatClient(sandbox.url, sandbox.url, APPID, SECRET, timeout=2, budget=3)
-    token, _ = AccountToken(redis, client, Leases(redis), clock=clock).renew_if_current("OLD")
+    token, _ = AccountToken(redis, client, Leases(redis, APPID), clock=clock).renew_if_current("OLD")
     assert token == "NEW" and sandbox.calls(STABLE) == 0
 
 
@@ -133,7 +133,7 @@ def test_a_users_token_comes_back_renewed_or_as_409_with_a_link_or_404(service, 
     base, _ = service
     reply = WeChat(http_transport(base), TOKEN, APPID, openid="o_api_user").says("登录").content
     assert phone("o_api_user").get(re.search(r'href="([^"]+)"', reply).group(1), timeout=10).status_code == 200
-    store = TokenStore(redis)
+    store = TokenStore(redis, APPID)
     record = store.get("o_api_user")
     fresh = requests.get(base + "/api/users/o_api_user/token", headers=bearer(), timeout=10)
     assert fresh.json() == {"access_token": record.access_token, "expires_at": record.access_token_expires_at,
@@ -155,13 +155,13 @@ def test_a_users_token_comes_back_renewed_or_as_409_with_a_link_or_404(service, 
 def test_a_users_token_while_wechat_cannot_refresh_is_a_503_not_a_reauth(service, sandbox, redis, fault):
     base, _ = service
     now = int(time.time())
-    TokenStore(redis).save(TokenRecord(openid="o_due", scope="snsapi_base", access_token="A", refresh_token="R",
+    TokenStore(redis, APPID).save(TokenRecord(openid="o_due", scope="snsapi_base", access_token="A", refresh_token="R",
                                        access_token_expires_at=now - 1, refresh_token_expires_at=now + 30 * 86400,
                                        consented_at=now))
     sandbox.inject("/sns/oauth2/refresh_token", fault, times=50)
     answer = requests.get(base + "/api/users/o_due/token", headers=bearer(), timeout=30)
     assert answer.status_code == 503 and "reauth_required" not in answer.json(), answer.text
-    assert TokenStore(redis).get("o_due").status != "reauth_required"
+    assert TokenStore(redis, APPID).get("o_due").status != "reauth_required"
 
 
 def test_calls_are_limited_per_caller(service):
@@ -210,7 +210,7 @@ def test_the_readmes_wechatpy_example_runs_against_the_sandbox(service, sandbox)
     assert client.menu.create(menu)["errcode"] == 0
     ours = app.extensions["wechat_bot"].account_token.get()
     sandbox.global_token(force=True)  # another party forced a new token: ours dies in 5 minutes…
-    sandbox.redis.delete(f"wechat_sandbox:global-valid:{ours}")  # …now, for this test
+    sandbox.redis.delete(f"wechat_sandbox:{APPID}:global-valid:{ours}")  # …now, for this test
     cgi_token_calls = sandbox.calls("/cgi-bin/token")
     assert client.menu.get()["menu"]["button"][0]["key"] == "TODAY"  # 40001, reported, renewed, retried
     assert app.extensions["wechat_bot"].account_token.get() != ours

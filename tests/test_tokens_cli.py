@@ -8,7 +8,7 @@ import time
 import pytest
 
 from tests import processes
-from tests.conftest import CREDENTIALS, project_root
+from tests.conftest import APPID, CREDENTIALS, project_root
 from wechat_bot.oauth.tokens import TokenRecord, TokenStore
 from wechat_bot.sandbox import Fault
 
@@ -30,7 +30,7 @@ def run(redis, sandbox, tmp_path):
 @pytest.fixture
 def users(sandbox, redis):
     sandbox.configure(access_token_ttl=360)
-    store = TokenStore(redis)
+    store = TokenStore(redis, APPID)
     for openid, scope in (("o_alice", "snsapi_userinfo"), ("o_bob", "snsapi_base")):
         record = TokenRecord.from_exchange(sandbox.grant(openid, scope), time.time() - 300)  # due now
         store.save(record.with_profile({"nickname": "爱丽丝"}) if openid == "o_alice" else record)
@@ -97,7 +97,7 @@ def test_worker_stops_on_sigterm_after_its_renewals_in_flight(run, users, sandbo
     assert worker.wait(15) == 0
     renewed = sum(users.get(openid).access_token != token for openid, token in before.items())
     assert renewed == sandbox.calls("/sns/oauth2/refresh_token") >= 1  # every refresh begun was written back
-    assert not redis.keys("wechat_bot:lease:*")
+    assert not redis.keys(f"wechat_bot:{APPID}:lease:*")
     assert "Traceback" not in log.read_text()
 
 

@@ -56,7 +56,7 @@ def run_checks(settings: Settings, redis: Redis, *, port: int = 5000, online: bo
     report = Report()
     if settings.missing_credentials:
         return sandbox_report(f"{', '.join(settings.missing_credentials)} not set: this is the sandbox, there is "
-                              "nothing to paste into a real account", redis)
+                              "nothing to paste into a real account", redis, _sandbox_appid(settings))
     public = settings.public_base_url or discover_tunnel(settings.ngrok_api_url, port)
     if public is None:
         report.failures.append(f"no public URL: set PUBLIC_BASE_URL, or start the ngrok tunnel to port {port} "
@@ -66,25 +66,31 @@ def run_checks(settings: Settings, redis: Redis, *, port: int = 5000, online: bo
         _describe_url(public, settings, report)
         _handshake(f"{public}{settings.url_prefix}/wechat", settings.token, report)
         _verify_file(public, settings.verify_file, report)
-    if _redis(redis, report):
+    if _redis(redis, settings.appid, report):
         _qr_login(settings, redis, report)
-        _renewal_backlog(redis, report)
+        _renewal_backlog(redis, settings.appid, report)
     if online:
         _credentials(settings, report)
     return report
 
 
-def sandbox_report(why: str, redis: Redis) -> Report:
+def sandbox_report(why: str, redis: Redis, appid: str) -> Report:
     """The sandbox has nothing to paste into an admin panel (`why`), but its Redis and renewal are real."""
     report = Report()
     report.failures.append(why)
-    if _redis(redis, report):
-        _renewal_backlog(redis, report)
+    if _redis(redis, appid, report):
+        _renewal_backlog(redis, appid, report)
     return report
 
 
-def _redis(redis: Redis, report: Report) -> bool:
-    problem = probe(redis)
+def _sandbox_appid(settings: Settings) -> str:
+    from .sandbox import credentials
+
+    return credentials.load_or_create(settings.var_dir)["WECHAT_APPID"]
+
+
+def _redis(redis: Redis, appid: str, report: Report) -> bool:
+    problem = probe(redis, appid)
     if problem is None:
         report.passed.append("Redis takes writes")
     else:
@@ -110,9 +116,9 @@ def _qr_login(settings: Settings, redis: Redis, report: Report) -> None:
                              "and falls back to a code sent in chat if the account may not make them")
 
 
-def _renewal_backlog(redis: Redis, report: Report) -> None:
+def _renewal_backlog(redis: Redis, appid: str, report: Report) -> None:
     """Does renewal keep up: users due and not yet renewed, and how long the oldest has waited."""
-    backlog, lag = TokenStore(redis).backlog(time.time())
+    backlog, lag = TokenStore(redis, appid).backlog(time.time())
     said = f"renewal: {backlog} user(s) due, the oldest waiting {lag:.0f}s"
     if lag > defaults.RENEWAL_MARGIN:
         report.warnings.append(f"{said}, past the {defaults.RENEWAL_MARGIN}s margin: access_tokens expire before "

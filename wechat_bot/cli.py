@@ -167,7 +167,7 @@ def worker(once: bool = False) -> int:
         prepare()
     renewer = services.renewer()
     if once:
-        problem = probe(services.redis)  # a sweep with nothing due writes nothing: a read-only Redis would pass
+        problem = probe(services.redis, services.settings.appid)  # a sweep with nothing due writes nothing: a read-only Redis would pass
         if problem:
             click.echo(f"error: Redis ({_where_redis()}) {problem}", err=True)
             return 3
@@ -212,7 +212,7 @@ def check(ctx: click.Context, port: int | None = None, online: bool = False) -> 
     if services is not None and services.sandboxed:
         report = sandbox_report("this site runs the sandbox (no WECHAT_TOKEN, WECHAT_APPID, WECHAT_SECRET in "
                                 "app.config, the environment or .env): there is nothing to paste into a real account",
-                                redis)
+                                redis, settings.appid)
     else:
         report = run_checks(settings, redis, port=port or _default_port(), online=online)
     click.echo("\n".join(report.lines()))

@@ -21,6 +21,7 @@ NAMES = CREDENTIALS + (
     "NGROK_API_URL", "REDIS_URL", "WECHAT_API_BASE", "WECHAT_OPEN_BASE", "SECRET_KEY", "TRUSTED_PROXIES",
     "LOG_FORMAT", "WECHAT_URL_PREFIX", "WECHAT_ENCRYPTION", "WECHAT_VERIFY_FILE", "WECHAT_QR_LOGIN",
     "WECHAT_API_KEYS", "WECHAT_METRICS", "WECHAT_RENEWAL_CONCURRENCY", "WECHAT_RENEWAL_RATE", "WECHAT_ACCOUNT_NAME",
+    "WECHAT_IP_DB",
 )
 ENCRYPTION_MODES = ("plaintext", "compatible", "safe")
 # How the admin panel names each mode (消息加解密方式).
@@ -60,6 +61,7 @@ class Settings:
     renewal_concurrency: int = defaults.RENEWAL_CONCURRENCY  # refreshes in flight at once, per worker process
     renewal_rate: int = defaults.RENEWAL_RATE  # refreshes started a second, per worker process
     account_name: str | None = None  # the account's name as users find it in WeChat (公众号名称)
+    ip_db: str | None = None  # an ip2region .xdb file: a computer's place from its IP address
 
     @classmethod
     def load(cls, overrides: Mapping[str, str] | None = None) -> "Settings":
@@ -97,6 +99,7 @@ class Settings:
             renewal_rate=_count(get, "WECHAT_RENEWAL_RATE", defaults.RENEWAL_RATE, defaults.RENEWAL_RATE_SHARED,
                                 "WeChat allows 50,000 refreshes a minute for all workers together"),
             account_name=_account_name(get("WECHAT_ACCOUNT_NAME")),
+            ip_db=_ip_db(get("WECHAT_IP_DB")),
         )
         settings._check_consistency()
         return settings
@@ -200,6 +203,17 @@ def _count(get, name: str, default: int, most: int, why: str) -> int:
 def _account_name(value: str | None) -> str | None:
     if value is not None and (len(value) > 30 or not value.isprintable()):
         raise ConfigError("WECHAT_ACCOUNT_NAME: the account's name as WeChat shows it, at most 30 characters, one line")
+    return value
+
+
+def _ip_db(value: str | None) -> str | None:
+    if not value:
+        return None
+    from .qr_login.computer import check_ip_db
+
+    problem = check_ip_db(value)
+    if problem:
+        raise ConfigError(f"WECHAT_IP_DB: {problem}")
     return value
 
 

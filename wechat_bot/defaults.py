@@ -24,6 +24,10 @@ PURE_HANDLER_SLOW = 0.2  # seconds: a pure handler slower than this is logged (i
 # Redis calls on the request path must fail fast, so a push is still answered inside the window.
 REDIS_SOCKET_TIMEOUT = 0.5
 REDIS_CONNECT_TIMEOUT = 0.5
+# Connections one process's Redis client may open (redis-py caps a pool at 100 and raises past it): enough for what
+# one process runs at once: a gevent worker's 1,000 connections, the handler threads, renewal's concurrency (at most
+# RENEWAL_CONCURRENCY_MAX), with room. They are opened only as needed; Redis's own limit (maxclients) is 10,000.
+REDIS_POOL_SIZE = 2048
 
 # The default timestamp tolerance, in seconds, for WECHAT_TIMESTAMP_TOLERANCE.
 TIMESTAMP_TOLERANCE = 300

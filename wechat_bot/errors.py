@@ -1,6 +1,8 @@
 """The one family of errors wechat_bot raises, and how each reaches the client."""
 from __future__ import annotations
 
+from typing import NoReturn
+
 from flask import Blueprint, Flask, Response, request
 from redis import RedisError
 from redis.exceptions import RedisClusterException
@@ -99,9 +101,25 @@ def _http_error(error: HTTPException):
 
 def _redis_down(error: RedisError | RedisClusterException):
     log.error("Redis unavailable on %s: %s", loggable(request.path, 200), type(error).__name__)
+    if _speaks_json():
+        return Response('{"error": "Redis unavailable: try again shortly"}\n', status=503, mimetype="application/json")
     if _for_a_phone():
         return _page("unavailable", 503)
     return Response("503 Service Unavailable\n", status=503, mimetype="text/plain")
+
+
+def _speaks_json() -> bool:
+    """A route whose callers read JSON (the sandbox's API, the chat page's calls, the token service)."""
+    return request.is_json or (request.blueprint or "") in ("sandbox_api", "token_service") \
+        or request.accept_mimetypes.best == "application/json"
+
+
+def unavailable_in_site_page(error: Exception) -> NoReturn:
+    """Redis failed inside a site's own view (`login_required`, `current_user`): the friendly 503, not the site's
+    500 and a traceback. The site's own error handlers are skipped: the response is ours, ready-made."""
+    from flask import abort, make_response
+
+    abort(make_response(_redis_down(error)))
 
 
 def _unexpected(error: Exception):
@@ -109,3 +127,17 @@ def _unexpected(error: Exception):
     if _for_a_phone():
         return _page("error", 500)
     return Response("500 Internal Server Error\n", status=500, mimetype="text/plain")
+
+
+# The errcodes WeChat documents for the APIs we call (wechat-protocol.md §9.2): a metric's errcode label is one of
+# these or `other`, so a server answering with made-up codes cannot grow the number of series without bound.
+DOCUMENTED_ERRCODES = frozenset({
+    -2, -1, 0, 40001, 40002, 40003, 40007, 40008, 40013, 40014, 40029, 40030, 40053, 40125, 40163, 40164, 40243,
+    41001, 41002, 41003, 41004, 41008, 41009, 42001, 42002, 42003, 42007, 43001, 43002, 43003, 44002, 45002, 45008,
+    45009, 45011, 45015, 45047, 47001, 48001, 50001, 50002, 89503,
+})
+
+
+def errcode_label(errcode: int) -> str:
+    """`errcode` as a metric label: one WeChat documents, else `other`."""
+    return str(errcode) if errcode in DOCUMENTED_ERRCODES else "other"

@@ -17,13 +17,14 @@ from redis import Redis
 from . import defaults, endpoint, health, jssdk, logs, oauth, qr_login, secret_key, token_service, verify_file
 from .config import Settings
 from .endpoint.receive import PushReceiver
-from .errors import ConfigError
+from .errors import ConfigError, unavailable_in_site_page
 from .handlers import Router
 from .load_failure import one_line
 from .jssdk import page as jssdk_page
 from .qr_login import views as qr_page
 from .oauth.credentials import UserCredentials, user_credentials
 from .oauth.site_login import SiteUser, current_site_user, require_login
+from .redis_connection import ERRORS as REDIS_ERRORS
 from .services import Services
 from .sessions import CookieSessions
 
@@ -92,9 +93,9 @@ class WeChatBot:
         if sandboxed:
             from . import sandbox
 
-            sandbox.serve(app, services, prefix)
+            sandbox.serve(app, services, prefix, origin)
             if origin:
-                mode.remember_origin(services.redis, origin + settings.url_prefix)
+                mode.remember_origin(services.redis, settings.appid, origin + settings.url_prefix)
             if mode.under_flask_run(sandbox_origin):
                 print(f"wechat_bot sandbox: open {origin}{settings.url_prefix}/sandbox/ (no WeChat credentials in "
                       "app.config, the environment or .env, so a local WeChat serves beside your site; no renewal "
@@ -113,8 +114,12 @@ class WeChatBot:
 
     @property
     def current_user(self) -> SiteUser | None:
-        """The WeChat user signed in to this browser (openid, scope, nickname, headimgurl), or None."""
-        return current_site_user(self.services)
+        """The WeChat user signed in to this browser (openid, scope, nickname, headimgurl), or None. With Redis
+        down, the request is answered with the friendly 503 page."""
+        try:
+            return current_site_user(self.services)
+        except REDIS_ERRORS as error:
+            unavailable_in_site_page(error)
 
     def login_required(self, view: Callable | None = None, *, scope: str = "snsapi_base") -> Callable:
         """`@wechat.login_required` or `@wechat.login_required(scope="snsapi_userinfo")` on a site's view."""
@@ -123,7 +128,10 @@ class WeChatBot:
 
         @functools.wraps(view)
         def guarded(*args: Any, **kwargs: Any):
-            refusal = require_login(self.services, scope)
+            try:
+                refusal = require_login(self.services, scope)
+            except REDIS_ERRORS as error:
+                unavailable_in_site_page(error)
             return refusal if refusal is not None else view(*args, **kwargs)
         return guarded
 

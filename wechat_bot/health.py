@@ -18,7 +18,7 @@ def healthz():
     renewal runs, have swept recently and keep up (no due user waiting past the margin, when tokens expire
     before they are renewed); else 503 naming the part that cannot."""
     services = current_app.extensions["wechat_bot"]
-    redis = _redis(services.redis)
+    redis = _redis(services.redis, services.settings.appid)
     backlog, lag = _backlog(services) if redis == "ok" else (None, None)
     renewal = _renewal(services, lag)
     healthy = redis == "ok" and not renewal.startswith(("stopped", "behind"))
@@ -27,8 +27,8 @@ def healthz():
     return jsonify(body), 200 if healthy else 503
 
 
-def _redis(redis) -> str:
-    problem = probe(redis)
+def _redis(redis, appid: str) -> str:
+    problem = probe(redis, appid)
     return f"down: {problem}" if problem else "ok"
 
 

@@ -12,9 +12,10 @@ from typing import Iterator
 from redis import Redis
 from redis.exceptions import NoScriptError
 
+from .keyspace import account_prefix
 from .redis_connection import is_cluster
 
-KEY_PREFIX = "wechat_bot:lease:"
+KEY = "lease:"  # + the lease's name, under the account's prefix
 
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 _EXTEND = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
@@ -22,27 +23,27 @@ _EXTEND = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
 
 
 class Leases:
-    def __init__(self, redis: Redis) -> None:
-        self._redis = redis
+    def __init__(self, redis: Redis, appid: str) -> None:
+        self._redis, self._prefix = redis, account_prefix(appid) + KEY
         self._release = redis.register_script(_RELEASE)
         self._extend = redis.register_script(_EXTEND)
 
     def acquire(self, name: str, ttl: float) -> str | None:
         """Our owner token if the lease was free, else None."""
         owner = secrets.token_hex(16)
-        return owner if self._redis.set(KEY_PREFIX + name, owner, nx=True, px=int(ttl * 1000)) else None
+        return owner if self._redis.set(self._prefix + name, owner, nx=True, px=int(ttl * 1000)) else None
 
     def acquire_many(self, names: list[str], ttl: float) -> list[str | None]:
         """`acquire` for each name, in one round trip."""
         owners = [secrets.token_hex(16) for _ in names]
         with self._redis.pipeline(transaction=False) as pipe:
             for name, owner in zip(names, owners):
-                pipe.set(KEY_PREFIX + name, owner, nx=True, px=int(ttl * 1000))
+                pipe.set(self._prefix + name, owner, nx=True, px=int(ttl * 1000))
             taken = pipe.execute()
         return [owner if ok else None for owner, ok in zip(owners, taken)]
 
     def release(self, name: str, owner: str) -> bool:
-        return bool(self._release(keys=[KEY_PREFIX + name], args=[owner]))
+        return bool(self._release(keys=[self._prefix + name], args=[owner]))
 
     def release_many(self, held: list[tuple[str, str]]) -> None:
         """`release` for each (name, owner): one round trip, or one each on a cluster (its pipeline takes no
@@ -55,7 +56,7 @@ class Leases:
             return
         with self._redis.pipeline(transaction=False) as pipe:
             for name, owner in held:
-                pipe.evalsha(self._release.sha, 1, KEY_PREFIX + name, owner)
+                pipe.evalsha(self._release.sha, 1, self._prefix + name, owner)
             try:
                 pipe.execute()
             except NoScriptError:  # a restarted Redis forgot it: one by one, loading it on the way
@@ -63,7 +64,7 @@ class Leases:
                     self.release(name, owner)
 
     def extend(self, name: str, owner: str, ttl: float) -> bool:
-        return bool(self._extend(keys=[KEY_PREFIX + name], args=[owner, int(ttl * 1000)]))
+        return bool(self._extend(keys=[self._prefix + name], args=[owner, int(ttl * 1000)]))
 
     @contextmanager
     def hold(self, name: str, ttl: float) -> Iterator[bool]:

@@ -46,10 +46,7 @@ def _fill(button: dict[str, Any], links: AuthorizeLinks) -> None:
 
 def published_menu(services) -> dict[str, Any] | None:
     """The account's current menu as WeChat gives it, or None when none is published (46003)."""
-    from .leases import Leases
-    from .oauth.account_token import AccountToken
-
-    token = AccountToken(services.redis, services.client, Leases(services.redis)).get()
+    token = services.account_token.get()
     try:
         return services.client.get_menu(token)
     except WeChatError as error:
@@ -61,8 +58,6 @@ def published_menu(services) -> dict[str, Any] | None:
 def publish(services, path: str, port: int) -> int:
     """Publish the menu in the JSON file at `path`, its scoped VIEW buttons built on the public origin; returns
     the number of top-level buttons."""
-    from .leases import Leases
-    from .oauth.account_token import AccountToken
     from .oauth.public_url import discover_tunnel
 
     try:
@@ -72,6 +67,6 @@ def publish(services, path: str, port: int) -> int:
     base = services.settings.public_base_url or discover_tunnel(services.settings.ngrok_api_url, port)
     if not base:
         raise WeChatBotError("PUBLIC_BASE_URL: not set and no ngrok tunnel found; menu links need the public origin")
-    token = AccountToken(services.redis, services.client, Leases(services.redis)).get()
+    token = services.account_token.get()
     services.client.create_menu(token, build_menu(spec, services.links(base + services.settings.url_prefix)))
     return len(spec.get("button", [])) if isinstance(spec, dict) else 0

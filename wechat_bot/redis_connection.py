@@ -11,6 +11,7 @@ from redis.retry import Retry
 from . import defaults, embedded_redis, redis_sentinel
 from .config import Settings
 from .errors import ConfigError
+from .keyspace import account_prefix
 
 # One immediate retry reconnects a pooled connection after a Redis restart; more would eat the push window.
 _TIMEOUTS = dict(
@@ -18,6 +19,7 @@ _TIMEOUTS = dict(
     socket_connect_timeout=defaults.REDIS_CONNECT_TIMEOUT,
     retry=Retry(NoBackoff(), 1),
     health_check_interval=30,
+    max_connections=defaults.REDIS_POOL_SIZE,
 )
 
 # redis-py's cluster client raises RedisClusterException (not a RedisError) for a cluster it cannot use, such as
@@ -64,7 +66,8 @@ def _cluster(url: str, client: Redis):
     client.close()
     try:
         return RedisCluster.from_url(url, socket_timeout=defaults.REDIS_SOCKET_TIMEOUT,
-                                     socket_connect_timeout=defaults.REDIS_CONNECT_TIMEOUT)
+                                     socket_connect_timeout=defaults.REDIS_CONNECT_TIMEOUT,
+                                     max_connections=defaults.REDIS_POOL_SIZE)
     except RedisClusterException as error:
         raise ClusterError(f"unusable cluster: {error}") from error
 
@@ -121,14 +124,14 @@ def explain(error: Exception) -> str:
     return f"{type(error).__name__}"
 
 
-PROBE_KEY = "wechat_bot:health:probe"
+PROBE = "health:probe"  # under the account's prefix
 _PROBE = "return redis.call('SET', KEYS[1], ARGV[1], 'PX', 10000)"
 
 
-def probe(redis: Redis) -> str | None:
+def probe(redis: Redis, appid: str) -> str | None:
     """None when Redis takes a write by a script (as a push's does); else what is wrong, in a few words."""
     try:
-        redis.eval(_PROBE, 1, PROBE_KEY, "1")
+        redis.eval(_PROBE, 1, account_prefix(appid) + PROBE, "1")
     except ERRORS as error:
         return explain(error)
     return None

@@ -13,7 +13,7 @@ from .endpoint.responder import Responder
 from .handlers import Context, Router
 from .handlers.default import router as default_router
 from .qr_login.handlers import router as qr_router
-from .oauth.callback import CODE_PREFIX, CallbackFlow
+from .oauth.callback import CODE, CallbackFlow
 from .oauth.client import WeChatClient
 from .endpoint.late_replies import LateReplies
 from .jssdk.ticket import JsapiTicket
@@ -25,10 +25,14 @@ from .oauth.rate_limit import RateLimit
 from .oauth.results import ResultTickets
 from .oauth.state import AuthorizeStates
 from .oauth.tokens import TokenStore
+from .keyspace import account_prefix
+from .logs import logger
+from .migration import adopt_legacy_keys
 from .once import OnceCache
 from .pending_writes import PendingWrites
 
-PUSH_PREFIX = "wechat_bot:push:"
+log = logger("wechat_bot")
+PUSH = "push:"  # + a push's identity, under the account's prefix
 
 
 @dataclass(frozen=True)
@@ -60,15 +64,23 @@ class Services:
         routes.include(default_router)
         keys = [key for key in (settings.aes_key, settings.aes_key_previous) if key]
         crypto = PushCrypto(settings.token, settings.appid, keys) if keys else None
-        replies = OnceCache(redis, PUSH_PREFIX, ttl=max(defaults.REPLY_CACHE_TTL, 2 * settings.timestamp_tolerance))
+        prefix = account_prefix(settings.appid)
+        replies = OnceCache(redis, prefix + PUSH, ttl=max(defaults.REPLY_CACHE_TTL, 2 * settings.timestamp_tolerance))
         sandboxed = client is not None
         client = client(redis) if client is not None else WeChatClient(
             settings.api_base, settings.open_base, settings.appid, settings.secret)
-        states, tokens, results = AuthorizeStates(redis), TokenStore(redis), ResultTickets(redis)
-        codes = OnceCache(redis, CODE_PREFIX, ttl=defaults.CALLBACK_RESULT_TTL,
+        appid = settings.appid
+        unreachable = redis_connection.probe(redis, appid)
+        if unreachable:
+            log.warning("Redis (%s) cannot be used now: %s; pages answer 503 and pushes the busy reply until it is "
+                        "back", redis_connection.describe(settings), unreachable)
+        legacy = not unreachable and adopt_legacy_keys(redis, appid, may_claim=not sandboxed or not settings.redis_url)
+        states, results = AuthorizeStates(redis, appid), ResultTickets(redis, appid)
+        tokens = TokenStore(redis, appid, legacy=legacy)
+        codes = OnceCache(redis, prefix + CODE, ttl=defaults.CALLBACK_RESULT_TTL,
                           pending_ttl=int(defaults.WECHAT_RETRY_BUDGET) + 5)
         callback = CallbackFlow(client, states, tokens, codes, results)
-        leases = Leases(redis)
+        leases = Leases(redis, appid)
         account_token = AccountToken(redis, client, leases)
         jsapi_ticket = JsapiTicket(redis, client, account_token, leases)
         late = LateReplies(client, account_token)
@@ -78,12 +90,12 @@ class Services:
 
     def login_limit(self) -> RateLimit:
         """The per-client limit on authorize flows started from web pages."""
-        return RateLimit(self.redis, "login")
+        return RateLimit(self.redis, self.settings.appid, "login")
 
     def renewer(self, **options) -> Renewer:
         """A renewal worker over this app's Redis and WeChat client, at the configured rate and concurrency."""
         options = {"rate": self.settings.renewal_rate, "concurrency": self.settings.renewal_concurrency, **options}
-        return Renewer(self.tokens, self.client, Leases(self.redis), **options)
+        return Renewer(self.tokens, self.client, Leases(self.redis, self.settings.appid), **options)
 
     def links(self, base_url: str, writes: PendingWrites | None = None, tag: str | None = None) -> AuthorizeLinks:
         """Authorize links whose callback is on `base_url` (the public origin of this request)."""

@@ -1,5 +1,6 @@
 """`python -m wechat_bot.startup_check`: the standalone server's settings, checked before gunicorn starts its
-workers; one line on standard error and exit status 4 when they are missing or malformed."""
+workers; one line on standard error and exit status 4 when they are missing or malformed. Then what earlier
+versions wrote to Redis is moved under the account (migration.py), here where no worker timeout runs."""
 import sys
 
 from .config import Settings
@@ -14,6 +15,10 @@ def main() -> int:
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 4
+    from . import redis_connection
+    from .migration import adopt_legacy_keys
+
+    adopt_legacy_keys(redis_connection.connect(settings), settings.appid, may_claim=True)
     return 0
 
 

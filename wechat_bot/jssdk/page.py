@@ -8,7 +8,7 @@ from flask import has_request_context, request, url_for
 
 from .. import defaults
 from ..errors import BadSigningRequest
-from ..oauth.public_url import public_base_url
+from ..oauth.public_url import origin_is_trusted, public_base_url
 from . import signing
 
 if TYPE_CHECKING:
@@ -20,6 +20,9 @@ def jssdk_config(services: "Services", url: str | None = None, apis: str | Itera
     """wx.config's dict for `url` (by default the current request's page, on the public origin)."""
     settings = services.settings
     origin = public_base_url(settings, request) if has_request_context() else settings.public_base_url
+    if has_request_context() and not origin_is_trusted(settings, request):
+        raise BadSigningRequest("url: this site's public origin is not known (set PUBLIC_BASE_URL, or TRUSTED_PROXIES "
+                                "behind a proxy), so only pages on this machine are signed")
     if url is None:
         if not has_request_context():
             raise BadSigningRequest("url: outside a request there is no current page; pass the page's URL")

@@ -36,8 +36,12 @@ def page_url(url: str, origin: str | None) -> str:
     if not _URL_CHARS.fullmatch(page):
         raise BadSigningRequest("url: must be the page's URL as the browser has it (location.href: percent-encoded, "
                                 "no spaces, nothing decoded)")
-    parts = urlsplit(page)
-    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname or "@" in parts.netloc:
+    try:
+        parts = urlsplit(page)
+        hostname = parts.hostname
+    except ValueError:  # an unclosed [ of an IPv6 host
+        raise BadSigningRequest("url: not a URL (an IPv6 host in brackets?)") from None
+    if parts.scheme not in _DEFAULT_PORTS or not hostname or "@" in parts.netloc:
         raise BadSigningRequest("url: must be an http(s) URL of a page, such as location.href.split('#')[0]")
     if origin is not None and _origin(page) != _origin(origin):
         raise BadSigningRequest(f"url: on {_shown(page)}, not this site's public origin {_shown(origin)} "

@@ -1,5 +1,5 @@
 """Users by state, refresh_tokens running out soon and the renewal backlog, read from Redis when scraped (from the refresh-token index,
-wechat_bot:refresh:ends: a sorted set, so each figure is one ZCOUNT)."""
+the account's refresh:ends: a sorted set, so each figure is one ZCOUNT)."""
 from __future__ import annotations
 
 import time
@@ -7,15 +7,15 @@ import time
 from redis import Redis
 
 from .. import defaults
-from ..oauth.tokens import REFRESH_ENDS_KEY, TokenStore
+from ..oauth.tokens import TokenStore, refresh_ends_key
 from ..redis_connection import ERRORS as REDIS_ERRORS
 
 DAY = 24 * 3600
 
 
 class UsersCollector:
-    def __init__(self, redis: Redis) -> None:
-        self._redis = redis
+    def __init__(self, redis: Redis, appid: str) -> None:
+        self._redis, self._appid, self._ends = redis, appid, refresh_ends_key(appid)
 
     def collect(self):
         from prometheus_client.core import GaugeMetricFamily  # on a scrape only: see metrics/registry.py
@@ -27,14 +27,14 @@ class UsersCollector:
                                    "N days: these users will be asked to authorize again", labels=["days"])
         try:
             with self._redis.pipeline(transaction=False) as pipe:
-                pipe.zremrangebyscore(REFRESH_ENDS_KEY, "-inf", now - defaults.RECORD_GRACE)  # records gone by now
-                pipe.zcount(REFRESH_ENDS_KEY, "-inf", now)
-                pipe.zcount(REFRESH_ENDS_KEY, f"({now}", now + defaults.EXPIRING_WITHIN)
-                pipe.zcount(REFRESH_ENDS_KEY, f"({now + defaults.EXPIRING_WITHIN}", "+inf")
+                pipe.zremrangebyscore(self._ends, "-inf", now - defaults.RECORD_GRACE)  # records gone by now
+                pipe.zcount(self._ends, "-inf", now)
+                pipe.zcount(self._ends, f"({now}", now + defaults.EXPIRING_WITHIN)
+                pipe.zcount(self._ends, f"({now + defaults.EXPIRING_WITHIN}", "+inf")
                 for days in (1, 3, 7):
-                    pipe.zcount(REFRESH_ENDS_KEY, f"({now}", now + days * DAY)
+                    pipe.zcount(self._ends, f"({now}", now + days * DAY)
                 _, reauth, expiring, active, *within = pipe.execute()
-            backlog, lag = TokenStore(self._redis).backlog(now)
+            backlog, lag = TokenStore(self._redis, self._appid).backlog(now)
         except REDIS_ERRORS:
             return
         for state, count in (("active", active), ("expiring", expiring), ("reauth_required", reauth)):

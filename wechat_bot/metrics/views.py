@@ -28,7 +28,7 @@ def scrape():
         MultiProcessCollector(registry)
     else:
         registry.register(_Process(REGISTRY))
-    registry.register(UsersCollector(services.redis))
+    registry.register(UsersCollector(services.redis, services.settings.appid))
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
 

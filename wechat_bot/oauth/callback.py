@@ -20,7 +20,7 @@ from .tokens import ACTIVE, TokenRecord, TokenStore
 
 log = logger("wechat_bot.oauth")
 
-CODE_PREFIX = "wechat_bot:oauth:code:"
+CODE = "oauth:code:"  # + the code's digest, under the account's prefix
 
 
 class CallbackRefused(WeChatBotError):

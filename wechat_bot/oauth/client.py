@@ -16,7 +16,7 @@ from urllib.parse import quote
 import requests
 
 from .. import defaults
-from ..errors import WeChatError, WeChatUnavailable
+from ..errors import WeChatError, WeChatUnavailable, errcode_label
 from ..logs import logger
 from ..metrics.registry import metrics
 
@@ -129,7 +129,7 @@ class WeChatClient:
                 metrics().wechat_calls.labels(api, "0").inc()
                 return answer
             except WeChatError as error:
-                metrics().wechat_calls.labels(api, str(error.errcode)).inc()
+                metrics().wechat_calls.labels(api, errcode_label(error.errcode)).inc()
                 if error.errcode != -1:
                     raise
                 reason = "system busy (-1)"

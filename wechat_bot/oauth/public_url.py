@@ -30,6 +30,15 @@ def public_base_url(settings: Settings, request: Request) -> str:
     return _configured_origin(settings, request.environ) or request.host_url.rstrip("/")
 
 
+def origin_is_trusted(settings: Settings, request: Request) -> bool:
+    """The public origin is not the client's to say: PUBLIC_BASE_URL, the tunnel, a trusted proxy's headers, or a
+    Host that names this machine (a DNS-rebinding page cannot make a browser send one)."""
+    from .visitor import loopback_host
+
+    return bool(settings.trusted_proxies or _configured_origin(settings, request.environ)
+                or loopback_host(request.host))
+
+
 def app_base(settings: Settings, request: Request) -> str:
     """Where this app's routes live as the phone sees them: the public origin, the mount point of the WSGI app
     (SCRIPT_NAME, e.g. under DispatcherMiddleware) and WECHAT_URL_PREFIX."""

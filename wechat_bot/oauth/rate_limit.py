@@ -9,14 +9,16 @@ from typing import Callable
 from redis import Redis
 
 from .. import defaults
+from ..keyspace import account_prefix
 
-KEY_PREFIX = "wechat_bot:ratelimit:"
+KEY = "ratelimit:"  # under the account's prefix
 
 
 class RateLimit:
-    def __init__(self, redis: Redis, name: str, *, limit: int = defaults.LOGIN_RATE_LIMIT,
+    def __init__(self, redis: Redis, appid: str, name: str, *, limit: int = defaults.LOGIN_RATE_LIMIT,
                  window: int = defaults.LOGIN_RATE_WINDOW, clock: Callable[[], float] = time.time) -> None:
-        self._redis, self._name, self.limit, self.window, self._clock = redis, name, limit, window, clock
+        self._redis, self.limit, self.window, self._clock = redis, limit, window, clock
+        self._prefix = f"{account_prefix(appid)}{KEY}{name}:"
 
     def allow(self, address: str | None) -> bool:
         """Count one more for the client at `address`; False once it is over the limit in this window."""
@@ -40,7 +42,7 @@ class RateLimit:
         return int(self._redis.get(self._key(who)) or 0) >= self.limit
 
     def _key(self, who: str) -> str:
-        return f"{KEY_PREFIX}{self._name}:{who}:{int(self._clock() // self.window)}"
+        return f"{self._prefix}{who}:{int(self._clock() // self.window)}"
 
 
 def client_of(address: str | None) -> str:

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 from .. import defaults
-from ..errors import WeChatError, WeChatUnavailable
+from ..errors import WeChatError, WeChatUnavailable, errcode_label
 from ..leases import Leases
 from ..logs import loggable, logger
 from ..redis_connection import ERRORS as REDIS_ERRORS
@@ -42,7 +42,7 @@ class Renewer:
         self.concurrency = concurrency or defaults.RENEWAL_CONCURRENCY
         rate = rate or defaults.RENEWAL_RATE
         self.batch = batch or max(1, int(min(rate, defaults.RENEWAL_RATE_SHARED) * defaults.RENEWAL_BATCH_SECONDS))
-        self.quota = quota or RenewalQuota(store.redis, rate, clock=clock)
+        self.quota = quota or RenewalQuota(store.redis, store.appid, rate, clock=clock)
         self._pool: ThreadPoolExecutor | None = None  # made at the first sweep, kept until run() returns
         self._waiting = 0  # claimed users no thread has started on yet
         self._low = threading.Condition()  # notified as threads start: the pool may be running low
@@ -275,7 +275,7 @@ class Renewer:
             answer = self.client.refresh(record.refresh_token)
         except WeChatError as error:
             outcome = "reauth" if error.needs_reauth else "quota" if error.errcode in QUOTA_ERRCODES else "retried"
-            metrics().renewals.labels(outcome, str(error.errcode)).inc()
+            metrics().renewals.labels(outcome, errcode_label(error.errcode)).inc()
             if error.needs_reauth:
                 self.store.mark_reauth(record, self._clock())
                 log.info("refresh_token of %s is dead (%d): re-authorization needed", loggable(record.openid),

@@ -16,12 +16,13 @@ from typing import Callable
 from redis import Redis
 
 from .. import defaults
+from ..keyspace import account_prefix
 
 # + the Unix second: refreshes all workers started in that second. One small counter a second, gone after a few
 # seconds, so a global key that any shard holds with ease; spreading it would only split one count.
-BUDGET_PREFIX = "wechat_bot:renewal:budget:"
+BUDGET = "renewal:budget:"
 # Exists while every worker's renewals pause (WeChat answered 45009 or 45011); its time to live is the pause left.
-PAUSE_KEY = "wechat_bot:renewal:paused"
+PAUSE = "renewal:paused"  # both under the account's prefix
 
 
 class QuotaReached(Exception):
@@ -37,9 +38,10 @@ class RenewalQuota:
     """Permission to start one refresh: `take()` waits for this process's rate and the shared budget, and raises
     QuotaReached while the shared pause lasts."""
 
-    def __init__(self, redis: Redis, rate: float, *, shared: int = defaults.RENEWAL_RATE_SHARED,
+    def __init__(self, redis: Redis, appid: str, rate: float, *, shared: int = defaults.RENEWAL_RATE_SHARED,
                  clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> None:
         self._redis, self._clock, self._sleep = redis, clock, sleep
+        self._budget, self._pause = account_prefix(appid) + BUDGET, account_prefix(appid) + PAUSE
         self._gap, self._next = 1.0 / rate, 0.0
         self._shared = shared
         self._chunk = max(1, min(shared, math.ceil(rate / 10)))  # a tenth of a second's work per draw
@@ -76,11 +78,11 @@ class RenewalQuota:
 
     def _reserve(self, second: int) -> int:
         """What is left of a chunk of `second`'s budget; learns of a shared pause on the way (one round trip)."""
-        key = f"{BUDGET_PREFIX}{second}"
+        key = f"{self._budget}{second}"
         with self._redis.pipeline(transaction=False) as pipe:
             pipe.set(key, 0, nx=True, ex=5)  # the counter and its expiry in one command: never one without the other
             pipe.incrby(key, self._chunk)
-            pipe.pttl(PAUSE_KEY)
+            pipe.pttl(self._pause)
             _, total, pause_ms = pipe.execute()
         if pause_ms > 0:
             self._paused_until = self._clock() + pause_ms / 1000
@@ -90,11 +92,11 @@ class RenewalQuota:
     def pause(self, seconds: float = defaults.RENEWAL_QUOTA_PAUSE) -> None:
         """WeChat said a quota is reached: every worker's renewals pause for `seconds`."""
         self._paused_until = self._clock() + seconds
-        self._redis.set(PAUSE_KEY, 1, px=int(seconds * 1000))
+        self._redis.set(self._pause, 1, px=int(seconds * 1000))
 
     def paused_for(self) -> float:
         """Seconds the shared pause still lasts (0 when renewals may go on); read from Redis."""
-        pause_ms = self._redis.pttl(PAUSE_KEY)
+        pause_ms = self._redis.pttl(self._pause)
         if pause_ms > 0:
             self._paused_until = self._clock() + pause_ms / 1000
         return max(0.0, self._paused_until - self._clock())

@@ -5,7 +5,8 @@ from typing import Any, Iterator
 
 from redis import Redis
 
-from .tokens import USER_PREFIX, TokenRecord, TokenStore, openid_of
+from ..keyspace import account_prefix
+from .tokens import USER, TokenRecord, TokenStore, openid_of
 
 
 def mask(secret: str) -> str:
@@ -32,7 +33,7 @@ def all_records(redis: Redis, store: TokenStore) -> Iterator[TokenRecord]:
     """Every stored user, by SCAN (for the operator's commands, not for renewal); a cluster client scans every
     node."""
     seen = set()
-    for key in redis.scan_iter(match=USER_PREFIX + "*", count=1000):
+    for key in redis.scan_iter(match=account_prefix(store.appid) + USER + "*", count=1000):
         openid = openid_of(key)
         record = store.get(openid) if openid not in seen else None
         if record is not None:

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from redis import Redis
 
 from .. import defaults
+from ..keyspace import account_prefix
 from ..pending_writes import PendingWrites
 
-KEY_PREFIX = "wechat_bot:oauth:state:"
-LASTING_PREFIX = "wechat_bot:oauth:menu_state:"  # states of menu links: no expiry, not consumed
+STATE = "oauth:state:"  # under the account's prefix
+LASTING = "oauth:menu_state:"  # states of menu links: no expiry, not consumed
 _ALPHABET = string.ascii_letters + string.digits
 STATE_LENGTH = 32  # WeChat allows [A-Za-z0-9] up to 128 bytes; 32 hex digits carry 128 random bits
 
@@ -26,10 +27,15 @@ STATE_LENGTH = 32  # WeChat allows [A-Za-z0-9] up to 128 bytes; 32 hex digits ca
 TAG_LENGTH = 20  # a state begins with its slot tag: the push's, for a link sent in a reply (one slot, one script)
 
 
-def state_key(state: str) -> str:
+def state_key(appid: str, state: str) -> str:
+    prefix = account_prefix(appid) + STATE
     if len(state) > TAG_LENGTH:
-        return f"{KEY_PREFIX}{{{state[:TAG_LENGTH]}}}{state[TAG_LENGTH:]}"
-    return KEY_PREFIX + state
+        return f"{prefix}{{{state[:TAG_LENGTH]}}}{state[TAG_LENGTH:]}"
+    return prefix + state
+
+
+def lasting_key(appid: str, state: str) -> str:
+    return account_prefix(appid) + LASTING + state
 
 
 def new_state(tag: str | None = None) -> str:
@@ -53,15 +59,15 @@ class StateRecord:
 
 
 class AuthorizeStates:
-    def __init__(self, redis: Redis, ttl: int = defaults.STATE_TTL) -> None:
-        self._redis, self.ttl = redis, ttl
+    def __init__(self, redis: Redis, appid: str, ttl: int = defaults.STATE_TTL) -> None:
+        self._redis, self.ttl, self.appid = redis, ttl, appid
 
     def issue(self, scope: str, openid: str | None = None, next_path: str | None = None,
               writes: PendingWrites | None = None, browser: str | None = None, tag: str | None = None) -> str:
         """A new state; with `writes`, its Redis write rides with the push's reply instead of costing a trip
         (`tag` puts it in the push's slot)."""
         state = new_state(tag)
-        key, value = state_key(state), StateRecord(scope, openid, next_path, browser).to_json()
+        key, value = state_key(self.appid, state), StateRecord(scope, openid, next_path, browser).to_json()
         if writes is None:
             self._redis.set(key, value, ex=self.ttl)
         else:
@@ -72,7 +78,7 @@ class AuthorizeStates:
         """A state for a link that lives for months (a menu button): reusable, bound to no openid."""
         digest = hashlib.sha256(f"{scope}|{next_path or ''}".encode()).hexdigest()
         state = "m" + "".join(ch for ch in digest if ch.isalnum())[:31]
-        self._redis.set(LASTING_PREFIX + state, StateRecord(scope, None, next_path).to_json())
+        self._redis.set(lasting_key(self.appid, state), StateRecord(scope, None, next_path).to_json())
         return state
 
     def consume(self, state: str) -> StateRecord | None:
@@ -80,9 +86,9 @@ class AuthorizeStates:
         A menu link's lasting state is read, not removed."""
         if not well_formed(state):
             return None
-        raw = self._redis.getdel(state_key(state)) or self._redis.get(LASTING_PREFIX + state)
+        raw = self._redis.getdel(state_key(self.appid, state)) or self._redis.get(lasting_key(self.appid, state))
         return StateRecord(**json.loads(raw)) if raw else None
 
     def restore(self, state: str, record: StateRecord) -> None:
         """Put a consumed state back, when its use failed for a reason the user can retry."""
-        self._redis.set(state_key(state), record.to_json(), ex=self.ttl)
+        self._redis.set(state_key(self.appid, state), record.to_json(), ex=self.ttl)

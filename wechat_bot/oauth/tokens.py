@@ -10,37 +10,51 @@ from redis import Redis
 from redis.exceptions import NoScriptError
 
 from .. import defaults
+from ..keyspace import account_prefix
 from ..redis_connection import is_cluster
 
-USER_PREFIX = "wechat_bot:user:"  # + {openid}: the record; the braces keep a user's keys in one cluster slot
-REAUTH_PREFIX = "wechat_bot:reauth:"  # + {openid}: the scope of a fresh authorize link the next reply carries
+# Each key is under the account's prefix (keyspace.py): the suffixes below follow `wechat_bot:<AppID>:`.
+USER = "user:"  # + {openid}: the record; the braces keep a user's keys in one cluster slot
+REAUTH = "reauth:"  # + {openid}: the scope of a fresh authorize link the next reply carries
 # What is due, for every user: one sorted set (about 100 bytes a user, so 100 MB at a million, on one shard),
 # because "what is due now" must stay one O(log n) read. It is written beside a user's record, never in the
 # same script, so each script stays in one slot; the order of the writes makes every crash in between heal.
 # A worker claims a batch by moving its entries ahead to the claim's end, in one script on this key alone.
-DUE_KEY = "wechat_bot:renewal:due"
+DUE = "renewal:due"
 # When each user's refresh_token runs out (a sorted set, for the metrics' users-by-state and "ending within N days":
 # one ZCOUNT each). One shard, as the schedule: about 60 bytes a user; entries past the record's grace are trimmed.
-REFRESH_ENDS_KEY = "wechat_bot:refresh:ends"
-HEARTBEAT_KEY = "wechat_bot:renewal:heartbeat"  # Unix time the last renewal sweep of any worker completed
+REFRESH_ENDS = "refresh:ends"
+HEARTBEAT = "renewal:heartbeat"  # Unix time the last renewal sweep of any worker completed
 
-LEGACY_USER_PREFIX, LEGACY_REAUTH_KEY = "wechat_bot:user:", "wechat_bot:reauth"  # before hash tags (0.10)
+# Where earlier versions kept a user: 0.10 (a hash, no hash tag; re-authorize markers in one hash) and 0.11–0.12
+# (the present layout, but with no account in the key). Read once, then moved under the account (migration.py).
+LEGACY_USER_PREFIX, LEGACY_REAUTH_KEY = "wechat_bot:user:", "wechat_bot:reauth"
+UNSCOPED_USER_PREFIX, UNSCOPED_REAUTH_PREFIX = "wechat_bot:user:", "wechat_bot:reauth:"
+
 
 ACTIVE, EXPIRING, REAUTH_REQUIRED = "active", "expiring", "reauth_required"
 
 
-def user_key(openid: str) -> str:
-    return f"{USER_PREFIX}{{{openid}}}"
+def user_key(appid: str, openid: str) -> str:
+    return f"{account_prefix(appid)}{USER}{{{openid}}}"
 
 
-def reauth_key(openid: str) -> str:
-    return f"{REAUTH_PREFIX}{{{openid}}}"
+def reauth_key(appid: str, openid: str) -> str:
+    return f"{account_prefix(appid)}{REAUTH}{{{openid}}}"
+
+
+def schedule_key(appid: str) -> str:
+    return account_prefix(appid) + DUE
+
+
+def refresh_ends_key(appid: str) -> str:
+    return account_prefix(appid) + REFRESH_ENDS
 
 
 def openid_of(key: bytes | str) -> str:
     """The openid in a record's key."""
     text = key.decode() if isinstance(key, bytes) else key
-    return text[len(USER_PREFIX):].strip("{}")
+    return text[text.rindex(USER) + len(USER):].strip("{}")
 
 
 @dataclass(frozen=True)
@@ -122,8 +136,12 @@ REFRESH_TOKEN_INDEX = _FIELDS.index("refresh_token") + 1  # its place in the sto
 class TokenStore:
     """Per-user OAuth tokens and when each is due for renewal."""
 
-    def __init__(self, redis: Redis, *, clock: Callable[[], float] = time.time) -> None:
-        self._redis, self._clock = redis, clock
+    def __init__(self, redis: Redis, appid: str, *, legacy: bool = False, clock: Callable[[], float] = time.time) -> None:
+        """`legacy`: this account holds what earlier versions wrote under no account (migration.py); a record not
+        found under the account is looked for there too, and moved."""
+        self._redis, self._clock, self.appid, self.legacy = redis, clock, appid, legacy
+        self._due, self._ends = schedule_key(appid), refresh_ends_key(appid)
+        self._heartbeat = account_prefix(appid) + HEARTBEAT
         self._cas = redis.register_script(_COMPARE_AND_SAVE)
         self._save = redis.register_script(_SAVE)
         self._claim = redis.register_script(_CLAIM)
@@ -137,9 +155,9 @@ class TokenStore:
         first: a crash in between leaves an entry whose record the renewer reads afresh, never a record that
         nobody renews."""
         args: list[Any] = [record.refresh_token_expires_at + defaults.RECORD_GRACE, record.status, record.to_json()]
-        keys = [user_key(record.openid), reauth_key(record.openid)]
+        keys = [user_key(self.appid, record.openid), reauth_key(self.appid, record.openid)]
         with self._redis.pipeline(transaction=False) as pipe:
-            _index(pipe, record)
+            self._index(pipe, record)
             if is_cluster(self._redis):  # a cluster pipeline takes no script: the schedule, then the record
                 pipe.execute()
                 self._save(keys=keys, args=args)
@@ -151,7 +169,7 @@ class TokenStore:
                 self._save(keys=keys, args=args)
 
     def get(self, openid: str) -> TokenRecord | None:
-        raw = self._redis.get(user_key(openid))
+        raw = self._redis.get(user_key(self.appid, openid))
         if raw:
             return TokenRecord.from_json(raw)
         return self._migrate(openid)
@@ -160,80 +178,92 @@ class TokenStore:
         """Their records, in one round trip (one GET each: their keys are in as many slots as users)."""
         with self._redis.pipeline(transaction=False) as pipe:
             for openid in openids:
-                pipe.get(user_key(openid))
+                pipe.get(user_key(self.appid, openid))
             found = pipe.execute()
         return [TokenRecord.from_json(raw) if raw else self._migrate(openid) for openid, raw in zip(openids, found)]
 
     def _migrate(self, openid: str) -> TokenRecord | None:
-        """A record kept by an earlier version (`wechat_bot:user:<openid>`, no hash tag; re-authorize markers in
-        one hash) moves to the present keys the first time it is read, so an upgrade drops no user's tokens."""
-        raw = self._redis.hgetall(LEGACY_USER_PREFIX + openid) if "{" not in openid else None
-        if not raw:
+        """A record kept by an earlier version moves to the present keys the first time it is read, so an upgrade
+        drops no user's tokens: 0.11–0.12's (`wechat_bot:user:{openid}`, under no account) or 0.10's (a hash with
+        no hash tag; re-authorize markers in one hash)."""
+        if not self.legacy or "{" in openid or "}" in openid:
             return None
-        record = TokenRecord.from_hash(raw)
-        scope = self._redis.hget(LEGACY_REAUTH_KEY, openid)
+        unscoped = self._redis.get(f"{UNSCOPED_USER_PREFIX}{{{openid}}}")
+        if unscoped:
+            record = TokenRecord.from_json(unscoped)
+            scope = self._redis.get(f"{UNSCOPED_REAUTH_PREFIX}{{{openid}}}")
+        else:
+            raw = self._redis.hgetall(LEGACY_USER_PREFIX + openid)
+            if not raw:
+                return None
+            record = TokenRecord.from_hash(raw)
+            scope = self._redis.hget(LEGACY_REAUTH_KEY, openid)
         self.save(record)
         if scope and record.status == REAUTH_REQUIRED:
-            self._redis.set(reauth_key(openid), scope, exat=record.refresh_token_expires_at + defaults.RECORD_GRACE)
-        self._redis.delete(LEGACY_USER_PREFIX + openid)
-        self._redis.hdel(LEGACY_REAUTH_KEY, openid)
+            self._redis.set(reauth_key(self.appid, openid), scope,
+                            exat=record.refresh_token_expires_at + defaults.RECORD_GRACE)
+        with self._redis.pipeline(transaction=False) as pipe:  # one slot: both tagged with the openid
+            pipe.delete(f"{UNSCOPED_USER_PREFIX}{{{openid}}}", f"{UNSCOPED_REAUTH_PREFIX}{{{openid}}}")
+            pipe.delete(LEGACY_USER_PREFIX + openid)
+            pipe.hdel(LEGACY_REAUTH_KEY, openid)
+            pipe.execute()
         return record
 
     def delete(self, openid: str) -> bool:
         with self._redis.pipeline(transaction=False) as pipe:
-            pipe.delete(user_key(openid))
-            pipe.delete(reauth_key(openid))
-            pipe.zrem(DUE_KEY, openid)
-            pipe.zrem(REFRESH_ENDS_KEY, openid)
+            pipe.delete(user_key(self.appid, openid))
+            pipe.delete(reauth_key(self.appid, openid))
+            pipe.zrem(self._due, openid)
+            pipe.zrem(self._ends, openid)
             deleted, *_ = pipe.execute()
         return bool(deleted)
 
     def due(self, now: float, limit: int) -> list[str]:
         """Openids whose renewal time has come, oldest first: costs O(log n + due), never a scan."""
-        return [m.decode() for m in self._redis.zrangebyscore(DUE_KEY, "-inf", now, start=0, num=limit)]
+        return [m.decode() for m in self._redis.zrangebyscore(self._due, "-inf", now, start=0, num=limit)]
 
     def claim_due(self, now: float, limit: int, until: float) -> list[tuple[str, float]]:
         """Up to `limit` users due at `now`, oldest first, with when each fell due; in the same script their entries
         move to `until`, so workers sweeping at once take disjoint batches, and a batch whose worker dies is due
         again at `until`. Costs O(limit × log n)."""
-        raw = self._claim(keys=[DUE_KEY], args=[now, limit, until])
+        raw = self._claim(keys=[self._due], args=[now, limit, until])
         return [(raw[i].decode(), float(raw[i + 1])) for i in range(0, len(raw), 2)]
 
     def schedule_many(self, renew_at: dict[str, float]) -> None:
         """Their next renewals, in one command. Only for users still in the schedule: one revoked, or whose
         refresh_token died, meanwhile stays out."""
         if renew_at:
-            self._redis.zadd(DUE_KEY, renew_at, xx=True)
+            self._redis.zadd(self._due, renew_at, xx=True)
 
     def unclaim(self, due: dict[str, float]) -> None:
         """Hand claimed users back at the time they fell due (a worker stopping, a pause); an entry rescheduled
         since, or gone, is left as it is."""
         if due:
-            self._redis.zadd(DUE_KEY, due, xx=True, lt=True)
+            self._redis.zadd(self._due, due, xx=True, lt=True)
 
     def backlog(self, now: float) -> tuple[int, float]:
         """How many users are due and not yet claimed, and how long the oldest of them has waited (seconds). The
         users a worker has claimed and is renewing (a few seconds of its work) are not counted: their entries
         sit at their claim's end."""
         with self._redis.pipeline(transaction=False) as pipe:  # one key: one slot, one round trip
-            pipe.zcount(DUE_KEY, "-inf", now)
-            pipe.zrange(DUE_KEY, 0, 0, withscores=True)
+            pipe.zcount(self._due, "-inf", now)
+            pipe.zrange(self._due, 0, 0, withscores=True)
             count, oldest = pipe.execute()
         return count, max(0.0, now - oldest[0][1]) if count else 0.0
 
     def beat(self, at: float) -> None:
-        self._redis.set(HEARTBEAT_KEY, int(at))
+        self._redis.set(self._heartbeat, int(at))
 
     def last_beat(self) -> float | None:
-        raw = self._redis.get(HEARTBEAT_KEY)
+        raw = self._redis.get(self._heartbeat)
         return float(raw) if raw else None
 
     def unschedule(self, openid: str) -> None:
-        self._redis.zrem(DUE_KEY, openid)
+        self._redis.zrem(self._due, openid)
 
     def reschedule(self, openid: str, at: float) -> None:
         """Try again at `at`; only for a record still in the schedule."""
-        self._redis.zadd(DUE_KEY, {openid: at}, xx=True)
+        self._redis.zadd(self._due, {openid: at}, xx=True)
 
     def apply_refresh(self, used: TokenRecord, answer: dict[str, Any], now: float,
                       schedule: dict[str, float] | None = None) -> bool:
@@ -260,7 +290,7 @@ class TokenStore:
         return self._compare_and_save(used.refresh_token, dead, reauth_scope=used.scope)
 
     def reauth_scope(self, openid: str) -> str | None:
-        raw = self._redis.get(reauth_key(openid))
+        raw = self._redis.get(reauth_key(self.appid, openid))
         return raw.decode() if raw else None
 
     def _compare_and_save(self, expected_refresh_token: str, record: TokenRecord, reauth_scope: str = "",
@@ -268,26 +298,24 @@ class TokenStore:
         """The record, if the stored refresh_token is still the one used; then its place in the schedule."""
         args = [expected_refresh_token, record.refresh_token_expires_at + defaults.RECORD_GRACE, record.status,
                 reauth_scope, record.to_json(), REFRESH_TOKEN_INDEX]
-        if not self._cas(keys=[user_key(record.openid), reauth_key(record.openid)], args=args):
+        if not self._cas(keys=[user_key(self.appid, record.openid), reauth_key(self.appid, record.openid)], args=args):
             return False
         if schedule is not None and record.status != REAUTH_REQUIRED:
             schedule[record.openid] = record.renew_at
             if record.refresh_token != expected_refresh_token:  # rotated: its 30 days start again
-                self._redis.zadd(REFRESH_ENDS_KEY, {record.openid: record.refresh_token_expires_at})
+                self._redis.zadd(self._ends, {record.openid: record.refresh_token_expires_at})
             return True
         with self._redis.pipeline(transaction=False) as pipe:
-            _index(pipe, record)
+            self._index(pipe, record)
             pipe.execute()
         return True
-
-
-def _index(pipe, record: TokenRecord) -> None:
-    """Queue the record's entries in the schedule (none while it awaits the user) and the refresh-token index."""
-    if record.status == REAUTH_REQUIRED:
-        pipe.zrem(DUE_KEY, record.openid)
-    else:
-        pipe.zadd(DUE_KEY, {record.openid: record.renew_at})
-    pipe.zadd(REFRESH_ENDS_KEY, {record.openid: record.refresh_token_expires_at})
+    def _index(self, pipe, record: TokenRecord) -> None:
+        """Queue the record's entries in the schedule (none while it awaits the user) and the refresh-token index."""
+        if record.status == REAUTH_REQUIRED:
+            pipe.zrem(self._due, record.openid)
+        else:
+            pipe.zadd(self._due, {record.openid: record.renew_at})
+        pipe.zadd(self._ends, {record.openid: record.refresh_token_expires_at})
 
 
 # KEYS: the user's record, the user's re-authorize marker (one slot: both tagged with the openid).

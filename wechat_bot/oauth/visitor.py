@@ -2,11 +2,9 @@
 
 Behind the README's ngrok setup every visitor reaches us from the local agent, 127.0.0.1: counted by peer, one
 visitor's logins would use up everyone's. The agent is recognised as a loopback peer that forwards for someone
-(X-Forwarded-For) to a host that is not a loopback one (ngrok passes the visitor's Host through): then the visitor
-is the address the agent appended last to X-Forwarded-For (what a visitor sent there itself comes before it). The
-host is not compared with the tunnel's public one: a visitor can spell that host another way (with :443, with a
-final dot), and the agent's API may not answer, and either would make the visitor loopback. A request to the
-loopback host stays 127.0.0.1's. Behind nginx or another proxy, TRUSTED_PROXIES=N makes ProxyFix set the peer
+(X-Forwarded-For): then the visitor is the address the agent appended last to X-Forwarded-For (what a visitor sent
+there itself comes before it). Whatever Host it names (a loopback one included: a Host header is the client's to
+write), a forwarded request is never a loopback caller. Behind nginx or another proxy, TRUSTED_PROXIES=N makes ProxyFix set the peer
 from its headers.
 """
 from __future__ import annotations
@@ -24,12 +22,12 @@ def visitor_address(settings: Settings, request: Request) -> str | None:
     if settings.trusted_proxies or not is_loopback(peer):
         return peer
     forwarded = request.headers.get("X-Forwarded-For", "")
-    if not forwarded or _loopback_host(request.host):
+    if not forwarded:
         return peer
-    return forwarded.split(",")[-1].strip() or peer
+    return forwarded.split(",")[-1].strip() or "-"
 
 
-def _loopback_host(host: str) -> bool:
+def loopback_host(host: str) -> bool:
     """localhost, 127.0.0.1 or [::1], with or without a port."""
     try:
         name = urlsplit("//" + host).hostname or ""

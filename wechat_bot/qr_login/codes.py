@@ -14,9 +14,10 @@ from .. import defaults
 from ..errors import WeChatError
 from ..oauth.account_token import AccountToken
 from ..oauth.client import WeChatClient
-from .scenes import KEY_PREFIX, QrScenes, Scene, new_scene
+from .computer import Computer
+from .scenes import QrScenes, Scene, new_scene
 
-CAPABILITY_KEY = KEY_PREFIX + "capability:"  # + AppID: "qr" or "chat", what the last try of qrcode/create said
+CAPABILITY_KEY = "wechat_bot:qr:capability:"  # + AppID: "qr" or "chat", what the last try of qrcode/create said
 UNAUTHORIZED = (48001,)  # api unauthorized: no parametric codes for this account
 
 
@@ -30,10 +31,11 @@ class QrCodes:
     def __init__(self, redis: Redis, client: WeChatClient, token: AccountToken, scenes: QrScenes) -> None:
         self._redis, self._client, self._token, self._scenes = redis, client, token, scenes
 
-    def show(self, browser: str, next_path: str | None) -> Scene:
-        """A new code, bound to `browser`; WeChatError / WeChatUnavailable when WeChat refuses or is down."""
+    def show(self, browser: str, next_path: str | None, computer: Computer) -> Scene:
+        """A new code, bound to `browser` (on `computer`); WeChatError / WeChatUnavailable when WeChat refuses or is
+        down."""
         now, scene = time.time(), new_scene()
-        record = Scene(scene, browser, next_path, now, now + self._scenes.ttl)
+        record = Scene(scene, browser, next_path, now, now + self._scenes.ttl, computer=computer.to_dict())
         appid = self._client.appid
         if capability(self._redis, appid) != "chat":
             try:
@@ -44,7 +46,7 @@ class QrCodes:
                     raise
                 self._redis.set(CAPABILITY_KEY + appid, "chat", ex=defaults.QR_CAPABILITY_TTL)
         if not record.url:
-            record.kind, record.chat_code = "chat", self._scenes.free_chat_code()
+            record.kind, record.chat_code = "chat", self._scenes.reserve_chat_code(scene)
         self._scenes.save(record)
         return record
 

@@ -19,6 +19,7 @@ from ..logs import logger
 from ..oauth.links import CALLBACK_PATH
 from ..oauth.rate_limit import RateLimit
 from .codes import capability
+from .computer import Computer
 from .scenes import CHAT_CODE_LENGTH, SCENE_PREFIX, QrScenes, Scene, expired, shown_clock
 
 router = Router()
@@ -47,13 +48,13 @@ def chat_code_sent(msg: BaseMessage, ctx: Context) -> str | None:
     """Only for an account whose desktops show chat codes: elsewhere six digits pass on to the site's handlers."""
     if capability(ctx.redis, ctx.settings.appid) != "chat":
         return None
-    if not RateLimit(ctx.redis, "qr-chat", limit=defaults.QR_CHAT_CODE_LIMIT).allow_key(msg.source):
+    if not RateLimit(ctx.redis, ctx.settings.appid, "qr-chat", limit=defaults.QR_CHAT_CODE_LIMIT).allow_key(msg.source):
         return "尝试次数过多，请一分钟后再试。"
-    misses = RateLimit(ctx.redis, "qr-chat-misses", limit=defaults.QR_CHAT_CODE_MISSES)
+    misses = RateLimit(ctx.redis, ctx.settings.appid, "qr-chat-misses", limit=defaults.QR_CHAT_CODE_MISSES)
     if misses.spent("account"):
         return PAUSED_TEXT
     digits = _CHAT_CODE.fullmatch(msg.content).group(1)  # any script's digits: full-width ones from a Chinese IME
-    scene = QrScenes(ctx.redis).scene_of_chat_code(f"{int(digits):0{CHAT_CODE_LENGTH}d}")
+    scene = QrScenes(ctx.redis, ctx.settings.appid).scene_of_chat_code(f"{int(digits):0{CHAT_CODE_LENGTH}d}")
     if scene is None:
         if misses.count("account") == misses.limit:  # the miss that spends the budget: said once a window
             log.warning("chat codes paused until the minute ends: %d wrong codes this minute from all users together "
@@ -63,7 +64,7 @@ def chat_code_sent(msg: BaseMessage, ctx: Context) -> str | None:
 
 
 def answer_scan(ctx: Context, scene: str, openid: str) -> str:
-    record = QrScenes(ctx.redis).scan(scene, openid)
+    record = QrScenes(ctx.redis, ctx.settings.appid).scan(scene, openid)
     if expired(record):
         return EXPIRED_TEXT
     if record.openid != openid:
@@ -83,5 +84,6 @@ def confirm_text(record: Scene, base: str) -> str:
     site = site_name(base)
     shown = shown_clock(record)
     link = f"{base}/oauth/qr/confirm?" + urlencode({"scene": record.scene, "t": record.confirm})
-    return (f"你正在电脑上登录「{site}」（二维码于 {shown} 显示）。\n"
-            f'<a href="{link}">确认登录</a>\n如果不是你本人在操作，请不要确认。')
+    computer = Computer.from_dict(record.computer).label()
+    return (f"你正在电脑上登录「{site}」（二维码于 {shown} 显示）。\n将要登录的电脑：{computer}\n"
+            f'<a href="{link}">确认登录</a>\n如果面前没有这台电脑，或不是你本人在操作，请不要确认。')

@@ -10,14 +10,15 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from redis import Redis
 
 from .. import defaults
+from ..keyspace import account_prefix
 
-KEY_PREFIX = "wechat_bot:qr:"
+KEY = "qr:"  # + the scene, or chat: + a short code; under the account's prefix
 SCENE_PREFIX = "wbl"  # every scene we make starts so: the account's other QR codes pass to other handlers
 CHAT_CODE_LENGTH = 6
 # The phone's confirm step says when the code was shown, for the user to compare with their own clock: in China's
@@ -70,14 +71,15 @@ class Scene:
     state: str = "pending"
     openid: str = ""
     confirm: str = ""
+    computer: dict = field(default_factory=dict)  # the computer that showed the code (computer.py)
 
 
-def scene_key(scene: str) -> str:
-    return KEY_PREFIX + scene
+def scene_key(appid: str, scene: str) -> str:
+    return account_prefix(appid) + KEY + scene
 
 
-def chat_code_key(code: str) -> str:
-    return KEY_PREFIX + "chat:" + code
+def chat_code_key(appid: str, code: str) -> str:
+    return account_prefix(appid) + KEY + "chat:" + code
 
 
 def new_scene() -> str:
@@ -85,42 +87,40 @@ def new_scene() -> str:
 
 
 class QrScenes:
-    def __init__(self, redis: Redis, ttl: int = defaults.QR_TTL) -> None:
-        self._redis, self.ttl = redis, ttl
+    def __init__(self, redis: Redis, appid: str, ttl: int = defaults.QR_TTL) -> None:
+        self._redis, self.ttl, self.appid = redis, ttl, appid
         self._scan, self._decide = redis.register_script(_SCAN), redis.register_script(_DECIDE)
         self._spend = redis.register_script(_SPEND)
 
     def save(self, record: Scene) -> None:
-        self._redis.set(scene_key(record.scene), json.dumps(asdict(record)), ex=self.ttl)
-        if record.chat_code:
-            self._redis.set(chat_code_key(record.chat_code), record.scene, ex=self.ttl)
+        self._redis.set(scene_key(self.appid, record.scene), json.dumps(asdict(record)), ex=self.ttl)
 
     def get(self, scene: str) -> Scene | None:
-        return _scene(self._redis.get(scene_key(scene)))
+        return _scene(self._redis.get(scene_key(self.appid, scene)))
 
     def scene_of_chat_code(self, code: str) -> str | None:
         """The scene a short code sent in chat stands for; the code is used up."""
-        found = self._redis.getdel(chat_code_key(code))
+        found = self._redis.getdel(chat_code_key(self.appid, code))
         return found.decode() if found else None
 
-    def free_chat_code(self) -> str:
-        """A short code no live scene uses."""
+    def reserve_chat_code(self, scene: str) -> str:
+        """A short code no live scene uses, taken for `scene` in the same step that finds it free (SET NX)."""
         while True:
             code = "".join(secrets.choice("0123456789") for _ in range(CHAT_CODE_LENGTH))
-            if not self._redis.exists(chat_code_key(code)):
+            if self._redis.set(chat_code_key(self.appid, code), scene, nx=True, ex=self.ttl):
                 return code
 
     def scan(self, scene: str, openid: str) -> Scene | None:
         """Record the scan; the scene as it is now (scanned by someone else, or moved on: its own state)."""
-        return _scene(self._scan(keys=[scene_key(scene)], args=[openid, secrets.token_urlsafe(16)]))
+        return _scene(self._scan(keys=[scene_key(self.appid, scene)], args=[openid, secrets.token_urlsafe(16)]))
 
     def decide(self, scene: str, openid: str, confirm: str, confirmed: bool) -> Scene | None:
         state = "confirmed" if confirmed else "cancelled"
-        return _scene(self._decide(keys=[scene_key(scene)], args=[openid, confirm, state]))
+        return _scene(self._decide(keys=[scene_key(self.appid, scene)], args=[openid, confirm, state]))
 
     def spend(self, scene: str, browser: str) -> Scene | None:
         """The scene; confirmed and shown in `browser`, it is spent (deleted) in the same step."""
-        return _scene(self._spend(keys=[scene_key(scene)], args=[browser]))
+        return _scene(self._spend(keys=[scene_key(self.appid, scene)], args=[browser]))
 
 
 def _scene(raw: bytes | str | None) -> Scene | None:

@@ -19,6 +19,7 @@ from ..oauth.site_login import browser_binding, current_site_user, in_wechat, si
 from ..oauth.visitor import visitor_address
 from ..redis_connection import ERRORS as REDIS_ERRORS
 from .codes import QrCodes
+from .computer import Computer, describe, same_network
 from .handlers import site_name
 from .scenes import QrScenes, Scene, expired, shown_clock
 
@@ -38,7 +39,7 @@ def _services():
 
 
 def _scenes() -> QrScenes:
-    return QrScenes(_services().redis)
+    return QrScenes(_services().redis, _services().settings.appid)
 
 
 class NoCode(WeChatBotError):
@@ -56,12 +57,14 @@ def shown_code(services, next_path: str | None, renew: bool = False) -> Scene:
     record = _shown_here(browser)
     if record is not None and not renew and record.state in ("pending", "scanned") and not expired(record):
         return record
-    if not RateLimit(services.redis, "qr", limit=defaults.QR_RATE_LIMIT,
+    if not RateLimit(services.redis, services.settings.appid, "qr", limit=defaults.QR_RATE_LIMIT,
                      window=defaults.QR_RATE_WINDOW).allow(visitor_address(services.settings, request)):
         raise NoCode("too_many", 429)
     codes = QrCodes(services.redis, services.client, services.account_token, _scenes())
+    computer = describe(request.headers.get("User-Agent", ""), visitor_address(services.settings, request),
+                        services.settings.ip_db)
     try:
-        record = codes.show(browser, next_path)
+        record = codes.show(browser, next_path, computer)
     except (WeChatError, WeChatUnavailable) as error:
         log.warning("sign-in QR code not made: %s", loggable(str(error), 160))
         raise NoCode("wechat", 503) from None
@@ -161,9 +164,12 @@ def confirm_page():
     refusal = _as_the_scanner(record, ask=True)
     if refusal is not None:
         return refusal
+    computer = Computer.from_dict(record.computer)
+    phone = visitor_address(_services().settings, request) or ""
     return render_template("qr_login/confirm.html", title="确认登录", record=record, token=token,
                            site=site_name(public_base_url(_services().settings, request)),
-                           shown=shown_clock(record))
+                           shown=shown_clock(record), computer=computer.label(),
+                           elsewhere=bool(computer.ip) and not same_network(computer.ip, phone))
 
 
 @bp.post("/oauth/qr/confirm")

@@ -8,10 +8,16 @@ from flask import Flask
 from redis import Redis
 
 from . import api, authorize, console, followers, jssdk, not_simulated, qrcodes  # noqa: F401  (routes on api.bp)
+from .. import errors
+from .host_check import ORIGIN, guard
 from .pusher import Pusher
 from .store import Fault, SandboxConfig, SandboxStore
 
 __all__ = ["create_sandbox_app", "init_app", "serve", "Fault", "SandboxConfig", "SandboxStore"]
+
+guard(api.bp, authorize.bp, jssdk.bp, console.bp)
+for _blueprint in (api.bp, authorize.bp, jssdk.bp, console.bp):  # Redis down: a 503 page or JSON, in a site too
+    errors.init_app(_blueprint)
 
 
 def init_app(app: Flask, store: SandboxStore) -> None:
@@ -22,9 +28,11 @@ def init_app(app: Flask, store: SandboxStore) -> None:
     app.register_blueprint(jssdk.bp)
 
 
-def serve(app: Flask, services, prefix: str | None) -> None:
-    """The sandbox WeChat (API, authorize page) and its chat and tokens pages, beside the app's own routes."""
+def serve(app: Flask, services, prefix: str | None, origin: str | None = None) -> None:
+    """The sandbox WeChat (API, authorize page) and its chat and tokens pages, beside the app's own routes;
+    `origin`, where it is served (for a sandbox on the network, the one Host besides loopback it answers)."""
     settings = services.settings
+    app.extensions[ORIGIN] = origin
     app.extensions["wechat_sandbox"] = SandboxStore(services.redis, settings.appid, settings.secret)
     app.extensions["wechat_sandbox_pusher"] = Pusher(settings.token, settings.appid, settings.aes_key)
     for blueprint in (api.bp, authorize.bp, jssdk.bp, console.bp):

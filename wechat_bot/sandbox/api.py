@@ -13,7 +13,8 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request, url_for
 
 from .menu_rules import menu_error
-from .store import SandboxStore
+from .. import json_body
+from .store import SandboxStore, key
 
 bp = Blueprint("sandbox_api", __name__)
 
@@ -211,7 +212,7 @@ def global_token():
 @api("/cgi-bin/stable_token", "POST")
 def stable_token():
     try:
-        body = json.loads(request.get_data() or b"{}")
+        body = json_body.loads(request.get_data() or b"{}")
     except ValueError:
         return error(47001)
     if not isinstance(body, dict):
@@ -242,7 +243,7 @@ def _posted_json() -> tuple[Any, Response | None]:
     if not _account_token_valid():
         return None, error(40001)
     try:
-        return json.loads(request.get_data() or b""), None
+        return json_body.loads(request.get_data() or b""), None
     except ValueError:
         return None, error(47001)
 
@@ -282,7 +283,7 @@ def create_menu():
     problem = menu_error(menu)
     if problem:
         return error(problem)
-    store().redis.set("wechat_sandbox:menu", json.dumps(menu, ensure_ascii=False))
+    store().redis.set(key(store().appid, "menu"), json.dumps(menu, ensure_ascii=False))
     return answer({"errcode": 0, "errmsg": "ok"})
 
 
@@ -290,7 +291,7 @@ def create_menu():
 def get_menu():
     if not _account_token_valid():
         return error(40001)
-    raw = store().redis.get("wechat_sandbox:menu")
+    raw = store().redis.get(key(store().appid, "menu"))
     if not raw:
         return error(46003)
     menu = json.loads(raw)
@@ -305,7 +306,7 @@ def get_menu():
 def delete_menu():
     if not _account_token_valid():
         return error(40001)
-    store().redis.delete("wechat_sandbox:menu")
+    store().redis.delete(key(store().appid, "menu"))
     return answer({"errcode": 0, "errmsg": "ok"})
 
 
@@ -331,7 +332,7 @@ def avatar(openid: str) -> Response:
     """A sandbox user's avatar, made from their openid and nickname (WeChat's is a thirdwx.qlogo.cn image)."""
     from markupsafe import escape
 
-    nickname = store().user(openid)["nickname"] if store().redis.sismember("wechat_sandbox:users", openid) else openid
+    nickname = store().user(openid)["nickname"] if store().known(openid) else openid
     hue = int(hashlib.sha1(openid.encode()).hexdigest()[:4], 16) % 360
     body = _AVATAR.format(hue=hue, initial=escape((nickname.strip() or "?")[0]))
     return Response(body, content_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})

@@ -32,7 +32,11 @@ def _checked(params) -> tuple[dict | None, tuple[str, int] | None]:
     redirect_uri = params.get("redirect_uri", "")
     if not redirect_uri:
         return None, _refusal(10011, "redirect_uri 参数错误")
-    parts = urlsplit(redirect_uri)
+    try:
+        parts = urlsplit(redirect_uri)
+        parts.port  # noqa: B018: a port that is not a number raises here, as an unclosed [ does above
+    except ValueError:
+        return None, _refusal(10011, "redirect_uri 参数错误")
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return None, _refusal(10003, "redirect_uri 域名与后台配置不一致")
     if params.get("response_type") != "code":

@@ -11,6 +11,7 @@ from markupsafe import Markup, escape
 
 from .. import page_headers
 from ..oauth import report
+from ..json_body import request_json
 from .authorize import USER_COOKIE, _OPENID
 from .jssdk import js_domains
 from . import qrcodes
@@ -113,11 +114,11 @@ def jssdk():
 @bp.post("/sandbox/api/user")
 def choose_user():
     """Be this WeChat user in this browser (created if new); the authorize page will know you by it."""
-    data = request.get_json(silent=True) or {}
+    data = request_json(request) or {}
     openid = str(data.get("openid", "")).strip()
     if not _OPENID.fullmatch(openid):
         return jsonify(error="openid 只能是 1-64 个字母、数字、- 或 _"), 400
-    existing = _sandbox().redis.exists(f"wechat_sandbox:user:{openid}")
+    existing = _sandbox().known(openid)
     nickname = str(data.get("nickname", "")).strip()[:32] or None
     user = _sandbox().save_user(openid, nickname=nickname) if nickname or not existing else _sandbox().user(openid)
     user = {**user, "avatar": user["headimgurl"] or url_for("sandbox_api.avatar", openid=openid)}
@@ -129,7 +130,7 @@ def choose_user():
 @bp.post("/sandbox/api/push")
 def push():
     """Send what the user typed or did to /wechat as WeChat would; answer with the exchange."""
-    data = request.get_json(silent=True) or {}
+    data = request_json(request) or {}
     openid = request.cookies.get(USER_COOKIE, "")
     if not _OPENID.fullmatch(openid):
         return jsonify(error="请先选择一个微信用户"), 400

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, jsonify, request, send_from_directory
 
 from .. import page_headers
+from ..json_body import request_json
 from .api import store
 from .authorize import USER_COOKIE, _OPENID
 
@@ -35,7 +36,7 @@ def jweixin() -> Response:
 @bp.post("/sandbox/api/jssdk/verify")
 def verify() -> Response:
     """wx.config's check, as WeChat's client makes it: `url` is the one WeChat looks at, without its #…."""
-    config = request.get_json(silent=True)
+    config = request_json(request)
     if not isinstance(config, dict):
         return jsonify(errMsg="config:fail, invalid arguments"), 400
     return jsonify(errMsg="config:" + _verdict(config))

@@ -19,8 +19,8 @@ from ..oauth.client import WeChatClient
 from ..oauth.links import CALLBACK_PATH
 from ..oauth.visitor import on_loopback
 from . import credentials
+from .store import key
 
-ORIGIN_KEY = "wechat_sandbox:origin"  # where the sandbox WeChat last served, for commands run beside it
 DEFAULT_ORIGIN = "http://127.0.0.1:5000"
 SERVE_ENV = "WECHAT_SANDBOX_ORIGIN"  # set by `wechat-bot serve` before it imports a site
 ON_NETWORK_REFUSED = ("the sandbox lets whoever reaches it be any user and expire their tokens, so it listens on "
@@ -77,16 +77,22 @@ def settings_for(settings: Settings, overrides: Mapping[str, str]) -> Settings:
     return loaded if loaded.account_name else dataclasses.replace(loaded, account_name=SANDBOX_ACCOUNT_NAME)
 
 
-def remember_origin(redis: Redis, base: str) -> None:
+def origin_key(appid: str) -> str:
+    """Where the sandbox WeChat of `appid` last served, for commands run beside it."""
+    return key(appid, "origin")
+
+
+def remember_origin(redis: Redis, appid: str, base: str) -> None:
     try:
-        redis.set(ORIGIN_KEY, base)
+        redis.set(origin_key(appid), base)
     except RedisError:
         pass
 
 
 class LocalWeChatClient(WeChatClient):
-    """The WeChat client of an app that serves its own sandbox: WeChat is this app, reached wherever the
-    current request reached it (a prefix, a mount point); outside a request, where the server said it serves."""
+    """The WeChat client of an app that serves its own sandbox: WeChat is this app, reached at the address the
+    server listens on (never one a request's Host names: that would let a client pick where the AppSecret goes),
+    under its mount point and prefix; outside a request, where the server said it serves."""
 
     def __init__(self, appid: str, secret: str, *, prefix: str, redis: Redis, origin: str | None) -> None:
         self._prefix, self._redis, self._origin = prefix, redis, origin
@@ -94,12 +100,12 @@ class LocalWeChatClient(WeChatClient):
 
     @property
     def api_base(self) -> str:
-        if has_request_context():
-            return request.host_url.rstrip("/") + request.script_root + self._prefix
         if self._origin:
-            return self._origin + self._prefix
+            return self._origin + (request.script_root if has_request_context() else "") + self._prefix
+        if has_request_context():
+            return listening_origin(request.environ) + request.script_root + self._prefix
         try:
-            remembered = self._redis.get(ORIGIN_KEY)
+            remembered = self._redis.get(origin_key(self.appid))
         except RedisError:
             remembered = None
         return remembered.decode() if remembered else DEFAULT_ORIGIN + self._prefix
@@ -122,3 +128,11 @@ class LocalWeChatClient(WeChatClient):
         if not has_request_context() and redirect_uri.endswith(CALLBACK_PATH):
             return self._authorize_url(redirect_uri[:-len(CALLBACK_PATH)], redirect_uri, scope, state)
         return super().authorize_url(redirect_uri, scope, state)
+
+
+def listening_origin(environ: dict) -> str:
+    """The address the WSGI server listens on (SERVER_NAME and SERVER_PORT: the socket's, not the Host header's),
+    as a loopback URL when it listens on every address."""
+    host, port = environ.get("SERVER_NAME", "127.0.0.1"), environ.get("SERVER_PORT", "80")
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

@@ -11,8 +11,8 @@ import segno
 from flask import Response, request
 
 from .api import _posted_json, answer, api, error, store
+from .store import key
 
-KEY_PREFIX = "wechat_sandbox:qrcode:"
 URL_PREFIX = "http://weixin.qq.com/q/"
 TEMPORARY = ("QR_SCENE", "QR_STR_SCENE")
 PERMANENT = ("QR_LIMIT_SCENE", "QR_LIMIT_STR_SCENE")
@@ -55,7 +55,7 @@ def create_qrcode():
     record = {"scene": scene, "ticket": "gQ" + code, "action": action,
               "expires_at": time.time() + min(expire, MAX_EXPIRE) if action in TEMPORARY else None}
     ttl = min(expire, MAX_EXPIRE) if action in TEMPORARY else None
-    store().redis.set(KEY_PREFIX + code, json.dumps(record), ex=ttl)
+    store().redis.set(_code_key(code), json.dumps(record), ex=ttl)
     reply = {"ticket": record["ticket"], "url": URL_PREFIX + code}
     if ttl:
         reply["expire_seconds"] = ttl
@@ -74,11 +74,15 @@ def show_qrcode():
     return Response(out.getvalue(), content_type="image/svg+xml")
 
 
+def _code_key(code: str) -> str:
+    return key(store().appid, "qrcode", code)
+
+
 def find(url: str) -> dict | None:
     """A live code the sandbox made, by the url it holds."""
     if not url.startswith(URL_PREFIX):
         return None
-    raw = store().redis.get(KEY_PREFIX + url[len(URL_PREFIX):])
+    raw = store().redis.get(_code_key(url[len(URL_PREFIX):]))
     return json.loads(raw) if raw else None
 
 

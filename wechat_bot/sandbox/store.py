@@ -1,4 +1,5 @@
-"""The sandbox WeChat's own state, in Redis under `wechat_sandbox:` so every process of it agrees.
+"""The sandbox WeChat's own state, in Redis under `wechat_sandbox:<AppID>:` so every process of it agrees, and
+two sandboxes (or a sandbox beside a real account) on one Redis keep apart.
 
 Users, authorization codes, user and global access tokens, refresh tokens, lifetimes, injected faults and
 call counters. Lifetimes and faults are settings tests change to watch expiry and failure happen.
@@ -18,8 +19,8 @@ PREFIX = "wechat_sandbox:"
 _ALNUM = string.ascii_letters + string.digits
 
 
-def key(*parts: str) -> str:
-    return PREFIX + ":".join(parts)
+def key(appid: str, *parts: str) -> str:
+    return f"{PREFIX}{appid}:" + ":".join(parts)
 
 
 def random_token(length: int = 64) -> str:
@@ -57,7 +58,7 @@ class SandboxStore:
 
     # -- settings and faults ------------------------------------------------------------------------------
     def config(self) -> SandboxConfig:
-        raw = self.redis.hgetall(key("config"))
+        raw = self.redis.hgetall(key(self.appid, "config"))
         values = {k.decode(): json.loads(v) for k, v in raw.items()}
         return SandboxConfig(**{k: v for k, v in values.items() if k in SandboxConfig.__dataclass_fields__})
 
@@ -66,29 +67,29 @@ class SandboxStore:
         if unknown:
             raise ValueError(f"unknown sandbox settings: {sorted(unknown)}")
         if changes:
-            self.redis.hset(key("config"), mapping={k: json.dumps(v) for k, v in changes.items()})
+            self.redis.hset(key(self.appid, "config"), mapping={k: json.dumps(v) for k, v in changes.items()})
         return self.config()
 
     def inject(self, api: str, fault: Fault, times: int = 1) -> None:
         """The next `times` calls of `api` (a path such as /sns/oauth2/access_token) fail this way."""
-        self.redis.rpush(key("faults", api), *[json.dumps(asdict(fault))] * times)
+        self.redis.rpush(key(self.appid, "faults", api), *[json.dumps(asdict(fault))] * times)
 
     def arrive(self, api: str) -> tuple[Fault | None, float]:
         """A call of `api` arrives: count it, and take its next injected fault and the latency, in one round trip."""
         with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hincrby(key("calls"), api, 1)
-            pipe.lpop(key("faults", api))
-            pipe.hget(key("config"), "latency")
+            pipe.hincrby(key(self.appid, "calls"), api, 1)
+            pipe.lpop(key(self.appid, "faults", api))
+            pipe.hget(key(self.appid, "config"), "latency")
             _, fault, latency = pipe.execute()
         return (Fault(**json.loads(fault)) if fault else None), float(json.loads(latency) if latency else 0)
 
     def calls(self, api: str) -> int:
-        return int(self.redis.hget(key("calls"), api) or 0)
+        return int(self.redis.hget(key(self.appid, "calls"), api) or 0)
 
     # -- users ----------------------------------------------------------------------------------------------
     def user(self, openid: str) -> dict[str, str]:
         """The simulated WeChat user, created with a default profile the first time it is seen."""
-        raw = self.redis.hgetall(key("user", openid))
+        raw = self.redis.hgetall(key(self.appid, "user", openid))
         if raw:
             return {k.decode(): v.decode() for k, v in raw.items()}
         return self.save_user(openid)
@@ -97,23 +98,23 @@ class SandboxStore:
                   unionid: str | None = None, snapshot: bool = False) -> dict[str, str]:
         profile = {"openid": openid, "nickname": nickname if nickname is not None else f"微信用户{openid[-4:]}",
                    "headimgurl": headimgurl, "unionid": unionid or "", "snapshot": "1" if snapshot else ""}
-        self.redis.hset(key("user", openid), mapping=profile)
-        self.redis.sadd(key("users"), openid)
+        self.redis.hset(key(self.appid, "user", openid), mapping=profile)
+        self.redis.sadd(key(self.appid, "users"), openid)
         return profile
 
     def known(self, openid: str) -> bool:
         """The account has seen this user (a push, a choice on the chat page, an authorization)."""
-        return bool(self.redis.sismember(key("users"), openid))
+        return bool(self.redis.sismember(key(self.appid, "users"), openid))
 
     def users(self) -> list[dict[str, str]]:
-        return [self.user(openid.decode()) for openid in sorted(self.redis.smembers(key("users")))]
+        return [self.user(openid.decode()) for openid in sorted(self.redis.smembers(key(self.appid, "users")))]
 
     # -- codes and user tokens ------------------------------------------------------------------------------
     def issue_code(self, openid: str, scope: str) -> str:
         code = "".join(secrets.choice(_ALNUM) for _ in range(32))
         ttl = self.config().code_ttl
         record = {"openid": openid, "scope": scope, "expires_at": self.clock() + ttl}
-        self.redis.set(key("code", code), json.dumps(record), ex=ttl + 3600)  # kept past expiry: 40029 then
+        self.redis.set(key(self.appid, "code", code), json.dumps(record), ex=ttl + 3600)  # kept past expiry: 40029 then
         return code
 
     def use_code(self, code: str) -> tuple[str, dict | None]:
@@ -121,7 +122,7 @@ class SandboxStore:
         outcome, record = self._live("code", code)
         if record is None:
             return outcome, None
-        if not self.redis.set(key("code-used", code), 1, nx=True, ex=3600 * 2):
+        if not self.redis.set(key(self.appid, "code-used", code), 1, nx=True, ex=3600 * 2):
             return "used", None
         return "ok", record
 
@@ -138,17 +139,17 @@ class SandboxStore:
         outcome, record = self._live("rt", refresh_token)
         if record is None:
             return outcome, None
-        self.redis.hincrby(key("refreshes"), refresh_token, 1)
+        self.redis.hincrby(key(self.appid, "refreshes"), refresh_token, 1)
         config = self.config()
         if config.rotate_refresh_token:
-            self.redis.delete(key("rt", refresh_token))
+            self.redis.delete(key(self.appid, "rt", refresh_token))
             refresh_token = random_token()
             self._save_refresh(refresh_token, record)
         return "ok", self._access(record["openid"], record["scope"], refresh_token, config)
 
     def refreshes(self, refresh_token: str) -> int:
         """How often this refresh_token was used: the renewal tests count on it."""
-        return int(self.redis.hget(key("refreshes"), refresh_token) or 0)
+        return int(self.redis.hget(key(self.appid, "refreshes"), refresh_token) or 0)
 
     def access(self, access_token: str) -> tuple[str, dict | None]:
         """('ok', record) for a live user access_token, else ('unknown' | 'expired', None)."""
@@ -156,7 +157,7 @@ class SandboxStore:
 
     def _live(self, kind: str, token: str) -> tuple[str, dict | None]:
         """('ok', record) for a stored code or token still within its lifetime, else ('unknown' | 'expired', None)."""
-        raw = self.redis.get(key(kind, token))
+        raw = self.redis.get(key(self.appid, kind, token))
         if not raw:
             return "unknown", None
         record = json.loads(raw)
@@ -164,32 +165,32 @@ class SandboxStore:
 
     def expire_access_token(self, openid: str) -> int:
         """Make every access_token of this user expired now (the tokens page's button)."""
-        return self._expire(key("at-of", openid), "at")
+        return self._expire(key(self.appid, "at-of", openid), "at")
 
     def expire_refresh_token(self, openid: str) -> int:
         """Make every refresh_token of this user expired now: the next refresh gets 42002."""
-        return self._expire(key("rt-of", openid), "rt")
+        return self._expire(key(self.appid, "rt-of", openid), "rt")
 
     def _expire(self, index: str, kind: str) -> int:
         changed = 0
         for token in self.redis.smembers(index):
-            raw = self.redis.get(key(kind, token.decode()))
+            raw = self.redis.get(key(self.appid, kind, token.decode()))
             if raw:
                 record = {**json.loads(raw), "expires_at": self.clock() - 1}
-                self.redis.set(key(kind, token.decode()), json.dumps(record), keepttl=True)
+                self.redis.set(key(self.appid, kind, token.decode()), json.dumps(record), keepttl=True)
                 changed += 1
         return changed
 
     def _save_refresh(self, token: str, record: dict) -> None:
         ttl = int(record["expires_at"] - self.clock()) + 24 * 3600
-        self.redis.set(key("rt", token), json.dumps(record), ex=max(ttl, 1))
-        self.redis.sadd(key("rt-of", record["openid"]), token)
+        self.redis.set(key(self.appid, "rt", token), json.dumps(record), ex=max(ttl, 1))
+        self.redis.sadd(key(self.appid, "rt-of", record["openid"]), token)
 
     def _access(self, openid: str, scope: str, refresh_token: str, config: SandboxConfig) -> dict[str, Any]:
         token = random_token(86)
         record = {"openid": openid, "scope": scope, "expires_at": self.clock() + config.access_token_ttl}
-        self.redis.set(key("at", token), json.dumps(record), ex=config.access_token_ttl + 3600)
-        self.redis.sadd(key("at-of", openid), token)
+        self.redis.set(key(self.appid, "at", token), json.dumps(record), ex=config.access_token_ttl + 3600)
+        self.redis.sadd(key(self.appid, "at-of", openid), token)
         return {"access_token": token, "expires_in": config.access_token_ttl, "refresh_token": refresh_token,
                 "openid": openid, "scope": scope}
 
@@ -200,7 +201,7 @@ class SandboxStore:
         stable_token and cgi-bin/token keep separate slots, as WeChat does (与getAccessToken获取的调用凭证完全
         隔离): a new token from one ends only the previous token of the same kind, 5 minutes later."""
         now, config = self.clock(), self.config()
-        slot = key("global") if stable else key("global", "cgi-bin")
+        slot = key(self.appid, "global") if stable else key(self.appid, "global", "cgi-bin")
         current = self.redis.get(slot)
         if current and stable and not force:
             record = json.loads(current)
@@ -208,20 +209,20 @@ class SandboxStore:
                 return {"access_token": record["token"], "expires_in": int(record["expires_at"] - now)}
         if current:  # the previous token lives on for 5 minutes, then dies
             old = json.loads(current)
-            self.redis.set(key("global-valid", old["token"]), 1, ex=300)
+            self.redis.set(key(self.appid, "global-valid", old["token"]), 1, ex=300)
         token = random_token(136)
         self.redis.set(slot, json.dumps({"token": token, "expires_at": now + config.global_token_ttl}))
-        self.redis.set(key("global-valid", token), 1, ex=config.global_token_ttl)
+        self.redis.set(key(self.appid, "global-valid", token), 1, ex=config.global_token_ttl)
         return {"access_token": token, "expires_in": config.global_token_ttl}
 
     def global_token_valid(self, token: str) -> bool:
-        return bool(token) and bool(self.redis.exists(key("global-valid", token)))
+        return bool(token) and bool(self.redis.exists(key(self.appid, "global-valid", token)))
 
     # -- the JS-SDK's jsapi_ticket, and what wx.getLocation answers ----------------------------------------
     def jsapi_ticket(self) -> dict[str, Any]:
         """The live ticket while it has over 5 minutes left, else a new one; an older ticket works until its end."""
         now, ttl = self.clock(), self.config().jsapi_ticket_ttl
-        current = self.redis.get(key("ticket"))
+        current = self.redis.get(key(self.appid, "ticket"))
         if current:
             record = json.loads(current)
             if record["expires_at"] - now > 300:
@@ -229,36 +230,36 @@ class SandboxStore:
                         "expires_in": int(record["expires_at"] - now)}
         ticket = random_token(86)
         self._save_ticket(ticket, now + ttl)
-        self.redis.lpush(key("tickets"), ticket)
-        self.redis.ltrim(key("tickets"), 0, 9)
+        self.redis.lpush(key(self.appid, "tickets"), ticket)
+        self.redis.ltrim(key(self.appid, "tickets"), 0, 9)
         return {"errcode": 0, "errmsg": "ok", "ticket": ticket, "expires_in": ttl}
 
     def live_jsapi_tickets(self) -> list[str]:
         """The tickets a wx.config may be signed with now: the recent ones not yet expired."""
         live = []
-        for ticket in self.redis.lrange(key("tickets"), 0, -1):
-            raw = self.redis.get(key("ticket", ticket.decode()))
+        for ticket in self.redis.lrange(key(self.appid, "tickets"), 0, -1):
+            raw = self.redis.get(key(self.appid, "ticket", ticket.decode()))
             if raw and json.loads(raw)["expires_at"] > self.clock():
                 live.append(ticket.decode())
         return live
 
     def expire_jsapi_ticket(self) -> None:
         """Make the current ticket run out now: a signature made with it fails, the next getticket gives a new one."""
-        current = self.redis.get(key("ticket"))
+        current = self.redis.get(key(self.appid, "ticket"))
         if current:
             self._save_ticket(json.loads(current)["ticket"], self.clock() - 1)
 
     def _save_ticket(self, ticket: str, expires_at: float) -> None:
         record = json.dumps({"ticket": ticket, "expires_at": expires_at})
-        self.redis.set(key("ticket"), record)
-        self.redis.set(key("ticket", ticket), record, ex=max(int(expires_at - self.clock()), 0) + 3600)
+        self.redis.set(key(self.appid, "ticket"), record)
+        self.redis.set(key(self.appid, "ticket", ticket), record, ex=max(int(expires_at - self.clock()), 0) + 3600)
 
     def remember_location(self, openid: str, latitude: str, longitude: str, label: str = "") -> None:
-        self.redis.hset(key("location", openid), mapping={"latitude": latitude, "longitude": longitude, "label": label})
+        self.redis.hset(key(self.appid, "location", openid), mapping={"latitude": latitude, "longitude": longitude, "label": label})
 
     def location(self, openid: str) -> dict[str, str] | None:
         """The user's last location sent in chat, or None."""
-        raw = self.redis.hgetall(key("location", openid))
+        raw = self.redis.hgetall(key(self.appid, "location", openid))
         return {k.decode(): v.decode() for k, v in raw.items()} or None
 
     # -- followers, their last interaction, templates -----------------------------------------------------
@@ -267,7 +268,7 @@ class SandboxStore:
 
         A user whose first push is not a follow already follows (only a follower can chat with the account)."""
         now = int(self.clock())
-        follow = key("follow", openid)
+        follow = key(self.appid, "follow", openid)
         if msg_type == "event" and event == "unsubscribe":
             self.redis.hset(follow, mapping={"subscribe": 0})
             return
@@ -281,35 +282,35 @@ class SandboxStore:
     def follower(self, openid: str) -> dict[str, int]:
         """{'subscribe': 0 or 1, 'subscribe_time', 'interacted_at' (the last message), 'event_at' (the last follow,
         click or scan)} as far as the sandbox's pushes tell; {} if none."""
-        return {k.decode(): int(v) for k, v in self.redis.hgetall(key("follow", openid)).items()}
+        return {k.decode(): int(v) for k, v in self.redis.hgetall(key(self.appid, "follow", openid)).items()}
 
     def interacted(self, openid: str, at: float | None = None) -> None:
         """Record that this user followed and interacted (at `at`, default now) without a push: tests use it."""
         moment = int(self.clock() if at is None else at)
         if not self.known(openid):
             self.save_user(openid)
-        self.redis.hsetnx(key("follow", openid), "subscribe_time", moment)
-        self.redis.hset(key("follow", openid), mapping={"subscribe": 1, "interacted_at": moment})
+        self.redis.hsetnx(key(self.appid, "follow", openid), "subscribe_time", moment)
+        self.redis.hset(key(self.appid, "follow", openid), mapping={"subscribe": 1, "interacted_at": moment})
 
     def add_template(self, template_id: str, title: str = "模板消息", content: str = "{{first.DATA}}") -> None:
         """A message template the account has added (template/send with any other template_id is 40037)."""
-        self.redis.hset(key("templates"), template_id, json.dumps({"title": title, "content": content},
+        self.redis.hset(key(self.appid, "templates"), template_id, json.dumps({"title": title, "content": content},
                                                                   ensure_ascii=False))
 
     def template_known(self, template_id: str) -> bool:
-        return bool(template_id) and bool(self.redis.hexists(key("templates"), template_id))
+        return bool(template_id) and bool(self.redis.hexists(key(self.appid, "templates"), template_id))
 
     def record_template(self, message: dict[str, Any]) -> int:
-        msgid = int(self.redis.incr(key("template-msgid"))) + 200228331
-        self.redis.rpush(key("template-sent", str(message.get("touser", ""))),
+        msgid = int(self.redis.incr(key(self.appid, "template-msgid"))) + 200228331
+        self.redis.rpush(key(self.appid, "template-sent", str(message.get("touser", ""))),
                          json.dumps({**message, "msgid": msgid}, ensure_ascii=False))
         return msgid
 
     def templates_sent(self, openid: str) -> list[dict[str, Any]]:
-        return [json.loads(raw) for raw in self.redis.lrange(key("template-sent", openid), 0, -1)]
+        return [json.loads(raw) for raw in self.redis.lrange(key(self.appid, "template-sent", openid), 0, -1)]
 
     def record_sent(self, message: dict[str, Any]) -> None:
-        self.redis.rpush(key("sent", str(message.get("touser", ""))), json.dumps(message, ensure_ascii=False))
+        self.redis.rpush(key(self.appid, "sent", str(message.get("touser", ""))), json.dumps(message, ensure_ascii=False))
 
     def sent(self, openid: str) -> list[dict[str, Any]]:
-        return [json.loads(raw) for raw in self.redis.lrange(key("sent", openid), 0, -1)]
+        return [json.loads(raw) for raw in self.redis.lrange(key(self.appid, "sent", openid), 0, -1)]

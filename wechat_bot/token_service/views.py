@@ -11,6 +11,7 @@ from ..oauth.credentials import ReauthRequired, UnknownUser, user_credentials
 from ..oauth.rate_limit import RateLimit
 from ..redis_connection import ERRORS as REDIS_ERRORS
 from ..metrics.registry import metrics
+from ..json_body import request_json
 from .callers import caller_of
 
 bp = Blueprint("token_service", __name__)
@@ -28,7 +29,7 @@ def authenticate():
     if g.caller is None:
         return _json(401, error="unauthorized")
     try:
-        allowed = RateLimit(services.redis, "api", limit=defaults.TOKEN_SERVICE_RATE_LIMIT,
+        allowed = RateLimit(services.redis, services.settings.appid, "api", limit=defaults.TOKEN_SERVICE_RATE_LIMIT,
                             window=defaults.TOKEN_SERVICE_RATE_WINDOW).allow_key(g.caller)
     except REDIS_ERRORS:
         return _json(503, error="Redis unavailable")
@@ -74,7 +75,7 @@ def account_token():
 @bp.post("/api/account-token/invalid")
 def account_token_invalid():
     """WeChat said 40001/42001 to the caller: renewed once, however many callers report the same token."""
-    body = request.get_json(silent=True)
+    body = request_json(request)
     reported = body.get("access_token") if isinstance(body, dict) else None
     if not isinstance(reported, str) or not reported:
         return _json(400, error='the body must be JSON {"access_token": "<the token WeChat refused>"}')
