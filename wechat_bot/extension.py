@@ -74,6 +74,8 @@ class WeChatBot:
             join_the_workers()
         services = Services.build(settings, redis=redis, router=self.router, deadline=deadline, client=client)
         app.extensions[EXTENSION] = services
+        if mode.flask_running():
+            services.warn_if_redis_was_down()
         app.wsgi_app = PushReceiver(app.wsgi_app, services, settings.url_prefix + "/wechat", app)
         if settings.trusted_proxies:
             from werkzeug.middleware.proxy_fix import ProxyFix

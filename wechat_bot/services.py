@@ -49,6 +49,13 @@ class Services:
     account_token: AccountToken
     jsapi_ticket: JsapiTicket
     sandboxed: bool = False  # the app serves its own sandbox WeChat (no credentials, run by hand)
+    redis_problem: str | None = None  # what was wrong with Redis when the app started (None: it took a write)
+
+    def warn_if_redis_was_down(self) -> None:
+        """One line for whoever starts a server by hand (flask run, serve) on a Redis it cannot use."""
+        if self.redis_problem:
+            log.warning("Redis (%s) cannot be used now: %s; pages answer 503 and pushes the busy reply until it is "
+                        "back", redis_connection.describe(self.settings), self.redis_problem)
 
     @classmethod
     def build(cls, settings: Settings, *, redis: Redis | None = None, router: Router | None = None,
@@ -71,9 +78,6 @@ class Services:
             settings.api_base, settings.open_base, settings.appid, settings.secret)
         appid = settings.appid
         unreachable = redis_connection.probe(redis, appid)
-        if unreachable:
-            log.warning("Redis (%s) cannot be used now: %s; pages answer 503 and pushes the busy reply until it is "
-                        "back", redis_connection.describe(settings), unreachable)
         legacy = not unreachable and adopt_legacy_keys(redis, appid, may_claim=not sandboxed or not settings.redis_url)
         states, results = AuthorizeStates(redis, appid), ResultTickets(redis, appid)
         tokens = TokenStore(redis, appid, legacy=legacy)
@@ -86,7 +90,7 @@ class Services:
         late = LateReplies(client, account_token)
         responder = Responder(routes, replies, crypto, late=late, deadline=deadline)
         return cls(settings, redis, crypto, responder, client, states, tokens, results, callback, account_token,
-                   jsapi_ticket, sandboxed=sandboxed)
+                   jsapi_ticket, sandboxed=sandboxed, redis_problem=unreachable)
 
     def login_limit(self) -> RateLimit:
         """The per-client limit on authorize flows started from web pages."""

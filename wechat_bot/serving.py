@@ -40,6 +40,7 @@ def serve_forever(host: str, port: int, *, no_worker: bool = False, sandbox_on_n
         app.extensions["wechat_bot.renewer"] = renewer  # /healthz watches this thread's sweeps
         threading.Thread(target=renewer.run, name="renewal", daemon=True).start()
     redact_werkzeug()
+    services.warn_if_redis_was_down()
     prefix = services.settings.url_prefix
     if sandboxed:
         print(f"wechat_bot sandbox: open {origin}{prefix}/sandbox/ (no WeChat credentials set, so a local WeChat "

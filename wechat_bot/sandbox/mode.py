@@ -100,10 +100,10 @@ class LocalWeChatClient(WeChatClient):
 
     @property
     def api_base(self) -> str:
-        if self._origin:
-            return self._origin + (request.script_root if has_request_context() else "") + self._prefix
         if has_request_context():
             return listening_origin(request.environ) + request.script_root + self._prefix
+        if self._origin:
+            return self._origin + self._prefix
         try:
             remembered = self._redis.get(origin_key(self.appid))
         except RedisError:
