@@ -487,3 +487,23 @@ def test_a_stale_account_token_is_renewed_once_for_the_code(site, sandbox):
     assert sandbox.calls("/cgi-bin/qrcode/create") == 2
     sandbox.inject("/cgi-bin/qrcode/create", Fault(errcode=40001), times=2)
     assert desktop_browser().get(f"{base}/oauth/qr", timeout=10).status_code == 503  # renewed once, not again
+
+
+def test_wrong_chat_codes_sent_at_once_are_counted_before_any_is_tried(site, sandbox):
+    """The budget is judged in the step that counts: a hundred wrong codes arriving together try at most 30."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from wechat_bot import defaults
+
+    sandbox.configure(parametric_qr=False)
+    base, _ = site()
+    desktop_browser().get(f"{base}/oauth/qr", timeout=10)
+    inside_one_window(defaults.QR_RATE_WINDOW, needed=30)
+
+    def guess(n: int) -> str:
+        return WeChat(http_transport(base), TOKEN, APPID, openid=f"o_crowd{n}").says(f"{n:06d}").content
+
+    with ThreadPoolExecutor(32) as pool:
+        answers = list(pool.map(guess, range(100, 200)))
+    assert answers.count(qr_handlers.UNKNOWN_CODE_TEXT) <= defaults.QR_CHAT_CODE_MISSES
+    assert answers.count(qr_handlers.PAUSED_TEXT) >= 100 - defaults.QR_CHAT_CODE_MISSES

@@ -119,6 +119,10 @@ QR_RATE_WINDOW = 60
 QR_CHAT_CODE_LIMIT = 10
 QR_CHAT_CODE_MISSES = 30  # wrong chat codes a minute from all users together, before chat codes pause
 QR_CAPABILITY_TTL = 24 * 3600
+# A browser signed in by scan stays signed in this long at most (kept server-side, so the phone can end it sooner),
+# and one user keeps at most this many such browsers: the oldest is signed out by a new one.
+QR_SESSION_TTL = 30 * 24 * 3600
+QR_SESSIONS_PER_USER = 10
 
 # The token service: calls one caller may make a minute (a system asks for a token when it starts and when WeChat
 # refuses one, not per request; this bounds one misbehaving caller).

@@ -38,6 +38,10 @@ class AuthorizeLinks:
         """A link for a menu button: its state does not expire and is not used up."""
         return self._client.authorize_url(self.callback_url, scope, self._states.issue_lasting(scope, safe_next(next_path)))
 
+    def for_state(self, scope: str, state: str) -> str:
+        """The link of a state issued before (the same flow asked for again)."""
+        return self._client.authorize_url(self.callback_url, scope, state)
+
     def for_scope(self, scope: str, openid: str | None, next_path: str | None, browser: str | None = None) -> str:
         """A link whose state is bound to `openid` (sent in chat) or to `browser` (a flow started on a page)."""
         state = self._states.issue(scope, openid, safe_next(next_path), self._writes, browser, self._tag)

@@ -37,9 +37,9 @@ class RateLimit:
             count, _ = pipe.execute()
         return count
 
-    def spent(self, who: str) -> bool:
-        """`who` has used the whole limit in this window (nothing counted)."""
-        return int(self._redis.get(self._key(who)) or 0) >= self.limit
+    def refund(self, who: str) -> None:
+        """Take back one counted in this window (it turned out not to count)."""
+        self._redis.decr(self._key(who))
 
     def _key(self, who: str) -> str:
         return f"{self._prefix}{who}:{int(self._clock() // self.window)}"

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ..services import Services
 
 OPENID, SCOPE, BROWSER = "wechat_openid", "wechat_scope", "wechat_browser"
+DESKTOP = "wechat_desktop"  # a browser signed in by scan: its entry in the user's desktop sessions
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,17 @@ class SiteUser:
         return scope in self.scope.split(",")
 
 
-def sign_in(openid: str, scope: str) -> None:
+def sign_in(openid: str, scope: str, desktop: str | None = None) -> None:
     session[OPENID], session[SCOPE] = openid, scope
+    if desktop:
+        session[DESKTOP] = desktop
+    else:
+        session.pop(DESKTOP, None)
+
+
+def sign_out() -> None:
+    for name in (OPENID, SCOPE, DESKTOP):
+        session.pop(name, None)
 
 
 def browser_binding(create: bool = False) -> str | None:
@@ -51,12 +61,21 @@ def current_site_user(services: "Services") -> SiteUser | None:
     if "wechat_bot_user" not in g:
         openid = session.get(OPENID)
         user = None
+        if openid and session.get(DESKTOP) and not _desktop_alive(services, openid, session[DESKTOP]):
+            sign_out()  # signed out from the phone
+            openid = None
         if openid:
             record = services.tokens.get(openid)
             user = SiteUser(openid, session.get(SCOPE, ""), record.nickname if record else "",
                             record.headimgurl if record else "")
         g.wechat_bot_user = user
     return g.wechat_bot_user
+
+
+def _desktop_alive(services: "Services", openid: str, sid: str) -> bool:
+    from ..qr_login.desktop_sessions import DesktopSessions
+
+    return DesktopSessions(services.redis, services.settings.appid).alive(openid, sid)
 
 
 def _has_scope(services: "Services", user: SiteUser, scope: str) -> bool:

@@ -89,6 +89,10 @@ class AuthorizeStates:
         raw = self._redis.getdel(state_key(self.appid, state)) or self._redis.get(lasting_key(self.appid, state))
         return StateRecord(**json.loads(raw)) if raw else None
 
+    def live(self, state: str) -> bool:
+        """Issued, not yet used, not expired."""
+        return well_formed(state) and bool(self._redis.exists(state_key(self.appid, state)))
+
     def restore(self, state: str, record: StateRecord) -> None:
         """Put a consumed state back, when its use failed for a reason the user can retry."""
         self._redis.set(state_key(self.appid, state), record.to_json(), ex=self.ttl)

@@ -51,15 +51,17 @@ def chat_code_sent(msg: BaseMessage, ctx: Context) -> str | None:
     if not RateLimit(ctx.redis, ctx.settings.appid, "qr-chat", limit=defaults.QR_CHAT_CODE_LIMIT).allow_key(msg.source):
         return "尝试次数过多，请一分钟后再试。"
     misses = RateLimit(ctx.redis, ctx.settings.appid, "qr-chat-misses", limit=defaults.QR_CHAT_CODE_MISSES)
-    if misses.spent("account"):
+    tried = misses.count("account")  # counted as a miss before it is looked up, in the same step that judges it
+    if tried > misses.limit:
+        if tried == misses.limit + 1:  # the first try past the budget: said once a window
+            log.warning("chat codes paused until the minute ends: %d wrong codes this minute from all users together "
+                        "(someone may be guessing the codes desktops show)", defaults.QR_CHAT_CODE_MISSES)
         return PAUSED_TEXT
     digits = _CHAT_CODE.fullmatch(msg.content).group(1)  # any script's digits: full-width ones from a Chinese IME
     scene = QrScenes(ctx.redis, ctx.settings.appid).scene_of_chat_code(f"{int(digits):0{CHAT_CODE_LENGTH}d}")
     if scene is None:
-        if misses.count("account") == misses.limit:  # the miss that spends the budget: said once a window
-            log.warning("chat codes paused until the minute ends: %d wrong codes this minute from all users together "
-                        "(someone may be guessing the codes desktops show)", defaults.QR_CHAT_CODE_MISSES)
         return UNKNOWN_CODE_TEXT
+    misses.refund("account")  # a right code was no miss
     return answer_scan(ctx, scene, msg.source)
 
 

@@ -118,6 +118,18 @@ class QrScenes:
         state = "confirmed" if confirmed else "cancelled"
         return _scene(self._decide(keys=[scene_key(self.appid, scene)], args=[openid, confirm, state]))
 
+    def who_state(self, scene: str, browser: str) -> str | None:
+        """The authorize state the confirm page already issued for this scene and phone, while it lives."""
+        found = self._redis.get(self._who_key(scene, browser))
+        return found.decode() if found else None
+
+    def remember_who_state(self, record: Scene, browser: str, state: str) -> None:
+        ttl = max(1, min(int(record.expires_at - time.time()), defaults.STATE_TTL))
+        self._redis.set(self._who_key(record.scene, browser), state, ex=ttl)
+
+    def _who_key(self, scene: str, browser: str) -> str:
+        return f"{account_prefix(self.appid)}{KEY}who:{scene}:{browser}"
+
     def spend(self, scene: str, browser: str) -> Scene | None:
         """The scene; confirmed and shown in `browser`, it is spent (deleted) in the same step."""
         return _scene(self._spend(keys=[scene_key(self.appid, scene)], args=[browser]))
@@ -133,4 +145,8 @@ def expired(record: Scene | None) -> bool:
 
 def shown_clock(record: Scene) -> str:
     """When the code was shown, as the phone's clock says it: HH:MM in China's time."""
-    return datetime.fromtimestamp(record.shown_at, CHINA_TIME).strftime("%H:%M")
+    return china_clock(record.shown_at, "%H:%M")
+
+
+def china_clock(moment: float, pattern: str = "%m月%d日 %H:%M") -> str:
+    return datetime.fromtimestamp(moment, CHINA_TIME).strftime(pattern)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+from urllib.parse import parse_qs, urlsplit
 
 import segno
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
@@ -15,13 +16,15 @@ from ..oauth.pages import MESSAGES, message_page, render_icon
 from ..oauth.public_url import app_base, public_base_url
 from ..oauth.rate_limit import RateLimit
 from ..oauth.signals import announce
-from ..oauth.site_login import browser_binding, current_site_user, in_wechat, sign_in
+from ..oauth.site_login import browser_binding, current_site_user, in_wechat, require_login, sign_in
 from ..oauth.visitor import visitor_address
 from ..redis_connection import ERRORS as REDIS_ERRORS
 from .codes import QrCodes
 from .computer import Computer, describe, same_network
+from .desktop_sessions import DesktopSessions
+from .notice import tell_the_user
 from .handlers import site_name
-from .scenes import QrScenes, Scene, expired, shown_clock
+from .scenes import QrScenes, Scene, china_clock, expired, shown_clock
 
 bp = Blueprint("qr_login", __name__, template_folder="templates")
 page_headers.init_app(bp)
@@ -144,10 +147,12 @@ def _finish(browser: str | None, record: Scene | None) -> str | None:
     spent = _scenes().spend(record.scene, browser)
     if spent is None or spent.state != "confirmed":
         return None
-    sign_in(spent.openid, SCOPE)
+    services, computer = _services(), Computer.from_dict(spent.computer)
+    sign_in(spent.openid, SCOPE, DesktopSessions(services.redis, services.settings.appid).add(spent.openid, computer))
     session.pop(SESSION_SCENE, None)
     log.info("signed in by QR code: %s", loggable(spent.openid))
-    announce(spent.openid, SCOPE, _services().tokens.get(spent.openid), spent.next)
+    tell_the_user(services, spent.openid, computer, url_for("qr_login.sessions", _external=False))
+    announce(spent.openid, SCOPE, services.tokens.get(spent.openid), spent.next)
     return spent.next or "/"
 
 
@@ -188,6 +193,31 @@ def confirm():
     return message_page("qr_confirmed" if confirmed else "qr_cancelled", 200)
 
 
+@bp.get("/oauth/qr/sessions")
+def sessions():
+    """On the phone, from the notice in chat: the computers signed in as this user by scan, each with 退出."""
+    services = _services()
+    refusal = require_login(services, "snsapi_base")
+    if refusal is not None:
+        return refusal
+    openid = current_site_user(services).openid
+    listed = DesktopSessions(services.redis, services.settings.appid).list(openid)
+    return render_template("qr_login/sessions.html", title="已登录的电脑", sessions=listed,
+                           ended=request.args.get("ended"), clock=china_clock)
+
+
+@bp.post("/oauth/qr/sessions/end")
+def end_session():
+    services = _services()
+    user = current_site_user(services)
+    if user is None:
+        return message_page("expired", 403)
+    ended = DesktopSessions(services.redis, services.settings.appid).end(user.openid, request.form.get("sid", ""))
+    if ended:
+        log.info("desktop signed out from the phone by %s", loggable(user.openid))
+    return redirect(url_for("qr_login.sessions", ended=1 if ended else None))
+
+
 def qr_svg(content: str) -> Markup:
     """The QR code as inline SVG, drawn here: no outside image on the page."""
     out = io.BytesIO()
@@ -221,7 +251,15 @@ def _as_the_scanner(record: Scene, ask: bool):
         return message_page("open_in_wechat", 403)
     back = url_for("qr_login.confirm_page", scene=record.scene, t=request.args.get("t", ""), **{_ASKED: 1})
     links = services.links(app_base(services.settings, request))
-    return redirect(links.for_scope("snsapi_base", None, back, browser_binding(create=True)))
+    browser = browser_binding(create=True)
+    reused = _scenes().who_state(record.scene, browser)
+    if reused and services.states.live(reused):  # one live state per scene and phone, however often it is opened
+        return redirect(links.for_state("snsapi_base", reused))
+    if not services.login_limit().allow(visitor_address(services.settings, request)):
+        return message_page("too_many", 429)
+    link = links.for_scope("snsapi_base", None, back, browser)
+    _scenes().remember_who_state(record, browser, parse_qs(urlsplit(link).query)["state"][0])
+    return redirect(link)
 
 
 _ASKED = "who"  # the confirm page came back from the authorize that says who the phone is
