@@ -234,6 +234,29 @@ def test_reports_cannot_force_renewals_faster_than_wechat_allows(service, sandbo
     assert report(second) == second and sandbox.calls(STABLE) == calls
 
 
+def test_one_caller_cannot_spend_the_days_forced_renewals_of_all(service, sandbox, redis):
+    """WeChat's 20 forced renewals a day are the account's: one system reporting every token it gets spends at most
+    its own share, and another system's genuine report still gets a new token."""
+    from wechat_bot import defaults
+
+    base, _ = service
+    report = lambda token, key=KEY: requests.post(base + "/api/account-token/invalid",  # noqa: E731
+                                                  json={"access_token": token}, headers=bearer(key), timeout=10)
+    token = requests.get(base + "/api/account-token", headers=bearer(), timeout=10).json()["access_token"]
+    for _ in range(defaults.TOKEN_SERVICE_FORCES_PER_CALLER):
+        redis.delete(f"wechat_bot:account_token:{APPID}:forced")  # 30 s pass between reports
+        answer = report(token)
+        assert answer.status_code == 200 and answer.json()["access_token"] != token
+        token = answer.json()["access_token"]
+    redis.delete(f"wechat_bot:account_token:{APPID}:forced")
+    calls = sandbox.calls(STABLE)
+    refused = report(token)
+    assert refused.status_code == 429 and "forced renewals" in refused.json()["error"]
+    assert sandbox.calls(STABLE) == calls  # nothing forced for it
+    other = report(token, OTHER_KEY)
+    assert other.status_code == 200 and other.json()["access_token"] != token
+
+
 def test_unknown_calls_under_api_say_nothing_without_a_key_and_are_json_with_one(service):
     base, _ = service
     for method, path in (("GET", "/api/nothing"), ("POST", "/api/account-token"), ("DELETE", "/api/jsapi-ticket")):

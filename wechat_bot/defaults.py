@@ -128,6 +128,9 @@ QR_SESSIONS_PER_USER = 10
 # refuses one, not per request; this bounds one misbehaving caller).
 TOKEN_SERVICE_RATE_LIMIT = 600
 TOKEN_SERVICE_RATE_WINDOW = 60
+# Forced account-token renewals one caller of the token service may cause a day (UTC): WeChat allows the account 20,
+# so one system that reports every token it gets cannot spend the day's for the others (README: at most 4 systems).
+TOKEN_SERVICE_FORCES_PER_CALLER = 5
 
 # WeChat allows stable_token with force_refresh every 30 s and 20 times a day; a reported token is renewed by force
 # within those (the token service's POST /api/account-token/invalid), and kept past them.

@@ -35,6 +35,10 @@ return 0
 """
 
 
+class ForcesSpent(Exception):
+    """The caller that reported the token has caused its share of the day's forced renewals: the token is kept."""
+
+
 class AccountToken:
     def __init__(self, redis: Redis, client: WeChatClient, leases: Leases, *,
                  clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> None:
@@ -50,15 +54,16 @@ class AccountToken:
         """The token every process uses and when it expires (Unix time), fetching one if needed."""
         return self._under_lease(lambda kept: False)
 
-    def renew_if_current(self, reported: str) -> tuple[str, float]:
+    def renew_if_current(self, reported: str, budget: Callable[[], bool] | None = None) -> tuple[str, float]:
         """A caller says WeChat refused `reported` (40001/42001): if it is still the one kept, fetch a new one
         (force_refresh, under the lease); whoever reports it after that gets the new one without another call."""
         found = self._record()
         if found is None or found[0] != reported:
             return self.current()
-        return self._under_lease(lambda kept: kept[0] == reported)
+        return self._under_lease(lambda kept: kept[0] == reported, budget)
 
-    def _under_lease(self, stale: Callable[[tuple[str, float]], bool]) -> tuple[str, float]:
+    def _under_lease(self, stale: Callable[[tuple[str, float]], bool],
+                     budget: Callable[[], bool] | None = None) -> tuple[str, float]:
         """The kept token unless `stale(kept)` says otherwise; else one fetched by whoever holds the lease, while
         the others wait for it (within the retry budget). `stale` judges the token read, not a second read: another
         process's renewal landing between two reads made a reporter return the very token it reported."""
@@ -71,7 +76,11 @@ class AccountToken:
             if owner:
                 try:
                     cached = self._fresh()
-                    if cached and (not stale(cached) or not self._may_force()):
+                    if cached and not stale(cached):
+                        return cached
+                    if cached and budget is not None and not budget():
+                        raise ForcesSpent()
+                    if cached and not self._may_force():
                         return cached
                     return self._fetch(force=cached is not None)
                 finally:

@@ -7,6 +7,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from .. import defaults
 from ..errors import WeChatError, WeChatUnavailable
 from ..logs import loggable, logger
+from ..oauth.account_token import ForcesSpent
 from ..oauth.credentials import ReauthRequired, UnknownUser, user_credentials
 from ..oauth.rate_limit import RateLimit
 from ..redis_connection import ERRORS as REDIS_ERRORS
@@ -79,7 +80,16 @@ def account_token_invalid():
     reported = body.get("access_token") if isinstance(body, dict) else None
     if not isinstance(reported, str) or not reported:
         return _json(400, error='the body must be JSON {"access_token": "<the token WeChat refused>"}')
-    token, expires_at = _services().account_token.renew_if_current(reported)
+    services, caller = _services(), g.caller
+    forces = RateLimit(services.redis, services.settings.appid, "forced", limit=defaults.TOKEN_SERVICE_FORCES_PER_CALLER,
+                       window=24 * 3600)  # a UTC day
+    try:
+        token, expires_at = services.account_token.renew_if_current(reported, lambda: forces.allow_key(caller))
+    except ForcesSpent:
+        log.warning("token service: caller=%s reported the account token past its %d forced renewals today: kept",
+                    caller, defaults.TOKEN_SERVICE_FORCES_PER_CALLER)
+        return _json(429, error=f"this caller has caused {defaults.TOKEN_SERVICE_FORCES_PER_CALLER} forced renewals "
+                     "today (WeChat allows the account 20): the token is kept; check the caller uses the newest one")
     return jsonify(access_token=token, expires_at=int(expires_at))
 
 
