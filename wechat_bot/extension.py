@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable, Iterable, Mapping
 
-from flask import Flask, current_app
+from flask import Flask, current_app, has_app_context
 from flask.sessions import SecureCookieSessionInterface
 from redis import Redis
 
@@ -19,9 +19,11 @@ from .config import Settings
 from .endpoint.receive import PushReceiver
 from .errors import ConfigError
 from .handlers import Router
+from .handlers.context import handling
 from .load_failure import one_line
 from .jssdk import page as jssdk_page
 from .qr_login import views as qr_page
+from .oauth.account_client import AccountClient
 from .oauth.credentials import UserCredentials, user_credentials
 from .oauth.site_login import SiteUser, current_site_user, require_login
 from .services import Services
@@ -108,8 +110,17 @@ class WeChatBot:
     # -- for the site's own pages and code -----------------------------------------------------------------
     @property
     def services(self) -> Services:
-        """The current app's parts (inside an app or request context)."""
+        """The current app's parts (inside an app or request context, or a handler answering a push)."""
+        if not has_app_context():
+            ctx = handling.get()
+            if ctx is not None and ctx.services is not None:
+                return ctx.services
         return current_app.extensions[EXTENSION]
+
+    @property
+    def client(self) -> AccountClient:
+        """wechatpy's WeChatClient, every API of it, on the account token every process shares; one per process."""
+        return self.services.account_client()
 
     @property
     def current_user(self) -> SiteUser | None:

@@ -9,6 +9,7 @@ from typing import Any, Callable
 from wechatpy.messages import BaseMessage
 
 from ..logs import loggable, logger
+from .context import handling
 
 log = logger("wechat_bot.handlers")
 
@@ -116,7 +117,11 @@ class Router:
                     continue
                 if pure_only and not route.pure:
                     return Outcome(None, impure_at=index)
-                result = route.call(msg, ctx)
+                entered = handling.set(ctx)
+                try:
+                    result = route.call(msg, ctx)
+                finally:
+                    handling.reset(entered)
             except Exception:
                 log.exception("handler %s failed on push %s from %s", route.name,
                               loggable(msg._data.get("MsgId") or msg._data.get("CreateTime", "")), loggable(msg.source))
