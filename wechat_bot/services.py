@@ -16,6 +16,7 @@ from .handlers.default import router as default_router
 from .qr_login.handlers import router as qr_router
 from .oauth.callback import CODE_PREFIX, CallbackFlow
 from .oauth.client import WeChatClient, _session_for
+from .endpoint.cs_quota import CustomerServiceQuota
 from .endpoint.late_replies import LateReplies
 from .jssdk.ticket import JsapiTicket
 from .leases import Leases
@@ -76,7 +77,7 @@ class Services:
         leases = Leases(redis)
         account_token = AccountToken(redis, client, leases)
         jsapi_ticket = JsapiTicket(redis, client, account_token, leases)
-        late = LateReplies(client, account_token)
+        late = LateReplies(client, account_token, CustomerServiceQuota(redis))
         responder = Responder(routes, replies, crypto, late=late, deadline=deadline)
         clients = AccountClients(lambda: AccountClient(
             account_token, settings.appid, settings.secret, lambda: client.api_base,
