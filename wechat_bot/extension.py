@@ -7,6 +7,7 @@ no app, so one instance serves any number of apps, each with its own settings.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any, Callable, Iterable, Mapping
 
@@ -55,25 +56,36 @@ class WeChatBot:
         from .sandbox import mode
 
         settings = Settings.for_app(app.config, overrides)
-        sandboxed, origin = (False, None)
+        sandboxed, origin, testing = False, None, False
         if settings.missing_credentials:
             sandboxed, origin = mode.wanted(sandbox_origin)
+            if not sandboxed and app.testing:  # the site's own tests: the sandbox account, in process
+                from .sandbox import in_process
+
+                sandboxed, origin, testing = True, in_process.ORIGIN, True
+                settings = dataclasses.replace(settings, var_dir=in_process.scratch_dir())
             if not sandboxed:
                 raise settings.missing_credentials_error()
+            var_dir = settings.var_dir
             settings = mode.settings_for(settings, {**_from_config(app.config), **(overrides or {})})
+            if testing:
+                settings = dataclasses.replace(settings, var_dir=var_dir)
         logs.configure(settings.log_format)
         logs.redact_werkzeug()  # under `flask run`, werkzeug logs the sandbox's calls and the callback's code
         _sessions(app, settings)
-        client = None
+        client = api_session = None
         if sandboxed:
-            client = functools.partial(_local_client, settings, origin)
+            if testing:
+                api_session = functools.partial(in_process.in_process_session, app)
+            client = functools.partial(_local_client, settings, origin, api_session)
         if redis is None and not settings.redis_url and mode.flask_running():  # Ctrl-C stops what it started,
             _stop_embedded_redis_at_exit(settings.var_dir)  # even while it is still starting
         if settings.metrics and mode.flask_running():
             from .metrics.multiprocess import join_the_workers
 
             join_the_workers()
-        services = Services.build(settings, redis=redis, router=self.router, deadline=deadline, client=client)
+        services = Services.build(settings, redis=redis, router=self.router, deadline=deadline, client=client,
+                                  api_session=api_session)
         app.extensions[EXTENSION] = services
         app.wsgi_app = PushReceiver(app.wsgi_app, services, settings.url_prefix + "/wechat", app)
         if settings.trusted_proxies:
@@ -176,10 +188,11 @@ def _from_config(config: Mapping[str, Any]) -> dict[str, str]:
     return {name: str(config[name]) for name in NAMES if config.get(name) not in (None, "")}
 
 
-def _local_client(settings: Settings, origin: str | None, redis: Redis):
+def _local_client(settings: Settings, origin: str | None, session: Callable | None, redis: Redis):
     from .sandbox.mode import LocalWeChatClient
 
-    return LocalWeChatClient(settings.appid, settings.secret, prefix=settings.url_prefix, redis=redis, origin=origin)
+    return LocalWeChatClient(settings.appid, settings.secret, prefix=settings.url_prefix, redis=redis, origin=origin,
+                             session=session() if session else None)
 
 
 def _sessions(app: Flask, settings: Settings) -> None:

@@ -11,6 +11,7 @@ import dataclasses
 import os
 from typing import Mapping
 
+import requests
 from flask import has_request_context, request
 from redis import Redis, RedisError
 
@@ -88,9 +89,10 @@ class LocalWeChatClient(WeChatClient):
     """The WeChat client of an app that serves its own sandbox: WeChat is this app, reached wherever the
     current request reached it (a prefix, a mount point); outside a request, where the server said it serves."""
 
-    def __init__(self, appid: str, secret: str, *, prefix: str, redis: Redis, origin: str | None) -> None:
+    def __init__(self, appid: str, secret: str, *, prefix: str, redis: Redis, origin: str | None,
+                 session: requests.Session | None = None) -> None:
         self._prefix, self._redis, self._origin = prefix, redis, origin
-        super().__init__(DEFAULT_ORIGIN, DEFAULT_ORIGIN, appid, secret)
+        super().__init__(DEFAULT_ORIGIN, DEFAULT_ORIGIN, appid, secret, session=session)
 
     @property
     def api_base(self) -> str:
