@@ -143,5 +143,5 @@ def test_scanning_one_of_the_accounts_codes(site):
     user = WeChatUser(app, openid="oDiner")
     user.follow()
     assert user.scan(code["url"]).text == "扫了 table_9"
-    newcomer = WeChatUser(app, openid="oNew")
+    newcomer = WeChatUser(app, openid="oNew", following=False)
     assert newcomer.scan(code["url"]).text == "扫了 table_9"

@@ -48,7 +48,9 @@ class ChatReply:
 class WeChatUser:
     """One WeChat user chatting with the app's account and opening its pages, through Flask's test client."""
 
-    def __init__(self, app: Flask, openid: str = "oTESTUSER", *, nickname: str | None = None) -> None:
+    def __init__(self, app: Flask, openid: str = "oTESTUSER", *, nickname: str | None = None,
+                 following: bool = True) -> None:
+        """`following`: the user follows the account already (False: a stranger, until `follow()` or `scan()`)."""
         services = app.extensions["wechat_bot"]
         settings = services.settings
         self.app, self.openid = app, openid
@@ -60,6 +62,8 @@ class WeChatUser:
         if self._sandbox is not None:
             if nickname or not self._sandbox.known(openid):
                 self._sandbox.save_user(openid, nickname=nickname)
+            if following:
+                self._sandbox.follows(openid)
             self.client.set_cookie(USER_COOKIE, openid)
 
     # -- the chat ----------------------------------------------------------------------------------------------
