@@ -95,3 +95,43 @@ def test_one_client_per_process_shared_by_threads_and_requests(sandbox, redis):
     assert len({id(client) for client in seen}) == 1
     with app.test_request_context():
         assert wechat.client is seen[0]
+
+
+GEVENT_SCRIPT = '''
+from gevent import monkey
+monkey.patch_all()
+import gevent
+from flask import Flask
+from wechat_bot import WeChatBot
+from wechat_bot.testing import WeChatUser
+
+app = Flask("site")
+app.config.update(TESTING=True)
+wechat = WeChatBot(app)
+user = WeChatUser(app, openid="oMany")
+user.send("hi")  # opens the customer-service window
+clients = []
+
+def send(n):
+    with app.app_context():
+        clients.append(wechat.client)
+        wechat.client.message.send_text("oMany", str(n))
+gevent.joinall([gevent.spawn(send, n) for n in range(20)], raise_error=True)
+assert len({id(c) for c in clients}) == 1, "one client"
+assert sorted(int(m["text"]["content"]) for m in user.messages()) == list(range(20))
+sandbox = app.extensions["wechat_sandbox"]
+assert sandbox.calls("/cgi-bin/stable_token") == 1 and sandbox.calls("/cgi-bin/token") == 0
+print("ok")
+'''
+
+
+def test_greenlets_share_one_client_and_one_token_fetch(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import project_root
+
+    result = subprocess.run([sys.executable, "-c", GEVENT_SCRIPT], cwd=tmp_path, capture_output=True, text=True,
+                            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(project_root()), "HOME": str(tmp_path)},
+                            timeout=120)
+    assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-2000:]

@@ -63,7 +63,7 @@ class WeChatBot:
                 from .sandbox import in_process
 
                 sandboxed, origin, testing = True, in_process.ORIGIN, True
-                settings = dataclasses.replace(settings, var_dir=in_process.scratch_dir())
+                settings = dataclasses.replace(settings, var_dir=in_process.scratch_dir(app))
             if not sandboxed:
                 raise settings.missing_credentials_error()
             var_dir = settings.var_dir

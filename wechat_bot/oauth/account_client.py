@@ -61,6 +61,7 @@ class AccountClient(WeChatClient):
             log.warning("WeChat refused the account token (%d) on %s; renewing it once", error.errcode,
                         url.split("?", 1)[0].replace(self._api_base(), ""))
             fresh, _ = self._account_token.renew_if_current(token)
+            _rewind(kwargs.get("files"))
             return super()._request(method, url, params={**params, "access_token": fresh}, **kwargs)
 
     def _on_our_api(self, url: str) -> str:
@@ -68,6 +69,14 @@ class AccountClient(WeChatClient):
         if base != WECHAT_API_ORIGIN and url.startswith(WECHAT_API_ORIGIN + "/"):
             return base + url[len(WECHAT_API_ORIGIN):]
         return url
+
+
+def _rewind(files: Any) -> None:
+    """Files of an upload, read by the first attempt, from their start again for the second."""
+    for value in (files or {}).values() if isinstance(files, dict) else ():
+        stream = value[1] if isinstance(value, tuple) and len(value) > 1 else value
+        if hasattr(stream, "seek"):
+            stream.seek(0)
 
 
 class AccountClients:

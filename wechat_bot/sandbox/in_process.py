@@ -2,9 +2,9 @@
 temporary folder of its own, its WeChat API reached through the app itself instead of over the network."""
 from __future__ import annotations
 
-import atexit
 import shutil
 import tempfile
+import weakref
 from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
@@ -17,10 +17,11 @@ from werkzeug.test import EnvironBuilder, run_wsgi_app
 ORIGIN = "http://localhost"  # the origin Flask's test client requests come from
 
 
-def scratch_dir() -> Path:
-    """A folder for this app's sandbox account and embedded Redis, removed (its Redis stopped) when Python exits."""
+def scratch_dir(app: object) -> Path:
+    """A folder for `app`'s sandbox account and embedded Redis, removed (its Redis stopped) when the app is
+    collected or Python exits, whichever comes first."""
     folder = Path(tempfile.mkdtemp(prefix="wechat_bot-test-"))
-    atexit.register(_remove, folder)
+    weakref.finalize(app, _remove, folder)
     return folder
 
 
