@@ -39,6 +39,10 @@ def make_site(testing: bool = True) -> tuple[Flask, WeChatBot, threading.Event]:
     def scanned(msg):
         return "扫了 " + msg.scene_id
 
+    @router.keyword("我是谁")
+    def whoami(msg, ctx):
+        return f"{ctx.user(msg.source).userinfo()['nickname']} / {wechat.user(msg.source).scope}"
+
     @router.unsubscribe
     def bye(msg):
         seen.append(msg.source)
@@ -103,6 +107,7 @@ def test_a_chat_login_link_opens_the_landing_page_and_signs_the_client_in(site):
     page = user.open(user.send("资料").links[0])
     assert page.status_code == 200 and "小王" in page.get_data(as_text=True)
     assert user.client.get("/account").get_data(as_text=True) == "oBuyer 小王"
+    assert user.send("我是谁").text == "小王 / snsapi_userinfo"  # ctx.user and wechat.user, no app context
 
 
 def test_a_page_behind_login_is_reached_through_the_sandboxs_consent(site):
