@@ -10,6 +10,7 @@ import pytest
 from flask import Flask
 from wechatpy.replies import ArticlesReply
 
+from tests.conftest import AES_KEY, CREDENTIALS, NOWHERE
 from wechat_bot import ConfigError, Router, WeChatBot
 from wechat_bot.testing import WeChatUser
 
@@ -99,6 +100,14 @@ def test_chat_replies_have_text_links_xml_and_the_wechatpy_reply(site):
     assert user.location(23.13, 113.26, "广州塔").text == "你在广州塔"
     assert user.unfollow().xml == "success"
     assert app.extensions["shop.unfollowed"] == ["oBuyer"]
+
+
+def test_in_safe_mode_the_user_encrypts_as_wechat_does(redis):
+    app = Flask("safe_site")
+    app.config.update(CREDENTIALS, **NOWHERE, TESTING=True, WECHAT_ENCRYPTION="safe", WECHAT_ENCODING_AES_KEY=AES_KEY)
+    WeChatBot().init_app(app, redis=redis)
+    user = WeChatUser(app, openid="oSafe")
+    assert "snsapi_base" in user.send("登录").links[0]  # safe mode refuses a plaintext push (403)
 
 
 def test_a_chat_login_link_opens_the_landing_page_and_signs_the_client_in(site):

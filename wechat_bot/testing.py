@@ -21,10 +21,10 @@ from lxml import etree
 from wechatpy.replies import ArticlesReply, BaseReply, TextReply, deserialize_reply
 
 from .oauth.site_login import OPENID, SCOPE
+from .sandbox.authorize import USER_COOKIE
 from .sandbox.push_client import WeChat, flask_transport
 
 _LINK = re.compile(r"""<a\s[^>]*href=["']([^"']+)["']""")
-USER_COOKIE = "wx_openid"  # who the sandbox's authorize page takes the browser's WeChat user to be
 
 
 @dataclass
@@ -101,7 +101,7 @@ class WeChatUser:
         if self._sandbox is not None:
             self._sandbox.pushed(self.openid, msg_type, fields.get("Event", "").lower())
         answer = self._wechat.deliver(self._wechat.fields(msg_type, **fields))
-        xml = answer.body.decode("utf-8") if answer.fields else answer.text
+        xml = answer.plain.decode("utf-8")
         return ChatReply(answer.status, xml, _reply_of(xml) if answer.fields else None)
 
     # -- what arrived besides the replies ------------------------------------------------------------------

@@ -39,6 +39,7 @@ class Reply:
     status: int
     body: bytes
     fields: dict = field(default_factory=dict)
+    plain: bytes = b""  # the reply's XML, decrypted in safe mode
 
     @property
     def content(self) -> str:
@@ -93,7 +94,7 @@ class WeChat:
         return outer.encode(), query
 
     def read(self, status: int, raw: bytes, query: dict) -> Reply:
-        reply = Reply(status, raw)
+        reply = Reply(status, raw, plain=raw)
         if status == 200 and raw.startswith(b"<"):
             root = etree.fromstring(raw)
             if root.find("Encrypt") is not None:
@@ -104,6 +105,7 @@ class WeChat:
                     {"Encrypt": root.findtext("Encrypt")}, root.findtext("MsgSignature"),
                     root.findtext("TimeStamp"), root.findtext("Nonce"))
                 root = etree.fromstring(plain.encode())
+                reply.plain = plain.encode()
             reply.fields = {child.tag: (child.text or "") for child in root}
         return reply
 
