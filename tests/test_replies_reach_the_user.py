@@ -110,3 +110,36 @@ def test_a_late_long_reply_goes_out_in_pieces_in_order(router, chat, sandbox):
     texts = sent_texts(sandbox, count=needed)
     assert "".join(texts) == LONG[:2000]
     assert len(texts) == needed > 1 and all(len(text.encode()) <= LIMIT for text in texts)
+
+
+def test_the_rest_goes_only_once_the_reply_is_sent(router, make_app, sandbox):
+    @router.text
+    def essay(msg):
+        return LONG[:2500]
+    app = make_app({"WECHAT_API_BASE": sandbox.url, "WECHAT_OPEN_BASE": sandbox.url}, router=router)
+    sandbox.interacted("o_alice")
+    client = app.test_client()
+    unsent = []
+
+    def transport(method, path, body):  # reads the reply, and has not finished sending it yet
+        response = client.open(path, method=method, data=body, content_type="text/xml")
+        unsent.append(response)
+        return response.status_code, response.get_data()
+    reply = WeChat(transport, TOKEN, APPID).says("讲")
+    assert 0 < len(reply.content.encode()) <= LIMIT
+    time.sleep(0.5)
+    assert sandbox.sent("o_alice") == []
+    unsent[0].close()
+    assert reply.content + "".join(sent_texts(sandbox, count=len(pieces(LONG[:2500])) - 1)) == LONG[:2500]
+
+
+def test_the_rest_follows_when_the_site_has_request_hooks_and_over_http(router, make_app, sandbox, http_wechat):
+    @router.text
+    def essay(msg):
+        return LONG[:2500]
+    app = make_app({"WECHAT_API_BASE": sandbox.url, "WECHAT_OPEN_BASE": sandbox.url}, router=router)
+    app.before_request(lambda: None)  # pushes now go through Flask's dispatch
+    sandbox.interacted("o_alice")
+    reply = http_wechat(app).says("讲")
+    rest = sent_texts(sandbox, count=len(pieces(LONG[:2500])) - 1)
+    assert reply.content + "".join(rest) == LONG[:2500]

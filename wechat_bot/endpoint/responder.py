@@ -1,8 +1,10 @@
 """From a verified push to the body WeChat gets: once per push, inside the window, always well-formed."""
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from redis.crc import key_slot
 from wechatpy.messages import BaseMessage
@@ -38,6 +40,7 @@ class Answer:
     outcome: str  # reply, success, error, overrun, retry, retry-timeout
     handler: str = "-"
     rest: list[str] = field(default_factory=list)  # the rest of a long text, sent as customer-service messages
+    after: Callable[[], None] | None = None  # for the server to call once the body is sent (the rest goes then)
 
 
 class Responder:
@@ -59,7 +62,7 @@ class Responder:
         """The body for this delivery; `received` is the monotonic time the request arrived."""
         answer = self._respond(push, received, context)
         if answer.rest:
-            self._threads.submit(self._send_rest, push, answer.rest)
+            answer.after = functools.partial(self._threads.submit, self._send_rest, push, answer.rest)
         return answer
 
     def _respond(self, push: Push, received: float, context: Context) -> Answer:

@@ -122,7 +122,10 @@ class WeChat:
 def flask_transport(client) -> Transport:
     def send(method: str, path: str, body: bytes) -> tuple[int, bytes]:
         response = client.open(path, method=method, data=body, content_type="text/xml")
-        return response.status_code, response.get_data()
+        try:
+            return response.status_code, response.get_data()
+        finally:
+            response.close()  # as a server does once the body is sent (what waits for it runs then)
     return send
 
 
