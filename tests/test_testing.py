@@ -139,7 +139,7 @@ def test_template_messages_from_a_handler_and_a_view_reach_the_sandbox(site):
 
 
 def test_a_late_reply_arrives_as_a_customer_service_message(site):
-    app, wechat = site
+    app, _ = site
     user = WeChatUser(app, openid="oBuyer")
     assert user.send("慢").xml == "success"  # past the window (0.3 s here): answered success, the answer follows
     app.extensions["shop.release"].set()

@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.test import TestResponse
 from lxml import etree
 from wechatpy.replies import ArticlesReply, BaseReply, TextReply, deserialize_reply
+from werkzeug.test import TestResponse
 
 from .oauth.site_login import OPENID, SCOPE
 from .sandbox.authorize import USER_COOKIE
