@@ -98,9 +98,9 @@ class WeChat:
         if status == 200 and raw.startswith(b"<"):
             root = etree.fromstring(raw)
             if root.find("Encrypt") is not None:
-                assert root.findtext("MsgSignature") == sign(
-                    self.token, root.findtext("TimeStamp"), root.findtext("Nonce"), root.findtext("Encrypt")
-                ), "reply envelope signature does not verify"
+                if root.findtext("MsgSignature") != sign(
+                        self.token, root.findtext("TimeStamp"), root.findtext("Nonce"), root.findtext("Encrypt")):
+                    raise AssertionError("reply envelope signature does not verify")
                 plain = WeChatCrypto(self.token, self.aes_key, self.appid).decrypt_message(
                     {"Encrypt": root.findtext("Encrypt")}, root.findtext("MsgSignature"),
                     root.findtext("TimeStamp"), root.findtext("Nonce"))
