@@ -86,7 +86,7 @@ def test_a_site_with_testing_and_no_credentials_imports_and_leaves_nothing_here(
 
 
 def test_without_testing_missing_credentials_still_stop_start_up():
-    with pytest.raises(ConfigError, match="WECHAT_TOKEN"):
+    with pytest.raises(ConfigError, match=r'WECHAT_TOKEN.*set app.config\["TESTING"\] = True'):
         make_site(testing=False)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import sys
 from typing import Any, Callable, Iterable, Mapping
 
 from flask import Flask, current_app, has_app_context
@@ -65,7 +66,7 @@ class WeChatBot:
                 sandboxed, origin, testing = True, in_process.ORIGIN, True
                 settings = dataclasses.replace(settings, var_dir=in_process.scratch_dir(app))
             if not sandboxed:
-                raise settings.missing_credentials_error()
+                raise _missing_credentials(settings)
             var_dir = settings.var_dir
             settings = mode.settings_for(settings, {**_from_config(app.config), **(overrides or {})})
             if testing:
@@ -180,6 +181,15 @@ def _stop_embedded_redis_at_exit(var_dir) -> None:
     from . import embedded_redis
 
     atexit.register(embedded_redis.stop, var_dir)
+
+
+def _missing_credentials(settings: Settings) -> ConfigError:
+    """The one line, with the way out when it stops a test suite."""
+    error = settings.missing_credentials_error()
+    if "pytest" in sys.modules:
+        return ConfigError(f'{error}; in tests, set app.config["TESTING"] = True before WeChatBot(app): the sandbox '
+                           "account serves them")
+    return error
 
 
 def _from_config(config: Mapping[str, Any]) -> dict[str, str]:
