@@ -244,3 +244,47 @@ def test_the_sandbox_on_the_network_over_plain_http_takes_its_own_forms(phone, s
     expect(phone.locator("h1")).to_have_text("申请获取以下权限")
     phone.click("#allow")
     phone.wait_for_url("**/healthz?code=*")
+
+
+SHOP = '''
+from flask import Flask
+from wechat_bot import Router, WeChatBot
+
+router = Router()
+
+@router.keyword("催单")
+def hurry(msg, ctx):
+    ctx.client.message.send_template(msg.source, "TM_SHIPPED", {"first": {"value": "已加急发货"}})
+    return "已加急"
+
+@router.keyword("长文")
+def essay(msg):
+    return "".join(f"第{n}段。" for n in range(900))
+
+def create():
+    app = Flask(__name__)
+    app.config["SECRET_KEY"] = "shop"
+    WeChatBot(app, router=router)
+    app.extensions["wechat_sandbox"].add_template("TM_SHIPPED")
+    return app
+'''
+
+
+def test_the_chat_shows_template_and_customer_service_messages_as_they_arrive(phone, tmp_path):
+    (tmp_path / "shop.py").write_text(SHOP, encoding="utf-8")
+    port, log = processes.free_port(), tmp_path / "serve.log"
+    server = processes.start([str(project_root() / "run.py"), "serve", "--app", "shop:create()", "--port", str(port),
+                              "--no-worker"], tmp_path, processes.clean_env(), log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        processes.wait_healthy(base, server, log)
+        become(phone, base, "o_browser_shop", "顾客")
+        send(phone, "催单")
+        expect(phone.locator(".bot .bubble", has_text="已加急发货")).to_contain_text("模板消息 TM_SHIPPED")
+        send(phone, "长文")
+        expect(phone.locator(".bot .bubble", has_text="第899段。")).to_be_visible()  # the rest, after the reply
+    finally:
+        processes.stop(server)
+        from wechat_bot import embedded_redis
+
+        embedded_redis.stop(tmp_path / "var")

@@ -144,7 +144,8 @@ def commands(ctx: click.Context, host: str = "127.0.0.1", port: int = 5000) -> i
 @click.option("--sandbox-on-network", is_flag=True,
               help="let the sandbox listen on a non-loopback address (anyone there can use it)")
 @click.option("--app", "site", metavar="MODULE:APP",
-              help="serve your Flask site (which uses WeChatBot) instead of the standalone server")
+              help="serve your Flask site (which uses WeChatBot) instead of the standalone server; Flask's syntax: "
+                   "MODULE, MODULE:APP or 'MODULE:factory()'")
 @click.pass_context
 @one_line_failures
 def serve(ctx: click.Context, host: str | None = None, port: int | None = None, no_worker: bool = False,

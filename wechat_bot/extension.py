@@ -7,10 +7,12 @@ no app, so one instance serves any number of apps, each with its own settings.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
+import sys
 from typing import Any, Callable, Iterable, Mapping
 
-from flask import Flask, current_app
+from flask import Flask, current_app, has_app_context
 from flask.sessions import SecureCookieSessionInterface
 from redis import Redis
 
@@ -19,9 +21,11 @@ from .config import Settings
 from .endpoint.receive import PushReceiver
 from .errors import ConfigError, unavailable_in_site_page
 from .handlers import Router
+from .handlers.context import handling
 from .load_failure import one_line
 from .jssdk import page as jssdk_page
 from .qr_login import views as qr_page
+from .oauth.account_client import AccountClient
 from .oauth.credentials import UserCredentials, user_credentials
 from .oauth.site_login import SiteUser, current_site_user, require_login
 from .redis_connection import ERRORS as REDIS_ERRORS
@@ -54,25 +58,36 @@ class WeChatBot:
         from .sandbox import mode
 
         settings = Settings.for_app(app.config, overrides)
-        sandboxed, origin = (False, None)
+        sandboxed, origin, testing = False, None, False
         if settings.missing_credentials:
             sandboxed, origin = mode.wanted(sandbox_origin)
+            if not sandboxed and app.testing:  # the site's own tests: the sandbox account, in process
+                from .sandbox import in_process
+
+                sandboxed, origin, testing = True, in_process.ORIGIN, True
+                settings = dataclasses.replace(settings, var_dir=in_process.scratch_dir(app))
             if not sandboxed:
-                raise settings.missing_credentials_error()
+                raise _missing_credentials(settings)
+            var_dir = settings.var_dir
             settings = mode.settings_for(settings, {**_from_config(app.config), **(overrides or {})})
+            if testing:
+                settings = dataclasses.replace(settings, var_dir=var_dir)
         logs.configure(settings.log_format)
         logs.redact_werkzeug()  # under `flask run`, werkzeug logs the sandbox's calls and the callback's code
         _sessions(app, settings)
-        client = None
+        client = api_session = None
         if sandboxed:
-            client = functools.partial(_local_client, settings, origin)
+            if testing:
+                api_session = functools.partial(in_process.in_process_session, app)
+            client = functools.partial(_local_client, settings, origin, api_session)
         if redis is None and not settings.redis_url and mode.flask_running():  # Ctrl-C stops what it started,
             _stop_embedded_redis_at_exit(settings.var_dir)  # even while it is still starting
         if settings.metrics and mode.flask_running():
             from .metrics.multiprocess import join_the_workers
 
             join_the_workers()
-        services = Services.build(settings, redis=redis, router=self.router, deadline=deadline, client=client)
+        services = Services.build(settings, redis=redis, router=self.router, deadline=deadline, client=client,
+                                  api_session=api_session)
         app.extensions[EXTENSION] = services
         if mode.flask_running():
             services.warn_if_redis_was_down()
@@ -111,8 +126,17 @@ class WeChatBot:
     # -- for the site's own pages and code -----------------------------------------------------------------
     @property
     def services(self) -> Services:
-        """The current app's parts (inside an app or request context)."""
+        """The current app's parts (inside an app or request context, or a handler answering a push)."""
+        if not has_app_context():
+            ctx = handling.get()
+            if ctx is not None and ctx.services is not None:
+                return ctx.services
         return current_app.extensions[EXTENSION]
+
+    @property
+    def client(self) -> AccountClient:
+        """wechatpy's WeChatClient, every API of it, on the account token every process shares; one per process."""
+        return self.services.account_client()
 
     @property
     def current_user(self) -> SiteUser | None:
@@ -169,16 +193,26 @@ def _stop_embedded_redis_at_exit(var_dir) -> None:
     atexit.register(embedded_redis.stop, var_dir)
 
 
+def _missing_credentials(settings: Settings) -> ConfigError:
+    """The one line, with the way out when it stops a test suite."""
+    error = settings.missing_credentials_error()
+    if "pytest" in sys.modules:
+        return ConfigError(f'{error}; in tests, set app.config["TESTING"] = True before WeChatBot(app): the sandbox '
+                           "account serves them")
+    return error
+
+
 def _from_config(config: Mapping[str, Any]) -> dict[str, str]:
     from .config import NAMES
 
     return {name: str(config[name]) for name in NAMES if config.get(name) not in (None, "")}
 
 
-def _local_client(settings: Settings, origin: str | None, redis: Redis):
+def _local_client(settings: Settings, origin: str | None, session: Callable | None, redis: Redis):
     from .sandbox.mode import LocalWeChatClient
 
-    return LocalWeChatClient(settings.appid, settings.secret, prefix=settings.url_prefix, redis=redis, origin=origin)
+    return LocalWeChatClient(settings.appid, settings.secret, prefix=settings.url_prefix, redis=redis, origin=origin,
+                             session=session() if session else None)
 
 
 def _sessions(app: Flask, settings: Settings) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import requests
 from redis import Redis
 
 from . import defaults, redis_connection
@@ -14,10 +15,12 @@ from .handlers import Context, Router
 from .handlers.default import router as default_router
 from .qr_login.handlers import router as qr_router
 from .oauth.callback import CODE, CallbackFlow
-from .oauth.client import WeChatClient
+from .oauth.client import WeChatClient, _session_for
+from .endpoint.cs_quota import CustomerServiceQuota
 from .endpoint.late_replies import LateReplies
 from .jssdk.ticket import JsapiTicket
 from .leases import Leases
+from .oauth.account_client import AccountClient, AccountClients
 from .oauth.account_token import AccountToken
 from .oauth.links import AuthorizeLinks
 from .oauth.renewal import Renewer
@@ -50,6 +53,7 @@ class Services:
     jsapi_ticket: JsapiTicket
     sandboxed: bool = False  # the app serves its own sandbox WeChat (no credentials, run by hand)
     redis_problem: str | None = None  # what was wrong with Redis when the app started (None: it took a write)
+    account_clients: AccountClients | None = None
 
     def warn_if_redis_was_down(self) -> None:
         """One line for whoever starts a server by hand (flask run, serve) on a Redis it cannot use."""
@@ -60,9 +64,11 @@ class Services:
     @classmethod
     def build(cls, settings: Settings, *, redis: Redis | None = None, router: Router | None = None,
               deadline: float = defaults.REPLY_DEADLINE,
-              client: Callable[[Redis], WeChatClient] | None = None) -> "Services":
+              client: Callable[[Redis], WeChatClient] | None = None,
+              api_session: Callable[[], requests.Session] | None = None) -> "Services":
         """Wire the parts; `router`'s handlers answer first, the default ones after them. `client` makes the
-        WeChat client (the sandbox's own, for an app that serves the sandbox)."""
+        WeChat client (the sandbox's own, for an app that serves the sandbox); `api_session` the requests session
+        `wechat.client` calls WeChat with."""
         redis = redis_connection.bytes_client(redis) if redis is not None else redis_connection.connect(settings)
         routes = Router()
         routes.include(qr_router)  # scans of our sign-in codes, before the site's own subscribe handlers
@@ -87,10 +93,17 @@ class Services:
         leases = Leases(redis, appid)
         account_token = AccountToken(redis, client, leases)
         jsapi_ticket = JsapiTicket(redis, client, account_token, leases)
-        late = LateReplies(client, account_token)
+        late = LateReplies(client, account_token, CustomerServiceQuota(redis, appid))
         responder = Responder(routes, replies, crypto, late=late, deadline=deadline)
+        clients = AccountClients(lambda: AccountClient(
+            account_token, settings.appid, settings.secret, lambda: client.api_base,
+            session=api_session() if api_session else _api_session(settings.api_base)))
         return cls(settings, redis, crypto, responder, client, states, tokens, results, callback, account_token,
-                   jsapi_ticket, sandboxed=sandboxed, redis_problem=unreachable)
+                   jsapi_ticket, sandboxed=sandboxed, redis_problem=unreachable, account_clients=clients)
+
+    def account_client(self) -> AccountClient:
+        """This process's wechatpy client on the account token (`wechat.client`, `ctx.client`)."""
+        return self.account_clients.get()
 
     def login_limit(self) -> RateLimit:
         """The per-client limit on authorize flows started from web pages."""
@@ -109,4 +122,13 @@ class Services:
         """A push's context: its links' states are written with its reply, in the same round trip and, with the
         push's `tag`, in its cluster slot."""
         writes = PendingWrites()
-        return Context(self.settings, self.redis, self.links(base_url, writes, tag), writes)
+        return Context(self.settings, self.redis, self.links(base_url, writes, tag), writes, self)
+
+
+def _api_session(api_base: str) -> requests.Session:
+    """Connections for as many handler threads as call WeChat at once."""
+    session = _session_for(api_base)
+    adapter = requests.adapters.HTTPAdapter(pool_maxsize=defaults.HANDLER_THREADS)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session

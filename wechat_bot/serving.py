@@ -60,25 +60,24 @@ def serve_forever(host: str, port: int, *, no_worker: bool = False, sandbox_on_n
 
 
 def _serving_app(site: str | None, origin: str):
-    """The app `serve` runs: the standalone server, or a site's (`--app module:app`, or a factory to call)."""
+    """The app `serve` runs: the standalone server, or a site's, named as `flask --app` names it (`module`,
+    `module:app`, `'module:create_app()'`, a path to a .py file)."""
     if not site:
         from . import create_app
 
         return create_app(sandbox_origin=origin)
-    import importlib
+    import re
 
-    from flask import Flask
+    from flask.cli import NoAppException, locate_app, prepare_import
 
     from .sandbox.mode import SERVE_ENV
 
-    module_name, _, name = site.partition(":")
+    path, name = (re.split(r":(?![\\/])", site, maxsplit=1) + [None])[:2]  # as `flask --app` splits it
     os.environ[SERVE_ENV] = origin  # the site's WeChatBot(app) serves the sandbox when it has no credentials
-    sys.path.insert(0, os.getcwd())
     try:
-        target = getattr(importlib.import_module(module_name), name or "app")
-    except (ImportError, AttributeError) as error:
-        raise WeChatBotError(f"--app {site}: cannot load it ({error})") from None
-    app = target if isinstance(target, Flask) else target()
+        app = locate_app(prepare_import(path), name)  # Flask's own: `module`, `module:app`, `module:create(…)`
+    except NoAppException as error:
+        raise WeChatBotError(f"--app {site}: cannot load it ({error.format_message()})") from None
     if "wechat_bot" not in app.extensions:
         raise WeChatBotError(f"--app {site}: the app does not use WeChatBot (WeChatBot(app) or init_app)")
     return app

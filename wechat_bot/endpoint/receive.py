@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING, Callable, Iterable, Mapping
 from urllib.parse import unquote_plus
 
-from werkzeug.wsgi import get_input_stream
+from werkzeug.wsgi import ClosingIterator, get_input_stream
 
 from .. import defaults
 from ..errors import BadPush
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 log = logger("wechat_bot.push")
 errors_log = logger("wechat_bot")
 
+AFTER = "wechat_bot.after_reply"  # environ: what to do once the reply is sent (the rest of a long text)
 _TEXT = "text/plain; charset=utf-8"
 _XML = "application/xml; charset=utf-8"
 _STATUS = {200: "200 OK", 400: "400 Bad Request", 403: "403 Forbidden", 413: "413 Request Entity Too Large",
@@ -78,7 +79,8 @@ class PushReceiver:
             return self.app(environ, start_response)
         status, body, kind = self._answer(environ)
         start_response(_STATUS[status], [("Content-Type", kind), ("Content-Length", str(len(body)))])
-        return [body]
+        after = environ.get(AFTER)
+        return ClosingIterator([body], after) if after else [body]
 
     def _answer(self, environ: dict) -> tuple[int, bytes, str]:
         received = time.monotonic()
@@ -101,6 +103,8 @@ class PushReceiver:
         except Exception as error:  # noqa: BLE001: one log line and a plain 500, never a traceback to WeChat
             errors_log.exception("unexpected error on %s: %s", self.path, type(error).__name__)
             return 500, b"500 Internal Server Error\n", _TEXT
+        if answer.after is not None:
+            environ[AFTER] = answer.after
         return 200, answer.body, content_type(answer.body)
 
 

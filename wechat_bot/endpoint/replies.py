@@ -7,7 +7,15 @@ import time
 from typing import Any
 
 from wechatpy.messages import BaseMessage
-from wechatpy.replies import BaseReply, EmptyReply, TextReply
+from wechatpy.replies import ArticlesReply, BaseReply, EmptyReply, TextReply
+
+from ..logs import logger
+
+log = logger("wechat_bot.push")
+
+ARTICLE_FIELDS = ("title", "description", "url", "image")
+ARTICLES_TO_A_MESSAGE = 1  # since 2018, a news reply to a message shows one article; to an event, up to 8 (§3)
+ARTICLES_TO_AN_EVENT = 8
 
 # Characters XML 1.0 cannot carry at all, even inside CDATA.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -18,11 +26,14 @@ class NotAReply(TypeError):
 
 
 def to_reply(result: Any, message: BaseMessage) -> BaseReply | None:
-    """A string becomes a text reply to the sender; a reply object is addressed if it is not yet; '' and None pass."""
+    """A string becomes a text reply to the sender, a list of article dicts a news reply; a reply object is
+    addressed if it is not yet; '' and None pass."""
     if result is None or result == "":
         return None
     if isinstance(result, str):
         return TextReply(content=result, message=message)
+    if isinstance(result, (list, tuple)):
+        return news_reply(result, message)
     if isinstance(result, EmptyReply):
         return result
     if isinstance(result, BaseReply):
@@ -31,7 +42,23 @@ def to_reply(result: Any, message: BaseMessage) -> BaseReply | None:
         if not result.target:
             result.target = message.source
         return result
-    raise NotAReply(f"a handler returned {type(result).__name__}, not str, a wechatpy reply or None")
+    raise NotAReply(f"a handler returned {type(result).__name__}, not str, a list of articles, a wechatpy reply "
+                    "or None")
+
+
+def news_reply(articles: list | tuple, message: BaseMessage) -> ArticlesReply | None:
+    """A news (图文) reply from dicts with `title`, `description`, `url`, `image`; past what WeChat shows (one
+    article to a message, eight to an event), the rest is dropped, as WeChat would, and logged."""
+    if not articles:
+        return None
+    if not all(isinstance(article, dict) for article in articles):
+        raise NotAReply("a handler returned a list that is not of article dicts (title, description, url, image)")
+    limit = ARTICLES_TO_AN_EVENT if message.type == "event" else ARTICLES_TO_A_MESSAGE
+    if len(articles) > limit:
+        log.warning("a news reply of %d articles: WeChat shows %d in reply to a %s, the rest were dropped",
+                    len(articles), limit, message.type)
+    kept = [{name: str(article.get(name) or "") for name in ARTICLE_FIELDS} for article in articles[:limit]]
+    return ArticlesReply(message=message, articles=kept)
 
 
 def render(reply: BaseReply) -> str:

@@ -1,8 +1,10 @@
 """From a verified push to the body WeChat gets: once per push, inside the window, always well-formed."""
 from __future__ import annotations
 
+import functools
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
 
 from redis.crc import key_slot
 from wechatpy.messages import BaseMessage
@@ -21,6 +23,7 @@ from ..redis_connection import ERRORS as REDIS_ERRORS
 from .envelope import PushCrypto
 from .handler_threads import HandlerThreads, Job
 from .late_replies import LateReplies
+from .long_text import fit, pieces, too_long
 from .push import Push
 from .replies import NotAReply, render, render_text, to_reply
 
@@ -36,6 +39,8 @@ class Answer:
     body: bytes
     outcome: str  # reply, success, error, overrun, retry, retry-timeout
     handler: str = "-"
+    rest: list[str] = field(default_factory=list)  # the rest of a long text, sent as customer-service messages
+    after: Callable[[], None] | None = None  # for the server to call once the body is sent (the rest goes then)
 
 
 class Responder:
@@ -55,6 +60,12 @@ class Responder:
 
     def respond(self, push: Push, received: float, context: Context) -> Answer:
         """The body for this delivery; `received` is the monotonic time the request arrived."""
+        answer = self._respond(push, received, context)
+        if answer.rest:
+            answer.after = functools.partial(self._threads.submit, self._send_rest, push, answer.rest)
+        return answer
+
+    def _respond(self, push: Push, received: float, context: Context) -> Answer:
         until = received + self.deadline
         started = time.monotonic()
         outcome = self.router.dispatch(push.msg, context, pure_only=True)
@@ -180,8 +191,8 @@ class Responder:
         return self.router.dispatch(msg, context, start=start)
 
     def _render(self, push: Push, outcome: Outcome, context: Context, reauth_scope: str | None) -> Answer:
-        if type(outcome.result) is str and outcome.result and not reauth_scope:
-            return self._answer_text(push, outcome, render_text(outcome.result, push.msg), outcome.result)
+        if type(outcome.result) is str and outcome.result and not reauth_scope and not too_long(outcome.result):
+            return self._answered(push, outcome, render_text(outcome.result, push.msg))
         try:
             reply = to_reply(outcome.result, push.msg)
         except NotAReply as error:
@@ -191,13 +202,39 @@ class Responder:
             reply = self._with_reauth_link(push, reply, context, reauth_scope)
         if reply is None:
             return Answer(SUCCESS, "success", outcome.handler)
-        return self._answer_text(push, outcome, render(reply), reply.content if isinstance(reply, TextReply) else "")
+        rest: list[str] = []
+        if isinstance(reply, TextReply) and too_long(reply.content):
+            reply, rest = self._cut(push, outcome, reply)
+        try:
+            xml = render(reply)
+        except Exception as error:  # noqa: BLE001: a reply wechatpy cannot render (MusicReply without thumb_media_id…)
+            log.error("handler %s returned a %s that cannot be rendered (%s: %s): answered the polite text instead",
+                      outcome.handler, type(reply).__name__, type(error).__name__, loggable(str(error), 80))
+            xml, outcome = render(TextReply(content=FALLBACK_TEXT, message=push.msg)), Outcome(outcome.route, failed=True)
+        answer = self._answered(push, outcome, xml)
+        answer.rest = rest
+        return answer
 
-    def _answer_text(self, push: Push, outcome: Outcome, xml: str, text: str) -> Answer:
-        if len(text) * 4 > defaults.MAX_TEXT_REPLY_BYTES and len(text.encode()) > defaults.MAX_TEXT_REPLY_BYTES:
-            log.warning("handler %s replied %d bytes of text; WeChat drops text replies over %d bytes",
-                        outcome.handler, len(text.encode()), defaults.MAX_TEXT_REPLY_BYTES)
+    def _answered(self, push: Push, outcome: Outcome, xml: str) -> Answer:
         return Answer(self._seal(push, xml), "error" if outcome.failed else "reply", outcome.handler)
+
+    def _cut(self, push: Push, outcome: Outcome, reply: TextReply) -> tuple[TextReply, list[str]]:
+        """A text over WeChat's passive limit: what fits is the reply, the rest customer-service messages within the
+        user's quota (the last saying the text was cut, when the quota runs out first)."""
+        needed = len(pieces(reply.content)) - 1
+        granted = self.late.quota.take(push.msg, needed) if self.late is not None else 0
+        texts = fit(reply.content, 1 + granted)
+        log.info("handler %s replied %d bytes of text, over WeChat's %d for a reply: %d sent after it as "
+                 "customer-service messages%s", outcome.handler, len(reply.content.encode()),
+                 defaults.MAX_TEXT_REPLY_BYTES, len(texts) - 1, "" if granted >= needed else ", the rest cut (quota)")
+        return TextReply(source=reply.source, target=reply.target, content=texts[0]), texts[1:]
+
+    def _send_rest(self, push: Push, texts: list[str]) -> None:
+        try:
+            self.late.send_texts(push.msg, texts)
+        except Exception as error:  # noqa: BLE001: Redis down for the account token, WeChat unreachable…
+            log.error("the rest of the reply to %s not sent: %s: %s", push.label, type(error).__name__,
+                      loggable(str(error), 160, spaces=True))
 
     def _seal(self, push: Push, xml: str) -> bytes:
         """The reply's body: encrypted with the key the push came in with, in safe mode."""
@@ -247,4 +284,4 @@ class Responder:
             log.warning("late answer from handler %s on %s dropped: no customer-service sender",
                         outcome.handler, push.label)
             return
-        self.late.send(push.msg.source, reply)
+        self.late.send(push.msg, reply)

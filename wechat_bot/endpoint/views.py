@@ -50,4 +50,7 @@ def receive() -> Response:
                                    lambda: app_base(services.settings, request), received)
     except push_path.BodyTooLarge:
         raise RequestEntityTooLarge() from None
-    return Response(answer.body, content_type=push_path.content_type(answer.body))
+    response = Response(answer.body, content_type=push_path.content_type(answer.body))
+    if answer.after is not None:
+        response.call_on_close(answer.after)
+    return response

@@ -9,6 +9,7 @@ from typing import Any, Callable
 from wechatpy.messages import BaseMessage
 
 from ..logs import loggable, logger
+from .context import handling
 
 log = logger("wechat_bot.handlers")
 
@@ -74,8 +75,45 @@ class Router:
             return func
         return register
 
-    def text(self, *, pure: bool = False) -> Callable[[Handler], Handler]:
-        return self.on("text", pure=pure)
+    def text(self, func: Handler | None = None, *, pure: bool = False) -> Any:
+        """Every text the handlers registered before this one left; `@router.text` or `@router.text(pure=True)`."""
+        return self._shortcut(func, "text", None, pure)
+
+    def image(self, func: Handler | None = None, *, pure: bool = False) -> Any:
+        return self._shortcut(func, "image", None, pure)
+
+    def voice(self, func: Handler | None = None, *, pure: bool = False) -> Any:
+        return self._shortcut(func, "voice", None, pure)
+
+    def video(self, func: Handler | None = None, *, pure: bool = False) -> Any:
+        """Videos, short videos (小视频) included."""
+        return self._shortcut(func, None, lambda msg: msg.type in ("video", "shortvideo"), pure)
+
+    def location(self, func: Handler | None = None, *, pure: bool = False) -> Any:
+        """A location the user sent in chat (msg.location, msg.label)."""
+        return self._shortcut(func, "location", None, pure)
+
+    def link(self, func: Handler | None = None, *, pure: bool = False) -> Any:
+        return self._shortcut(func, "link", None, pure)
+
+    def subscribe(self, func: Handler | None = None, *, pure: bool = False) -> Any:
+        """Follows, by a QR code or a product scan included."""
+        return self._shortcut(func, "event", _events("subscribe", "subscribe_scan", "subscribe_scan_product"), pure)
+
+    def unsubscribe(self, func: Handler | None = None, *, pure: bool = False) -> Any:
+        return self._shortcut(func, "event", _events("unsubscribe"), pure)
+
+    def view(self, func: Handler | None = None, *, pure: bool = False) -> Any:
+        """Menu VIEW buttons opened (msg.url)."""
+        return self._shortcut(func, "event", _events("view"), pure)
+
+    def scan(self, func: Handler | None = None, *, pure: bool = False) -> Any:
+        """Scans of the account's parametric QR codes, by a follower (SCAN) or a new one (subscribe with a scene)."""
+        return self._shortcut(func, "event", _events("scan", "subscribe_scan"), pure)
+
+    def _shortcut(self, func: Handler | None, kind: str | None, match: Matcher | None, pure: bool) -> Any:
+        register = self.on(kind, match, pure=pure)
+        return register if func is None else register(func)
 
     def keyword(self, *words: str, pure: bool = False) -> Callable[[Handler], Handler]:
         """Texts equal to one of the words once trimmed, case-insensitively."""
@@ -95,8 +133,10 @@ class Router:
         return self.on("event", lambda msg: msg.event in names and (key is None or _event_key(msg) == key),
                        pure=pure)
 
-    def click(self, key: str, *, pure: bool = False) -> Callable[[Handler], Handler]:
-        """Menu CLICK events whose button key is `key`."""
+    def click(self, key: str | Handler | None = None, *, pure: bool = False) -> Any:
+        """Menu CLICK events: `@router.click("KEY")` for one button's key, `@router.click` for every button."""
+        if callable(key):
+            return self.event("click", pure=pure)(key)
         return self.event("click", key, pure=pure)
 
     def include(self, other: "Router") -> None:
@@ -116,7 +156,11 @@ class Router:
                     continue
                 if pure_only and not route.pure:
                     return Outcome(None, impure_at=index)
-                result = route.call(msg, ctx)
+                entered = handling.set(ctx)
+                try:
+                    result = route.call(msg, ctx)
+                finally:
+                    handling.reset(entered)
             except Exception:
                 log.exception("handler %s failed on push %s from %s", route.name,
                               loggable(msg._data.get("MsgId") or msg._data.get("CreateTime", "")), loggable(msg.source))
@@ -124,6 +168,10 @@ class Router:
             if result is not None:
                 return Outcome(route, result)
         return Outcome(None)
+
+
+def _events(*names: str) -> Matcher:
+    return lambda msg: msg.event in names
 
 
 def _event_key(msg: BaseMessage) -> str:

@@ -79,7 +79,8 @@ def chat():
         openid = "o" + secrets.token_hex(13)
     user = _known_or_made_up(openid)
     response = make_response(render_template("sandbox/chat.html", users=_sandbox().users(), current=user,
-                                              avatar=user["headimgurl"] or url_for("sandbox_api.avatar", openid=openid)))
+                                              avatar=user["headimgurl"] or url_for("sandbox_api.avatar", openid=openid),
+                                              inbox=inbox_counts(openid)))
     response.set_cookie(USER_COOKIE, openid, max_age=USER_COOKIE_AGE, httponly=True, samesite="Lax")
     response.headers["Cache-Control"] = "no-store"  # coming back to it shows the user chosen since, not a stale copy
     return response
@@ -122,7 +123,7 @@ def choose_user():
     nickname = str(data.get("nickname", "")).strip()[:32] or None
     user = _sandbox().save_user(openid, nickname=nickname) if nickname or not existing else _sandbox().user(openid)
     user = {**user, "avatar": user["headimgurl"] or url_for("sandbox_api.avatar", openid=openid)}
-    response = make_response(jsonify(user=user))
+    response = make_response(jsonify(user=user, inbox=inbox_counts(openid)))
     response.set_cookie(USER_COOKIE, openid, max_age=USER_COOKIE_AGE, httponly=True, samesite="Lax")
     return response
 
@@ -155,6 +156,44 @@ def push():
     content = exchange.reply.get("Content")
     body["reply_html"] = str(reply_html(content)) if content else ""
     return jsonify(body)
+
+
+@bp.get("/sandbox/api/inbox")
+def inbox():
+    """What the account sent this browser's user besides replies (customer-service and template messages), past the
+    counts the page has seen (`sent`, `templates`, as the page or the user switch gave them)."""
+    openid = request.cookies.get(USER_COOKIE, "")
+    if not _OPENID.fullmatch(openid):
+        return jsonify(items=[], sent=0, templates=0)
+    sent, templates = _sandbox().sent(openid), _sandbox().templates_sent(openid)
+    seen_sent = request.args.get("sent", type=int, default=len(sent))
+    seen_templates = request.args.get("templates", type=int, default=len(templates))
+    items = ([str(inbox_html(message)) for message in sent[seen_sent:]]
+             + [str(template_html(message)) for message in templates[seen_templates:]])
+    return jsonify(items=items, sent=len(sent), templates=len(templates))
+
+
+def inbox_counts(openid: str) -> dict[str, int]:
+    return {"sent": len(_sandbox().sent(openid)), "templates": len(_sandbox().templates_sent(openid))}
+
+
+def inbox_html(message: dict) -> Markup:
+    """A customer-service message as the chat shows it."""
+    kind = message.get("msgtype")
+    if kind == "text":
+        return reply_html(str(message.get("text", {}).get("content", "")))
+    if kind == "news":
+        article = (message.get("news", {}).get("articles") or [{}])[0]
+        return Markup('［图文］<a href="{}">{}</a>').format(article.get("url", ""), article.get("title", ""))
+    return Markup("［{} 消息］").format(kind)
+
+
+def template_html(message: dict) -> Markup:
+    """A template message as the chat shows it: its id and each field's value."""
+    values = [f"{name}：{field.get('value', '')}" for name, field in (message.get("data") or {}).items()
+              if isinstance(field, dict)]
+    return Markup("［模板消息 {}］<br>").format(message.get("template_id", "")) + Markup("<br>").join(
+        escape(value) for value in values)
 
 
 @bp.get("/sandbox/api/tokens")

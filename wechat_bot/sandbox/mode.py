@@ -11,6 +11,7 @@ import dataclasses
 import os
 from typing import Mapping
 
+import requests
 from flask import has_request_context, request
 from redis import Redis, RedisError
 
@@ -94,9 +95,10 @@ class LocalWeChatClient(WeChatClient):
     server listens on (never one a request's Host names: that would let a client pick where the AppSecret goes),
     under its mount point and prefix; outside a request, where the server said it serves."""
 
-    def __init__(self, appid: str, secret: str, *, prefix: str, redis: Redis, origin: str | None) -> None:
+    def __init__(self, appid: str, secret: str, *, prefix: str, redis: Redis, origin: str | None,
+                 session: requests.Session | None = None) -> None:
         self._prefix, self._redis, self._origin = prefix, redis, origin
-        super().__init__(DEFAULT_ORIGIN, DEFAULT_ORIGIN, appid, secret)
+        super().__init__(DEFAULT_ORIGIN, DEFAULT_ORIGIN, appid, secret, session=session)
 
     @property
     def api_base(self) -> str:

@@ -284,6 +284,13 @@ class SandboxStore:
         click or scan)} as far as the sandbox's pushes tell; {} if none."""
         return {k.decode(): int(v) for k, v in self.redis.hgetall(key(self.appid, "follow", openid)).items()}
 
+    def follows(self, openid: str) -> None:
+        """This user follows the account (since now, unless they already did), without a push: test users start so."""
+        if not self.known(openid):
+            self.save_user(openid)
+        self.redis.hsetnx(key("follow", openid), "subscribe_time", int(self.clock()))
+        self.redis.hset(key("follow", openid), "subscribe", 1)
+
     def interacted(self, openid: str, at: float | None = None) -> None:
         """Record that this user followed and interacted (at `at`, default now) without a push: tests use it."""
         moment = int(self.clock() if at is None else at)
