@@ -20,6 +20,8 @@ _ALNUM = string.ascii_letters + string.digits
 
 
 def key(appid: str, *parts: str) -> str:
+    if not appid.startswith("wx"):  # key("follow", openid) would name no account: a key no one else finds
+        raise ValueError(f"a sandbox key needs the account's AppID first, not {appid!r}")
     return f"{PREFIX}{appid}:" + ":".join(parts)
 
 
@@ -288,8 +290,8 @@ class SandboxStore:
         """This user follows the account (since now, unless they already did), without a push: test users start so."""
         if not self.known(openid):
             self.save_user(openid)
-        self.redis.hsetnx(key("follow", openid), "subscribe_time", int(self.clock()))
-        self.redis.hset(key("follow", openid), "subscribe", 1)
+        self.redis.hsetnx(key(self.appid, "follow", openid), "subscribe_time", int(self.clock()))
+        self.redis.hset(key(self.appid, "follow", openid), "subscribe", 1)
 
     def interacted(self, openid: str, at: float | None = None) -> None:
         """Record that this user followed and interacted (at `at`, default now) without a push: tests use it."""
