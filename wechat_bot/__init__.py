@@ -10,7 +10,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.12.0"
+__version__ = "0.13.0"
 
 _PUBLIC = {
     "create_app": ".app", "WeChatBot": ".extension", "Router": ".handlers", "Context": ".handlers",
