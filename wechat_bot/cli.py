@@ -3,39 +3,21 @@ group added to the site's `app.cli`) `flask --app SITE wechat`. Each command par
 prints one line; a failure is one line on standard error and a non-zero exit status."""
 from __future__ import annotations
 
-import functools
 import json
-import logging
 import os
 import sys
-from typing import Any, Callable
 
 import click
-from flask.cli import ScriptInfo
 
-from .errors import WeChatBotError, WeChatError, WeChatUnavailable
-from .redis_connection import ERRORS as REDIS_ERRORS, explain, probe
+from .tokens_cli import tokens
+from .cli_support import Port, command_services as _services, one_line_failures, under_flask, where_redis
+from .redis_connection import probe
 
 HELP = """wechat_bot: a WeChat official-account server.
 
 With no WeChat credentials (WECHAT_TOKEN, WECHAT_APPID, WECHAT_SECRET) the commands use the sandbox account."""
 FLASK_EPILOG = ("Under Flask the site serves with `flask run` (the sandbox beside it when no credentials are set), "
                 "or `wechat-bot serve --app SITE:app`; these commands act on the site's app.")
-
-
-def under_flask(ctx: click.Context) -> bool:
-    """The tree runs as `flask --app SITE wechat …` (Flask's CLI put its ScriptInfo in the context)."""
-    return ctx.find_object(ScriptInfo) is not None
-
-
-class Port(click.ParamType):
-    name = "PORT"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
-        text = str(value)
-        if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 65535:
-            self.fail(f"{text!r} is not a port (1-65535)", param, ctx)
-        return int(text)
 
 
 class Commands(click.Group):
@@ -62,64 +44,6 @@ class Commands(click.Group):
         if under_flask(ctx):
             formatter.write_paragraph()
             formatter.write_text(FLASK_EPILOG)
-
-
-def one_line_failures(command: Callable[..., int]) -> Callable[..., int]:
-    """Our failures as one line on standard error: 2 for a usage or configuration problem, 3 for Redis, 4 for
-WeChat refusing or not answering; a command's non-zero status is the process's exit status."""
-    @functools.wraps(command)
-    def run(*args: Any, **kwargs: Any) -> int:
-        if command.__name__ not in _LONG_RUNNING:  # a one-shot command: its failure is its one line, not each retry
-            logging.getLogger("wechat_bot.wechat_api").setLevel(logging.ERROR)
-        try:
-            status = command(*args, **kwargs)
-        except (WeChatError, WeChatUnavailable) as error:
-            click.echo(f"error: WeChat: {error}", err=True)
-            raise click.exceptions.Exit(4) from None
-        except WeChatBotError as error:
-            click.echo(f"error: {error}", err=True)
-            raise click.exceptions.Exit(2) from None
-        except REDIS_ERRORS as error:
-            click.echo(f"error: Redis ({_where_redis()}) {explain(error)}", err=True)
-            raise click.exceptions.Exit(3) from None
-        if status:  # click's own main (under Flask) ignores what a command returns
-            raise click.exceptions.Exit(status)
-        return 0
-    return run
-
-
-_LONG_RUNNING = ("serve", "worker")  # they log WeChat's retries as they go
-
-
-def _where_redis() -> str:
-    from .config import Settings
-    from .redis_connection import describe
-
-    ctx = click.get_current_context(silent=True)
-    try:
-        if ctx is not None and under_flask(ctx):
-            return describe(ctx.find_object(ScriptInfo).load_app().extensions["wechat_bot"].settings)
-        return describe(Settings.load())
-    except Exception:  # noqa: BLE001 — only the wording of a failure already being reported
-        return "REDIS_URL"
-
-
-def _app():
-    """The app a command acts on: the site's under `flask wechat`, else the standalone one; with no WeChat
-    credentials, the sandbox account's (its API reached where `run.py` serves the sandbox)."""
-    ctx = click.get_current_context()
-    info = ctx.find_object(ScriptInfo)
-    if info is not None:
-        app = info.load_app()
-        ctx.with_resource(app.app_context())  # as Flask's own commands run (with_appcontext)
-        return app
-    from . import create_app
-
-    return create_app(sandbox_origin=True)
-
-
-def _services():
-    return _app().extensions["wechat_bot"]
 
 
 @click.group("wechat-bot", cls=Commands, help=HELP, invoke_without_command=True,
@@ -170,7 +94,7 @@ def worker(once: bool = False) -> int:
     if once:
         problem = probe(services.redis, services.settings.appid)  # a sweep with nothing due writes nothing: a read-only Redis would pass
         if problem:
-            click.echo(f"error: Redis ({_where_redis()}) {problem}", err=True)
+            click.echo(f"error: Redis ({where_redis()}) {problem}", err=True)
             return 3
         try:
             result = renewer.sweep()
@@ -274,4 +198,5 @@ def main(argv: list[str] | None = None) -> int:
 
 flask_group = commands  # `flask --app SITE wechat …`: the same group, added to the site's app.cli as "wechat"
 
-from . import tokens_cli  # noqa: E402,F401  (registers `tokens` on the group)
+
+commands.add_command(tokens)

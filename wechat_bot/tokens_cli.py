@@ -6,11 +6,11 @@ import time
 
 import click
 
-from .cli import _services, commands, one_line_failures
+from .cli_support import command_services as _services, one_line_failures
 from .errors import WeChatBotError
 
 
-@commands.group(help="The stored users and their tokens.")
+@click.group(help="The stored users and their tokens.")
 def tokens() -> None:
     pass
 
