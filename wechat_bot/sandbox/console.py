@@ -146,7 +146,8 @@ def push():
         msg_type, fields = kind(data)
     if not _sandbox().known(openid):  # the page's made-up user, now real
         _sandbox().save_user(openid, nickname=made_up_nickname(openid))
-    _sandbox().pushed(openid, msg_type, fields.get("Event", ""))  # follow state and the 48-hour window
+    scene = fields.get("EventKey", "").removeprefix("qrscene_") if fields.get("Ticket") else ""
+    _sandbox().pushed(openid, msg_type, fields.get("Event", ""), scene)  # follow state and the windows
     if msg_type == "location":  # what wx.getLocation answers on this user's pages
         _sandbox().remember_location(openid, fields["Location_X"], fields["Location_Y"], fields["Label"])
     endpoint = url_for("endpoint.receive", _external=True)

@@ -10,7 +10,7 @@ import time
 import segno
 from flask import Response, request
 
-from .api import _posted_json, answer, api, error, store
+from .api import answer, api, error, posted_json, store
 from .store import key
 
 URL_PREFIX = "http://weixin.qq.com/q/"
@@ -33,9 +33,9 @@ def _scene(action: str, info: object) -> str | None:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= limit else None
 
 
-@api("/cgi-bin/qrcode/create", "POST")
+@api("/cgi-bin/qrcode/create", "POST", errcodes=(40053, 47001, 48001))
 def create_qrcode():
-    body, refused = _posted_json()
+    body, refused = posted_json()
     if refused:
         return refused
     if not store().config().parametric_qr:
@@ -62,7 +62,7 @@ def create_qrcode():
     return answer(reply)
 
 
-@api("/cgi-bin/showqrcode", "GET")
+@api("/cgi-bin/showqrcode", "GET", account_token=False, errcodes=())
 def show_qrcode():
     """The code's picture, by ticket (no token needed, as on mp.weixin.qq.com)."""
     ticket = request.args.get("ticket", "")

@@ -8,24 +8,14 @@ from __future__ import annotations
 
 import json
 import secrets
-import string
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 from redis import Redis
 
-PREFIX = "wechat_sandbox:"
-_ALNUM = string.ascii_letters + string.digits
-
-
-def key(appid: str, *parts: str) -> str:
-    return f"{PREFIX}{appid}:" + ":".join(parts)
-
-
-def random_token(length: int = 64) -> str:
-    return "".join(secrets.choice(_ALNUM + "-_") for _ in range(length))
-
+from .global_tokens import GlobalTokens
+from .keys import PREFIX, key, random_token, ALNUM as _ALNUM  # noqa: F401  (imported from here by others)
 
 @dataclass
 class SandboxConfig:
@@ -52,7 +42,11 @@ class Fault:
     delay: float = 0.0
 
 
-class SandboxStore:
+OPENING_EVENTS = ("subscribe", "CLICK", "SCAN", "scancode_push", "scancode_waitmsg")  # each opens a minute (§6)
+WINDOW_START = {"message": "interacted_at", "event": "event_at"}  # what opens each customer-service window
+
+
+class SandboxStore(GlobalTokens):
     def __init__(self, redis: Redis, appid: str, secret: str, *, clock: Callable[[], float] = time.time) -> None:
         self.redis, self.appid, self.secret, self.clock = redis, appid, secret, clock
 
@@ -194,30 +188,6 @@ class SandboxStore:
         return {"access_token": token, "expires_in": config.access_token_ttl, "refresh_token": refresh_token,
                 "openid": openid, "scope": scope}
 
-    # -- the account's global token and what was sent with it ---------------------------------------------
-    def global_token(self, force: bool = False, stable: bool = True) -> dict[str, Any]:
-        """A global access_token; `stable` without `force` returns the live one while it has >5 min left.
-
-        stable_token and cgi-bin/token keep separate slots, as WeChat does (与getAccessToken获取的调用凭证完全
-        隔离): a new token from one ends only the previous token of the same kind, 5 minutes later."""
-        now, config = self.clock(), self.config()
-        slot = key(self.appid, "global") if stable else key(self.appid, "global", "cgi-bin")
-        current = self.redis.get(slot)
-        if current and stable and not force:
-            record = json.loads(current)
-            if record["expires_at"] - now > 300:
-                return {"access_token": record["token"], "expires_in": int(record["expires_at"] - now)}
-        if current:  # the previous token lives on for 5 minutes, then dies
-            old = json.loads(current)
-            self.redis.set(key(self.appid, "global-valid", old["token"]), 1, ex=300)
-        token = random_token(136)
-        self.redis.set(slot, json.dumps({"token": token, "expires_at": now + config.global_token_ttl}))
-        self.redis.set(key(self.appid, "global-valid", token), 1, ex=config.global_token_ttl)
-        return {"access_token": token, "expires_in": config.global_token_ttl}
-
-    def global_token_valid(self, token: str) -> bool:
-        return bool(token) and bool(self.redis.exists(key(self.appid, "global-valid", token)))
-
     # -- the JS-SDK's jsapi_ticket, and what wx.getLocation answers ----------------------------------------
     def jsapi_ticket(self) -> dict[str, Any]:
         """The live ticket while it has over 5 minutes left, else a new one; an older ticket works until its end."""
@@ -263,33 +233,44 @@ class SandboxStore:
         return {k.decode(): v.decode() for k, v in raw.items()} or None
 
     # -- followers, their last interaction, templates -----------------------------------------------------
-    def pushed(self, openid: str, msg_type: str, event: str = "") -> None:
-        """What a push the sandbox sends for this user tells WeChat: a follow, an unfollow, or an interaction.
+    def pushed(self, openid: str, msg_type: str, event: str = "", scene: str = "") -> None:
+        """What a push the sandbox sends for this user tells WeChat: a follow (by scanning a code of `scene`, when
+        given), an unfollow, or an interaction.
 
         A user whose first push is not a follow already follows (only a follower can chat with the account)."""
         now = int(self.clock())
         follow = key(self.appid, "follow", openid)
+        if not self.known(openid):
+            self.save_user(openid)
         if msg_type == "event" and event == "unsubscribe":
             self.redis.hset(follow, mapping={"subscribe": 0})
             return
         if (msg_type == "event" and event == "subscribe") or not self.redis.hexists(follow, "subscribe"):
             self.redis.hset(follow, mapping={"subscribe": 1, "subscribe_time": now})
+            self.redis.set(key(self.appid, "follow-scene", openid), scene)
         elif self.redis.hget(follow, "subscribe") == b"0":
             return  # an unfollowed user's pushes come only after following again
+        if msg_type == "event" and event not in OPENING_EVENTS:
+            return
         # a message opens custom/send for 48 hours; a follow, a menu click or a scan for one minute (§6)
-        self.redis.hset(follow, "event_at" if msg_type == "event" else "interacted_at", now)
+        window = "event" if msg_type == "event" else "message"
+        self.redis.hset(follow, mapping={WINDOW_START[window]: now, f"{window}_sent": 0})
 
     def follower(self, openid: str) -> dict[str, int]:
         """{'subscribe': 0 or 1, 'subscribe_time', 'interacted_at' (the last message), 'event_at' (the last follow,
         click or scan)} as far as the sandbox's pushes tell; {} if none."""
         return {k.decode(): int(v) for k, v in self.redis.hgetall(key(self.appid, "follow", openid)).items()}
 
+    def follow_scene(self, openid: str) -> str:
+        """The scene of the QR code this follower followed by scanning; "" for a follow any other way."""
+        return (self.redis.get(key(self.appid, "follow-scene", openid)) or b"").decode()
+
     def follows(self, openid: str) -> None:
         """This user follows the account (since now, unless they already did), without a push: test users start so."""
         if not self.known(openid):
             self.save_user(openid)
-        self.redis.hsetnx(key("follow", openid), "subscribe_time", int(self.clock()))
-        self.redis.hset(key("follow", openid), "subscribe", 1)
+        self.redis.hsetnx(key(self.appid, "follow", openid), "subscribe_time", int(self.clock()))
+        self.redis.hset(key(self.appid, "follow", openid), "subscribe", 1)
 
     def interacted(self, openid: str, at: float | None = None) -> None:
         """Record that this user followed and interacted (at `at`, default now) without a push: tests use it."""
@@ -297,7 +278,8 @@ class SandboxStore:
         if not self.known(openid):
             self.save_user(openid)
         self.redis.hsetnx(key(self.appid, "follow", openid), "subscribe_time", moment)
-        self.redis.hset(key(self.appid, "follow", openid), mapping={"subscribe": 1, "interacted_at": moment})
+        self.redis.hset(key(self.appid, "follow", openid), mapping={"subscribe": 1, "interacted_at": moment,
+                                                                          "message_sent": 0})
 
     def add_template(self, template_id: str, title: str = "模板消息", content: str = "{{first.DATA}}") -> None:
         """A message template the account has added (template/send with any other template_id is 40037)."""
