@@ -235,3 +235,37 @@ def test_what_the_sandbox_does_not_simulate_says_so(client):
         client.menu.add_conditional({"button": [], "matchrule": {"tag_id": "2"}})
     except WeChatClientException as error:
         assert "the sandbox does not simulate /cgi-bin/menu/addconditional" in error.errmsg
+
+
+def test_showqrcode_is_a_jpeg_of_the_code_by_its_base64_ticket(client):
+    import zxingcpp
+    from PIL import Image
+
+    made = client.qrcode.create({"expire_seconds": 300, "action_name": "QR_STR_SCENE",
+                                 "action_info": {"scene": {"scene_str": "login-1"}}})
+    assert made["ticket"].startswith("gQ") and "+" in made["ticket"] and "/" in made["ticket"]
+    shown = client.qrcode.show(made)
+    assert shown.status_code == 200 and shown.headers["Content-Type"] == "image/jpeg"
+    picture = Image.open(io.BytesIO(shown.content))
+    assert picture.format == "JPEG"
+    assert [code.text for code in zxingcpp.read_barcodes(picture)] == [made["url"]]
+    assert requests.get(client.qrcode.get_url(made["ticket"]), timeout=5).status_code == 200
+    unencoded = client.qrcode.get_url("x").split("?")[0] + "?ticket=" + made["ticket"]
+    assert requests.get(unencoded, timeout=5).status_code == 404  # its `+` read as a space, as WeChat reads it
+
+
+def test_a_follow_by_scanning_on_the_chat_page_shows_in_user_info(redis, serve):
+    from tests.test_sandbox_api import _get, _sandbox_credentials
+    from wechat_bot import create_app
+
+    base = serve(create_app(redis=redis, sandbox_origin=True))
+    app_sandbox = SandboxStore(redis, *_sandbox_credentials(base))
+    app_sandbox.url = base
+    client = point_at_sandbox(WeChatClient(app_sandbox.appid, app_sandbox.secret, timeout=5), base)
+    url = client.qrcode.create({"expire_seconds": 300, "action_name": "QR_STR_SCENE",
+                                "action_info": {"scene": {"scene_str": "shop-7"}}})["url"]
+    chat = requests.Session()
+    chat.post(base + "/sandbox/api/user", json={"openid": "o_bob"}, timeout=10)
+    assert chat.post(base + "/sandbox/api/push", json={"kind": "scan", "url": url}, timeout=10).ok
+    info = _get(app_sandbox, "/cgi-bin/user/info", openid="o_bob")
+    assert info["subscribe_scene"] == "ADD_SCENE_QR_CODE" and info["qr_scene_str"] == "shop-7"
