@@ -269,3 +269,19 @@ def test_a_follow_by_scanning_on_the_chat_page_shows_in_user_info(redis, serve):
     assert chat.post(base + "/sandbox/api/push", json={"kind": "scan", "url": url}, timeout=10).ok
     info = _get(app_sandbox, "/cgi-bin/user/info", openid="o_bob")
     assert info["subscribe_scene"] == "ADD_SCENE_QR_CODE" and info["qr_scene_str"] == "shop-7"
+
+
+def test_the_readmes_wechatpy_block_runs_against_the_sandbox(redis, serve, capsys):
+    import re
+
+    from tests.conftest import project_root
+    from wechat_bot import create_app
+
+    readme = (project_root() / "README.md").read_text(encoding="utf-8")
+    section = readme.split("**wechatpy against the sandbox, in one line:**", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    base = serve(create_app(redis=redis, sandbox_origin=True))
+    assert 'SANDBOX = "http://127.0.0.1:5000"' in code
+    exec(compile(code.replace("http://127.0.0.1:5000", base), "README.md", "exec"), {})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == "签到" and printed[1].startswith(base + "/connect/oauth2/authorize?")
