@@ -12,9 +12,8 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request, url_for
 
-from .menu_rules import menu_error
 from .. import json_body
-from .store import SandboxStore, key
+from .store import SandboxStore
 
 bp = Blueprint("sandbox_api", __name__)
 

@@ -286,6 +286,11 @@ class SandboxStore(GlobalTokens):
         self.redis.hset(key(self.appid, "templates"), template_id, json.dumps({"title": title, "content": content},
                                                                   ensure_ascii=False))
 
+    def template(self, template_id: str) -> dict[str, str] | None:
+        """A template the account has added: its title and content; None for any other."""
+        raw = self.redis.hget(key(self.appid, "templates"), template_id) if template_id else None
+        return json.loads(raw) if raw else None
+
     def template_known(self, template_id: str) -> bool:
         return bool(template_id) and bool(self.redis.hexists(key(self.appid, "templates"), template_id))
 
