@@ -115,9 +115,12 @@ def test_temporary_media_live_three_days(timed, clock):
     assert refused(client.message.send_voice, "o_alice", media_id) == 40007
 
 
-@pytest.mark.parametrize("kind, size, errcode", [("thumb", 64 * 1024 + 1, 40012), ("voice", 2 * 1024 * 1024 + 1, 40010)])
-def test_media_past_wechats_sizes_is_refused(client, kind, size, errcode):
-    assert refused(client.media.upload, kind, ("big", io.BytesIO(b"x" * size))) == errcode
+@pytest.mark.parametrize("kind, name, size, errcode", [
+    ("thumb", "big.jpg", 64 * 1024 + 1, 40012), ("voice", "long.mp3", 2 * 1024 * 1024 + 1, 40010),
+    ("voice", "a.wav", 10, 40005), ("image", "a.webp", 10, 40005), ("sticker", "a.png", 10, 40004),
+    ("image", "empty.png", 0, 44001)])
+def test_media_wechat_does_not_take_is_refused(client, kind, name, size, errcode):
+    assert refused(client.media.upload, kind, (name, io.BytesIO(b"x" * size))) == errcode
 
 
 def test_a_video_is_answered_as_its_url(client):

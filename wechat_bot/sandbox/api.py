@@ -23,6 +23,7 @@ ERRMSG = {
     40002: "invalid grant_type",
     40003: "invalid openid",
     40004: "invalid media type",
+    40005: "invalid file type",
     40007: "invalid media_id",
     40008: "invalid message type",
     40009: "invalid image size",

@@ -13,6 +13,8 @@ from .keys import key, random_token
 LIFETIME = 3 * 24 * 3600  # temporary media live 3 days
 LIMITS = {"image": (10 << 20, 40009), "voice": (2 << 20, 40010), "video": (10 << 20, 40011),
           "thumb": (64 << 10, 40012)}  # the largest file of each type, and WeChat's errcode past it
+FORMATS = {"image": ("bmp", "png", "jpeg", "jpg", "gif"), "voice": ("amr", "mp3"), "video": ("mp4",),
+           "thumb": ("jpg", "jpeg")}  # the file types WeChat takes for each (else 40005)
 
 
 def save_media(kind: str, data: bytes, content_type: str, filename: str) -> str:
@@ -38,7 +40,7 @@ def media_live(media_id: str) -> bool:
     return media_record(media_id) is not None
 
 
-@api("/cgi-bin/media/upload", "POST", errcodes=(40004, 40009, 40010, 40011, 40012, 41005, 44001))
+@api("/cgi-bin/media/upload", "POST", errcodes=(40004, 40005, 40009, 40010, 40011, 40012, 41005, 44001))
 def upload_media():
     kind = request.args.get("type", "")
     if kind not in LIMITS:
@@ -55,9 +57,18 @@ def upload_media():
     filename = upload.filename or kind
     content_type = upload.mimetype if upload.mimetype not in ("", "application/octet-stream") else (
         mimetypes.guess_type(filename)[0] or "application/octet-stream")
+    if file_type(filename, content_type) not in FORMATS[kind]:
+        return error(40005)
     media_id = save_media(kind, data, content_type, filename)
     field = "thumb_media_id" if kind == "thumb" else "media_id"
     return answer({"type": kind, field: media_id, "created_at": int(store().clock())})
+
+
+def file_type(filename: str, content_type: str) -> str:
+    """A file's type as its name's extension says, else as its content type does."""
+    if "." in filename:
+        return filename.rsplit(".", 1)[1].lower()
+    return {"audio/mpeg": "mp3", "audio/amr": "amr"}.get(content_type, content_type.rsplit("/", 1)[-1].lower())
 
 
 @api("/cgi-bin/media/get", "GET", errcodes=(40007,))
