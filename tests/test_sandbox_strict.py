@@ -288,3 +288,9 @@ def test_the_readmes_wechatpy_block_runs_against_the_sandbox(redis, serve, capsy
     exec(compile(code.replace("http://127.0.0.1:5000", base), "README.md", "exec"), {})
     printed = capsys.readouterr().out.splitlines()
     assert printed[0] == "签到" and printed[1].startswith(base + "/connect/oauth2/authorize?")
+
+
+def test_the_card_ticket_is_not_simulated_and_says_so(client):
+    with pytest.raises(WeChatClientException) as error:
+        client.jsapi.get_ticket("wx_card")
+    assert error.value.errcode == 48001 and "does not simulate /cgi-bin/ticket/getticket?type=wx_card" in error.value.errmsg

@@ -8,6 +8,7 @@ from flask import request
 
 from .. import json_body
 from .api import _check_app, answer, api, error, store
+from .not_simulated import unsimulated
 
 CALLBACK_IPS = ["127.0.0.1"]  # the sandbox pushes from this machine
 
@@ -48,9 +49,12 @@ def callback_ips():
     return answer({"ip_list": CALLBACK_IPS})
 
 
-@api("/cgi-bin/ticket/getticket", "GET", errcodes=(40097,))
+@api("/cgi-bin/ticket/getticket", "GET", errcodes=(40097, 48001))
 def get_ticket():
-    """The JS-SDK's jsapi_ticket (type=jsapi), with the account's global access_token."""
+    """The JS-SDK's jsapi_ticket (type=jsapi), with the account's global access_token; the card ticket is not
+    simulated."""
+    if request.args.get("type") == "wx_card":
+        return unsimulated("/cgi-bin/ticket/getticket?type=wx_card")
     if request.args.get("type") != "jsapi":
         return error(40097)
     return answer(store().jsapi_ticket())
