@@ -142,3 +142,14 @@ def test_the_chat_speaks_chinese_about_deliveries_and_tokens(chat_site, redis):
         "o_chat", "snsapi_base", "A" * 86, "R" * 86, now + 7200, now + 30 * 86400, now))
     row, = chat.get(base + "/sandbox/api/tokens", timeout=10).json()["users"]
     assert row["access_token"] == "AAAA…（共 86 个字符）"
+
+
+def test_media_upload_beside_a_site_takes_files_larger_than_a_push(chat_site):
+    """The site's body limit is for WeChat's pushes (64 KB); the sandbox's media/upload beside it takes WeChat's sizes."""
+    base, chat, client, _ = chat_site
+    photo = PNG + b"\0" * (3 << 20)
+    media_id = client.media.upload("image", ("big.png", photo, "image/png"))["media_id"]
+    assert client.media.download(media_id).content == photo
+    exchange = push(base, chat, kind="image", data="data:image/png;base64," + base64.b64encode(photo).decode(),
+                    name="big.png")
+    assert exchange["reply_html"].startswith("收到图片 ")

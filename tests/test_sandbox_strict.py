@@ -91,6 +91,7 @@ def test_news_with_two_articles_is_45008_an_unknown_msgtype_40008(client, sandbo
     assert client.message.send_articles("o_alice", [article])["errcode"] == 0
     assert refused(client.message._send_custom_message, {"touser": "o_alice", "msgtype": "sticker",
                                                          "sticker": {"id": 1}}) == 40008
+    assert refused(client.message._send_custom_message, {"touser": "o_alice", "msgtype": ["text"]}) == 40008
     assert len(sandbox.sent("o_alice")) == 1  # refused messages spend nothing and are not delivered
 
 

@@ -42,7 +42,7 @@ return 45015
 def shape_error(message: dict[str, Any]) -> int | None:
     """WeChat's errcode for a message it does not take in this shape, else None."""
     kind = message["msgtype"]
-    if kind not in MSGTYPES:
+    if not isinstance(kind, str) or kind not in MSGTYPES:
         return 40008
     body = message.get(kind)
     if not isinstance(body, dict):

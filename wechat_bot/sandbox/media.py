@@ -13,6 +13,7 @@ from .keys import key, random_token
 LIFETIME = 3 * 24 * 3600  # temporary media live 3 days
 LIMITS = {"image": (10 << 20, 40009), "voice": (2 << 20, 40010), "video": (10 << 20, 40011),
           "thumb": (64 << 10, 40012)}  # the largest file of each type, and WeChat's errcode past it
+LARGEST_UPLOAD = max(limit for limit, _ in LIMITS.values()) + 64 * 1024  # the largest file and its form around it
 FORMATS = {"image": ("bmp", "png", "jpeg", "jpg", "gif"), "voice": ("amr", "mp3"), "video": ("mp4",),
            "thumb": ("jpg", "jpeg")}  # the file types WeChat takes for each (else 40005)
 
@@ -42,6 +43,7 @@ def media_live(media_id: str) -> bool:
 
 @api("/cgi-bin/media/upload", "POST", errcodes=(40004, 40005, 40009, 40010, 40011, 40012, 41005, 44001))
 def upload_media():
+    request.max_content_length = LARGEST_UPLOAD  # beside a site, whose own limit is for pushes
     kind = request.args.get("type", "")
     if kind not in LIMITS:
         return error(40004)

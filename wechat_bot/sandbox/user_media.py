@@ -15,7 +15,7 @@ from PIL import Image
 from .media import LIMITS, save_media
 
 _DATA_URL = re.compile(r"data:([\w.+-]+/[\w.+-]+)?(?:;[\w=.-]+)*;base64,(.*)", re.S)
-LARGEST = max(limit for limit, _ in LIMITS.values()) * 4 // 3 + 4096  # the largest file, base64, with the JSON around it
+LARGEST = max(limit for limit, _ in LIMITS.values()) * 4 // 3 + 4096  # the largest file in base64, in its JSON
 KINDS = {"image": "图片", "voice": "语音", "video": "视频"}
 
 
