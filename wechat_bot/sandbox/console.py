@@ -23,7 +23,7 @@ page_headers.init_app(bp, referrer="same-origin")
 def same_origin_only():
     """A page elsewhere cannot make this browser act in the sandbox (a cross-site form POST to expire tokens)."""
     if request.method != "GET" and not same_origin():
-        return jsonify(error="cross-origin request refused"), 403
+        return jsonify(error="拒绝跨站请求：只有沙箱自己的页面能这样做"), 403
     return None
 
 
@@ -202,7 +202,7 @@ def token_action(openid: str, action: str):
     services, sandbox, now = _services(), _sandbox(), time.time()
     record = services.tokens.get(openid)
     if record is None or action not in ("expire-access", "expire-refresh"):
-        return jsonify(error="no such user or action"), 404
+        return jsonify(error="没有这个用户或操作"), 404
     if action == "expire-access":
         sandbox.expire_access_token(openid)
     else:
