@@ -35,6 +35,7 @@ class GlobalTokens:
     redis: Redis
     appid: str
     clock: Callable[[], float]
+    config: Callable[[], Any]
 
     def global_token(self, force: bool = False, stable: bool = True) -> dict[str, Any]:
         """A global access_token; `stable` without `force` returns the live one while it has >5 min left.
