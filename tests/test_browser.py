@@ -251,40 +251,117 @@ from flask import Flask
 from wechat_bot import Router, WeChatBot
 
 router = Router()
+wechat = WeChatBot(router=router)
 
 @router.keyword("催单")
 def hurry(msg, ctx):
-    ctx.client.message.send_template(msg.source, "TM_SHIPPED", {"first": {"value": "已加急发货"}})
+    ctx.client.message.send_template(msg.source, "TM_SHIPPED", {"first": {"value": "已加急发货"},
+                                                                "keyword1": {"value": "顺丰 SF1024"}})
     return "已加急"
 
 @router.keyword("长文")
 def essay(msg):
     return "".join(f"第{n}段。" for n in range(900))
 
+@router.keyword("新品")
+def news(msg):
+    return [{"title": "秋季新品上市", "description": "桂花糕、栗子蛋糕，点开看看", "url": "https://example.com/new",
+             "image": ""}]
+
+@router.on("image")
+def picture(msg):
+    return f"收到你的图片：{msg.media_id[:8]}"
+
 def create():
     app = Flask(__name__)
     app.config["SECRET_KEY"] = "shop"
-    WeChatBot(app, router=router)
-    app.extensions["wechat_sandbox"].add_template("TM_SHIPPED")
+    wechat.init_app(app)
+    app.extensions["wechat_sandbox"].add_template("TM_SHIPPED", title="订单发货通知",
+                                                  content="{{first.DATA}}\\n快递：{{keyword1.DATA}}")
+
+    @app.post("/orders/<openid>/shipped")                 # a view, not a handler, sends the template message
+    def shipped(openid):
+        wechat.client.message.send_template(openid, "TM_SHIPPED", {"first": {"value": "您的订单已发货"},
+                                                                   "keyword1": {"value": "顺丰 SF2048"}},
+                                            url="https://example.com/orders/1")
+        return "ok"
     return app
 '''
 
 
-def test_the_chat_shows_template_and_customer_service_messages_as_they_arrive(phone, tmp_path):
-    (tmp_path / "shop.py").write_text(SHOP, encoding="utf-8")
-    port, log = processes.free_port(), tmp_path / "serve.log"
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):
+    """A site with handlers and a view that sends a template message, served with the sandbox."""
+    home = tmp_path_factory.mktemp("shop")
+    (home / "shop.py").write_text(SHOP, encoding="utf-8")
+    port, log = processes.free_port(), home / "serve.log"
     server = processes.start([str(project_root() / "run.py"), "serve", "--app", "shop:create()", "--port", str(port),
-                              "--no-worker"], tmp_path, processes.clean_env(), log)
+                              "--no-worker"], home, processes.clean_env(), log)
     base = f"http://127.0.0.1:{port}"
     try:
         processes.wait_healthy(base, server, log)
-        become(phone, base, "o_browser_shop", "顾客")
-        send(phone, "催单")
-        expect(phone.locator(".bot .bubble", has_text="已加急发货")).to_contain_text("模板消息 TM_SHIPPED")
-        send(phone, "长文")
-        expect(phone.locator(".bot .bubble", has_text="第899段。")).to_be_visible()  # the rest, after the reply
+        yield base
     finally:
         processes.stop(server)
         from wechat_bot import embedded_redis
 
-        embedded_redis.stop(tmp_path / "var")
+        embedded_redis.stop(home / "var")
+
+
+def test_the_chat_shows_template_and_customer_service_messages_as_they_arrive(phone, shop):
+    become(phone, shop, "o_browser_shop", "顾客")
+    send(phone, "催单")
+    card = phone.locator(".bot .card.template", has_text="已加急发货")
+    expect(card).to_contain_text("订单发货通知")
+    expect(card).to_contain_text("快递：顺丰 SF1024")
+    send(phone, "长文")
+    expect(phone.locator(".bot .bubble", has_text="第899段。")).to_be_visible()  # the rest, after the reply
+
+
+def test_a_news_reply_shows_as_a_card_that_opens_its_url(phone, shop, tmp_path):
+    become(phone, shop, "o_browser_news", "看新品")
+    send(phone, "新品")
+    card = phone.locator(".bot a.card.news")
+    expect(card).to_contain_text("秋季新品上市")
+    expect(card).to_contain_text("桂花糕、栗子蛋糕，点开看看")
+    assert card.get_attribute("href") == "https://example.com/new"
+    shoot(phone, "chat-news", tmp_path)
+
+
+def test_a_template_message_sent_from_a_view_appears_in_the_chat(phone, shop, tmp_path):
+    import requests
+
+    become(phone, shop, "o_browser_view", "等发货")
+    send(phone, "你好")  # a follower who wrote
+    expect(phone.locator(".bot .bubble").first).to_be_visible()
+    assert requests.post(shop + "/orders/o_browser_view/shipped", timeout=10).text == "ok"
+    card = phone.locator(".bot .card.template", has_text="您的订单已发货")
+    expect(card).to_contain_text("服务通知")
+    expect(card).to_contain_text("快递：顺丰 SF2048")
+    assert card.locator("a.more").get_attribute("href") == "https://example.com/orders/1"
+    shoot(phone, "chat-template", tmp_path)
+
+
+def test_an_image_sent_from_the_chat_page_reaches_the_image_handler(phone, shop, tmp_path):
+    become(phone, shop, "o_browser_image", "发图")
+    phone.click("#more")
+    phone.click("#draw-image")
+    expect(phone.locator(".me img.picture")).to_be_visible()
+    expect(phone.locator(".bot .bubble", has_text="收到你的图片")).to_be_visible()
+    phone.set_input_files("#image-file", files=[{"name": "p.png", "mimeType": "image/png", "buffer": picture_file()}])
+    expect(phone.locator(".bot .bubble", has_text="收到你的图片")).to_have_count(2)
+    expect(phone.locator(".me img.picture")).to_have_count(2)
+    shoot(phone, "chat-image", tmp_path)
+
+
+def picture_file() -> bytes:
+    """A photo from the phone's album: a real PNG."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (240, 160), "#f3c969")
+    ImageDraw.Draw(image).ellipse((80, 30, 180, 130), fill="#d9534f")
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()

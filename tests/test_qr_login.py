@@ -442,7 +442,7 @@ def test_the_sandbox_makes_codes_as_wechat_does(sandbox, redis):
             client._post_json("/cgi-bin/qrcode/create", token, body)
         assert refused.value.errcode == 40053
     picture = requests.get(f"{sandbox.url}/cgi-bin/showqrcode", params={"ticket": made["ticket"]}, timeout=10)
-    assert picture.status_code == 200 and picture.headers["Content-Type"] == "image/svg+xml"
+    assert picture.status_code == 200 and picture.headers["Content-Type"] == "image/jpeg"
 
 
 def test_check_says_which_way_desktops_sign_in(redis):

@@ -176,6 +176,15 @@ CLICK = {"type": "click", "name": "签到", "key": "SIGN_IN"}
     ({"button": [{"type": "click", "name": "名字太长了名字太长了", "key": "k"}]}, 40018),
     ({"button": [{"name": "更多", "sub_button": [{"type": "warp", "name": "a"}]}]}, 40024),
     ({"button": [{"name": "更多", "sub_button": [{"type": "click", "name": "a"}]}]}, 40026),
+    ({"button": [{"type": "view", "name": "a", "url": "javascript:alert(1)"}]}, 40055),
+    ({"button": [{"type": "view", "name": "a", "url": "weixin://dl/chat"}]}, 40055),
+    ({"button": [{"name": "更多", "sub_button": [{"type": "view", "name": "a", "url": "ftp://example.com/"}]}]}, 40054),
+    ({"button": [{"type": "view", "name": "a", "url": "https://example.com/" + "x" * 1010}]}, 40020),
+    ({"button": [{"type": "media_id", "name": "a"}]}, 40007), ({"button": [{"type": "view_limited", "name": "a"}]}, 40007),
+    ({"button": [{"type": "article_id", "name": "a", "media_id": "m"}]}, 40007),
+    ({"button": [{"type": "miniprogram", "name": "a", "url": "https://example.com/", "appid": "wx1"}]}, 40097),
+    ({"button": [{"type": "miniprogram", "name": "a", "appid": "wx1", "pagepath": "pages/a"}]}, 40020),
+    ({"button": [{"name": "更多", "sub_button": [{"type": "click", "name": "名" * 21, "key": "k"}]}]}, 40025),
 ])
 def test_menu_create_refuses_what_wechat_refuses_with_its_errcode(sandbox, menu, errcode):
     assert _post(sandbox, "/cgi-bin/menu/create", menu)["errcode"] == errcode
@@ -184,6 +193,12 @@ def test_menu_create_refuses_what_wechat_refuses_with_its_errcode(sandbox, menu,
 def test_a_valid_menu_is_accepted(sandbox):
     assert _post(sandbox, "/cgi-bin/menu/create", {"button": [VIEW, {"name": "更多", "sub_button": [CLICK]}]}) == \
         {"errcode": 0, "errmsg": "ok"}
+    every_kind = {"button": [
+        {"type": "media_id", "name": "图片", "media_id": "MEDIA"},
+        {"type": "miniprogram", "name": "小程序", "url": "http://example.com/", "appid": "wx1", "pagepath": "pages/a"},
+        {"name": "更多", "sub_button": [{"type": "article_id", "name": "文章", "article_id": "ART"},
+                                        {"type": "view_limited", "name": "图文", "media_id": "MEDIA"}]}]}
+    assert _post(sandbox, "/cgi-bin/menu/create", every_kind)["errcode"] == 0
 
 
 @pytest.mark.parametrize("body", [[], None, "x"])
@@ -368,7 +383,8 @@ def test_template_send_needs_a_known_template_and_a_follower(sandbox):
 
 
 @pytest.mark.parametrize("method, path", [
-    ("GET", "/cgi-bin/user/get"), ("POST", "/cgi-bin/media/upload"), ("GET", "/cgi-bin/get_api_domain_ip"),
+    ("POST", "/cgi-bin/menu/addconditional"), ("POST", "/cgi-bin/material/add_material"),
+    ("GET", "/cgi-bin/get_api_domain_ip"), ("GET", "/cgi-bin/get_current_selfmenu_info"),
     ("POST", "/datacube/getusersummary"), ("GET", "/sns/jscode2session"), ("POST", "/customservice/kfaccount/add"),
     ("DELETE", "/cgi-bin/anything/at/all"), ("POST", "/wxa/getwxacode"),
 ])
@@ -379,8 +395,9 @@ def test_a_path_the_sandbox_does_not_simulate_is_wechats_json_not_a_web_page(san
     assert body["errcode"] == 48001 and "the sandbox does not simulate " + path in body["errmsg"]
 
 
-def test_the_readme_lists_exactly_the_endpoints_the_sandbox_serves(redis):
-    """The README's sandbox table names every WeChat API route of the sandbox, and nothing it does not serve."""
+def test_the_readme_lists_exactly_the_endpoints_the_sandbox_serves_with_their_errcodes(redis):
+    """The README's sandbox table names every WeChat API route of the sandbox, and nothing it does not serve, each
+    with its method, its token and every errcode it can answer (the routes refuse to answer any other)."""
     import re
 
     from tests.conftest import project_root
@@ -388,10 +405,16 @@ def test_the_readme_lists_exactly_the_endpoints_the_sandbox_serves(redis):
 
     readme = (project_root() / "README.md").read_text(encoding="utf-8")
     section = readme.split("## The sandbox WeChat", 1)[1].split("\n## ", 1)[0]
-    listed = set(re.findall(r"^\| `(/[^`]+)` \| (?:GET|POST) \|", section, re.M))
+    rows = {path: (method, token, {int(code) for code in re.findall(r"\d+", codes)})
+            for path, method, token, codes in re.findall(
+                r"^\| `(/[^`]+)` \| (GET|POST) \| (none|user|account) \| ([\d, ]*)\|", section, re.M)}
     app = create_sandbox_app(redis, APPID, SECRET)
-    served = {rule.rule for rule in app.url_map.iter_rules() if rule.endpoint in api._METHOD}
-    assert listed == served, f"README lists {sorted(listed - served)} it does not serve, leaves out {sorted(served - listed)}"
-    for path in served:  # and each row names the method WeChat serves it with
-        method = api._METHOD[next(r.endpoint for r in app.url_map.iter_rules() if r.rule == path)]
-        assert f"| `{path}` | {method} |" in section
+    rules = {rule.rule: rule.endpoint for rule in app.url_map.iter_rules() if rule.endpoint in api._METHOD}
+    assert set(rows) == set(rules), f"README lists {sorted(set(rows) - set(rules))} it does not serve, " \
+                                    f"leaves out {sorted(set(rules) - set(rows))}"
+    for path, (method, token, codes) in rows.items():
+        assert method == api._METHOD[rules[path]], path
+        assert (token == "account") == (rules[path] in api._ACCOUNT_TOKEN), path
+        implied = {43001 if method == "GET" else 43002, *(api.TOKEN_ERRCODES if token == "account" else ())}
+        assert codes | implied == api.ERRCODES[path], f"{path}: README {sorted(codes)}, " \
+                                                      f"served {sorted(api.ERRCODES[path] - implied)}"

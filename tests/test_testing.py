@@ -138,6 +138,13 @@ def test_template_messages_from_a_handler_and_a_view_reach_the_sandbox(site):
     assert sandbox.calls("/cgi-bin/token") == 0 and sandbox.calls("/cgi-bin/stable_token") == 1
 
 
+def test_a_user_who_follows_from_the_start_gets_a_views_template_before_ever_writing(site):
+    app, _ = site
+    user = WeChatUser(app, openid="oQuiet")
+    assert user.client.post("/orders/oQuiet/shipped").status_code == 200
+    assert [sent["data"]["first"]["value"] for sent in user.templates()] == ["到了"]
+
+
 def test_a_late_reply_arrives_as_a_customer_service_message(site):
     app, _ = site
     user = WeChatUser(app, openid="oBuyer")

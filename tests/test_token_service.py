@@ -229,6 +229,7 @@ def test_reports_cannot_force_renewals_faster_than_wechat_allows(service, sandbo
     assert second != first and report(second) == second and sandbox.calls(STABLE) == calls
     assert "not acted on" in push_log.text
     redis.delete(f"wechat_bot:account_token:{APPID}:forced")  # 30 s later…
+    sandbox.allow_forced_refresh()  # and for the sandbox WeChat too
     from time import gmtime, strftime
     redis.set(f"wechat_bot:account_token:{APPID}:forced:" + strftime("%Y%m%d", gmtime()), 20)  # …20 used today
     assert report(second) == second and sandbox.calls(STABLE) == calls
@@ -245,10 +246,12 @@ def test_one_caller_cannot_spend_the_days_forced_renewals_of_all(service, sandbo
     token = requests.get(base + "/api/account-token", headers=bearer(), timeout=10).json()["access_token"]
     for _ in range(defaults.TOKEN_SERVICE_FORCES_PER_CALLER):
         redis.delete(f"wechat_bot:account_token:{APPID}:forced")  # 30 s pass between reports
+        sandbox.allow_forced_refresh()  # and for the sandbox WeChat too
         answer = report(token)
         assert answer.status_code == 200 and answer.json()["access_token"] != token
         token = answer.json()["access_token"]
     redis.delete(f"wechat_bot:account_token:{APPID}:forced")
+    sandbox.allow_forced_refresh()  # and for the sandbox WeChat too
     calls = sandbox.calls(STABLE)
     refused = report(token)
     assert refused.status_code == 429 and "forced renewals" in refused.json()["error"]

@@ -1,7 +1,7 @@
 """Token records as the `tokens` commands show them: the interface's fields, secrets masked unless revealed."""
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from redis import Redis
 
@@ -13,8 +13,9 @@ def mask(secret: str) -> str:
     return f"{secret[:4]}…({len(secret)} chars)" if secret else ""
 
 
-def describe(record: TokenRecord, now: float, reveal: bool = False) -> dict[str, Any]:
-    shown = (lambda value: value) if reveal else mask
+def describe(record: TokenRecord, now: float, reveal: bool = False,
+             masked: Callable[[str], str] = mask) -> dict[str, Any]:
+    shown = (lambda value: value) if reveal else masked
     return {
         "openid": record.openid,
         "scope": record.scope,

@@ -4,16 +4,21 @@ It is the other side of every test, and (with the chat page) the sandbox mode of
 """
 from __future__ import annotations
 
+import time
+from typing import Callable
+
 from flask import Flask
 from redis import Redis
 
-from . import api, authorize, console, followers, jssdk, not_simulated, qrcodes  # noqa: F401  (routes on api.bp)
+from . import (account, api, authorize, console, custom_send, followers, jssdk, media, menus,  # noqa: F401
+               not_simulated, qrcodes, tags)  # (routes on api.bp)
 from .. import errors
 from .host_check import guard
 from .pusher import Pusher
 from .store import Fault, SandboxConfig, SandboxStore
+from .wechatpy_client import point_at_sandbox
 
-__all__ = ["create_sandbox_app", "init_app", "serve", "Fault", "SandboxConfig", "SandboxStore"]
+__all__ = ["create_sandbox_app", "init_app", "serve", "point_at_sandbox", "Fault", "SandboxConfig", "SandboxStore"]
 
 guard(api.bp, authorize.bp, jssdk.bp, console.bp)
 for _blueprint in (api.bp, authorize.bp, jssdk.bp, console.bp):  # Redis down: a 503 page or JSON, in a site too
@@ -37,7 +42,7 @@ def serve(app: Flask, services, prefix: str | None) -> None:
         app.register_blueprint(blueprint, url_prefix=prefix)
 
 
-def create_sandbox_app(redis: Redis, appid: str, secret: str) -> Flask:
+def create_sandbox_app(redis: Redis, appid: str, secret: str, *, clock: Callable[[], float] = time.time) -> Flask:
     app = Flask("wechat_bot")
-    init_app(app, SandboxStore(redis, appid, secret))
+    init_app(app, SandboxStore(redis, appid, secret, clock=clock))
     return app

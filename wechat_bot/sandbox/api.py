@@ -12,9 +12,8 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request, url_for
 
-from .menu_rules import menu_error
 from .. import json_body
-from .store import SandboxStore, key
+from .store import SandboxStore
 
 bp = Blueprint("sandbox_api", __name__)
 
@@ -23,6 +22,26 @@ ERRMSG = {
     40001: "invalid credential, access_token is invalid or not latest",
     40002: "invalid grant_type",
     40003: "invalid openid",
+    40004: "invalid media type",
+    40005: "invalid file type",
+    40007: "invalid media_id",
+    40008: "invalid message type",
+    40009: "invalid image size",
+    40010: "invalid voice size",
+    40011: "invalid video size",
+    40012: "invalid thumb size",
+    41005: "media data missing",
+    44001: "empty media data",
+    40032: "invalid openid list size",
+    40054: "invalid sub button url domain",
+    45008: "article size out of limit",
+    45047: "out of response count limit",
+    45056: "too many tags now, no need to add new",
+    45157: "invalid tag name",
+    45158: "tag name too long",
+    45159: "invalid tag",
+    45058: "can't modify sys tag",
+    45059: "user tag count out of limit",
     40037: "invalid template_id",
     41009: "missing openid",
     43004: "require subscribe",
@@ -72,18 +91,39 @@ def answer(body: dict) -> Response:
 
 
 def error(errcode: int) -> Response:
+    """WeChat's refusal; an API route may answer only the errcodes it declares (the README's table lists them)."""
+    path = request.url_rule.rule if request.url_rule else ""
+    if path in ERRCODES and errcode not in ERRCODES[path]:
+        raise UndeclaredErrcode(f"{path} answered {errcode}, which its route does not declare")
+    return refusal(errcode)
+
+
+def refusal(errcode: int) -> Response:
     rid = "-".join(secrets.token_hex(4) for _ in range(3))
     return answer({"errcode": errcode, "errmsg": f"{ERRMSG.get(errcode, 'error')} rid: {rid}"})
 
 
+class UndeclaredErrcode(RuntimeError):
+    """A sandbox route answered an errcode missing from its declaration (and so from the README)."""
+
+
 _METHOD: dict[str, str] = {}  # endpoint -> the one method WeChat serves it with
+_ACCOUNT_TOKEN: set[str] = set()  # endpoints called with the account's global access_token
+ERRCODES: dict[str, frozenset[int]] = {}  # path -> every errcode it can answer
+TOKEN_ERRCODES = (40001, 41001, 42001)
 
 
-def api(path: str, method: str):
+def api(path: str, method: str, *, account_token: bool = True, errcodes: tuple[int, ...] = ()):
     """A WeChat API route: it takes GET and POST, since WeChat answers the wrong one with HTTP 200 JSON
-    43001 (needs GET) or 43002 (needs POST), not a 405."""
+    43001 (needs GET) or 43002 (needs POST), not a 405. With `account_token`, a call without the account's
+    live access_token is refused before the view runs, as WeChat refuses it. `errcodes`: what else it answers."""
     def register(view):
-        _METHOD[f"{bp.name}.{view.__name__}"] = method
+        endpoint = f"{bp.name}.{view.__name__}"
+        _METHOD[endpoint] = method
+        if account_token:
+            _ACCOUNT_TOKEN.add(endpoint)
+        ERRCODES[path] = frozenset((*errcodes, 43001 if method == "GET" else 43002,
+                                    *(TOKEN_ERRCODES if account_token else ())))
         return bp.route(path, methods=["GET", "POST"])(view)
     return register
 
@@ -96,15 +136,26 @@ def count_and_inject_faults():
     fault, latency = store().arrive(request.path)
     if latency:
         time.sleep(latency)
-    if fault is None:
-        return None
-    if fault.delay:
-        time.sleep(fault.delay)
-    if fault.status:
-        return Response(f"<html><body>{fault.status}</body></html>", status=fault.status, content_type="text/html")
-    if fault.errcode is not None:
-        return error(fault.errcode)
+    if fault is not None:
+        if fault.delay:
+            time.sleep(fault.delay)
+        if fault.status:
+            return Response(f"<html><body>{fault.status}</body></html>", status=fault.status,
+                            content_type="text/html")
+        if fault.errcode is not None:
+            return refusal(fault.errcode)
+    if request.endpoint in _ACCOUNT_TOKEN:
+        return account_token_refused()
     return None
+
+
+def account_token_refused() -> Response | None:
+    """41001 without the account's access_token, 42001 for an expired one, 40001 for one unknown or replaced."""
+    token = request.args.get("access_token", "")
+    if not token:
+        return error(41001)
+    state = store().global_token_state(token)
+    return None if state == "ok" else error(42001 if state == "expired" else 40001)
 
 
 def _check_app(secret_needed: bool) -> Response | None:
@@ -121,7 +172,7 @@ def _check_app(secret_needed: bool) -> Response | None:
     return None
 
 
-@api("/sns/oauth2/access_token", "GET")
+@api("/sns/oauth2/access_token", "GET", account_token=False, errcodes=(40002, 40013, 40029, 40125, 40163, 41002, 41004, 41008))
 def exchange_code():
     refused = _check_app(secret_needed=True)
     if refused:
@@ -145,7 +196,7 @@ def exchange_code():
     return answer(body)
 
 
-@api("/sns/oauth2/refresh_token", "GET")
+@api("/sns/oauth2/refresh_token", "GET", account_token=False, errcodes=(40002, 40013, 40030, 41002, 41003, 42002))
 def refresh_token():
     refused = _check_app(secret_needed=False)
     if refused:
@@ -160,25 +211,26 @@ def refresh_token():
     return answer(body) if body else error(40030)
 
 
-def _user_token(openid_required: bool = True) -> tuple[dict | None, Response | None]:
+def _user_token(openid_required: bool = True) -> tuple[dict | None, int | None]:
+    """A live user access_token's record, or the errcode WeChat gives for the call."""
     token, openid = request.args.get("access_token"), request.args.get("openid")
     if not token:
-        return None, error(41001)
+        return None, 41001
     outcome, record = store().access(token)
     if outcome == "expired":
-        return None, error(42001)
+        return None, 42001
     if record is None:
-        return None, error(40001)
+        return None, 40001
     if openid_required and openid != record["openid"]:
-        return None, error(40003)
+        return None, 40003
     return record, None
 
 
-@api("/sns/userinfo", "GET")
+@api("/sns/userinfo", "GET", account_token=False, errcodes=(40001, 40003, 41001, 42001, 48001))
 def userinfo():
     record, refused = _user_token()
     if refused:
-        return refused
+        return error(refused)
     if record["scope"] != "snsapi_userinfo":
         return error(48001)
     user = store().user(record["openid"])
@@ -193,132 +245,10 @@ def avatar_url(openid: str) -> str:
     return url_for("sandbox_api.avatar", openid=openid, _external=True)
 
 
-@api("/sns/auth", "GET")
+@api("/sns/auth", "GET", account_token=False, errcodes=(40003,))
 def check_token():
     record, refused = _user_token()
     return error(40003) if refused else answer({"errcode": 0, "errmsg": "ok"})
-
-
-@api("/cgi-bin/token", "GET")
-def global_token():
-    refused = _check_app(secret_needed=True)
-    if refused:
-        return refused
-    if request.args.get("grant_type") != "client_credential":
-        return error(40002)
-    return answer(store().global_token(stable=False))
-
-
-@api("/cgi-bin/stable_token", "POST")
-def stable_token():
-    try:
-        body = json_body.loads(request.get_data() or b"{}")
-    except ValueError:
-        return error(47001)
-    if not isinstance(body, dict):
-        return error(47001)
-    sandbox = store()
-    if body.get("grant_type") != "client_credential":
-        return error(40002)
-    if body.get("appid") != sandbox.appid:
-        return error(40013)
-    if not secrets.compare_digest(str(body.get("secret", "")), sandbox.secret):
-        return error(40125)
-    return answer(sandbox.global_token(force=bool(body.get("force_refresh"))))
-
-
-def _account_token_valid() -> bool:
-    return store().global_token_valid(request.args.get("access_token", ""))
-
-
-def _account_token_refused() -> Response | None:
-    """41001 for a GET without the account's access_token, 40001 for one that is not valid; else None."""
-    if not request.args.get("access_token"):
-        return error(41001)
-    return None if _account_token_valid() else error(40001)
-
-
-def _posted_json() -> tuple[Any, Response | None]:
-    """The JSON body of a cgi-bin POST made with the account's access_token, or the error WeChat gives."""
-    if not _account_token_valid():
-        return None, error(40001)
-    try:
-        return json_body.loads(request.get_data() or b""), None
-    except ValueError:
-        return None, error(47001)
-
-
-INTERACTION_WINDOW = 48 * 3600  # custom/send reaches a user for 48 hours after their last message (§6)
-EVENT_WINDOW = 60  # and for one minute after a follow, a menu click or a scan
-
-
-def _known(openid: str) -> bool:
-    return store().known(openid)
-
-
-@api("/cgi-bin/message/custom/send", "POST")
-def custom_send():
-    message, refused = _posted_json()
-    if refused:
-        return refused
-    if not isinstance(message, dict) or not message.get("touser") or not message.get("msgtype"):
-        return error(44002 if not message else 47001)
-    openid = str(message["touser"])
-    if not _known(openid):
-        return error(40003)  # an openid this account has never seen
-    follower, now = store().follower(openid), store().clock()
-    in_window = (now - follower.get("interacted_at", 0) <= INTERACTION_WINDOW
-                 or now - follower.get("event_at", 0) <= EVENT_WINDOW)
-    if not follower.get("subscribe") or not in_window:
-        return error(45015)  # unfollowed, or no message in 48 hours and no follow, click or scan this minute
-    store().record_sent(message)
-    return answer({"errcode": 0, "errmsg": "ok"})
-
-
-@api("/cgi-bin/menu/create", "POST")
-def create_menu():
-    menu, refused = _posted_json()
-    if refused:
-        return refused
-    problem = menu_error(menu)
-    if problem:
-        return error(problem)
-    store().redis.set(key(store().appid, "menu"), json.dumps(menu, ensure_ascii=False))
-    return answer({"errcode": 0, "errmsg": "ok"})
-
-
-@api("/cgi-bin/menu/get", "GET")
-def get_menu():
-    if not _account_token_valid():
-        return error(40001)
-    raw = store().redis.get(key(store().appid, "menu"))
-    if not raw:
-        return error(46003)
-    menu = json.loads(raw)
-    for button in menu["button"]:  # WeChat gives every button a sub_button list, an empty one on a leaf
-        button.setdefault("sub_button", [])
-        for sub in button["sub_button"]:
-            sub["sub_button"] = []
-    return answer({"menu": menu})
-
-
-@api("/cgi-bin/menu/delete", "GET")
-def delete_menu():
-    if not _account_token_valid():
-        return error(40001)
-    store().redis.delete(key(store().appid, "menu"))
-    return answer({"errcode": 0, "errmsg": "ok"})
-
-
-@api("/cgi-bin/ticket/getticket", "GET")
-def get_ticket():
-    """The JS-SDK's jsapi_ticket (type=jsapi), with the account's global access_token."""
-    refused = _account_token_refused()
-    if refused is not None:
-        return refused
-    if request.args.get("type") != "jsapi":
-        return error(40097)
-    return answer(store().jsapi_ticket())
 
 
 _AVATAR = ('<svg xmlns="http://www.w3.org/2000/svg" width="132" height="132" viewBox="0 0 132 132">'
@@ -336,3 +266,11 @@ def avatar(openid: str) -> Response:
     hue = int(hashlib.sha1(openid.encode()).hexdigest()[:4], 16) % 360
     body = _AVATAR.format(hue=hue, initial=escape((nickname.strip() or "?")[0]))
     return Response(body, content_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})
+
+
+def posted_json() -> tuple[Any, Response | None]:
+    """The JSON body of a cgi-bin POST, or the error WeChat gives for one that is not JSON."""
+    try:
+        return json_body.loads(request.get_data() or b""), None
+    except ValueError:
+        return None, error(47001)

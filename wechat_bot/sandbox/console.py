@@ -1,20 +1,19 @@
 """The sandbox's own pages: the chat page (be a WeChat user talking to your server) and the tokens page."""
 from __future__ import annotations
 
-import re
 import secrets
 import time
 from dataclasses import replace
 
 from flask import Blueprint, current_app, jsonify, make_response, render_template, request, url_for
-from markupsafe import Markup, escape
 
 from .. import page_headers
 from ..oauth import report
 from ..json_body import request_json
 from .authorize import USER_COOKIE, _OPENID
 from .jssdk import js_domains
-from . import qrcodes
+from . import qrcodes, user_media
+from .bubbles import message_html, reply_html, template_html
 
 bp = Blueprint("sandbox_console", __name__, template_folder="templates")
 page_headers.init_app(bp, referrer="same-origin")
@@ -24,7 +23,7 @@ page_headers.init_app(bp, referrer="same-origin")
 def same_origin_only():
     """A page elsewhere cannot make this browser act in the sandbox (a cross-site form POST to expire tokens)."""
     if request.method != "GET" and not same_origin():
-        return jsonify(error="cross-origin request refused"), 403
+        return jsonify(error="拒绝跨站请求：只有沙箱自己的页面能这样做"), 403
     return None
 
 
@@ -36,7 +35,6 @@ def same_origin() -> bool:
     origin = request.headers.get("Origin")
     return origin is None or origin == request.host_url.rstrip("/")
 
-_LINK = re.compile(r'<a href="(https?://[^"<>]+)"[^>]*>(.*?)</a>', re.S)
 KINDS = {
     "text": lambda data: ("text", {"Content": str(data.get("content", ""))}),
     "subscribe": lambda data: ("event", {"Event": "subscribe", "EventKey": ""}),
@@ -46,17 +44,6 @@ KINDS = {
                                            "Location_Y": str(data.get("lng", "113.358803")),
                                            "Scale": "15", "Label": str(data.get("label", ""))}),
 }
-
-
-def reply_html(content: str) -> Markup:
-    """A text reply as WeChat shows it: the text escaped, its <a href> links tappable, line breaks kept."""
-    parts, position = [], 0
-    for match in _LINK.finditer(content):
-        parts.append(escape(content[position:match.start()]))
-        parts.append(Markup('<a href="{}">{}</a>').format(match.group(1), match.group(2)))
-        position = match.end()
-    parts.append(escape(content[position:]))
-    return Markup("").join(parts).replace("\n", Markup("<br>"))
 
 
 def _sandbox():
@@ -131,30 +118,43 @@ def choose_user():
 @bp.post("/sandbox/api/push")
 def push():
     """Send what the user typed or did to /wechat as WeChat would; answer with the exchange."""
+    request.max_content_length = user_media.LARGEST  # a picture, a voice or a video, not only a push's text
     data = request_json(request) or {}
     openid = request.cookies.get(USER_COOKIE, "")
     if not _OPENID.fullmatch(openid):
         return jsonify(error="请先选择一个微信用户"), 400
-    if data.get("kind") == "scan":
-        msg_type, fields = "event", qrcodes.scan_fields(openid, str(data.get("url", "")))
-        if fields is None:
-            return jsonify(error="这不是沙箱生成的二维码，或者它已经过期"), 400
-    else:
-        kind = KINDS.get(str(data.get("kind")))
-        if kind is None:
-            return jsonify(error="unknown kind"), 400
-        msg_type, fields = kind(data)
+    mine = None
+    try:
+        if data.get("kind") == "scan":
+            msg_type, fields = "event", qrcodes.scan_fields(openid, str(data.get("url", "")))
+            if fields is None:
+                return jsonify(error="这不是沙箱生成的二维码，或者它已经过期"), 400
+        elif data.get("kind") in user_media.KINDS:
+            msg_type = str(data["kind"])
+            fields, mine = user_media.media_fields(msg_type, data)
+        elif data.get("kind") == "link":
+            msg_type = "link"
+            fields, mine = user_media.link_fields(data)
+        else:
+            kind = KINDS.get(str(data.get("kind")))
+            if kind is None:
+                return jsonify(error="不认识的消息类型"), 400
+            msg_type, fields = kind(data)
+    except user_media.NotSendable as refusal:
+        return jsonify(error=str(refusal)), 400
     if not _sandbox().known(openid):  # the page's made-up user, now real
         _sandbox().save_user(openid, nickname=made_up_nickname(openid))
-    _sandbox().pushed(openid, msg_type, fields.get("Event", ""))  # follow state and the 48-hour window
+    scene = fields.get("EventKey", "").removeprefix("qrscene_") if fields.get("Ticket") else ""
+    _sandbox().pushed(openid, msg_type, fields.get("Event", ""), scene)  # follow state and the windows
     if msg_type == "location":  # what wx.getLocation answers on this user's pages
         _sandbox().remember_location(openid, fields["Location_X"], fields["Location_Y"], fields["Label"])
     endpoint = url_for("endpoint.receive", _external=True)
     exchange = current_app.extensions["wechat_sandbox_pusher"].push(endpoint, openid, msg_type,
                                                                      encrypted=bool(data.get("safe")), **fields)
     body = exchange.to_json()
-    content = exchange.reply.get("Content")
-    body["reply_html"] = str(reply_html(content)) if content else ""
+    body["reply_html"] = str(reply_html(exchange.reply)) if exchange.reply.get("MsgType") not in (
+        None, "success", "empty") else ""
+    body["mine_html"] = str(mine) if mine else ""
     return jsonify(body)
 
 
@@ -168,8 +168,10 @@ def inbox():
     sent, templates = _sandbox().sent(openid), _sandbox().templates_sent(openid)
     seen_sent = request.args.get("sent", type=int, default=len(sent))
     seen_templates = request.args.get("templates", type=int, default=len(templates))
-    items = ([str(inbox_html(message)) for message in sent[seen_sent:]]
-             + [str(template_html(message)) for message in templates[seen_templates:]])
+    account = _services().settings.account_name or "沙箱公众号"
+    items = ([str(message_html(message)) for message in sent[seen_sent:]]
+             + [str(template_html(message, _sandbox().template(str(message.get("template_id", ""))), account))
+                for message in templates[seen_templates:]])
     return jsonify(items=items, sent=len(sent), templates=len(templates))
 
 
@@ -177,23 +179,9 @@ def inbox_counts(openid: str) -> dict[str, int]:
     return {"sent": len(_sandbox().sent(openid)), "templates": len(_sandbox().templates_sent(openid))}
 
 
-def inbox_html(message: dict) -> Markup:
-    """A customer-service message as the chat shows it."""
-    kind = message.get("msgtype")
-    if kind == "text":
-        return reply_html(str(message.get("text", {}).get("content", "")))
-    if kind == "news":
-        article = (message.get("news", {}).get("articles") or [{}])[0]
-        return Markup('［图文］<a href="{}">{}</a>').format(article.get("url", ""), article.get("title", ""))
-    return Markup("［{} 消息］").format(kind)
-
-
-def template_html(message: dict) -> Markup:
-    """A template message as the chat shows it: its id and each field's value."""
-    values = [f"{name}：{field.get('value', '')}" for name, field in (message.get("data") or {}).items()
-              if isinstance(field, dict)]
-    return Markup("［模板消息 {}］<br>").format(message.get("template_id", "")) + Markup("<br>").join(
-        escape(value) for value in values)
+def mask_in_chinese(secret: str) -> str:
+    """A token as the tokens page shows it: its first 4 characters and its length."""
+    return f"{secret[:4]}…（共 {len(secret)} 个字符）" if secret else ""
 
 
 @bp.get("/sandbox/api/tokens")
@@ -201,7 +189,7 @@ def token_list():
     services, now = _services(), time.time()
     rows = []
     for record in report.all_records(services.redis, services.tokens):
-        row = report.describe(record, now)
+        row = report.describe(record, now, masked=mask_in_chinese)
         row["renew_at"] = record.renew_at if row["status"] != "reauth_required" else None
         rows.append(row)
     rows.sort(key=lambda row: row["openid"])
@@ -214,7 +202,7 @@ def token_action(openid: str, action: str):
     services, sandbox, now = _services(), _sandbox(), time.time()
     record = services.tokens.get(openid)
     if record is None or action not in ("expire-access", "expire-refresh"):
-        return jsonify(error="no such user or action"), 404
+        return jsonify(error="没有这个用户或操作"), 404
     if action == "expire-access":
         sandbox.expire_access_token(openid)
     else:

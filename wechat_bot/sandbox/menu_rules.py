@@ -6,12 +6,15 @@ from typing import Any
 _NEEDS_KEY = ("click", "scancode_push", "scancode_waitmsg", "pic_sysphoto", "pic_photo_or_album", "pic_weixin",
               "location_select")
 _NEEDS_URL = ("view", "miniprogram")
-_NEEDS_MEDIA = ("media_id", "view_limited", "article_id", "article_view_limited")
-TYPES = _NEEDS_KEY + _NEEDS_URL + _NEEDS_MEDIA
+_NEEDS_MEDIA = ("media_id", "view_limited")
+_NEEDS_ARTICLE = ("article_id", "article_view_limited")
+TYPES = _NEEDS_KEY + _NEEDS_URL + _NEEDS_MEDIA + _NEEDS_ARTICLE
 
-# errcodes for a top-level button and for a sub-button: type, name size, key size, url size
-_TOP = {"type": 40017, "name": 40018, "key": 40019, "url": 40020}
-_SUB = {"type": 40024, "name": 40025, "key": 40026, "url": 40027}
+# errcodes for a top-level button and for a sub-button: type, name size, key size, url size, url scheme
+_TOP = {"type": 40017, "name": 40018, "key": 40019, "url": 40020, "domain": 40055}
+_SUB = {"type": 40024, "name": 40025, "key": 40026, "url": 40027, "domain": 40054}
+MISSING_MEDIA = 40007  # a media_id / view_limited button without its media_id, article_* without article_id
+MISSING_MINIPROGRAM = 40097  # a miniprogram button without its appid or pagepath
 
 
 def menu_error(menu: Any) -> int | None:
@@ -52,6 +55,14 @@ def _item_error(item: dict, codes: dict, name_bytes: int) -> int | None:
         return codes["key"]
     if kind in _NEEDS_URL and not _sized(item.get("url"), 1024):
         return codes["url"]
+    if kind in _NEEDS_URL and not item["url"].lower().startswith(("http://", "https://")):
+        return codes["domain"]
+    if kind in _NEEDS_MEDIA and not _sized(item.get("media_id"), 128):
+        return MISSING_MEDIA
+    if kind in _NEEDS_ARTICLE and not _sized(item.get("article_id"), 128):
+        return MISSING_MEDIA
+    if kind == "miniprogram" and not (_sized(item.get("appid"), 32) and _sized(item.get("pagepath"), 1024)):
+        return MISSING_MINIPROGRAM
     return None
 
 

@@ -17,7 +17,11 @@ API_ROOTS = ("cgi-bin", "sns", "datacube", "customservice", "card", "merchant", 
 @bp.route(f"/<any({', '.join(json.dumps(root) for root in API_ROOTS)}):root>/<path:rest>",
           methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"])
 def not_simulated(root: str, rest: str) -> Response:
-    """48001, as WeChat answers an API the account may not call, with the path named."""
+    return unsimulated(f"/{root}/{rest}")
+
+
+def unsimulated(what: str) -> Response:
+    """48001, as WeChat answers an API the account may not call, with what the sandbox does not simulate named."""
     rid = "-".join(secrets.token_hex(4) for _ in range(3))
-    return answer({"errcode": 48001, "errmsg": f"api unauthorized: the sandbox does not simulate /{root}/{rest} "
+    return answer({"errcode": 48001, "errmsg": f"api unauthorized: the sandbox does not simulate {what} "
                                                f"(see the README's sandbox section) rid: {rid}"})

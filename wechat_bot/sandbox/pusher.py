@@ -40,7 +40,7 @@ class Exchange:
     request_xml: str
     sent_body: str
     reply_body: str = ""
-    reply: dict[str, str] = field(default_factory=dict)
+    reply: dict[str, Any] = field(default_factory=dict)
     deliveries: list[Delivery] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -78,22 +78,22 @@ class Pusher:
                 response = requests.post(endpoint, params=query, data=exchange.sent_body.encode(),
                                          headers={"Content-Type": "text/xml"}, timeout=WINDOW)
             except requests.Timeout:
-                exchange.deliveries.append(Delivery(attempt, None, (time.perf_counter() - started) * 1000, "timeout"))
+                exchange.deliveries.append(Delivery(attempt, None, (time.perf_counter() - started) * 1000, "超时"))
                 continue
             except requests.ConnectionError:
                 exchange.deliveries.append(Delivery(attempt, None, (time.perf_counter() - started) * 1000,
-                                                    "connection refused"))
+                                                    "连接被拒绝"))
                 continue
             ms = (time.perf_counter() - started) * 1000
             if response.status_code != 200:
-                exchange.deliveries.append(Delivery(attempt, response.status_code, ms, "not 200: retried"))
+                exchange.deliveries.append(Delivery(attempt, response.status_code, ms, "不是 200，将重试"))
                 continue
-            exchange.deliveries.append(Delivery(attempt, 200, ms, "answered"))
+            exchange.deliveries.append(Delivery(attempt, 200, ms, "已应答"))
             exchange.reply_body = response.content.decode("utf-8", "replace")
             exchange.reply = self._read(response.content)
             return
 
-    def _read(self, body: bytes) -> dict[str, str]:
+    def _read(self, body: bytes) -> dict[str, Any]:
         if not body.startswith(b"<"):
             return {"MsgType": "success" if body == b"success" else "empty"}
         root = etree.fromstring(body)
@@ -103,4 +103,13 @@ class Pusher:
                 {"Encrypt": encrypt}, root.findtext("MsgSignature"), root.findtext("TimeStamp"),
                 root.findtext("Nonce"))
             root = etree.fromstring(plain.encode())
-        return {child.tag: child.text or "" for child in root if len(child) == 0}
+        return {child.tag: _element(child) for child in root}
+
+
+def _element(node: Any) -> Any:
+    """A reply element: its text, or its children (a list for <item>s, as a news reply's Articles holds)."""
+    if len(node) == 0:
+        return node.text or ""
+    if all(child.tag == "item" for child in node):
+        return [_element(child) for child in node]
+    return {child.tag: _element(child) for child in node}

@@ -1,7 +1,9 @@
 """The sandbox's parametric QR codes, as WeChat serves them: qrcode/create (the four action_names, WeChat's refusals
-for a bad scene, 48001 for an account without them), showqrcode, and what a scan of one pushes for a user."""
+for a bad scene, 48001 for an account without them; tickets in base64, `+`, `/` and `=` included, so a link that does
+not URL-encode one fails here as it does live), showqrcode (a JPEG), and what a scan of one pushes for a user."""
 from __future__ import annotations
 
+import base64
 import io
 import json
 import secrets
@@ -9,8 +11,9 @@ import time
 
 import segno
 from flask import Response, request
+from PIL import Image
 
-from .api import _posted_json, answer, api, error, store
+from .api import answer, api, error, posted_json, store
 from .store import key
 
 URL_PREFIX = "http://weixin.qq.com/q/"
@@ -33,9 +36,9 @@ def _scene(action: str, info: object) -> str | None:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= limit else None
 
 
-@api("/cgi-bin/qrcode/create", "POST")
+@api("/cgi-bin/qrcode/create", "POST", errcodes=(40053, 47001, 48001))
 def create_qrcode():
-    body, refused = _posted_json()
+    body, refused = posted_json()
     if refused:
         return refused
     if not store().config().parametric_qr:
@@ -51,27 +54,46 @@ def create_qrcode():
     expire = body.get("expire_seconds", DEFAULT_EXPIRE)
     if action in TEMPORARY and (not isinstance(expire, int) or expire < 1):
         return error(40053)
-    code = secrets.token_urlsafe(18)
-    record = {"scene": scene, "ticket": "gQ" + code, "action": action,
-              "expires_at": time.time() + min(expire, MAX_EXPIRE) if action in TEMPORARY else None}
+    code, ticket = secrets.token_urlsafe(18), new_ticket()
     ttl = min(expire, MAX_EXPIRE) if action in TEMPORARY else None
-    store().redis.set(_code_key(code), json.dumps(record), ex=ttl)
-    reply = {"ticket": record["ticket"], "url": URL_PREFIX + code}
+    record = {"scene": scene, "ticket": ticket, "action": action,
+              "expires_at": time.time() + ttl if ttl else None}
+    with store().redis.pipeline(transaction=False) as pipe:
+        pipe.set(_code_key(code), json.dumps(record), ex=ttl)
+        pipe.set(key(store().appid, "qrcode-ticket", ticket), code, ex=ttl)
+        pipe.execute()
+    reply = {"ticket": ticket, "url": URL_PREFIX + code}
     if ttl:
         reply["expire_seconds"] = ttl
     return answer(reply)
 
 
-@api("/cgi-bin/showqrcode", "GET")
+@api("/cgi-bin/showqrcode", "GET", account_token=False, errcodes=())
 def show_qrcode():
     """The code's picture, by ticket (no token needed, as on mp.weixin.qq.com)."""
-    ticket = request.args.get("ticket", "")
-    record = find(URL_PREFIX + ticket[2:]) if ticket.startswith("gQ") else None
-    if record is None:
+    ticket = request.args.get("ticket", "")  # percent-decoded; an unencoded `+` arrives as a space
+    code = store().redis.get(key(store().appid, "qrcode-ticket", ticket)) if ticket else None
+    if code is None or find(URL_PREFIX + code.decode()) is None:
         return Response("ticket invalid", status=404, content_type="text/plain")
+    return Response(jpeg(URL_PREFIX + code.decode()), content_type="image/jpeg")
+
+
+def new_ticket() -> str:
+    """A ticket as WeChat's look: `gQ` and base64, with `+`, `/` and `=` in it."""
+    while True:
+        ticket = "gQ" + base64.b64encode(secrets.token_bytes(40)).decode()
+        if "+" in ticket and "/" in ticket:
+            return ticket
+
+
+def jpeg(content: str) -> bytes:
+    """The QR code holding `content`, as the JPEG WeChat serves (430 px, a quiet zone around it)."""
+    png = io.BytesIO()
+    segno.make(content, error="m").save(png, kind="png", scale=10, border=2)
+    png.seek(0)
     out = io.BytesIO()
-    segno.make(URL_PREFIX + ticket[2:], error="m").save(out, kind="svg", scale=6, border=2)
-    return Response(out.getvalue(), content_type="image/svg+xml")
+    Image.open(png).convert("L").save(out, format="JPEG", quality=90)
+    return out.getvalue()
 
 
 def _code_key(code: str) -> str:

@@ -8,26 +8,15 @@ from __future__ import annotations
 
 import json
 import secrets
-import string
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 from redis import Redis
 
-PREFIX = "wechat_sandbox:"
-_ALNUM = string.ascii_letters + string.digits
-
-
-def key(appid: str, *parts: str) -> str:
-    if not appid.startswith("wx"):  # key("follow", openid) would name no account: a key no one else finds
-        raise ValueError(f"a sandbox key needs the account's AppID first, not {appid!r}")
-    return f"{PREFIX}{appid}:" + ":".join(parts)
-
-
-def random_token(length: int = 64) -> str:
-    return "".join(secrets.choice(_ALNUM + "-_") for _ in range(length))
-
+from .follower_state import FollowerState
+from .global_tokens import GlobalTokens
+from .keys import PREFIX, key, random_token, ALNUM as _ALNUM  # noqa: F401  (imported from here by others)
 
 @dataclass
 class SandboxConfig:
@@ -54,7 +43,7 @@ class Fault:
     delay: float = 0.0
 
 
-class SandboxStore:
+class SandboxStore(GlobalTokens, FollowerState):
     def __init__(self, redis: Redis, appid: str, secret: str, *, clock: Callable[[], float] = time.time) -> None:
         self.redis, self.appid, self.secret, self.clock = redis, appid, secret, clock
 
@@ -196,30 +185,6 @@ class SandboxStore:
         return {"access_token": token, "expires_in": config.access_token_ttl, "refresh_token": refresh_token,
                 "openid": openid, "scope": scope}
 
-    # -- the account's global token and what was sent with it ---------------------------------------------
-    def global_token(self, force: bool = False, stable: bool = True) -> dict[str, Any]:
-        """A global access_token; `stable` without `force` returns the live one while it has >5 min left.
-
-        stable_token and cgi-bin/token keep separate slots, as WeChat does (与getAccessToken获取的调用凭证完全
-        隔离): a new token from one ends only the previous token of the same kind, 5 minutes later."""
-        now, config = self.clock(), self.config()
-        slot = key(self.appid, "global") if stable else key(self.appid, "global", "cgi-bin")
-        current = self.redis.get(slot)
-        if current and stable and not force:
-            record = json.loads(current)
-            if record["expires_at"] - now > 300:
-                return {"access_token": record["token"], "expires_in": int(record["expires_at"] - now)}
-        if current:  # the previous token lives on for 5 minutes, then dies
-            old = json.loads(current)
-            self.redis.set(key(self.appid, "global-valid", old["token"]), 1, ex=300)
-        token = random_token(136)
-        self.redis.set(slot, json.dumps({"token": token, "expires_at": now + config.global_token_ttl}))
-        self.redis.set(key(self.appid, "global-valid", token), 1, ex=config.global_token_ttl)
-        return {"access_token": token, "expires_in": config.global_token_ttl}
-
-    def global_token_valid(self, token: str) -> bool:
-        return bool(token) and bool(self.redis.exists(key(self.appid, "global-valid", token)))
-
     # -- the JS-SDK's jsapi_ticket, and what wx.getLocation answers ----------------------------------------
     def jsapi_ticket(self) -> dict[str, Any]:
         """The live ticket while it has over 5 minutes left, else a new one; an older ticket works until its end."""
@@ -263,63 +228,3 @@ class SandboxStore:
         """The user's last location sent in chat, or None."""
         raw = self.redis.hgetall(key(self.appid, "location", openid))
         return {k.decode(): v.decode() for k, v in raw.items()} or None
-
-    # -- followers, their last interaction, templates -----------------------------------------------------
-    def pushed(self, openid: str, msg_type: str, event: str = "") -> None:
-        """What a push the sandbox sends for this user tells WeChat: a follow, an unfollow, or an interaction.
-
-        A user whose first push is not a follow already follows (only a follower can chat with the account)."""
-        now = int(self.clock())
-        follow = key(self.appid, "follow", openid)
-        if msg_type == "event" and event == "unsubscribe":
-            self.redis.hset(follow, mapping={"subscribe": 0})
-            return
-        if (msg_type == "event" and event == "subscribe") or not self.redis.hexists(follow, "subscribe"):
-            self.redis.hset(follow, mapping={"subscribe": 1, "subscribe_time": now})
-        elif self.redis.hget(follow, "subscribe") == b"0":
-            return  # an unfollowed user's pushes come only after following again
-        # a message opens custom/send for 48 hours; a follow, a menu click or a scan for one minute (§6)
-        self.redis.hset(follow, "event_at" if msg_type == "event" else "interacted_at", now)
-
-    def follower(self, openid: str) -> dict[str, int]:
-        """{'subscribe': 0 or 1, 'subscribe_time', 'interacted_at' (the last message), 'event_at' (the last follow,
-        click or scan)} as far as the sandbox's pushes tell; {} if none."""
-        return {k.decode(): int(v) for k, v in self.redis.hgetall(key(self.appid, "follow", openid)).items()}
-
-    def follows(self, openid: str) -> None:
-        """This user follows the account (since now, unless they already did), without a push: test users start so."""
-        if not self.known(openid):
-            self.save_user(openid)
-        self.redis.hsetnx(key(self.appid, "follow", openid), "subscribe_time", int(self.clock()))
-        self.redis.hset(key(self.appid, "follow", openid), "subscribe", 1)
-
-    def interacted(self, openid: str, at: float | None = None) -> None:
-        """Record that this user followed and interacted (at `at`, default now) without a push: tests use it."""
-        moment = int(self.clock() if at is None else at)
-        if not self.known(openid):
-            self.save_user(openid)
-        self.redis.hsetnx(key(self.appid, "follow", openid), "subscribe_time", moment)
-        self.redis.hset(key(self.appid, "follow", openid), mapping={"subscribe": 1, "interacted_at": moment})
-
-    def add_template(self, template_id: str, title: str = "模板消息", content: str = "{{first.DATA}}") -> None:
-        """A message template the account has added (template/send with any other template_id is 40037)."""
-        self.redis.hset(key(self.appid, "templates"), template_id, json.dumps({"title": title, "content": content},
-                                                                  ensure_ascii=False))
-
-    def template_known(self, template_id: str) -> bool:
-        return bool(template_id) and bool(self.redis.hexists(key(self.appid, "templates"), template_id))
-
-    def record_template(self, message: dict[str, Any]) -> int:
-        msgid = int(self.redis.incr(key(self.appid, "template-msgid"))) + 200228331
-        self.redis.rpush(key(self.appid, "template-sent", str(message.get("touser", ""))),
-                         json.dumps({**message, "msgid": msgid}, ensure_ascii=False))
-        return msgid
-
-    def templates_sent(self, openid: str) -> list[dict[str, Any]]:
-        return [json.loads(raw) for raw in self.redis.lrange(key(self.appid, "template-sent", openid), 0, -1)]
-
-    def record_sent(self, message: dict[str, Any]) -> None:
-        self.redis.rpush(key(self.appid, "sent", str(message.get("touser", ""))), json.dumps(message, ensure_ascii=False))
-
-    def sent(self, openid: str) -> list[dict[str, Any]]:
-        return [json.loads(raw) for raw in self.redis.lrange(key(self.appid, "sent", openid), 0, -1)]
