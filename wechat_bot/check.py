@@ -18,6 +18,7 @@ from .oauth.client import WeChatClient
 from .oauth.public_url import discover_tunnel
 from .qr_login.codes import capability
 from .verify_file import code_of
+from .oauth.renewal_circuit import RenewalCircuit
 from .oauth.tokens import TokenStore
 
 HINTS = {
@@ -111,7 +112,11 @@ def _qr_login(settings: Settings, redis: Redis, report: Report) -> None:
 
 
 def _renewal_backlog(redis: Redis, report: Report) -> None:
-    """Does renewal keep up: users due and not yet renewed, and how long the oldest has waited."""
+    """Does renewal keep up: users due and not yet renewed, how long the oldest has waited since first due, and
+    whether renewals reach WeChat."""
+    said, failing = RenewalCircuit(redis).state().health(time.time())
+    if said != "ok":
+        (report.failures if failing else report.warnings).append(f"renewal: {said}")
     backlog, lag = TokenStore(redis).backlog(time.time())
     said = f"renewal: {backlog} user(s) due, the oldest waiting {lag:.0f}s"
     if lag > defaults.RENEWAL_MARGIN:

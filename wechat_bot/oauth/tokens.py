@@ -22,6 +22,10 @@ DUE_KEY = "wechat_bot:renewal:due"
 # When each user's refresh_token runs out (a sorted set, for the metrics' users-by-state and "ending within N days":
 # one ZCOUNT each). One shard, as the schedule: about 60 bytes a user; entries past the record's grace are trimmed.
 REFRESH_ENDS_KEY = "wechat_bot:refresh:ends"
+# When each user whose renewal failed first fell due (a sorted set; an entry goes once the user is renewed, asked
+# again or forgotten): the schedule's entry moves on with every retry, this one does not, so the lag /healthz
+# reports is counted from the first due time. One shard, as the schedule: only failing users are in it.
+OVERDUE_KEY = "wechat_bot:renewal:overdue"
 HEARTBEAT_KEY = "wechat_bot:renewal:heartbeat"  # Unix time the last renewal sweep of any worker completed
 
 LEGACY_USER_PREFIX, LEGACY_REAUTH_KEY = "wechat_bot:user:", "wechat_bot:reauth"  # before hash tags (0.10)
@@ -185,6 +189,7 @@ class TokenStore:
             pipe.delete(reauth_key(openid))
             pipe.zrem(DUE_KEY, openid)
             pipe.zrem(REFRESH_ENDS_KEY, openid)
+            pipe.zrem(OVERDUE_KEY, openid)
             deleted, *_ = pipe.execute()
         return bool(deleted)
 
@@ -203,7 +208,10 @@ class TokenStore:
         """Their next renewals, in one command. Only for users still in the schedule: one revoked, or whose
         refresh_token died, meanwhile stays out."""
         if renew_at:
-            self._redis.zadd(DUE_KEY, renew_at, xx=True)
+            with self._redis.pipeline(transaction=False) as pipe:
+                pipe.zadd(DUE_KEY, renew_at, xx=True)
+                pipe.zrem(OVERDUE_KEY, *renew_at)
+                pipe.execute()
 
     def unclaim(self, due: dict[str, float]) -> None:
         """Hand claimed users back at the time they fell due (a worker stopping, a pause); an entry rescheduled
@@ -212,14 +220,33 @@ class TokenStore:
             self._redis.zadd(DUE_KEY, due, xx=True, lt=True)
 
     def backlog(self, now: float) -> tuple[int, float]:
-        """How many users are due and not yet claimed, and how long the oldest of them has waited (seconds). The
-        users a worker has claimed and is renewing (a few seconds of its work) are not counted: their entries
-        sit at their claim's end."""
-        with self._redis.pipeline(transaction=False) as pipe:  # one key: one slot, one round trip
+        """How many users are due and not yet claimed, and how long the oldest due user has waited (seconds),
+        counted from when they first fell due: a user whose renewal failed is still waiting while its retry is
+        scheduled later. The users a worker has claimed and is renewing (a few seconds of its work) are not
+        counted: their entries sit at their claim's end."""
+        with self._redis.pipeline(transaction=False) as pipe:  # one key each: no script, one round trip
             pipe.zcount(DUE_KEY, "-inf", now)
             pipe.zrange(DUE_KEY, 0, 0, withscores=True)
-            count, oldest = pipe.execute()
-        return count, max(0.0, now - oldest[0][1]) if count else 0.0
+            pipe.zrange(OVERDUE_KEY, 0, 0, withscores=True)
+            count, oldest, failing = pipe.execute()
+        waited = [now - entries[0][1] for entries in (oldest if count else [], failing) if entries]
+        return count, max([0.0, *waited])
+
+    def failing(self) -> int:
+        """How many users' renewals failed and are being retried."""
+        return self._redis.zcard(OVERDUE_KEY)
+
+    def retry_later(self, record: TokenRecord, now: float) -> float:
+        """A failed renewal: remember when the user first fell due (the first failure only), and schedule the
+        next try after a wait that doubles with the time already failing, capped so one last try still comes
+        before the access_token ends. The time of that try."""
+        with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(OVERDUE_KEY, {record.openid: min(record.renew_at, now)}, nx=True)
+            pipe.zscore(OVERDUE_KEY, record.openid)
+            _, first_due = pipe.execute()
+        at = now + retry_wait(now - float(first_due or now), record.access_token_expires_at - now)
+        self.reschedule(record.openid, at)
+        return at
 
     def beat(self, at: float) -> None:
         self._redis.set(HEARTBEAT_KEY, int(at))
@@ -229,7 +256,10 @@ class TokenStore:
         return float(raw) if raw else None
 
     def unschedule(self, openid: str) -> None:
-        self._redis.zrem(DUE_KEY, openid)
+        with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zrem(DUE_KEY, openid)
+            pipe.zrem(OVERDUE_KEY, openid)
+            pipe.execute()
 
     def reschedule(self, openid: str, at: float) -> None:
         """Try again at `at`; only for a record still in the schedule."""
@@ -281,12 +311,23 @@ class TokenStore:
         return True
 
 
+def retry_wait(failing_for: float, token_left: float) -> float:
+    """Seconds until a failed renewal is tried again: as long as it has been failing (so the waits double), within
+    RENEWAL_RETRY_AFTER and RENEWAL_RETRY_MAX; while the access_token lasts, a try still comes RENEWAL_LAST_TRY
+    before it ends (RENEWAL_RETRY_AFTER after this one, when less is left)."""
+    wait = min(max(failing_for, defaults.RENEWAL_RETRY_AFTER), defaults.RENEWAL_RETRY_MAX)
+    if token_left > defaults.RENEWAL_RETRY_AFTER:
+        wait = min(wait, max(token_left - defaults.RENEWAL_LAST_TRY, defaults.RENEWAL_RETRY_AFTER))
+    return wait
+
+
 def _index(pipe, record: TokenRecord) -> None:
     """Queue the record's entries in the schedule (none while it awaits the user) and the refresh-token index."""
     if record.status == REAUTH_REQUIRED:
         pipe.zrem(DUE_KEY, record.openid)
     else:
         pipe.zadd(DUE_KEY, {record.openid: record.renew_at})
+    pipe.zrem(OVERDUE_KEY, record.openid)  # fresh tokens, or the user's to renew: no longer failing
     pipe.zadd(REFRESH_ENDS_KEY, {record.openid: record.refresh_token_expires_at})
 
 
