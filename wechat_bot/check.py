@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import requests
 from redis import Redis
 
-from . import defaults
+from . import defaults, secret_key
 from .config import PANEL_NAMES, Settings
 from .endpoint.signature import sign
 from .errors import WeChatError, WeChatUnavailable
@@ -70,6 +70,7 @@ def run_checks(settings: Settings, redis: Redis, *, port: int = 5000, online: bo
     if _redis(redis, report):
         _qr_login(settings, redis, report)
         _renewal_backlog(redis, report)
+        report.passed.append(secret_key.source(redis, settings.var_dir, configured=bool(settings.secret_key)))
     if online:
         _credentials(settings, report)
     return report

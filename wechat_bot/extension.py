@@ -14,7 +14,7 @@ from flask import Flask, current_app
 from flask.sessions import SecureCookieSessionInterface
 from redis import Redis
 
-from . import defaults, endpoint, health, jssdk, logs, oauth, qr_login, secret_key, token_service, verify_file
+from . import defaults, endpoint, health, jssdk, logs, oauth, qr_login, token_service, verify_file
 from .config import Settings
 from .endpoint.receive import PushReceiver
 from .errors import ConfigError
@@ -173,8 +173,8 @@ def _local_client(settings: Settings, origin: str | None, redis: Redis):
 
 def _sessions(app: Flask, settings: Settings) -> None:
     """The signed session cookie: the site's own secret and flags win; ours fill in what it left unset."""
-    if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = settings.secret_key or secret_key.load_or_create(settings.var_dir)
+    if not app.config.get("SECRET_KEY") and settings.secret_key:
+        app.config["SECRET_KEY"] = settings.secret_key  # else the one kept in Redis, read when a cookie is first used
     if type(app.session_interface) is SecureCookieSessionInterface:
         app.session_interface = CookieSessions()
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
