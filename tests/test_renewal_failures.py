@@ -1,6 +1,7 @@
 """WeChat failing: /healthz and `check` see it, WeChat is not hammered, each user is still tried before its token
 ends, and an error no retry heals stops renewal with one line a minute."""
 import logging
+import re
 import time
 
 import pytest
@@ -183,3 +184,13 @@ def test_an_untrusted_certificate_is_not_retried_and_stops_renewal(due, redis, s
         assert status == 503 and "certificate is not trusted" in body["renewal"]
     finally:
         server.shutdown()
+
+
+def test_metrics_say_how_long_renewal_has_failed_from_the_first_attempt(due, redis, sandbox, make_app):
+    app = make_app()
+    due(1, expires_in=530)
+    wechat_answers(sandbox, redis, 40125)  # a wrong AppSecret from the start: no renewal ever succeeded
+    renewer_for(redis, sandbox, clock=lambda: time.time() - 65).sweep()
+    scraped = app.test_client().get("/metrics").get_data(as_text=True)
+    failing = float(re.search(r"^wechat_bot_renewal_failing_seconds (\S+)$", scraped, re.M).group(1))
+    assert failing >= 65 and re.search(r"^wechat_bot_renewal_halted 1\.0$", scraped, re.M)
