@@ -14,6 +14,7 @@ from .config import PANEL_NAMES, Settings
 from .endpoint.signature import sign
 from .errors import WeChatError, WeChatUnavailable
 from .redis_connection import probe
+from .replica_acks import ReplicaAcks
 from .oauth.client import WeChatClient
 from .oauth.public_url import discover_tunnel
 from .qr_login.codes import capability
@@ -86,12 +87,30 @@ def sandbox_report(why: str, redis: Redis) -> Report:
 
 
 def _redis(redis: Redis, report: Report) -> bool:
-    problem = probe(redis)
+    acks = ReplicaAcks(redis)
+    problem = probe(redis) or acks.isolated()
     if problem is None:
         report.passed.append("Redis takes writes")
+        _replication(acks, report)
     else:
         report.failures.append(f"Redis {problem}")
     return problem is None
+
+
+def _replication(acks: ReplicaAcks, report: Report) -> None:
+    """A master with replicas should refuse writes no replica receives: else a failover loses what it took."""
+    replicas, _ = acks.replicas()
+    if not replicas:
+        return
+    setting = acks.min_replicas_to_write()
+    if setting == 0:
+        report.warnings.append(
+            f"Redis: the master has {replicas} replica(s) but min-replicas-to-write is 0, so a master being failed "
+            "over or cut off keeps taking writes that the failover then loses; wechat_bot waits for a replica on the "
+            "writes users would miss (links, retry records, renewals), but set min-replicas-to-write 1 and "
+            "min-replicas-max-lag 10 on every node so Redis refuses the rest too")
+    elif setting:
+        report.passed.append(f"Redis: {replicas} replica(s), min-replicas-to-write {setting}")
 
 
 def _qr_login(settings: Settings, redis: Redis, report: Report) -> None:

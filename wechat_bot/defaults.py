@@ -25,6 +25,15 @@ PURE_HANDLER_SLOW = 0.2  # seconds: a pure handler slower than this is logged (i
 REDIS_SOCKET_TIMEOUT = 0.5
 REDIS_CONNECT_TIMEOUT = 0.5
 
+# A write a user would miss if a failover lost it (a link's state, a handler's retry record, a renewal's
+# write-back) waits this long for a replica to confirm it (WAIT, within the socket timeout above); past it, the
+# user gets the busy reply instead of a link that may die. Whether the master has replicas is asked this often,
+# and a master that had one within REPLICA_MEMORY is still waited on (losing its replica is what a master being
+# failed over or cut off looks like).
+REPLICA_WAIT_MS = 200
+REPLICA_CHECK_EVERY = 1.0
+REPLICA_MEMORY = 60.0
+
 # The default timestamp tolerance, in seconds, for WECHAT_TIMESTAMP_TOLERANCE.
 TIMESTAMP_TOLERANCE = 300
 

@@ -6,7 +6,8 @@ import time
 from flask import Blueprint, Flask, current_app, jsonify
 from . import defaults, errors, page_headers
 from .oauth.renewal_circuit import CircuitState, RenewalCircuit
-from .redis_connection import ERRORS as REDIS_ERRORS, probe
+from .redis_connection import ERRORS as REDIS_ERRORS, explain, probe
+from .replica_acks import ReplicaAcks
 
 bp = Blueprint("health", __name__)
 page_headers.init_app(bp)
@@ -20,7 +21,7 @@ def healthz():
     expire before they are renewed) and reach WeChat (not every renewal failing for a minute, no error that no
     retry heals); else 503 naming the part that cannot."""
     services = current_app.extensions["wechat_bot"]
-    redis = _redis(services.redis)
+    redis = _redis(services.redis, services.acks)
     backlog, lag = _backlog(services) if redis == "ok" else (None, None)
     circuit = _circuit(services) if redis == "ok" else None
     renewal, failing = _renewal(services, lag, circuit)
@@ -32,8 +33,14 @@ def healthz():
     return jsonify(body), 200 if healthy else 503
 
 
-def _redis(redis) -> str:
+def _redis(redis, acks: ReplicaAcks | None) -> str:
+    """ok when Redis takes a write by a script and, when the master has replicas, one of them confirms it."""
     problem = probe(redis)
+    if problem is None and acks is not None:
+        try:
+            problem = acks.isolated()
+        except REDIS_ERRORS as error:
+            problem = explain(error)
     return f"down: {problem}" if problem else "ok"
 
 

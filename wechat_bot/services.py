@@ -27,6 +27,7 @@ from .oauth.state import AuthorizeStates
 from .oauth.tokens import TokenStore
 from .once import OnceCache
 from .pending_writes import PendingWrites
+from .replica_acks import ReplicaAcks
 
 PUSH_PREFIX = "wechat_bot:push:"
 
@@ -45,6 +46,7 @@ class Services:
     account_token: AccountToken
     jsapi_ticket: JsapiTicket
     sandboxed: bool = False  # the app serves its own sandbox WeChat (no credentials, run by hand)
+    acks: ReplicaAcks | None = None  # confirms by a replica the writes a failover must not lose
 
     @classmethod
     def build(cls, settings: Settings, *, redis: Redis | None = None, router: Router | None = None,
@@ -60,7 +62,9 @@ class Services:
         routes.include(default_router)
         keys = [key for key in (settings.aes_key, settings.aes_key_previous) if key]
         crypto = PushCrypto(settings.token, settings.appid, keys) if keys else None
-        replies = OnceCache(redis, PUSH_PREFIX, ttl=max(defaults.REPLY_CACHE_TTL, 2 * settings.timestamp_tolerance))
+        acks = ReplicaAcks(redis)
+        replies = OnceCache(redis, PUSH_PREFIX, ttl=max(defaults.REPLY_CACHE_TTL, 2 * settings.timestamp_tolerance),
+                            acks=acks)
         sandboxed = client is not None
         client = client(redis) if client is not None else WeChatClient(
             settings.api_base, settings.open_base, settings.appid, settings.secret)
@@ -74,7 +78,7 @@ class Services:
         late = LateReplies(client, account_token)
         responder = Responder(routes, replies, crypto, late=late, deadline=deadline)
         return cls(settings, redis, crypto, responder, client, states, tokens, results, callback, account_token,
-                   jsapi_ticket, sandboxed=sandboxed)
+                   jsapi_ticket, sandboxed=sandboxed, acks=acks)
 
     def login_limit(self) -> RateLimit:
         """The per-client limit on authorize flows started from web pages."""

@@ -28,7 +28,7 @@ from .client import WeChatClient
 from .renewal_batch import Batch, Claim, SweepResult, lease_name
 from .renewal_circuit import PROBE_LEASE, RenewalCircuit, described, non_healing
 from .renewal_quota import QuotaReached, RenewalQuota
-from .tokens import REAUTH_REQUIRED, TokenRecord, TokenStore
+from .tokens import REAUTH_REQUIRED, TokenRecord, TokenStore, Unconfirmed
 
 log = logger("wechat_bot.renewal")
 
@@ -314,7 +314,16 @@ class Renewer:
         except (WeChatError, WeChatUnavailable) as error:
             return self._failed(record, error)
         self._answered()
-        if not self.store.apply_refresh(record, answer, self._clock(), schedule):
+        try:
+            applied = self.store.apply_refresh(record, answer, self._clock(), schedule)
+        except Unconfirmed:
+            metrics().renewals.labels("unconfirmed", "0").inc()
+            self.store.reschedule(record.openid, now + defaults.RENEWAL_RETRY_AFTER)  # skipped then, if it was kept
+            log.warning("renewal of %s written back but no replica confirmed it within %d ms (a master failing "
+                        "over?); checked again in %ds", loggable(record.openid), defaults.REPLICA_WAIT_MS,
+                        defaults.RENEWAL_RETRY_AFTER)
+            return "retried"
+        if not applied:
             metrics().renewals.labels("discarded", "0").inc()
             log.info("renewal of %s discarded: a newer authorization replaced its tokens", loggable(record.openid))
             return "skipped"

@@ -11,6 +11,7 @@ from redis.exceptions import NoScriptError
 
 from .. import defaults
 from ..redis_connection import is_cluster
+from ..replica_acks import ReplicaAcks, confirmed
 
 USER_PREFIX = "wechat_bot:user:"  # + {openid}: the record; the braces keep a user's keys in one cluster slot
 REAUTH_PREFIX = "wechat_bot:reauth:"  # + {openid}: the scope of a fresh authorize link the next reply carries
@@ -31,6 +32,10 @@ HEARTBEAT_KEY = "wechat_bot:renewal:heartbeat"  # Unix time the last renewal swe
 LEGACY_USER_PREFIX, LEGACY_REAUTH_KEY = "wechat_bot:user:", "wechat_bot:reauth"  # before hash tags (0.10)
 
 ACTIVE, EXPIRING, REAUTH_REQUIRED = "active", "expiring", "reauth_required"
+
+
+class Unconfirmed(Exception):
+    """A renewal's write-back went to the master but no replica confirmed it in time: a failover may lose it."""
 
 
 def user_key(openid: str) -> str:
@@ -128,6 +133,7 @@ class TokenStore:
 
     def __init__(self, redis: Redis, *, clock: Callable[[], float] = time.time) -> None:
         self._redis, self._clock = redis, clock
+        self._acks = ReplicaAcks(redis)
         self._cas = redis.register_script(_COMPARE_AND_SAVE)
         self._save = redis.register_script(_SAVE)
         self._claim = redis.register_script(_CLAIM)
@@ -269,7 +275,8 @@ class TokenStore:
                       schedule: dict[str, float] | None = None) -> bool:
         """Write a refresh's tokens back, unless the stored refresh_token is no longer the one used (a newer
         authorization came in meanwhile): that one wins. A new refresh_token restarts its 30 days. With
-        `schedule`, the next renewal goes there, for `schedule_many` to write with others."""
+        `schedule`, the next renewal goes there, for `schedule_many` to write with others. Unconfirmed when the
+        master has replicas and none confirmed the write in time."""
         rotated = answer.get("refresh_token") and answer["refresh_token"] != used.refresh_token
         renewed = replace(
             used,
@@ -281,7 +288,7 @@ class TokenStore:
             status=ACTIVE,
             updated_at=int(now),
         )
-        return self._compare_and_save(used.refresh_token, renewed, schedule=schedule)
+        return self._compare_and_save(used.refresh_token, renewed, schedule=schedule, confirm=True)
 
     def mark_reauth(self, used: TokenRecord, now: float) -> bool:
         """The refresh_token is dead: out of the schedule, and the user's next reply carries a new link."""
@@ -294,11 +301,23 @@ class TokenStore:
         return raw.decode() if raw else None
 
     def _compare_and_save(self, expected_refresh_token: str, record: TokenRecord, reauth_scope: str = "",
-                          schedule: dict[str, float] | None = None) -> bool:
-        """The record, if the stored refresh_token is still the one used; then its place in the schedule."""
+                          schedule: dict[str, float] | None = None, confirm: bool = False) -> bool:
+        """The record, if the stored refresh_token is still the one used; then its place in the schedule. With
+        `confirm`, a replica must confirm it (WAIT on the same connection) when the master has one."""
         args = [expected_refresh_token, record.refresh_token_expires_at + defaults.RECORD_GRACE, record.status,
                 reauth_scope, record.to_json(), REFRESH_TOKEN_INDEX]
-        if not self._cas(keys=[user_key(record.openid), reauth_key(record.openid)], args=args):
+        keys = [user_key(record.openid), reauth_key(record.openid)]
+        wait = self._acks.wait_command() if confirm else None
+        if wait is None:
+            saved = self._cas(keys=keys, args=args)
+        else:
+            with self._redis.pipeline(transaction=False) as pipe:
+                self._cas(keys=keys, args=args, client=pipe)
+                pipe.execute_command(*wait)
+                saved, acked = pipe.execute()
+            if saved and not confirmed(acked):
+                raise Unconfirmed(record.openid)
+        if not saved:
             return False
         if schedule is not None and record.status != REAUTH_REQUIRED:
             schedule[record.openid] = record.renew_at
