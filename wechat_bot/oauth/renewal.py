@@ -19,24 +19,18 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 from .. import defaults
-from ..errors import WeChatError, WeChatUnavailable
+from ..errors import WeChatUnavailable
 from ..leases import Leases
 from ..logs import loggable, logger
 from ..redis_connection import ERRORS as REDIS_ERRORS
-from ..metrics.registry import metrics
 from .client import WeChatClient
+from .renewal_attempt import RenewalAttempt
 from .renewal_batch import Batch, Claim, SweepResult, lease_name
-from .renewal_circuit import PROBE_LEASE, RenewalCircuit, described, non_healing
+from .renewal_circuit import PROBE_LEASE, CircuitOpen, RenewalCircuit
 from .renewal_quota import QuotaReached, RenewalQuota
-from .tokens import REAUTH_REQUIRED, TokenRecord, TokenStore, Unconfirmed
+from .tokens import REAUTH_REQUIRED, TokenRecord, TokenStore
 
 log = logger("wechat_bot.renewal")
-
-QUOTA_ERRCODES = (45009, 45011)
-
-
-class CircuitOpen(Exception):
-    """Renewals failed in a row across users: this one waits for a probe to succeed."""
 
 
 class Renewer:
@@ -47,13 +41,12 @@ class Renewer:
         self.store, self.client, self.leases, self._clock = store, client, leases, clock
         self.call_timeout = call_timeout if call_timeout is not None else defaults.RENEWAL_CALL_TIMEOUT
         self.circuit = RenewalCircuit(store.redis, clock=clock)
-        self._open = False  # the circuit, as this process last saw it: only a probe starts while it is open
-        self._failing = False  # failures were seen: a success must close the circuit for every worker
         self.interval = interval if interval is not None else defaults.RENEWAL_INTERVAL
         self.concurrency = concurrency or defaults.RENEWAL_CONCURRENCY
         rate = rate or defaults.RENEWAL_RATE
         self.batch = batch or max(1, int(min(rate, defaults.RENEWAL_RATE_SHARED) * defaults.RENEWAL_BATCH_SECONDS))
         self.quota = quota or RenewalQuota(store.redis, rate, clock=clock)
+        self.attempt = RenewalAttempt(store, client, self.quota, self.circuit, self.call_timeout, clock=clock)
         self._pool: ThreadPoolExecutor | None = None  # made at the first sweep, kept until run() returns
         self._waiting = 0  # claimed users no thread has started on yet
         self._low = threading.Condition()  # notified as threads start: the pool may be running low
@@ -174,7 +167,7 @@ class Renewer:
         if self.quota.paused_for() > 0:
             return None
         state = self.circuit.state()
-        self._open, self._failing = state.open, state.failing_since is not None
+        self.attempt.saw(state)
         probe = None
         if state.halted:
             return Batch([], SweepResult(held=True))
@@ -241,7 +234,7 @@ class Renewer:
         """Wait for the rate to let a refresh start; then, if the claim is old (the shared budget held it back),
         make sure its lease is still ours, so a user whose lease ran out is never refreshed twice. CircuitOpen
         once failures in a row opened the circuit, but for the probe."""
-        if self._open and batch.probe is None:
+        if self.attempt.circuit_open and batch.probe is None:
             raise CircuitOpen()
         self.quota.take()
         if time.monotonic() - claim.taken_at < defaults.RENEWAL_LEASE_TTL / 2:
@@ -297,76 +290,4 @@ class Renewer:
             return "skipped"
         if ready is not None and not ready():
             return "skipped"
-        return self._refresh(record, self._clock(), schedule, worker=ready is not None)
-
-    def _call(self, record: TokenRecord, worker: bool) -> dict:
-        """The refresh: a worker's makes at most RENEWAL_CALL_ATTEMPTS calls, each within the shared budget; a
-        user's own (on demand) keeps the client's shorter timeout and budget, for the user waiting on it."""
-        if not worker:
-            return self.client.refresh(record.refresh_token)
-        return self.client.refresh(record.refresh_token, attempts=defaults.RENEWAL_CALL_ATTEMPTS,
-                                   timeout=self.call_timeout, before_retry=self.quota.take)
-
-    def _refresh(self, record: TokenRecord, now: float, schedule: dict[str, float] | None = None,
-                 worker: bool = False) -> str:
-        try:
-            answer = self._call(record, worker)
-        except (WeChatError, WeChatUnavailable) as error:
-            return self._failed(record, error)
-        self._answered()
-        try:
-            applied = self.store.apply_refresh(record, answer, self._clock(), schedule)
-        except Unconfirmed:
-            metrics().renewals.labels("unconfirmed", "0").inc()
-            self.store.reschedule(record.openid, now + defaults.RENEWAL_RETRY_AFTER)  # skipped then, if it was kept
-            log.warning("renewal of %s written back but no replica confirmed it within %d ms (a master failing "
-                        "over?); checked again in %ds", loggable(record.openid), defaults.REPLICA_WAIT_MS,
-                        defaults.RENEWAL_RETRY_AFTER)
-            return "retried"
-        if not applied:
-            metrics().renewals.labels("discarded", "0").inc()
-            log.info("renewal of %s discarded: a newer authorization replaced its tokens", loggable(record.openid))
-            return "skipped"
-        metrics().renewals.labels("renewed", "0").inc()
-        return "renewed"
-
-    def _failed(self, record: TokenRecord, error: WeChatError | WeChatUnavailable) -> str:
-        """One failed refresh: the user marked, paused, or retried later; one log line for it at most."""
-        errcode = error.errcode if isinstance(error, WeChatError) else -3 if non_healing(error) else -2
-        if isinstance(error, WeChatError) and error.needs_reauth:
-            metrics().renewals.labels("reauth", str(errcode)).inc()
-            self._answered()
-            self.store.mark_reauth(record, self._clock())
-            log.info("refresh_token of %s is dead (%d): re-authorization needed", loggable(record.openid), errcode)
-            return "reauth"
-        now = self._clock()
-        if errcode in QUOTA_ERRCODES:
-            metrics().renewals.labels("quota", str(errcode)).inc()
-            self.store.reschedule(record.openid, now + defaults.RENEWAL_RETRY_AFTER)
-            self.quota.pause()
-            raise QuotaReached(started=True) from None
-        retry_at = self.store.retry_later(record, now)
-        why = non_healing(error)
-        if why is not None:
-            metrics().renewals.labels("halted", str(errcode)).inc()
-            self._open = True
-            if self.circuit.halt(why):
-                log.error("renewal stopped for every worker: %s; one try every %.0fs until it is fixed", why,
-                          defaults.RENEWAL_HALT_RECHECK)
-            return "retried"
-        metrics().renewals.labels("retried" if errcode != -2 else "unavailable", str(errcode)).inc()
-        self._failing = True
-        opened = self.circuit.failed(described(error))
-        self._open = self._open or opened
-        log.warning("renewal of %s failed (%s); retrying in %.0fs%s", loggable(record.openid),
-                    loggable(described(error), 120, spaces=True), retry_at - now,
-                    f"; {defaults.RENEWAL_CIRCUIT_FAILURES} failed in a row: renewals wait for one probe at a time "
-                    "to succeed" if opened else "")
-        return "retried"
-
-    def _answered(self) -> None:
-        """WeChat answered: after failures, the circuit closes for every worker."""
-        if self._failing or self._open:
-            self._failing = self._open = False
-            if self.circuit.succeeded():
-                log.info("renewal: WeChat answers again; renewals go on")
+        return self.attempt.refresh(record, schedule, worker=ready is not None)

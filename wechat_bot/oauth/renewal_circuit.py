@@ -36,6 +36,10 @@ return failures
 """
 
 
+class CircuitOpen(Exception):
+    """Renewals failed in a row across users: this one waits for a probe to succeed."""
+
+
 def non_healing(error: Exception) -> str | None:
     """What an error no retry heals means, in words for the operator; None for any other."""
     if isinstance(error, WeChatUntrusted):
