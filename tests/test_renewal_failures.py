@@ -64,10 +64,12 @@ def test_lag_counts_from_the_first_due_time_and_an_ended_token_makes_healthz_503
     renewer_for(redis, sandbox).sweep()  # …and its renewal fails too
     status, body = health(app)
     assert status == 503 and body["renewal"].startswith("behind") and body["renewal_lag_s"] >= 600
+    assert body["renewal_failing_users"] == 2
     wechat_answers(sandbox, redis, None)
     assert renewer_for(redis, sandbox, clock=lambda: time.time() + 121).sweep().renewed == 2
     status, body = health(app)
     assert status == 200 and body["renewal_lag_s"] == 0 and body["renewal_failures"] == 0
+    assert body["renewal_failing_users"] == 0
 
 
 def test_every_renewal_failing_for_a_minute_is_a_503_and_check_fails_it(due, redis, sandbox, make_app):

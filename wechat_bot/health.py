@@ -23,12 +23,13 @@ def healthz():
     services = current_app.extensions["wechat_bot"]
     redis = _redis(services.redis, services.acks)
     backlog, lag = _backlog(services) if redis == "ok" else (None, None)
-    circuit = _circuit(services) if redis == "ok" else None
+    circuit, failing_users = _circuit(services) if redis == "ok" else (None, None)
     renewal, failing = _renewal(services, lag, circuit)
     healthy = redis == "ok" and not failing
     body = {"status": "ok" if healthy else "down", "redis": redis, "renewal": renewal, "renewal_backlog": backlog,
             "renewal_lag_s": lag, "renewal_failures": circuit.failures if circuit else None,
             "renewal_last_error": circuit.last_error or None if circuit else None,
+            "renewal_failing_users": failing_users,
             "encryption": services.settings.encryption}
     return jsonify(body), 200 if healthy else 503
 
@@ -53,11 +54,12 @@ def _backlog(services) -> tuple[int | None, int | None]:
     return backlog, int(lag)
 
 
-def _circuit(services) -> CircuitState | None:
+def _circuit(services) -> tuple[CircuitState | None, int | None]:
+    """How renewal's calls to WeChat go, and how many users' renewals failed and are being retried."""
     try:
-        return RenewalCircuit(services.redis).state()
+        return RenewalCircuit(services.redis).state(), services.tokens.failing()
     except REDIS_ERRORS:
-        return None
+        return None, None
 
 
 def _renewal(services, lag: int | None, circuit: CircuitState | None) -> tuple[str, bool]:
