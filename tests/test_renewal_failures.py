@@ -116,9 +116,9 @@ def test_wechat_answering_minus_one_gets_two_calls_an_attempt_then_one_probe_at_
     assert sandbox.calls(REFRESH) == 16
     wechat_answers(sandbox, redis, None)
     assert renewer_for(redis, sandbox).sweep().renewed == 1  # the probe gets through: the circuit closes
-    assert renewer_for(redis, sandbox).sweep().renewed == 11  # the users handed back, renewed at once
-    store = TokenStore(redis)
-    assert sum(store.get(r.openid).access_token != r.access_token for r in records) == 12  # 8 wait for their retry
+    assert renewer_for(redis, sandbox).sweep().renewed == 19  # the rest at once: those handed back, and those
+    store = TokenStore(redis)  # waiting for their retry, whose wait ended when WeChat answered again
+    assert all(store.get(r.openid).access_token != r.access_token for r in records)
 
 
 def test_every_call_a_retry_included_draws_from_the_shared_budget(due, redis, sandbox):
@@ -167,7 +167,7 @@ def test_an_error_no_retry_heals_stops_renewal_with_one_line_a_minute_and_health
     redis.pexpire(HALT_KEY, 1)  # the whitelist fixed, the next minute's probe succeeds and renewal goes on
     time.sleep(0.01)
     assert renewer_for(redis, sandbox).sweep().renewed == 1
-    assert renewer_for(redis, sandbox).sweep().renewed == 7  # the two that failed wait for their retry
+    assert renewer_for(redis, sandbox).sweep().renewed == 9  # the rest, the two that had failed included
     assert health(make_app())[0] == 200
 
 
@@ -197,3 +197,14 @@ def test_metrics_say_how_long_renewal_has_failed_from_the_first_attempt(due, red
     scraped = app.test_client().get("/metrics").get_data(as_text=True)
     failing = float(re.search(r"^wechat_bot_renewal_failing_seconds (\S+)$", scraped, re.M).group(1))
     assert failing >= 65 and re.search(r"^wechat_bot_renewal_halted 1\.0$", scraped, re.M)
+
+
+def test_when_wechat_answers_again_every_failing_user_is_renewed_at_once_not_after_its_backoff(due, redis, sandbox):
+    records = due(5)
+    wechat_answers(sandbox, redis, -1)
+    assert renewer_for(redis, sandbox, concurrency=1).sweep().retried == 5  # the circuit opens; nobody is due now
+    wechat_answers(sandbox, redis, None)
+    assert renewer_for(redis, sandbox).sweep().renewed == 1  # the probe: the user failing longest
+    assert renewer_for(redis, sandbox).sweep().renewed == 4  # the others' waits ended with it
+    store = TokenStore(redis)
+    assert all(store.get(r.openid).access_token != r.access_token for r in records)

@@ -92,7 +92,8 @@ RENEWAL_LAST_TRY = 60
 RENEWAL_CALL_ATTEMPTS = 2
 RENEWAL_CALL_TIMEOUT = 6.0
 # This many failed renewals in a row, across users and workers, open the circuit: renewals stop but for one
-# probe at a time (one every RENEWAL_INTERVAL at most per worker), until one succeeds and closes it again.
+# probe at a time (one every RENEWAL_INTERVAL at most per worker; the user failing longest when nobody is due),
+# until one succeeds and closes it again; then every user waiting to retry is due at once.
 RENEWAL_CIRCUIT_FAILURES = 5
 # /healthz answers 503 once every renewal has failed for this long (none succeeded since the first failure).
 RENEWAL_FAILING_FOR = 60.0

@@ -178,6 +178,8 @@ class Renewer:
         now = self._clock()
         limit = 1 if probe else self.batch
         due = self.store.claim_due(now, limit, now + defaults.RENEWAL_LEASE_TTL)
+        if probe and not due:  # nobody due yet: the user failing longest probes, so a recovery is seen now
+            due = self.store.claim_failing(now + defaults.RENEWAL_LEASE_TTL)
         result = SweepResult(full=len(due) == limit and not probe)
         batch = Batch(self._take(due, result), result, probe=probe)
         if not batch.claims:

@@ -106,4 +106,5 @@ class RenewalAttempt:
         if self._failing or self.circuit_open:
             self._failing = self.circuit_open = False
             if self.circuit.succeeded():
-                log.info("renewal: WeChat answers again; renewals go on")
+                waiting = self.store.retry_failing_now(self._clock())
+                log.info("renewal: WeChat answers again; renewals go on, the %d user(s) waiting to retry now", waiting)

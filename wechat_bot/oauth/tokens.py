@@ -242,6 +242,26 @@ class TokenStore:
         """How many users' renewals failed and are being retried."""
         return self._redis.zcard(OVERDUE_KEY)
 
+    def claim_failing(self, until: float) -> list[tuple[str, float]]:
+        """The user failing longest, claimed until `until` as claim_due claims (for the circuit's probe when no
+        user is due yet: WeChat's recovery is found at the next probe, not at the next backoff's end)."""
+        oldest = self._redis.zrange(OVERDUE_KEY, 0, 0)
+        if not oldest:
+            return []
+        openid = oldest[0].decode()
+        due_at = self._redis.zscore(DUE_KEY, openid)
+        if due_at is None or not self._redis.zadd(DUE_KEY, {openid: until}, xx=True, ch=True):
+            return []
+        return [(openid, float(due_at))]
+
+    def retry_failing_now(self, now: float, limit: int = 10_000) -> int:
+        """WeChat answers again: the users waiting to retry (the longest-waiting `limit`) are due now, not after
+        their backoff. How many were moved."""
+        openids = [m.decode() for m in self._redis.zrange(OVERDUE_KEY, 0, limit - 1)]
+        if openids:
+            self._redis.zadd(DUE_KEY, {openid: now for openid in openids}, xx=True, lt=True)
+        return len(openids)
+
     def retry_later(self, record: TokenRecord, now: float) -> float:
         """A failed renewal: remember when the user first fell due (the first failure only), and schedule the
         next try after a wait that doubles with the time already failing, capped so one last try still comes
