@@ -5,6 +5,7 @@ import time
 
 from flask import Blueprint, Flask, current_app, jsonify
 from . import defaults, errors, page_headers
+from .oauth.failing_users import FailingUsers
 from .oauth.renewal_circuit import CircuitState, RenewalCircuit
 from .redis_connection import ERRORS as REDIS_ERRORS, explain, probe
 from .replica_acks import ReplicaAcks
@@ -57,7 +58,7 @@ def _backlog(services) -> tuple[int | None, int | None]:
 def _circuit(services) -> tuple[CircuitState | None, int | None]:
     """How renewal's calls to WeChat go, and how many users' renewals failed and are being retried."""
     try:
-        return RenewalCircuit(services.redis).state(), services.tokens.failing()
+        return RenewalCircuit(services.redis).state(), FailingUsers(services.redis).failing()
     except REDIS_ERRORS:
         return None, None
 

@@ -6,7 +6,7 @@ long-lived threads that refresh them, each re-checking that its user is still du
 any number of hosts renew each token once; a worker killed mid-batch leaves claims and leases that run out.
 While more is due, the next batch is claimed as soon as the pool runs low, so it never drains between batches.
 Transient failures keep the record and try again later, each user after a wait that grows (renewal_circuit and
-TokenStore.retry_later), each attempt making at most two calls, every one within the shared budget; a run of
+failing_users.py), each attempt making at most two calls, every one within the shared budget; a run of
 failures across users lets one probe at a time through until WeChat answers; errors no retry heals stop renewal;
 a dead refresh_token marks the user for re-authorization; a quota error pauses every worker (see renewal_quota).
 """
@@ -179,7 +179,7 @@ class Renewer:
         limit = 1 if probe else self.batch
         due = self.store.claim_due(now, limit, now + defaults.RENEWAL_LEASE_TTL)
         if probe and not due:  # nobody due yet: the user failing longest probes, so a recovery is seen now
-            due = self.store.claim_failing(now + defaults.RENEWAL_LEASE_TTL)
+            due = self.attempt.failing.claim_failing(now + defaults.RENEWAL_LEASE_TTL)
         result = SweepResult(full=len(due) == limit and not probe)
         batch = Batch(self._take(due, result), result, probe=probe)
         if not batch.claims:

@@ -13,6 +13,7 @@ from ..errors import WeChatError, WeChatUnavailable
 from ..logs import loggable, logger
 from ..metrics.registry import metrics
 from .client import WeChatClient
+from .failing_users import FailingUsers
 from .renewal_circuit import CircuitState, RenewalCircuit, described, non_healing
 from .renewal_quota import QuotaReached, RenewalQuota
 from .tokens import TokenRecord, TokenStore, Unconfirmed
@@ -27,6 +28,7 @@ class RenewalAttempt:
                  call_timeout: float, *, clock: Callable[[], float] = time.time) -> None:
         self.store, self.client, self.quota, self.circuit = store, client, quota, circuit
         self.call_timeout, self._clock = call_timeout, clock
+        self.failing = FailingUsers(store.redis)
         self.circuit_open = False  # as this process last saw it: only a probe starts while it is open
         self._failing = False  # failures were seen: a success must close the circuit for every worker
 
@@ -82,7 +84,7 @@ class RenewalAttempt:
             self.store.reschedule(record.openid, now + defaults.RENEWAL_RETRY_AFTER)
             self.quota.pause()
             raise QuotaReached(started=True) from None
-        retry_at = self.store.retry_later(record, now)
+        retry_at = self.failing.retry_later(record, now)
         why = non_healing(error)
         if why is not None:
             metrics().renewals.labels("halted", str(errcode)).inc()
@@ -106,5 +108,5 @@ class RenewalAttempt:
         if self._failing or self.circuit_open:
             self._failing = self.circuit_open = False
             if self.circuit.succeeded():
-                waiting = self.store.retry_failing_now(self._clock())
+                waiting = self.failing.retry_failing_now(self._clock())
                 log.info("renewal: WeChat answers again; renewals go on, the %d user(s) waiting to retry now", waiting)
