@@ -187,3 +187,45 @@ def test_the_development_server_counts_a_worker_beside_it(tmp_path, redis, sandb
         processes.stop(server)
     assert sample(scraped, "wechat_bot_renewals_total", result="renewed") == 1
     assert sample(scraped, "wechat_bot_pushes_total", type="text") == 1
+
+
+def test_a_killed_workers_counts_stay_in_the_sum_when_another_process_starts(tmp_path, redis):
+    """kill -9 of a gunicorn worker leaves its files; a renewal worker starting later retires them (they used to be
+    deleted, and the pushes total went down): no scraped counter or histogram ever goes down across the restart."""
+    import os
+    import signal
+
+    port, folder = processes.free_port(), tmp_path / "metrics"
+    sock = redis.connection_pool.connection_kwargs["path"]
+    env = processes.clean_env(**CREDENTIALS, REDIS_URL=f"unix://{sock}", BIND=f"127.0.0.1:{port}",
+                              WEB_CONCURRENCY="2", WECHAT_API_BASE="http://127.0.0.1:9",
+                              PROMETHEUS_MULTIPROC_DIR=str(folder))
+    log = tmp_path / "gunicorn.log"
+    server = processes.start(["-m", "gunicorn", "-c", str(project_root() / "gunicorn.conf.py"),
+                              "wechat_bot:create_app()"], tmp_path, env, log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        processes.wait_healthy(base, server, log)
+        wechat = WeChat(http_transport(base), TOKEN, APPID)
+        for n in range(40):
+            assert wechat.says(f"你好 {n}").status == 200
+        before = requests.get(base + "/metrics", timeout=10).text
+        counted = {int(name.split("_")[-1][:-3]) for name in os.listdir(folder) if name.startswith("counter_")}
+        os.kill(max(counted), signal.SIGKILL)  # a web worker that had counted pushes dies
+        deadline = time.monotonic() + 30
+        while len(set(re.findall(r"Booting worker with pid: (\d+)", log.read_text()))) < 3:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        worker = processes.start([str(project_root() / "run.py"), "worker"], tmp_path, env, tmp_path / "worker.log")
+        try:  # it starts by tidying the folder: the dead worker's files go
+            while [name for name in os.listdir(folder) if name.endswith(f"_{max(counted)}.db")]:
+                assert time.monotonic() < deadline + 30 and worker.poll() is None, (tmp_path / "worker.log").read_text()
+                time.sleep(0.1)
+            after = [requests.get(base + "/metrics", timeout=10).text for _ in range(3)]
+        finally:
+            processes.stop(worker)
+    finally:
+        processes.stop(server)
+    assert sample(before, "wechat_bot_pushes_total") == 40
+    assert [sample(text, "wechat_bot_pushes_total") for text in after] == [40] * 3
+    assert [sample(text, "wechat_bot_push_seconds_count") for text in after] == [40] * 3

@@ -136,3 +136,106 @@ def test_the_shipped_settings_import_nothing_that_loads_ssl_before_gevent_patche
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60,
                             env=processes.clean_env(PYTHONPATH=str(project_root())))
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr
+
+
+def test_gunicorn_under_log_format_json_logs_json_and_keeps_its_control_socket_in_var(tmp_path, redis):
+    """The shipped settings under LOG_FORMAT=json: gunicorn's own lines (booting, workers, shutting down) are JSON
+    like the rest, and its control socket is this deployment's ./var/gunicorn.ctl, not ~/.gunicorn/ shared by
+    every master of the user."""
+    import json
+    import os
+
+    port, home = processes.free_port(), tmp_path / "home"
+    home.mkdir()
+    sock = redis.connection_pool.connection_kwargs["path"]
+    env = processes.clean_env(**CREDENTIALS, REDIS_URL=f"unix://{sock}", BIND=f"127.0.0.1:{port}",
+                              WEB_CONCURRENCY="2", LOG_FORMAT="json", HOME=str(home))
+    env.pop("XDG_RUNTIME_DIR", None)
+    log = tmp_path / "gunicorn.log"
+    server = processes.start(["-m", "gunicorn", "-c", str(project_root() / "gunicorn.conf.py"),
+                              "wechat_bot:create_app()"], tmp_path, env, log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        processes.wait_healthy(base, server, log)
+        assert WeChat(http_transport(base), TOKEN, APPID).says("你好").status == 200
+        assert (tmp_path / "var" / "gunicorn.ctl").exists() and not (home / ".gunicorn").exists()
+        assert oct(os.stat(tmp_path / "var" / "gunicorn.ctl").st_mode & 0o777) == "0o600"
+    finally:
+        processes.stop(server)
+    lines = [line for line in log.read_text().splitlines() if line.strip()]
+    entries = [json.loads(line) for line in lines]  # every line, or this raises
+    messages = [entry.get("message", "") for entry in entries]
+    assert any("Booting worker" in message for message in messages)
+    assert any(entry.get("logger") == "gunicorn.error" for entry in entries)
+    assert any(entry.get("request", "").startswith("POST /wechat") for entry in entries)  # the access log too
+
+
+def test_sighup_and_usr2_replace_gunicorns_workers_without_refusing_a_push(tmp_path, redis):
+    """The README's restart advice, under pushes all along: SIGHUP (new settings, new code) replaces the workers
+    gracefully; USR2 starts a new master beside the old one (a new release), then TERM ends the old one. No push
+    is refused or lost in either (a stop and start would refuse them for seconds)."""
+    import os
+    import re
+    import signal
+    import sys
+    import threading
+    from pathlib import Path
+
+    port = processes.free_port()
+    sock = redis.connection_pool.connection_kwargs["path"]
+    env = processes.clean_env(**CREDENTIALS, REDIS_URL=f"unix://{sock}", BIND=f"127.0.0.1:{port}",
+                              WEB_CONCURRENCY="2")
+    log = tmp_path / "gunicorn.log"
+    gunicorn = str(Path(sys.executable).parent / "gunicorn")  # its command, as deployed: USR2 re-executes it
+    server = processes.start([gunicorn, "-c", str(project_root() / "gunicorn.conf.py"), "wechat_bot:create_app()"],
+                             tmp_path, env, log)
+    base, answers, stop = f"http://127.0.0.1:{port}", [], threading.Event()
+
+    def push(n: int) -> None:
+        wechat = WeChat(http_transport(base), TOKEN, APPID, openid=f"o_push{n}")
+        while not stop.is_set():
+            try:
+                answers.append(wechat.says("你好").status)
+            except requests.RequestException as error:
+                answers.append(type(error).__name__)
+
+    def booted() -> int:
+        return len(re.findall(r"Booting worker with pid", log.read_text()))
+
+    def wait_for(condition, what: str) -> None:
+        deadline = time.monotonic() + 60
+        while not condition():
+            assert time.monotonic() < deadline, f"{what}:\n{log.read_text()[-3000:]}"
+            time.sleep(0.1)
+
+    pushers = [threading.Thread(target=push, args=(n,)) for n in range(4)]
+    try:
+        processes.wait_healthy(base, server, log)
+        wait_for(lambda: booted() >= 2, "two workers")
+        for pusher in pushers:
+            pusher.start()
+        wait_for(lambda: len(answers) >= 20, "pushes before the reload")
+        os.kill(server.pid, signal.SIGHUP)
+        wait_for(lambda: booted() >= 4, "the workers replaced on SIGHUP")
+        count = len(answers)
+        wait_for(lambda: len(answers) >= count + 20, "pushes after SIGHUP")
+        os.kill(server.pid, signal.SIGUSR2)
+        wait_for(lambda: booted() >= 6, "a new master's workers on USR2")
+        count = len(answers)
+        wait_for(lambda: len(answers) >= count + 20, "pushes with both masters up")
+        os.kill(server.pid, signal.SIGTERM)  # the old master ends; the new one serves on
+        server.wait(30)
+        count = len(answers)
+        wait_for(lambda: len(answers) >= count + 20, "pushes after the old master ended")
+    finally:
+        stop.set()
+        for pusher in pushers:
+            pusher.join(30)
+        os.killpg(server.pid, signal.SIGTERM)  # the new master is in the old one's process group
+        time.sleep(1)
+        try:
+            os.killpg(server.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    refused = [answer for answer in answers if answer != 200]
+    assert not refused and len(answers) >= 80, f"{len(refused)} of {len(answers)} pushes failed: {set(refused)}"

@@ -89,7 +89,7 @@ def test_a_killed_workers_claims_are_taken_over_once_they_run_out(authorized, re
 def test_transient_failures_keep_the_record_and_retry_later(authorized, redis, sandbox, store, fault):
     (old,) = authorized()
     sandbox.inject(REFRESH, fault, times=10)
-    first = renewer_for(redis, sandbox).sweep()
+    first = renewer_for(redis, sandbox, call_timeout=2).sweep()
     assert first.retried == 1 and store.get("o_user0") == old
     redis.delete(f"wechat_sandbox:{APPID}:faults:" + REFRESH)
     later = renewer_for(redis, sandbox, clock=lambda: time.time() + 31).sweep()

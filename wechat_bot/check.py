@@ -9,15 +9,17 @@ from urllib.parse import urlsplit
 import requests
 from redis import Redis
 
-from . import defaults
+from . import defaults, secret_key
 from .config import PANEL_NAMES, Settings
 from .endpoint.signature import sign
 from .errors import WeChatError, WeChatUnavailable
 from .redis_connection import probe
+from .replica_acks import ReplicaAcks
 from .oauth.client import WeChatClient
 from .oauth.public_url import discover_tunnel
 from .qr_login.codes import capability
 from .verify_file import code_of
+from .oauth.renewal_circuit import RenewalCircuit
 from .oauth.tokens import TokenStore
 
 HINTS = {
@@ -69,6 +71,8 @@ def run_checks(settings: Settings, redis: Redis, *, port: int = 5000, online: bo
     if _redis(redis, settings.appid, report):
         _qr_login(settings, redis, report)
         _renewal_backlog(redis, settings.appid, report)
+        report.passed.append(secret_key.source(redis, settings.appid, settings.var_dir,
+                                               configured=bool(settings.secret_key)))
     if online:
         _credentials(settings, report)
     return report
@@ -90,12 +94,30 @@ def _sandbox_appid(settings: Settings) -> str:
 
 
 def _redis(redis: Redis, appid: str, report: Report) -> bool:
-    problem = probe(redis, appid)
+    acks = ReplicaAcks(redis, appid)
+    problem = probe(redis, appid) or acks.isolated()
     if problem is None:
         report.passed.append("Redis takes writes")
+        _replication(acks, report)
     else:
         report.failures.append(f"Redis {problem}")
     return problem is None
+
+
+def _replication(acks: ReplicaAcks, report: Report) -> None:
+    """A master with replicas should refuse writes no replica receives: else a failover loses what it took."""
+    replicas, _ = acks.replicas()
+    if not replicas:
+        return
+    setting = acks.min_replicas_to_write()
+    if setting == 0:
+        report.warnings.append(
+            f"Redis: the master has {replicas} replica(s) but min-replicas-to-write is 0, so a master being failed "
+            "over or cut off keeps taking writes that the failover then loses; wechat_bot waits for a replica on the "
+            "writes users would miss (links, retry records, renewals), but set min-replicas-to-write 1 and "
+            "min-replicas-max-lag 10 on every node so Redis refuses the rest too")
+    elif setting:
+        report.passed.append(f"Redis: {replicas} replica(s), min-replicas-to-write {setting}")
 
 
 def _qr_login(settings: Settings, redis: Redis, report: Report) -> None:
@@ -117,7 +139,11 @@ def _qr_login(settings: Settings, redis: Redis, report: Report) -> None:
 
 
 def _renewal_backlog(redis: Redis, appid: str, report: Report) -> None:
-    """Does renewal keep up: users due and not yet renewed, and how long the oldest has waited."""
+    """Does renewal keep up: users due and not yet renewed, how long the oldest has waited since first due, and
+    whether renewals reach WeChat."""
+    said, failing = RenewalCircuit(redis, appid).state().health(time.time())
+    if said != "ok":
+        (report.failures if failing else report.warnings).append(f"renewal: {said}")
     backlog, lag = TokenStore(redis, appid).backlog(time.time())
     said = f"renewal: {backlog} user(s) due, the oldest waiting {lag:.0f}s"
     if lag > defaults.RENEWAL_MARGIN:

@@ -29,6 +29,15 @@ REDIS_CONNECT_TIMEOUT = 0.5
 # RENEWAL_CONCURRENCY_MAX), with room. They are opened only as needed; Redis's own limit (maxclients) is 10,000.
 REDIS_POOL_SIZE = 2048
 
+# A write a user would miss if a failover lost it (a link's state, a handler's retry record, a renewal's
+# write-back) waits this long for a replica to confirm it (WAIT, within the socket timeout above); past it, the
+# user gets the busy reply instead of a link that may die. Whether the master has replicas is asked this often,
+# and a master that had one within REPLICA_MEMORY is still waited on (losing its replica is what a master being
+# failed over or cut off looks like).
+REPLICA_WAIT_MS = 200
+REPLICA_CHECK_EVERY = 1.0
+REPLICA_MEMORY = 60.0
+
 # The default timestamp tolerance, in seconds, for WECHAT_TIMESTAMP_TOLERANCE.
 TIMESTAMP_TOLERANCE = 300
 
@@ -74,6 +83,27 @@ RENEWAL_INTERVAL = 5.0
 RENEWAL_LEASE_TTL = 60.0
 RENEWAL_RETRY_AFTER = 30
 RENEWAL_QUOTA_PAUSE = 60.0
+# A user whose renewal keeps failing waits as long again as it has been failing (30 s, 60 s, 120 s) up to this,
+# but one last try always comes this long before its access_token ends, so a short outage costs no user a token.
+# Across users, the circuit below keeps a WeChat that is down from being called by every user's retries.
+RENEWAL_RETRY_MAX = 120
+RENEWAL_LAST_TRY = 60
+# One renewal attempt makes at most this many calls to WeChat, each waiting this long for an answer, and each
+# drawn from the shared per-second budget (RENEWAL_RATE_SHARED), retries included. WeChat answers a refresh in
+# well under a second; 3 s was seen under load, so 6 s leaves room without redoing refreshes WeChat is still
+# answering. The worst attempt is then 2 × 6 s + a pause under 1 s: far inside the 60 s lease, and nobody waits
+# on it (a user's own on-demand renewal keeps the client's shorter WECHAT_TIMEOUT and WECHAT_RETRY_BUDGET).
+RENEWAL_CALL_ATTEMPTS = 2
+RENEWAL_CALL_TIMEOUT = 6.0
+# This many failed renewals in a row, across users and workers, open the circuit: renewals stop but for one
+# probe at a time (one every RENEWAL_INTERVAL at most per worker; the user failing longest when nobody is due),
+# until one succeeds and closes it again; then every user waiting to retry is due at once.
+RENEWAL_CIRCUIT_FAILURES = 5
+# /healthz answers 503 once every renewal has failed for this long (none succeeded since the first failure).
+RENEWAL_FAILING_FOR = 60.0
+# Errors no retry heals (an untrusted certificate, 40125 wrong AppSecret, 40164 IP not whitelisted) stop every
+# worker's renewals this long; then one probe, and one log line, a period until the operator fixes it.
+RENEWAL_HALT_RECHECK = 60.0
 # Per worker process (WECHAT_RENEWAL_RATE, WECHAT_RENEWAL_CONCURRENCY): refreshes started a second, and in flight
 # at once. A refresh holds its thread for WeChat's round trip, so what one process renews a second is about
 # concurrency / latency, up to the rate: with 64 and 250, bench/renewal.py measured 250/s at 50 and 100 ms and

@@ -16,7 +16,7 @@ from flask import Flask, current_app, has_app_context
 from flask.sessions import SecureCookieSessionInterface
 from redis import Redis
 
-from . import defaults, endpoint, health, jssdk, logs, oauth, qr_login, secret_key, token_service, verify_file
+from . import defaults, endpoint, health, jssdk, logs, oauth, qr_login, token_service, verify_file
 from .config import Settings
 from .endpoint.receive import PushReceiver
 from .errors import ConfigError, unavailable_in_site_page
@@ -217,8 +217,8 @@ def _local_client(settings: Settings, origin: str | None, session: Callable | No
 
 def _sessions(app: Flask, settings: Settings) -> None:
     """The signed session cookie: the site's own secret and flags win; ours fill in what it left unset."""
-    if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = settings.secret_key or secret_key.load_or_create(settings.var_dir)
+    if not app.config.get("SECRET_KEY") and settings.secret_key:
+        app.config["SECRET_KEY"] = settings.secret_key  # else the one kept in Redis, read when a cookie is first used
     if type(app.session_interface) is SecureCookieSessionInterface:
         app.session_interface = CookieSessions()
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)

@@ -48,6 +48,9 @@ accesslog = "-"
 access_log_format = '{"remote":"%(h)s","request":"%(m)s %(U)s","status":%(s)s,"bytes":"%(B)s","ms":%(M)s}'
 logger_class = "wechat_bot.access_log.AccessLog"  # each value escaped as JSON: a %0A in a path forges no line
 errorlog = "-"
+# gunicorn 25+'s control socket (gunicornc) defaults to ~/.gunicorn/gunicorn.ctl, one path for every master of the
+# user on the host: each deployment keeps its own under its ./var/ instead (0600, as gunicorn makes it).
+control_socket = os.path.abspath(os.path.join("var", "gunicorn.ctl"))
 
 
 def on_starting(server) -> None:

@@ -5,7 +5,10 @@ import time
 
 from flask import Blueprint, Flask, current_app, jsonify
 from . import defaults, errors, page_headers
-from .redis_connection import ERRORS as REDIS_ERRORS, probe
+from .oauth.failing_users import FailingUsers
+from .oauth.renewal_circuit import CircuitState, RenewalCircuit
+from .redis_connection import ERRORS as REDIS_ERRORS, explain, probe
+from .replica_acks import ReplicaAcks
 
 bp = Blueprint("health", __name__)
 page_headers.init_app(bp)
@@ -15,20 +18,31 @@ errors.init_app(bp)
 @bp.get("/healthz")
 def healthz():
     """200 when the server can do what serving needs: write to Redis (by a script, as a push does) and, where
-    renewal runs, have swept recently and keep up (no due user waiting past the margin, when tokens expire
-    before they are renewed); else 503 naming the part that cannot."""
+    renewal runs, have swept recently, keep up (no due user waiting past the margin since first due, when tokens
+    expire before they are renewed) and reach WeChat (not every renewal failing for a minute, no error that no
+    retry heals); else 503 naming the part that cannot."""
     services = current_app.extensions["wechat_bot"]
-    redis = _redis(services.redis, services.settings.appid)
+    redis = _redis(services.redis, services.settings.appid, services.acks)
     backlog, lag = _backlog(services) if redis == "ok" else (None, None)
-    renewal = _renewal(services, lag)
-    healthy = redis == "ok" and not renewal.startswith(("stopped", "behind"))
+    circuit, failing_users = _circuit(services) if redis == "ok" else (None, None)
+    renewal, failing = _renewal(services, lag, circuit)
+    healthy = redis == "ok" and not failing
     body = {"status": "ok" if healthy else "down", "redis": redis, "renewal": renewal, "renewal_backlog": backlog,
-            "renewal_lag_s": lag, "encryption": services.settings.encryption}
+            "renewal_lag_s": lag, "renewal_failures": circuit.failures if circuit else None,
+            "renewal_last_error": circuit.last_error or None if circuit else None,
+            "renewal_failing_users": failing_users,
+            "encryption": services.settings.encryption}
     return jsonify(body), 200 if healthy else 503
 
 
-def _redis(redis, appid: str) -> str:
+def _redis(redis, appid: str, acks: ReplicaAcks | None) -> str:
+    """ok when Redis takes a write by a script and, when the master has replicas, one of them confirms it."""
     problem = probe(redis, appid)
+    if problem is None and acks is not None:
+        try:
+            problem = acks.isolated()
+        except REDIS_ERRORS as error:
+            problem = explain(error)
     return f"down: {problem}" if problem else "ok"
 
 
@@ -41,14 +55,29 @@ def _backlog(services) -> tuple[int | None, int | None]:
     return backlog, int(lag)
 
 
-def _renewal(services, lag: int | None) -> str:
-    """Behind, when the oldest due user has waited past the margin; else this process's renewal thread if it
-    runs one (run.py serve), or any worker's heartbeat in Redis."""
+def _circuit(services) -> tuple[CircuitState | None, int | None]:
+    """How renewal's calls to WeChat go, and how many users' renewals failed and are being retried."""
+    try:
+        appid = services.settings.appid
+        return RenewalCircuit(services.redis, appid).state(), FailingUsers(services.redis, appid).failing()
+    except REDIS_ERRORS:
+        return None, None
+
+
+def _renewal(services, lag: int | None, circuit: CircuitState | None) -> tuple[str, bool]:
+    """What renewal's state is, and whether that is a failure: stopped by an error no retry heals; every
+    renewal failing for a minute; behind, when the oldest due user has waited past the margin (its access_token
+    ended first); else this process's renewal thread if it runs one (run.py serve), or any worker's heartbeat."""
     state = _sweeps(services)
-    if lag is not None and lag > defaults.RENEWAL_MARGIN and not state.startswith("stopped"):
-        return (f"behind: a due user has waited {lag}s, past the {defaults.RENEWAL_MARGIN}s margin: access_tokens "
-                f"expire before they are renewed" + ("" if state == "ok" else f" ({state})"))
-    return state
+    calls, failing = circuit.health(time.time()) if circuit else ("ok", False)
+    if state.startswith("stopped"):
+        return state, True
+    if failing or calls.startswith("stopped"):
+        return calls, True
+    if lag is not None and lag > defaults.RENEWAL_MARGIN:
+        return (f"behind: a due user has waited {lag}s since first due, past the {defaults.RENEWAL_MARGIN}s margin: "
+                f"access_tokens expire before they are renewed" + ("" if state == "ok" else f" ({state})")), True
+    return (calls if calls != "ok" else state), False
 
 
 def _sweeps(services) -> str:

@@ -26,6 +26,7 @@ from . import defaults
 from .pending_writes import Fresh
 from .redis_connection import ERRORS, is_cluster
 from .redis_wire import Wire
+from .replica_acks import ReplicaAcks, confirmed
 
 Command = Sequence[Any]  # a Redis command and its arguments: ("GET", key)
 
@@ -89,6 +90,7 @@ class Commit:
     stored: bool
     body: bytes | None = None  # not stored: an earlier caller's result (None while theirs is in progress)
     extra: Any = None  # what the `also` command read, in the same round trip
+    confirmed: bool = True  # stored with writes: a replica has them (or the master has none to wait for)
 
 
 class OnceCache:
@@ -103,8 +105,10 @@ class OnceCache:
         pending_ttl: int = defaults.PENDING_TTL,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        acks: ReplicaAcks | None = None,
     ) -> None:
         self._redis, self._prefix, self._ttl, self._pending_ttl = redis, prefix, ttl, pending_ttl
+        self._acks = acks
         self._clock, self._sleep = clock, sleep
         self._wire = None if is_cluster(redis) else Wire(redis)
         self._commit = redis.register_script(_COMMIT)
@@ -168,9 +172,16 @@ class OnceCache:
             pause = min(pause * 2, defaults.RETRY_POLL_MAX)
         return None
 
-    def store(self, identity: str, body: bytes, writes: Sequence[Command] = ()) -> None:
-        """Remember the result, with `writes` in the same round trip."""
-        self._send([*writes, ("SET", self._prefix + identity, _DONE + body, "EX", self._ttl)])
+    def store(self, identity: str, body: bytes, writes: Sequence[Command] = ()) -> bool:
+        """Remember the result, with `writes` in the same round trip; whether a replica confirmed them (with the
+        acks this cache was given)."""
+        wait = self._wait()
+        replies = self._send([*writes, ("SET", self._prefix + identity, _DONE + body, "EX", self._ttl),
+                              *([wait] if wait else [])])
+        return confirmed(replies[-1]) if wait else True
+
+    def _wait(self) -> tuple | None:
+        return self._acks.wait_command(self._send) if self._acks is not None else None
 
     def commit(self, identity: str, body: bytes, writes: Sequence[Command] = (),
                bound: Binding | None = None, also: Command | None = None) -> Commit:
@@ -178,25 +189,30 @@ class OnceCache:
         unless the key already has one (a result or a claim). One round trip on a single Redis when every write is
         Fresh, with the read `also` sent before it. BindingRefused when `bound`'s key holds another digest."""
         key = self._prefix + identity
+        wait = self._wait() if writes else None
         if self._wire is not None and all(type(command) is Fresh for command in writes):
-            return self._commit_transaction(key, body, writes, bound, also)
+            return self._commit_transaction(key, body, writes, bound, also, wait)
         if bound is not None:
             self._bind_first(bound)
         keys = [key, *(command[1] for command in writes)]
         script = ("EVALSHA", self._commit.sha, len(keys), *keys, _DONE + body, self._ttl, *_packed_writes(writes))
-        *extra, outcome = self._scripted([also, script] if also else [script], _COMMIT)
+        replies = self._scripted([*([also] if also else []), script, *([wait] if wait else [])], _COMMIT)
+        acked = confirmed(replies.pop()) if wait else True
+        *extra, outcome = replies
         if outcome[0] == 2:
-            return Commit(stored=True, extra=extra[0] if extra else None)
+            return Commit(stored=True, extra=extra[0] if extra else None, confirmed=acked)
         return Commit(stored=False, body=_body(outcome[1]), extra=extra[0] if extra else None)
 
     def _commit_transaction(self, key: str, body: bytes, writes: Sequence[Command], bound: Binding | None,
-                            also: Command | None) -> Commit:
+                            also: Command | None, wait: tuple | None) -> Commit:
         """`commit` as one MULTI/EXEC of plain commands, when every write is Fresh, after the binding in the same
         round trip: in a busy worker Redis spends several times the CPU on a script (bench/README.md). The
         transaction writes before it knows whether the answer is kept; when it is not (a retry that lost, a body
         the binding refuses), what it wrote is deleted in a second trip, so Redis ends as the script leaves it."""
         replies = self._send([*([also] if also else []), *(_bind(bound) if bound else []), ("MULTI",), *writes,
-                              ("SET", key, _DONE + body, "NX", "EX", self._ttl), ("GET", key), ("EXEC",)])
+                              ("SET", key, _DONE + body, "NX", "EX", self._ttl), ("GET", key), ("EXEC",),
+                              *([wait] if wait else [])])
+        acked = confirmed(replies.pop()) if wait else True
         extra, results = (replies[0] if also else None), _checked(replies[-1])
         refused = bound is not None and replies[-5 - len(writes)] != bound.digest.encode()
         stored = bool(results[-2])
@@ -205,7 +221,7 @@ class OnceCache:
         if refused:
             raise BindingRefused()
         if stored:
-            return Commit(stored=True, extra=extra)
+            return Commit(stored=True, extra=extra, confirmed=acked)
         return Commit(stored=False, body=_body(results[-1]), extra=extra)
 
     def _undo(self, commands: list[Command]) -> None:

@@ -3,7 +3,9 @@ Redis Sentinel names, followed across failovers with no restart.
 
 The password is the data nodes' (master and replicas); the sentinels are asked without one. After a failover
 the old master turns replica: a write there is READONLY, which redis-py's sentinel connection turns into a
-reconnect to the master Sentinel names now, and the one immediate retry sends the write there.
+reconnect to the master Sentinel names now, and the one immediate retry sends the write there (the pool's idle
+connections are dropped too, or the retry could take one still on the old master). A script whose write meets
+READONLY comes back as a script error, not READONLY itself: it is taken for the same demotion.
 """
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from redis import Redis
-from redis.sentinel import Sentinel
+from redis.exceptions import ConnectionError, ResponseError
+from redis.sentinel import Sentinel, SentinelManagedConnection
 
 SCHEME = "redis+sentinel"
 DEFAULT_PORT = 26379
@@ -53,4 +56,18 @@ def connect(url: str, **options: Any) -> Redis:
     timeouts = {name: options[name] for name in ("socket_timeout", "socket_connect_timeout") if name in options}
     sentinel = Sentinel(found.sentinels, sentinel_kwargs=timeouts, **timeouts)
     return sentinel.master_for(found.service, db=found.db, username=found.username, password=found.password,
-                               **options)
+                               connection_class=_MasterConnection, **options)
+
+
+class _MasterConnection(SentinelManagedConnection):
+    def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().read_response(*args, **kwargs)
+        except ResponseError as error:
+            if self.connection_pool.is_master and "READONLY" in str(error):
+                self.disconnect()  # the next connect asks Sentinel where the master is now…
+                pool = self.connection_pool.connection_pool_ref()  # …and so do the idle ones, whose retry
+                if pool is not None:
+                    pool.disconnect(inuse_connections=False)
+                raise ConnectionError("The previous master is now a replica") from None  # would meet the old master
+            raise

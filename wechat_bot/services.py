@@ -33,6 +33,7 @@ from .logs import logger
 from .migration import adopt_legacy_keys
 from .once import OnceCache
 from .pending_writes import PendingWrites
+from .replica_acks import ReplicaAcks
 
 log = logger("wechat_bot")
 PUSH = "push:"  # + a push's identity, under the account's prefix
@@ -54,6 +55,7 @@ class Services:
     sandboxed: bool = False  # the app serves its own sandbox WeChat (no credentials, run by hand)
     redis_problem: str | None = None  # what was wrong with Redis when the app started (None: it took a write)
     account_clients: AccountClients | None = None
+    acks: ReplicaAcks | None = None  # confirms by a replica the writes a failover must not lose
 
     def warn_if_redis_was_down(self) -> None:
         """One line for whoever starts a server by hand (flask run, serve) on a Redis it cannot use."""
@@ -78,7 +80,9 @@ class Services:
         keys = [key for key in (settings.aes_key, settings.aes_key_previous) if key]
         crypto = PushCrypto(settings.token, settings.appid, keys) if keys else None
         prefix = account_prefix(settings.appid)
-        replies = OnceCache(redis, prefix + PUSH, ttl=max(defaults.REPLY_CACHE_TTL, 2 * settings.timestamp_tolerance))
+        acks = ReplicaAcks(redis, settings.appid)
+        replies = OnceCache(redis, prefix + PUSH, ttl=max(defaults.REPLY_CACHE_TTL, 2 * settings.timestamp_tolerance),
+                            acks=acks)
         sandboxed = client is not None
         client = client(redis) if client is not None else WeChatClient(
             settings.api_base, settings.open_base, settings.appid, settings.secret)
@@ -99,7 +103,7 @@ class Services:
             account_token, settings.appid, settings.secret, lambda: client.api_base,
             session=api_session() if api_session else _api_session(settings.api_base)))
         return cls(settings, redis, crypto, responder, client, states, tokens, results, callback, account_token,
-                   jsapi_ticket, sandboxed=sandboxed, redis_problem=unreachable, account_clients=clients)
+                   jsapi_ticket, sandboxed=sandboxed, redis_problem=unreachable, account_clients=clients, acks=acks)
 
     def account_client(self) -> AccountClient:
         """This process's wechatpy client on the account token (`wechat.client`, `ctx.client`)."""

@@ -196,6 +196,50 @@ def stop(process: subprocess.Popen) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
+def restart_under_pushes(master: subprocess.Popen, wechat: "WeChatPusher", log: Path) -> list[str]:
+    """Pushes from 4 threads all along a SIGHUP, then a USR2 and a TERM to the old master; the failures."""
+    failures, answered, stop_pushing = [], [0], threading.Event()
+
+    def push() -> None:
+        while not stop_pushing.is_set():
+            try:
+                answer = wechat.deliver(wechat.message("ping"))
+                if answer.status_code != 200:
+                    failures.append(f"HTTP {answer.status_code}")
+            except requests.RequestException as error:
+                failures.append(type(error).__name__)
+            answered[0] += 1
+
+    def booted() -> int:
+        return log.read_text(errors="replace").count("Booting worker with pid")
+
+    def pushes_go_on() -> None:
+        count = answered[0]
+        wait_until(lambda: answered[0] >= count + 40, "pushes stopped being answered")
+
+    pushers = [threading.Thread(target=push) for _ in range(4)]
+    for pusher in pushers:
+        pusher.start()
+    try:
+        pushes_go_on()
+        before = booted()
+        master.send_signal(signal.SIGHUP)
+        wait_until(lambda: booted() >= before + 2, "SIGHUP did not replace the workers")
+        pushes_go_on()
+        before = booted()
+        master.send_signal(signal.SIGUSR2)
+        wait_until(lambda: booted() >= before + 2, "USR2 did not start a new master's workers")
+        pushes_go_on()
+        master.send_signal(signal.SIGTERM)
+        master.wait(30)
+        pushes_go_on()
+    finally:
+        stop_pushing.set()
+        for pusher in pushers:
+            pusher.join(30)
+    return failures
+
+
 def metric(text: str, name: str, having: str = "") -> float:
     """The sum of a metric's samples (whose labels include `having`) in Prometheus' text format."""
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
@@ -299,6 +343,12 @@ def main() -> None:
             fail(f"/metrics counts {counted} pushes; {wechat.delivered} were delivered")
         if metric(scraped, "wechat_bot_renewals_total", 'result="renewed"') < 1:
             fail("/metrics shows no renewal by the worker process")
+
+        step("restarts as the README says, under pushes: SIGHUP (new settings or code), USR2 then TERM to the old "
+             "master (a new release): no push refused")
+        restarted = restart_under_pushes(site, wechat, logs[1])
+        if restarted:
+            fail(f"{len(restarted)} pushes failed across the restarts: {sorted(set(restarted))}")
     finally:
         stop(worker)
         stop(site)

@@ -90,6 +90,8 @@ class Responder:
         try:
             commit = self.cache.commit(push.identity, answer.body, in_slot, bound=self._binding(push),
                                        also=("GET", marker))
+            if not commit.confirmed:
+                return self._unconfirmed(push, answer)
             if commit.stored and commit.extra is not None:
                 answer = self._render(push, outcome, context, commit.extra.decode())
                 more_in_slot, more_elsewhere = self._split(push, context.writes.take())
@@ -135,6 +137,14 @@ class Responder:
         reply = TextReply(content=UNAVAILABLE_TEXT, message=push.msg)
         return Answer(self._seal(push, render(reply)), "unavailable", answer.handler)
 
+    def _unconfirmed(self, push: Push, answer: Answer) -> Answer:
+        """No replica confirmed the writes of the reply (its links' states) in time: the master may be failing over
+        or cut off, and would lose them; the user gets a short 稍后再试 instead of a link that may die."""
+        log.warning("no replica confirmed the writes of the reply to %s within %d ms (a master failing over or cut "
+                    "off?), so it was answered %s", push.label, defaults.REPLICA_WAIT_MS, UNAVAILABLE_TEXT)
+        reply = TextReply(content=UNAVAILABLE_TEXT, message=push.msg)
+        return Answer(self._seal(push, render(reply)), "unavailable", answer.handler)
+
     def _respond_once(self, push: Push, until: float, context: Context, start: int) -> Answer:
         """Handlers from route `start` on may have effects: claim the push first, so they run once."""
         try:
@@ -158,9 +168,14 @@ class Responder:
         overran = answer.outcome == "overrun"
         had_writes = not overran and bool(context.writes)
         try:
-            self.cache.store(push.identity, answer.body, () if overran else context.writes.take())
+            confirmed = self.cache.store(push.identity, answer.body, () if overran else context.writes.take())
         except REDIS_ERRORS as error:
             return self._unstored(push, answer, had_writes, error)
+        if not confirmed and had_writes:
+            return self._unconfirmed(push, answer)
+        if not confirmed:
+            log.warning("no replica confirmed the retry record of %s within %d ms: a failover now may lose it",
+                        push.label, defaults.REPLICA_WAIT_MS)
         return answer
 
     def _binding(self, push: Push) -> Binding:

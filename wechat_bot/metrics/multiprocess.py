@@ -9,21 +9,24 @@ import os
 import re
 from pathlib import Path
 
+from .retired import retire
+
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 DEFAULT_DIR = Path("var") / "metrics"
 _PID = re.compile(r"_(\d+)\.db$")
 
 
 def prepare(folder: str | os.PathLike | None = None) -> str:
-    """Set PROMETHEUS_MULTIPROC_DIR (unless the operator did), make the folder, and remove the files of processes
-    that are gone, whose counters a scrape keeps summing otherwise; the live ones' stay."""
+    """Set PROMETHEUS_MULTIPROC_DIR (unless the operator did), make the folder, and retire the files of processes
+    that are gone: their counters and histograms move into files of their own, so no sum a scrape reports ever
+    goes down, and their gauges go (retired.py); the live ones' stay."""
     chosen = os.environ.get(ENV) or str(Path(folder or DEFAULT_DIR).resolve())
     os.environ[ENV] = chosen
     Path(chosen).mkdir(parents=True, exist_ok=True)
-    for file in Path(chosen).glob("*.db"):
-        found = _PID.search(file.name)
-        if found and not _alive(int(found.group(1))):
-            file.unlink(missing_ok=True)
+    dead = [file for file in Path(chosen).glob("*.db")
+            if (found := _PID.search(file.name)) and not _alive(int(found.group(1)))]
+    if dead:
+        retire(Path(chosen), dead)
     return chosen
 
 

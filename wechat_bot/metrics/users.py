@@ -7,6 +7,7 @@ import time
 from redis import Redis
 
 from .. import defaults
+from ..oauth.renewal_circuit import RenewalCircuit
 from ..oauth.tokens import TokenStore, refresh_ends_key
 from ..redis_connection import ERRORS as REDIS_ERRORS
 
@@ -35,6 +36,7 @@ class UsersCollector:
                     pipe.zcount(self._ends, f"({now}", now + days * DAY)
                 _, reauth, expiring, active, *within = pipe.execute()
             backlog, lag = TokenStore(self._redis, self._appid).backlog(now)
+            circuit = RenewalCircuit(self._redis, self._appid).state()
         except REDIS_ERRORS:
             return
         for state, count in (("active", active), ("expiring", expiring), ("reauth_required", reauth)):
@@ -45,6 +47,12 @@ class UsersCollector:
         yield ending
         yield GaugeMetricFamily("wechat_bot_renewal_backlog", "Users due for renewal and not yet claimed by a worker",
                                 value=backlog)
-        yield GaugeMetricFamily("wechat_bot_renewal_lag_seconds", "How long the oldest due user has waited (past "
-                                f"{defaults.RENEWAL_MARGIN} s, access_tokens expire before they are renewed)",
-                                value=lag)
+        yield GaugeMetricFamily("wechat_bot_renewal_lag_seconds", "How long the oldest due user has waited since first "
+                                f"due (past {defaults.RENEWAL_MARGIN} s, access_tokens expire before they are "
+                                "renewed)", value=lag)
+        failing = now - circuit.failing_since if circuit.failing_since is not None else 0.0
+        yield GaugeMetricFamily("wechat_bot_renewal_failing_seconds", "How long every renewal has failed, none "
+                                "succeeding since (0 when the last one succeeded); counts from the very first attempt",
+                                value=max(0.0, failing))
+        yield GaugeMetricFamily("wechat_bot_renewal_halted", "1 while an error no retry heals (an untrusted "
+                                "certificate, 40125, 40164) stops renewal", value=1.0 if circuit.halted else 0.0)

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, current_app, request
 from ..oauth.visitor import is_loopback, visitor_address
 from ..token_service.callers import caller_of
 from .multiprocess import ENV
+from .retired import folder_lock
 from .users import UsersCollector
 
 bp = Blueprint("metrics", __name__)
@@ -29,7 +30,10 @@ def scrape():
     else:
         registry.register(_Process(REGISTRY))
     registry.register(UsersCollector(services.redis, services.settings.appid))
-    return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+    if not os.environ.get(ENV):
+        return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+    with folder_lock(os.environ[ENV], shared=True):  # never halfway through a dead process's retirement
+        return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
 
 class _Process:

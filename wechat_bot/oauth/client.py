@@ -1,7 +1,9 @@
 """WeChat's web-authorization API: the authorize URL, code exchange, refresh, userinfo, token check.
 
 Every call has a timeout and is retried with backoff on -1, 5xx, timeouts and connection errors within a
-time budget; any other errcode raises WeChatError at once. Errors never carry a URL: the code exchange's
+time budget (a caller may cap the attempts, and be asked before each retry); any other errcode raises WeChatError
+at once, and an untrusted certificate WeChatUntrusted, unretried. Attempts are logged at debug level only: the
+caller logs the one line a failure deserves. Errors never carry a URL: the code exchange's
 query holds the AppSecret.
 """
 from __future__ import annotations
@@ -16,7 +18,7 @@ from urllib.parse import quote
 import requests
 
 from .. import defaults
-from ..errors import WeChatError, WeChatUnavailable, errcode_label
+from ..errors import WeChatError, WeChatUnavailable, WeChatUntrusted, errcode_label
 from ..logs import logger
 from ..metrics.registry import metrics
 
@@ -69,9 +71,13 @@ class WeChatClient:
         return self._get("/sns/oauth2/access_token", appid=self.appid, secret=self._secret, code=code,
                          grant_type="authorization_code")
 
-    def refresh(self, refresh_token: str) -> dict[str, Any]:
-        return self._get("/sns/oauth2/refresh_token", appid=self.appid, grant_type="refresh_token",
-                         refresh_token=refresh_token)
+    def refresh(self, refresh_token: str, *, attempts: int | None = None, timeout: float | None = None,
+                before_retry: Callable[[], None] | None = None) -> dict[str, Any]:
+        """A user's new access_token; at most `attempts` calls, each waiting `timeout`, `before_retry` called
+        before each call after the first (a rate to honour: it may wait, or raise to stop)."""
+        return self._call("GET", "/sns/oauth2/refresh_token", params=dict(
+            appid=self.appid, grant_type="refresh_token", refresh_token=refresh_token),
+            attempts=attempts, timeout=timeout, before_retry=before_retry)
 
     def userinfo(self, access_token: str, openid: str, lang: str = "zh_CN") -> dict[str, Any]:
         return self._get("/sns/userinfo", access_token=access_token, openid=openid, lang=lang)
@@ -119,12 +125,16 @@ class WeChatClient:
     def _get(self, api: str, **params: str) -> dict[str, Any]:
         return self._call("GET", api, params=params)
 
-    def _call(self, method: str, api: str, **request: Any) -> dict[str, Any]:
+    def _call(self, method: str, api: str, *, attempts: int | None = None, timeout: float | None = None,
+              before_retry: Callable[[], None] | None = None, **request: Any) -> dict[str, Any]:
         started, pause, attempt = time.monotonic(), defaults.WECHAT_RETRY_FIRST, 0
+        timeout = timeout if timeout is not None else self._timeout
         while True:
             attempt += 1
+            if attempt > 1 and before_retry is not None:
+                before_retry()
             try:
-                answer = read_answer(self._session.request(method, self.api_base + api, timeout=self._timeout,
+                answer = read_answer(self._session.request(method, self.api_base + api, timeout=timeout,
                                                            **request), api)
                 metrics().wechat_calls.labels(api, "0").inc()
                 return answer
@@ -135,15 +145,17 @@ class WeChatClient:
                 reason = "system busy (-1)"
             except _Transient as error:
                 reason = str(error)
+            except requests.exceptions.SSLError:
+                metrics().wechat_calls.labels(api, "-3").inc()
+                raise WeChatUntrusted(api, "its TLS certificate is not trusted (REQUESTS_CA_BUNDLE?)") from None
             except requests.RequestException as error:
                 reason = type(error).__name__
             pause = pause * (1 + random.random())
             if reason != "system busy (-1)":
                 metrics().wechat_calls.labels(api, "-2").inc()
-            if time.monotonic() - started + pause + self._timeout > self._budget:
-                log.warning("WeChat %s gave up after %d attempts: %s", api, attempt, reason)
-                raise WeChatUnavailable(api, reason)
-            log.info("WeChat %s attempt %d failed (%s); retrying in %.2fs", api, attempt, reason, pause)
+            if attempt == attempts or attempts is None and time.monotonic() - started + pause + timeout > self._budget:
+                raise WeChatUnavailable(api, f"{reason} ({attempt} attempt{'s' if attempt > 1 else ''})")
+            log.debug("WeChat %s attempt %d failed (%s); retrying in %.2fs", api, attempt, reason, pause)
             self._sleep(pause)
 
 

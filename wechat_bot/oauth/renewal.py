@@ -5,8 +5,10 @@ lease on each and reads their records (one round trip each for the batch), and h
 long-lived threads that refresh them, each re-checking that its user is still due, so any number of workers on
 any number of hosts renew each token once; a worker killed mid-batch leaves claims and leases that run out.
 While more is due, the next batch is claimed as soon as the pool runs low, so it never drains between batches.
-Transient failures keep the record and try again later; a dead refresh_token marks the user for
-re-authorization; a quota error pauses every worker (see renewal_quota).
+Transient failures keep the record and try again later, each user after a wait that grows (renewal_circuit and
+failing_users.py), each attempt making at most two calls, every one within the shared budget; a run of
+failures across users lets one probe at a time through until WeChat answers; errors no retry heals stop renewal;
+a dead refresh_token marks the user for re-authorization; a quota error pauses every worker (see renewal_quota).
 """
 from __future__ import annotations
 
@@ -17,32 +19,34 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 from .. import defaults
-from ..errors import WeChatError, WeChatUnavailable, errcode_label
+from ..errors import WeChatUnavailable
 from ..leases import Leases
 from ..logs import loggable, logger
 from ..redis_connection import ERRORS as REDIS_ERRORS
-from ..metrics.registry import metrics
 from .client import WeChatClient
+from .renewal_attempt import RenewalAttempt
 from .renewal_batch import Batch, Claim, SweepResult, lease_name
+from .renewal_circuit import PROBE_LEASE, CircuitOpen, RenewalCircuit
 from .renewal_quota import QuotaReached, RenewalQuota
 from .tokens import REAUTH_REQUIRED, TokenRecord, TokenStore
 
 log = logger("wechat_bot.renewal")
-
-QUOTA_ERRCODES = (45009, 45011)
 
 
 class Renewer:
     def __init__(self, store: TokenStore, client: WeChatClient, leases: Leases, *,
                  clock: Callable[[], float] = time.time, interval: float | None = None,
                  batch: int | None = None, concurrency: int | None = None, rate: float | None = None,
-                 quota: RenewalQuota | None = None) -> None:
+                 quota: RenewalQuota | None = None, call_timeout: float | None = None) -> None:
         self.store, self.client, self.leases, self._clock = store, client, leases, clock
+        self.call_timeout = call_timeout if call_timeout is not None else defaults.RENEWAL_CALL_TIMEOUT
+        self.circuit = RenewalCircuit(store.redis, store.appid, clock=clock)
         self.interval = interval if interval is not None else defaults.RENEWAL_INTERVAL
         self.concurrency = concurrency or defaults.RENEWAL_CONCURRENCY
         rate = rate or defaults.RENEWAL_RATE
         self.batch = batch or max(1, int(min(rate, defaults.RENEWAL_RATE_SHARED) * defaults.RENEWAL_BATCH_SECONDS))
         self.quota = quota or RenewalQuota(store.redis, store.appid, rate, clock=clock)
+        self.attempt = RenewalAttempt(store, client, self.quota, self.circuit, self.call_timeout, clock=clock)
         self._pool: ThreadPoolExecutor | None = None  # made at the first sweep, kept until run() returns
         self._waiting = 0  # claimed users no thread has started on yet
         self._low = threading.Condition()  # notified as threads start: the pool may be running low
@@ -158,14 +162,29 @@ class Renewer:
                         "WECHAT_RENEWAL_CONCURRENCY", backlog, lag, defaults.RENEWAL_MARGIN)
 
     def _start_batch(self) -> Batch | None:
-        """Claim what is due, lease and read it, and put it on the pool; None while renewals pause."""
+        """Claim what is due, lease and read it, and put it on the pool; None while renewals pause; one user,
+        the probe, while the circuit is open (an empty batch if another worker's probe is out)."""
         if self.quota.paused_for() > 0:
             return None
+        state = self.circuit.state()
+        self.attempt.saw(state)
+        probe = None
+        if state.halted:
+            return Batch([], SweepResult(held=True))
+        if state.open:
+            probe = self.leases.acquire(PROBE_LEASE, 2 * self.call_timeout + defaults.RENEWAL_INTERVAL)
+            if probe is None:
+                return Batch([], SweepResult(held=True))
         now = self._clock()
-        due = self.store.claim_due(now, self.batch, now + defaults.RENEWAL_LEASE_TTL)
-        result = SweepResult(full=len(due) == self.batch)
-        batch = Batch(self._take(due, result), result)
+        limit = 1 if probe else self.batch
+        due = self.store.claim_due(now, limit, now + defaults.RENEWAL_LEASE_TTL)
+        if probe and not due:  # nobody due yet: the user failing longest probes, so a recovery is seen now
+            due = self.attempt.failing.claim_failing(now + defaults.RENEWAL_LEASE_TTL)
+        result = SweepResult(full=len(due) == limit and not probe)
+        batch = Batch(self._take(due, result), result, probe=probe)
         if not batch.claims:
+            if probe:
+                self.leases.release(PROBE_LEASE, probe)
             return batch
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="renewal")
@@ -194,11 +213,13 @@ class Renewer:
             return
         try:
             result.add(self._renew_record(claim.openid, claim.record, force=False, schedule=batch.schedule,
-                                          ready=lambda: self._may_start(claim)))
+                                          ready=lambda: self._may_start(claim, batch)))
         except REDIS_ERRORS as error:
             log.warning("renewal of %s put off: Redis unavailable (%s); its lease runs out by itself",
                         loggable(claim.openid), type(error).__name__)
             result.add("retried")
+        except CircuitOpen:
+            batch.hand_back(claim)
         except QuotaReached as reached:
             if not reached.started:
                 batch.hand_back(claim)
@@ -211,9 +232,12 @@ class Renewer:
                           loggable(claim.openid))
             result.add("retried")
 
-    def _may_start(self, claim: Claim) -> bool:
+    def _may_start(self, claim: Claim, batch: Batch) -> bool:
         """Wait for the rate to let a refresh start; then, if the claim is old (the shared budget held it back),
-        make sure its lease is still ours, so a user whose lease ran out is never refreshed twice."""
+        make sure its lease is still ours, so a user whose lease ran out is never refreshed twice. CircuitOpen
+        once failures in a row opened the circuit, but for the probe."""
+        if self.attempt.circuit_open and batch.probe is None:
+            raise CircuitOpen()
         self.quota.take()
         if time.monotonic() - claim.taken_at < defaults.RENEWAL_LEASE_TTL / 2:
             return True
@@ -268,33 +292,4 @@ class Renewer:
             return "skipped"
         if ready is not None and not ready():
             return "skipped"
-        return self._refresh(record, self._clock(), schedule)
-
-    def _refresh(self, record: TokenRecord, now: float, schedule: dict[str, float] | None = None) -> str:
-        try:
-            answer = self.client.refresh(record.refresh_token)
-        except WeChatError as error:
-            outcome = "reauth" if error.needs_reauth else "quota" if error.errcode in QUOTA_ERRCODES else "retried"
-            metrics().renewals.labels(outcome, errcode_label(error.errcode)).inc()
-            if error.needs_reauth:
-                self.store.mark_reauth(record, self._clock())
-                log.info("refresh_token of %s is dead (%d): re-authorization needed", loggable(record.openid),
-                         error.errcode)
-                return "reauth"
-            self.store.reschedule(record.openid, now + defaults.RENEWAL_RETRY_AFTER)
-            if error.errcode in QUOTA_ERRCODES:
-                self.quota.pause()
-                raise QuotaReached(started=True) from None
-            log.warning("renewal of %s: %s; retrying later", loggable(record.openid), error)
-            return "retried"
-        except WeChatUnavailable as error:
-            metrics().renewals.labels("unavailable", "-2").inc()
-            self.store.reschedule(record.openid, now + defaults.RENEWAL_RETRY_AFTER)
-            log.warning("renewal of %s: %s; retrying later", loggable(record.openid), error)
-            return "retried"
-        if not self.store.apply_refresh(record, answer, self._clock(), schedule):
-            metrics().renewals.labels("discarded", "0").inc()
-            log.info("renewal of %s discarded: a newer authorization replaced its tokens", loggable(record.openid))
-            return "skipped"
-        metrics().renewals.labels("renewed", "0").inc()
-        return "renewed"
+        return self.attempt.refresh(record, schedule, worker=ready is not None)

@@ -8,6 +8,7 @@ from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 
 from ..leases import Leases
+from .renewal_circuit import PROBE_LEASE
 from .tokens import TokenRecord, TokenStore
 
 
@@ -18,6 +19,7 @@ class SweepResult:
     reauth: int = 0
     skipped: int = 0
     quota: bool = False
+    held: bool = False  # nothing started: the circuit is open and another worker's probe is out, or renewal halted
     full: bool = False  # the batch was full: more may be due
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -45,8 +47,8 @@ def lease_name(openid: str) -> str:
 
 
 class Batch:
-    def __init__(self, claims: list[Claim], result: SweepResult) -> None:
-        self.claims, self.result = claims, result
+    def __init__(self, claims: list[Claim], result: SweepResult, probe: str | None = None) -> None:
+        self.claims, self.result, self.probe = claims, result, probe  # probe: the owner of the probe's lease
         self.schedule: dict[str, float] = {}  # openid -> next renewal, for the renewed: one ZADD at the end
         self.unstarted: dict[str, float] = {}  # openid -> when it fell due: handed back at the end
         self.futures: list[Future] = []
@@ -67,6 +69,7 @@ class Batch:
         try:
             store.schedule_many(self.schedule)
         finally:
-            leases.release_many([(claim.lease, claim.owner) for claim in self.claims])
+            leases.release_many([(claim.lease, claim.owner) for claim in self.claims]
+                                + ([(PROBE_LEASE, self.probe)] if self.probe else []))
             store.unclaim(self.unstarted)
         return self.result

@@ -12,6 +12,7 @@ from redis.exceptions import NoScriptError
 from .. import defaults
 from ..keyspace import account_prefix
 from ..redis_connection import is_cluster
+from ..replica_acks import ReplicaAcks, confirmed
 
 # Each key is under the account's prefix (keyspace.py): the suffixes below follow `wechat_bot:<AppID>:`.
 USER = "user:"  # + {openid}: the record; the braces keep a user's keys in one cluster slot
@@ -24,6 +25,10 @@ DUE = "renewal:due"
 # When each user's refresh_token runs out (a sorted set, for the metrics' users-by-state and "ending within N days":
 # one ZCOUNT each). One shard, as the schedule: about 60 bytes a user; entries past the record's grace are trimmed.
 REFRESH_ENDS = "refresh:ends"
+# When each user whose renewal failed first fell due (a sorted set; an entry goes once the user is renewed, asked
+# again or forgotten): the schedule's entry moves on with every retry, this one does not, so the lag /healthz
+# reports is counted from the first due time. One shard, as the schedule: only failing users are in it.
+OVERDUE = "renewal:overdue"
 HEARTBEAT = "renewal:heartbeat"  # Unix time the last renewal sweep of any worker completed
 
 # Where earlier versions kept a user: 0.10 (a hash, no hash tag; re-authorize markers in one hash) and 0.11–0.12
@@ -33,6 +38,10 @@ UNSCOPED_USER_PREFIX, UNSCOPED_REAUTH_PREFIX = "wechat_bot:user:", "wechat_bot:r
 
 
 ACTIVE, EXPIRING, REAUTH_REQUIRED = "active", "expiring", "reauth_required"
+
+
+class Unconfirmed(Exception):
+    """A renewal's write-back went to the master but no replica confirmed it in time: a failover may lose it."""
 
 
 def user_key(appid: str, openid: str) -> str:
@@ -49,6 +58,10 @@ def schedule_key(appid: str) -> str:
 
 def refresh_ends_key(appid: str) -> str:
     return account_prefix(appid) + REFRESH_ENDS
+
+
+def overdue_key(appid: str) -> str:
+    return account_prefix(appid) + OVERDUE
 
 
 def openid_of(key: bytes | str) -> str:
@@ -140,8 +153,9 @@ class TokenStore:
         """`legacy`: this account holds what earlier versions wrote under no account (migration.py); a record not
         found under the account is looked for there too, and moved."""
         self._redis, self._clock, self.appid, self.legacy = redis, clock, appid, legacy
-        self._due, self._ends = schedule_key(appid), refresh_ends_key(appid)
+        self._due, self._ends, self._overdue = schedule_key(appid), refresh_ends_key(appid), overdue_key(appid)
         self._heartbeat = account_prefix(appid) + HEARTBEAT
+        self._acks = ReplicaAcks(redis, appid)
         self._cas = redis.register_script(_COMPARE_AND_SAVE)
         self._save = redis.register_script(_SAVE)
         self._claim = redis.register_script(_CLAIM)
@@ -215,6 +229,7 @@ class TokenStore:
             pipe.delete(reauth_key(self.appid, openid))
             pipe.zrem(self._due, openid)
             pipe.zrem(self._ends, openid)
+            pipe.zrem(self._overdue, openid)
             deleted, *_ = pipe.execute()
         return bool(deleted)
 
@@ -233,7 +248,10 @@ class TokenStore:
         """Their next renewals, in one command. Only for users still in the schedule: one revoked, or whose
         refresh_token died, meanwhile stays out."""
         if renew_at:
-            self._redis.zadd(self._due, renew_at, xx=True)
+            with self._redis.pipeline(transaction=False) as pipe:
+                pipe.zadd(self._due, renew_at, xx=True)
+                pipe.zrem(self._overdue, *renew_at)
+                pipe.execute()
 
     def unclaim(self, due: dict[str, float]) -> None:
         """Hand claimed users back at the time they fell due (a worker stopping, a pause); an entry rescheduled
@@ -242,14 +260,17 @@ class TokenStore:
             self._redis.zadd(self._due, due, xx=True, lt=True)
 
     def backlog(self, now: float) -> tuple[int, float]:
-        """How many users are due and not yet claimed, and how long the oldest of them has waited (seconds). The
-        users a worker has claimed and is renewing (a few seconds of its work) are not counted: their entries
-        sit at their claim's end."""
-        with self._redis.pipeline(transaction=False) as pipe:  # one key: one slot, one round trip
+        """How many users are due and not yet claimed, and how long the oldest due user has waited (seconds),
+        counted from when they first fell due: a user whose renewal failed is still waiting while its retry is
+        scheduled later. The users a worker has claimed and is renewing (a few seconds of its work) are not
+        counted: their entries sit at their claim's end."""
+        with self._redis.pipeline(transaction=False) as pipe:  # one key each: no script, one round trip
             pipe.zcount(self._due, "-inf", now)
             pipe.zrange(self._due, 0, 0, withscores=True)
-            count, oldest = pipe.execute()
-        return count, max(0.0, now - oldest[0][1]) if count else 0.0
+            pipe.zrange(self._overdue, 0, 0, withscores=True)
+            count, oldest, failing = pipe.execute()
+        waited = [now - entries[0][1] for entries in (oldest if count else [], failing) if entries]
+        return count, max([0.0, *waited])
 
     def beat(self, at: float) -> None:
         self._redis.set(self._heartbeat, int(at))
@@ -259,7 +280,10 @@ class TokenStore:
         return float(raw) if raw else None
 
     def unschedule(self, openid: str) -> None:
-        self._redis.zrem(self._due, openid)
+        with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zrem(self._due, openid)
+            pipe.zrem(self._overdue, openid)
+            pipe.execute()
 
     def reschedule(self, openid: str, at: float) -> None:
         """Try again at `at`; only for a record still in the schedule."""
@@ -269,7 +293,8 @@ class TokenStore:
                       schedule: dict[str, float] | None = None) -> bool:
         """Write a refresh's tokens back, unless the stored refresh_token is no longer the one used (a newer
         authorization came in meanwhile): that one wins. A new refresh_token restarts its 30 days. With
-        `schedule`, the next renewal goes there, for `schedule_many` to write with others."""
+        `schedule`, the next renewal goes there, for `schedule_many` to write with others. Unconfirmed when the
+        master has replicas and none confirmed the write in time."""
         rotated = answer.get("refresh_token") and answer["refresh_token"] != used.refresh_token
         renewed = replace(
             used,
@@ -281,7 +306,7 @@ class TokenStore:
             status=ACTIVE,
             updated_at=int(now),
         )
-        return self._compare_and_save(used.refresh_token, renewed, schedule=schedule)
+        return self._compare_and_save(used.refresh_token, renewed, schedule=schedule, confirm=True)
 
     def mark_reauth(self, used: TokenRecord, now: float) -> bool:
         """The refresh_token is dead: out of the schedule, and the user's next reply carries a new link."""
@@ -294,11 +319,23 @@ class TokenStore:
         return raw.decode() if raw else None
 
     def _compare_and_save(self, expected_refresh_token: str, record: TokenRecord, reauth_scope: str = "",
-                          schedule: dict[str, float] | None = None) -> bool:
-        """The record, if the stored refresh_token is still the one used; then its place in the schedule."""
+                          schedule: dict[str, float] | None = None, confirm: bool = False) -> bool:
+        """The record, if the stored refresh_token is still the one used; then its place in the schedule. With
+        `confirm`, a replica must confirm it (WAIT on the same connection) when the master has one."""
         args = [expected_refresh_token, record.refresh_token_expires_at + defaults.RECORD_GRACE, record.status,
                 reauth_scope, record.to_json(), REFRESH_TOKEN_INDEX]
-        if not self._cas(keys=[user_key(self.appid, record.openid), reauth_key(self.appid, record.openid)], args=args):
+        keys = [user_key(self.appid, record.openid), reauth_key(self.appid, record.openid)]
+        wait = self._acks.wait_command() if confirm else None
+        if wait is None:
+            saved = self._cas(keys=keys, args=args)
+        else:
+            with self._redis.pipeline(transaction=False) as pipe:
+                self._cas(keys=keys, args=args, client=pipe)
+                pipe.execute_command(*wait)
+                saved, acked = pipe.execute()
+            if saved and not confirmed(acked):
+                raise Unconfirmed(record.openid)
+        if not saved:
             return False
         if schedule is not None and record.status != REAUTH_REQUIRED:
             schedule[record.openid] = record.renew_at
@@ -309,12 +346,14 @@ class TokenStore:
             self._index(pipe, record)
             pipe.execute()
         return True
+
     def _index(self, pipe, record: TokenRecord) -> None:
         """Queue the record's entries in the schedule (none while it awaits the user) and the refresh-token index."""
         if record.status == REAUTH_REQUIRED:
             pipe.zrem(self._due, record.openid)
         else:
             pipe.zadd(self._due, {record.openid: record.renew_at})
+        pipe.zrem(self._overdue, record.openid)  # fresh tokens, or the user's to renew: no longer failing
         pipe.zadd(self._ends, {record.openid: record.refresh_token_expires_at})
 
 
