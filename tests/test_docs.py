@@ -98,3 +98,25 @@ def test_the_api_reference_documents_every_public_name():
     assert not missing, f"docs/api.md documents no {missing}"
     for also in ("WeChatUser", "to_reply", "news_reply", "on_authorized", "create_app", "Settings"):
         assert also in short, also
+
+
+def test_the_readmes_links_into_the_docs_lead_to_pages_that_exist_and_the_site_builds_them():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    links = set(re.findall(r"\]\(((?:docs/|CHANGES)[^)#]*)\)", readme))
+    assert len(links) >= 20
+    missing = sorted(link for link in links if not (ROOT / link).exists())
+    assert not missing, f"README.md links to {missing}"
+    toctrees = "".join(page.read_text(encoding="utf-8") for page in pages())
+    for link in links:
+        if link.endswith(".md") and link.startswith("docs/"):
+            page = Path(link).relative_to("docs")
+            assert page.stem in toctrees or page.name == "index.md", f"{link} is in no toctree"
+
+
+def test_the_readme_is_a_front_page_that_starts_with_the_two_commands():
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= 200
+    assert lines[3].startswith("python3 -m venv .venv && .venv/bin/pip install -r requirements.txt")
+    assert lines[4].startswith("python3 -m venv .venv && .venv/bin/pip install -r requirements-test.txt")
+    assert "python -m sphinx -W --keep-going -b html docs docs/_build/html" in "\n".join(lines)
+    assert "requirements-docs.txt" in "\n".join(lines)
