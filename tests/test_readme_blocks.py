@@ -1,5 +1,6 @@
 """Every Python block of the README is checked: each compiles and names nothing it neither defines nor imports,
-and the Flask site example runs as written (the handlers example runs in tests/test_readme_example.py)."""
+and the Flask site example runs as written, the README's and its copy in docs/guide/site.md alike (the docs' other
+blocks are checked by tests/test_docs.py; the handlers example runs in tests/test_readme_example.py)."""
 from __future__ import annotations
 
 import builtins
@@ -49,22 +50,26 @@ def test_every_python_block_compiles_and_names_only_what_it_defines(line, code):
     assert not undefined_names(code), f"README.md line {line}: undefined {sorted(undefined_names(code))}"
 
 
-def site_example() -> str:
-    section = (project_root() / "README.md").read_text(encoding="utf-8").split("## Use it in your Flask site", 1)[1]
+SITE_EXAMPLES = {"README.md": "## Use it in your Flask site", "docs/guide/site.md": "## 一个最小的网站"}
+
+
+def site_example(page: str = "README.md") -> str:
+    section = (project_root() / page).read_text(encoding="utf-8").split(SITE_EXAMPLES[page], 1)[1]
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
-def test_the_flask_site_example_runs_and_sends_an_expired_user_back_to_authorize(redis, sandbox, serve, phone,
+@pytest.mark.parametrize("page", SITE_EXAMPLES)
+def test_the_flask_site_example_runs_and_sends_an_expired_user_back_to_authorize(page, redis, sandbox, serve, phone,
                                                                                  monkeypatch):
     placeholders = "WECHAT_TOKEN=..., WECHAT_APPID=..., WECHAT_SECRET=..."
-    code = site_example()
+    code = site_example(page)
     assert placeholders in code
     code = code.replace(placeholders, f"WECHAT_TOKEN={TOKEN!r}, WECHAT_APPID={APPID!r}, WECHAT_SECRET={SECRET!r}")
     monkeypatch.setenv("REDIS_URL", f"unix://{redis.connection_pool.connection_kwargs['path']}")
     monkeypatch.setenv("WECHAT_API_BASE", sandbox.url)
     monkeypatch.setenv("WECHAT_OPEN_BASE", sandbox.url)
     site = types.ModuleType("site_example")
-    exec(compile(code, "README.md", "exec"), site.__dict__)
+    exec(compile(code, page, "exec"), site.__dict__)
     base = serve(site.app)
     sandbox.save_user("o_alice", nickname="爱丽丝")
     browser = phone("o_alice")

@@ -1,4 +1,5 @@
-"""The README's handler cookbook, its template-message site and its "Testing your site" suite run as written."""
+"""The docs' handler cookbook (docs/guide/cookbook.md), template-message site (docs/guide/client.md) and "testing
+your site" suite (docs/guide/testing.md), moved there from the README, run as written."""
 from __future__ import annotations
 
 import re
@@ -10,20 +11,21 @@ import types
 from tests.conftest import project_root
 from wechat_bot.testing import WeChatUser
 
-README = project_root() / "README.md"
+PAGES = ("docs/guide/cookbook.md", "docs/guide/client.md", "docs/guide/testing.md")
 
 
 def block(starting: str) -> str:
-    """The README's python block whose first line is `starting`."""
-    for code in re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S):
-        if code.startswith(starting):
-            return code
-    raise AssertionError(f"no python block starting {starting!r} in the README")
+    """The docs' python block whose first line is `starting`."""
+    for page in PAGES:
+        for code in re.findall(r"```python\n(.*?)```", (project_root() / page).read_text(encoding="utf-8"), re.S):
+            if code.startswith(starting):
+                return code
+    raise AssertionError(f"no python block starting {starting!r} in {PAGES}")
 
 
 def module(name: str, code: str) -> types.ModuleType:
     found = types.ModuleType(name)
-    exec(compile(code, "README.md", "exec"), found.__dict__)
+    exec(compile(code, f"docs:{name}", "exec"), found.__dict__)
     return found
 
 

@@ -396,25 +396,25 @@ def test_a_path_the_sandbox_does_not_simulate_is_wechats_json_not_a_web_page(san
 
 
 def test_the_readme_lists_exactly_the_endpoints_the_sandbox_serves_with_their_errcodes(redis):
-    """The README's sandbox table names every WeChat API route of the sandbox, and nothing it does not serve, each
+    """The docs' sandbox table (docs/guide/sandbox.md, moved there from the README) names every WeChat API route of the sandbox, and nothing it does not serve, each
     with its method, its token and every errcode it can answer (the routes refuse to answer any other)."""
     import re
 
     from tests.conftest import project_root
     from wechat_bot.sandbox import api, create_sandbox_app
 
-    readme = (project_root() / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## The sandbox WeChat", 1)[1].split("\n## ", 1)[0]
+    page = (project_root() / "docs/guide/sandbox.md").read_text(encoding="utf-8")
+    section = page.split("## 接口", 1)[1].split("\n## ", 1)[0]
     rows = {path: (method, token, {int(code) for code in re.findall(r"\d+", codes)})
             for path, method, token, codes in re.findall(
                 r"^\| `(/[^`]+)` \| (GET|POST) \| (none|user|account) \| ([\d, ]*)\|", section, re.M)}
     app = create_sandbox_app(redis, APPID, SECRET)
     rules = {rule.rule: rule.endpoint for rule in app.url_map.iter_rules() if rule.endpoint in api._METHOD}
-    assert set(rows) == set(rules), f"README lists {sorted(set(rows) - set(rules))} it does not serve, " \
+    assert set(rows) == set(rules), f"docs/guide/sandbox.md lists {sorted(set(rows) - set(rules))} it does not serve, " \
                                     f"leaves out {sorted(set(rules) - set(rows))}"
     for path, (method, token, codes) in rows.items():
         assert method == api._METHOD[rules[path]], path
         assert (token == "account") == (rules[path] in api._ACCOUNT_TOKEN), path
         implied = {43001 if method == "GET" else 43002, *(api.TOKEN_ERRCODES if token == "account" else ())}
-        assert codes | implied == api.ERRCODES[path], f"{path}: README {sorted(codes)}, " \
+        assert codes | implied == api.ERRCODES[path], f"{path}: docs {sorted(codes)}, " \
                                                       f"served {sorted(api.ERRCODES[path] - implied)}"

@@ -121,6 +121,7 @@ class Settings:
 
     @property
     def missing_credentials(self) -> list[str]:
+        """The names of the WeChat credentials not set (WECHAT_TOKEN, WECHAT_APPID, WECHAT_SECRET)."""
         values = dict(zip(CREDENTIALS, (self.token, self.appid, self.secret)))
         return [name for name, value in values.items() if not value]
 

@@ -36,6 +36,7 @@ EXTENSION = "wechat_bot"
 
 
 class WeChatBot:
+    """The Flask extension: `WeChatBot(app, router=router)`, or `WeChatBot(router=router)` then `init_app(app)`."""
     def __init__(self, app: Flask | None = None, *, router: Router | None = None) -> None:
         self.router = router
         if app is not None:

@@ -38,10 +38,12 @@ class ChatReply:
 
     @property
     def text(self) -> str:
+        """A text reply's content ('' for any other reply)."""
         return self.reply.content if isinstance(self.reply, TextReply) else ""
 
     @property
     def links(self) -> list[str]:
+        """The `<a href>` links in a text reply."""
         return _LINK.findall(self.text)
 
 
@@ -68,12 +70,15 @@ class WeChatUser:
 
     # -- the chat ----------------------------------------------------------------------------------------------
     def send(self, text: str) -> ChatReply:
+        """Send a text message; the reply the user sees."""
         return self._push("text", Content=text)
 
     def follow(self) -> ChatReply:
+        """Follow the account (`subscribe`); the reply the user sees."""
         return self._push("event", Event="subscribe", EventKey="")
 
     def unfollow(self) -> ChatReply:
+        """Unfollow the account (`unsubscribe`); the reply the user sees."""
         return self._push("event", Event="unsubscribe")
 
     def click(self, key: str) -> ChatReply:

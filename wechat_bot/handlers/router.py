@@ -80,9 +80,11 @@ class Router:
         return self._shortcut(func, "text", None, pure)
 
     def image(self, func: Handler | None = None, *, pure: bool = False) -> Any:
+        """Every image; `@router.image` or `@router.image(pure=True)`."""
         return self._shortcut(func, "image", None, pure)
 
     def voice(self, func: Handler | None = None, *, pure: bool = False) -> Any:
+        """Every voice message; `@router.voice` or `@router.voice(pure=True)`."""
         return self._shortcut(func, "voice", None, pure)
 
     def video(self, func: Handler | None = None, *, pure: bool = False) -> Any:
@@ -94,6 +96,7 @@ class Router:
         return self._shortcut(func, "location", None, pure)
 
     def link(self, func: Handler | None = None, *, pure: bool = False) -> Any:
+        """Every link message; `@router.link` or `@router.link(pure=True)`."""
         return self._shortcut(func, "link", None, pure)
 
     def subscribe(self, func: Handler | None = None, *, pure: bool = False) -> Any:
@@ -101,6 +104,7 @@ class Router:
         return self._shortcut(func, "event", _events("subscribe", "subscribe_scan", "subscribe_scan_product"), pure)
 
     def unsubscribe(self, func: Handler | None = None, *, pure: bool = False) -> Any:
+        """The unsubscribe event; `@router.unsubscribe` or `@router.unsubscribe(pure=True)`."""
         return self._shortcut(func, "event", _events("unsubscribe"), pure)
 
     def view(self, func: Handler | None = None, *, pure: bool = False) -> Any:

@@ -38,10 +38,12 @@ class UserCredentials:
 
     @property
     def openid(self) -> str:
+        """The user's openid."""
         return self._record.openid
 
     @property
     def scope(self) -> str:
+        """The scope the user's tokens were granted (`snsapi_base` or `snsapi_userinfo`)."""
         return self._record.scope
 
     @property
@@ -51,6 +53,7 @@ class UserCredentials:
 
     @property
     def refresh_token_expires_at(self) -> int:
+        """When the refresh_token runs out (Unix seconds): then only the user can authorize again."""
         return self._record.refresh_token_expires_at
 
     @property

@@ -16,6 +16,8 @@ from ..logs import loggable, logger
 _signals = Namespace()
 log = logger("wechat_bot.oauth")
 
+#: Sent once a user is authorized (web authorization or scan to sign in), with the app as sender and the
+#: keywords openid, scope, record (the TokenRecord just stored) and next_path; a receiver that fails is logged.
 on_authorized = _signals.signal("on_authorized")
 
 
