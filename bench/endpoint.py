@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import pushes  # noqa: E402
+
 from wechat_bot import embedded_redis  # noqa: E402
 
 SECRET = "0123456789abcdef0123456789abcdef"

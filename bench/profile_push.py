@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench"), str(ROOT / "bench" / "contenders")]
 
 import pushes  # noqa: E402
+
 from wechat_bot import embedded_redis  # noqa: E402
 
 

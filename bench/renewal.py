@@ -10,26 +10,26 @@ from __future__ import annotations
 
 import argparse
 import math
-from dataclasses import replace
 import statistics
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)]
 
 import redis as redis_py  # noqa: E402
+import renewal_worker  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
-import renewal_worker  # noqa: E402
 from wechat_bot import defaults, embedded_redis  # noqa: E402
-from wechat_bot.leases import Leases  # noqa: E402
-from wechat_bot.oauth.client import WeChatClient  # noqa: E402
-from wechat_bot.oauth.renewal import Renewer  # noqa: E402
 from wechat_bot.oauth.tokens import TokenRecord, TokenStore, schedule_key, user_key  # noqa: E402
+from wechat_bot.renewal.worker import Renewer  # noqa: E402
 from wechat_bot.sandbox import SandboxStore, create_sandbox_app  # noqa: E402
+from wechat_bot.storage.leases import Leases  # noqa: E402
+from wechat_bot.wechat_api import WeChatClient  # noqa: E402
 
 APPID, SECRET = "wx0123456789abcdef", "0123456789abcdef0123456789abcdef"
 DUE = 100

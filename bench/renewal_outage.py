@@ -20,11 +20,11 @@ import redis as redis_py  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
 from wechat_bot import embedded_redis  # noqa: E402
-from wechat_bot.leases import Leases  # noqa: E402
-from wechat_bot.oauth.client import WeChatClient  # noqa: E402
-from wechat_bot.oauth.renewal import Renewer  # noqa: E402
 from wechat_bot.oauth.tokens import TokenRecord, TokenStore  # noqa: E402
+from wechat_bot.renewal.worker import Renewer  # noqa: E402
 from wechat_bot.sandbox import Fault, SandboxStore, create_sandbox_app  # noqa: E402
+from wechat_bot.storage.leases import Leases  # noqa: E402
+from wechat_bot.wechat_api import WeChatClient  # noqa: E402
 
 APPID, SECRET, REFRESH = "wx0123456789abcdef", "0123456789abcdef0123456789abcdef", "/sns/oauth2/refresh_token"
 

@@ -140,10 +140,10 @@ class Bench:
 
 def profile(bench: Bench, latency_ms: int, top: int) -> None:
     """A Renewer's loop in this process, every thread under cProfile timing thread CPU, against the sandbox."""
-    from wechat_bot.leases import Leases
-    from wechat_bot.oauth.client import WeChatClient
-    from wechat_bot.oauth.renewal import Renewer
     from wechat_bot.oauth.tokens import TokenStore
+    from wechat_bot.renewal.worker import Renewer
+    from wechat_bot.storage.leases import Leases
+    from wechat_bot.wechat_api import WeChatClient
 
     bench.sandbox.configure(latency=latency_ms / 1000)
     bench.make_due()

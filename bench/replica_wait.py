@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from profile_push import requests, serve  # noqa: E402
 import pushes  # noqa: E402
+from profile_push import requests, serve  # noqa: E402
 
 
 def server(home: Path, port: int, *extra: str) -> subprocess.Popen:

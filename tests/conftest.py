@@ -10,7 +10,8 @@ import redis as redis_py
 from werkzeug.serving import make_server
 
 from tests.wechat_client import WeChat, flask_transport, http_transport
-from wechat_bot import create_app, embedded_redis
+from wechat_bot import create_app
+from wechat_bot.storage import embedded_redis
 
 TOKEN = "tok123"
 APPID = "wx0123456789abcdef"

@@ -6,14 +6,14 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import requests
 
 from tests.conftest import NOWHERE, project_root
-from wechat_bot import embedded_redis
+from wechat_bot.storage import embedded_redis
 
 
 def free_port() -> int:

@@ -5,8 +5,8 @@ Chromium these tests are skipped on a developer's machine, but never in CI. UPDA
 README's screenshots to docs/screenshots/.
 """
 import os
-import socket
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -214,7 +214,7 @@ def sandbox_on_network(tmp_path):
         yield f"http://{socket.gethostname()}:{port}", tmp_path
     finally:
         processes.stop(server)
-        from wechat_bot import embedded_redis
+        from wechat_bot.storage import embedded_redis
 
         embedded_redis.stop(tmp_path / "var")
 
@@ -303,7 +303,7 @@ def shop(tmp_path_factory):
         yield base
     finally:
         processes.stop(server)
-        from wechat_bot import embedded_redis
+        from wechat_bot.storage import embedded_redis
 
         embedded_redis.stop(home / "var")
 

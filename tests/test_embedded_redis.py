@@ -8,7 +8,8 @@ import pytest
 
 from tests.conftest import APPID, CREDENTIALS, NOWHERE, TOKEN
 from tests.wechat_client import WeChat, flask_transport
-from wechat_bot import create_app, embedded_redis
+from wechat_bot import create_app
+from wechat_bot.storage import embedded_redis
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ import redis as redis_py
 
 from tests import processes
 from tests.conftest import project_root
-from wechat_bot import embedded_redis
 from wechat_bot.oauth.tokens import TokenRecord, TokenStore
 from wechat_bot.sandbox import credentials
+from wechat_bot.storage import embedded_redis
 
 SITE = '''
 from flask import Flask

@@ -56,7 +56,7 @@ def test_python_run_py_takes_host_and_port_and_says_where_it_listens(tmp_path):
         assert f"127.0.0.1:{port}/sandbox/" in (tmp_path / "server.log").read_text()
     finally:
         processes.stop(server)
-        from wechat_bot import embedded_redis
+        from wechat_bot.storage import embedded_redis
 
         embedded_redis.stop(tmp_path / "var")
 
@@ -80,7 +80,7 @@ def test_a_busy_port_is_refused_before_anything_is_announced(tmp_path):
         result = subprocess.run([sys.executable, str(project_root() / "run.py"), "serve", "--port", str(port)],
                                 cwd=tmp_path, env=processes.clean_env(**CREDENTIALS), capture_output=True, text=True,
                                 timeout=30)
-    from wechat_bot import embedded_redis
+    from wechat_bot.storage import embedded_redis
 
     embedded_redis.stop(tmp_path / "var")
     assert result.returncode != 0 and "serving on" not in result.stdout

@@ -9,7 +9,8 @@ import time
 from urllib.parse import urlencode
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import AES_KEY, APPID, TOKEN
 from tests.wechat_client import WeChat, cdata, flask_transport, push_xml, sign
@@ -141,7 +142,7 @@ def test_safe_modes_framing_is_wechatpys_both_ways(xml, appid, key):
 def test_a_sealed_push_in_another_encoding_than_utf8_is_refused(encoding):
     """WeChat seals UTF-8 XML; one declared in another encoding (or with a UTF-16 BOM) does not open, as wechatpy's
     PrpCrypto refused it."""
-    from wechat_bot.endpoint.envelope import PushCrypto, _Cipher
+    from wechat_bot.endpoint.envelope import PushCrypto
     from wechat_bot.endpoint.signature import SignedQuery
     from wechat_bot.errors import BadPush
 

@@ -8,7 +8,7 @@ from tests.conftest import APPID, CREDENTIALS, SECRET, TOKEN, inside_one_window
 from tests.wechat_client import WeChat, flask_transport
 from wechat_bot.check import run_checks
 from wechat_bot.config import Settings
-from wechat_bot.oauth import public_url
+from wechat_bot.web import public_url
 
 
 @pytest.fixture(autouse=True)

@@ -71,8 +71,9 @@ def test_a_body_over_the_limit_is_413(wechat, push_log):
 
 
 def test_a_chunked_body_over_the_limit_is_413_too(app, serve, wechat):
-    import requests
     from urllib.parse import urlencode
+
+    import requests
 
     def chunks():
         for _ in range(100):

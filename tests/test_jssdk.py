@@ -14,13 +14,15 @@ from flask import Flask
 from tests import processes
 from tests.conftest import APPID, CREDENTIALS, SECRET
 from wechat_bot import WeChatBot
+from wechat_bot.account.token import AccountToken
 from wechat_bot.errors import BadSigningRequest, WeChatError
 from wechat_bot.jssdk.signing import signature
-from wechat_bot.jssdk.ticket import KEY as TICKET_KEY, JsapiTicket
-from wechat_bot.leases import Leases
-from wechat_bot.oauth.account_token import AccountToken
-from wechat_bot.oauth.client import WeChatClient
-from wechat_bot.sandbox import Fault, SandboxStore, init_app as serve_sandbox
+from wechat_bot.jssdk.ticket import KEY as TICKET_KEY
+from wechat_bot.jssdk.ticket import JsapiTicket
+from wechat_bot.sandbox import Fault, SandboxStore
+from wechat_bot.sandbox import init_app as serve_sandbox
+from wechat_bot.storage.leases import Leases
+from wechat_bot.wechat_api import WeChatClient
 
 GETTICKET = "/cgi-bin/ticket/getticket"
 

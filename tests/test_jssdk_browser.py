@@ -7,9 +7,9 @@ import json
 
 import pytest
 import redis as redis_py
+from playwright.sync_api import expect  # noqa: E402
 
 from tests.test_browser import become, browser, sandbox_home, sandbox_server  # noqa: F401
-from playwright.sync_api import expect  # noqa: E402
 
 IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
           "Mobile/15E148 MicroMessenger/8.0.50(0x18003233) NetType/WIFI Language/zh_CN")

@@ -51,6 +51,7 @@ def test_two_gunicorn_workers_answer_three_concurrent_deliveries_with_one_run(gu
     wechat = WeChat(http_transport(gunicorn), TOKEN, APPID)
     fields, query = wechat.fields("text", Content="hi"), wechat.query()
     from urllib.parse import urlencode
+
     from tests.wechat_client import push_xml
 
     url = gunicorn + "/wechat?" + urlencode(query)

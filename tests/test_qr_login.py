@@ -424,8 +424,8 @@ def test_two_hosts_sharing_redis_serve_one_sign_in(site, sandbox):
 
 
 def test_the_sandbox_makes_codes_as_wechat_does(sandbox, redis):
-    from wechat_bot.oauth.client import WeChatClient
     from wechat_bot.errors import WeChatError
+    from wechat_bot.wechat_api import WeChatClient
 
     client = WeChatClient(sandbox.url, sandbox.url, APPID, "x")
     token = sandbox.global_token()["access_token"]

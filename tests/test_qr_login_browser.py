@@ -3,10 +3,9 @@ gave, the sandbox phone scans it and confirms, and the desktop page signs itself
 import io
 
 import pytest
-
-from tests.test_browser import become, browser as chromium, sandbox_home, sandbox_server, shoot  # noqa: F401
-
 from playwright.sync_api import expect  # noqa: E402
+
+from tests.test_browser import become, sandbox_home, sandbox_server, shoot  # noqa: F401
 
 zxingcpp = pytest.importorskip("zxingcpp")
 Image = pytest.importorskip("PIL.Image")

@@ -123,8 +123,8 @@ def test_a_malformed_sentinel_url_stops_start_up_in_one_line_without_the_passwor
 
 def test_the_password_reaches_the_data_nodes_and_never_a_log_line():
     from wechat_bot.config import Settings
-    from wechat_bot.redis_connection import describe
-    from wechat_bot.redis_sentinel import parse
+    from wechat_bot.storage.connection import describe
+    from wechat_bot.storage.sentinel import parse
 
     url = "redis+sentinel://app:s3cret@10.0.0.1:26379,10.0.0.2/orders/2"
     found = parse(url)
@@ -290,7 +290,7 @@ def test_links_sent_through_a_sentinel_failover_all_work(topology, sandbox, serv
 def test_check_warns_when_replicas_exist_and_min_replicas_to_write_is_0(topology):
     from wechat_bot.check import run_checks
     from wechat_bot.config import Settings
-    from wechat_bot.redis_connection import connect
+    from wechat_bot.storage.connection import connect
 
     settings = Settings.load({**CREDENTIALS, "PUBLIC_BASE_URL": "https://127.0.0.1:9", "REDIS_URL": topology.url})
     lines = run_checks(settings, connect(settings)).lines()

@@ -7,11 +7,11 @@ import pytest
 
 from tests.conftest import APPID, SECRET, TOKEN
 from tests.wechat_client import WeChat, http_transport
-from wechat_bot.leases import Leases
-from wechat_bot.oauth.client import WeChatClient
-from wechat_bot.oauth.renewal import Renewer
 from wechat_bot.oauth.tokens import REAUTH_REQUIRED, TokenRecord, TokenStore
+from wechat_bot.renewal.worker import Renewer
 from wechat_bot.sandbox import Fault
+from wechat_bot.storage.leases import Leases
+from wechat_bot.wechat_api import WeChatClient
 
 REFRESH = "/sns/oauth2/refresh_token"
 
@@ -197,7 +197,7 @@ def test_a_slow_handlers_reply_arrives_as_a_customer_service_message(site, sandb
 
 
 def test_the_account_token_is_fetched_once_and_a_stale_one_dropped_only_if_still_current(redis, sandbox):
-    from wechat_bot.oauth.account_token import AccountToken
+    from wechat_bot.account.token import AccountToken
 
     client = WeChatClient(sandbox.url, sandbox.url, APPID, SECRET, timeout=2, budget=3)
     tokens = [AccountToken(redis, client, Leases(redis, APPID)) for _ in range(4)]

@@ -10,12 +10,12 @@ from werkzeug.serving import make_server
 from tests.conftest import APPID, CREDENTIALS, SECRET
 from wechat_bot.check import run_checks
 from wechat_bot.config import Settings
-from wechat_bot.leases import Leases
-from wechat_bot.oauth.client import WeChatClient
-from wechat_bot.oauth.renewal import Renewer
-from wechat_bot.oauth.renewal_quota import RenewalQuota
 from wechat_bot.oauth.tokens import TokenRecord, TokenStore, schedule_key
+from wechat_bot.renewal.quota import RenewalQuota
+from wechat_bot.renewal.worker import Renewer
 from wechat_bot.sandbox import Fault
+from wechat_bot.storage.leases import Leases
+from wechat_bot.wechat_api import WeChatClient
 
 REFRESH = "/sns/oauth2/refresh_token"
 FAULTS = f"wechat_sandbox:{APPID}:faults:" + REFRESH

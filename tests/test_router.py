@@ -2,8 +2,8 @@
 import re
 
 import pytest
-from wechatpy.replies import ArticlesReply, ImageReply, TextReply
 from lxml import etree
+from wechatpy.replies import ArticlesReply, ImageReply, TextReply
 
 from tests.conftest import APPID, TOKEN
 from tests.wechat_client import WeChat, flask_transport

@@ -8,8 +8,8 @@ import requests
 
 from tests.conftest import APPID, SECRET
 from wechat_bot.errors import WeChatError, WeChatUnavailable
-from wechat_bot.oauth.client import WeChatClient
 from wechat_bot.sandbox import Fault
+from wechat_bot.wechat_api import WeChatClient
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 
 from tests.conftest import APPID, SECRET
-from wechat_bot.oauth.client import WeChatClient as OurClient
 from wechat_bot.sandbox import SandboxStore, create_sandbox_app, point_at_sandbox
 from wechat_bot.sandbox.api import ERRCODES, TOKEN_ERRCODES
+from wechat_bot.wechat_api import WeChatClient as OurClient
 
 PNG = b"\x89PNG\r\n\x1a\n sandbox picture"
 

@@ -260,7 +260,7 @@ def test_serve_refuses_to_put_the_sandbox_on_the_network_without_the_flag(tmp_pa
     result = subprocess.run([sys.executable, str(project_root() / "run.py"), "--host", "0.0.0.0", "--port",
                              str(processes.free_port())], cwd=tmp_path, env=env, capture_output=True, text=True,
                             timeout=60)
-    from wechat_bot import embedded_redis
+    from wechat_bot.storage import embedded_redis
 
     embedded_redis.stop(tmp_path / "var")
     assert result.returncode != 0 and "--sandbox-on-network" in result.stderr
@@ -272,7 +272,7 @@ def test_flask_run_refuses_to_put_a_sites_sandbox_on_the_network(tmp_path):
     import sys
 
     from tests import processes
-    from wechat_bot import embedded_redis
+    from wechat_bot.storage import embedded_redis
 
     (tmp_path / "site_app.py").write_text("from flask import Flask\nfrom wechat_bot import WeChatBot\n\n"
                                           "app = Flask(__name__)\nWeChatBot(app)\n")
@@ -331,7 +331,7 @@ def test_the_production_access_log_keeps_one_json_object_per_request(tmp_path):
 
     from tests import processes
     from tests.conftest import CREDENTIALS, project_root
-    from wechat_bot import embedded_redis
+    from wechat_bot.storage import embedded_redis
 
     port, log = processes.free_port(), tmp_path / "gunicorn.log"
     env = processes.clean_env(**CREDENTIALS, BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY="1")

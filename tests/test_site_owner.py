@@ -12,8 +12,7 @@ import pytest
 import requests
 
 from tests import processes
-from tests.conftest import project_root
-from wechat_bot import embedded_redis
+from wechat_bot.storage import embedded_redis
 
 SITE = '''
 from flask import Flask

@@ -8,7 +8,7 @@ import threading
 from tests import processes
 from tests.conftest import APPID, CREDENTIALS, TOKEN, project_root
 from tests.wechat_client import WeChat, http_transport
-from wechat_bot import embedded_redis
+from wechat_bot.storage import embedded_redis
 
 SLOW_CONNECTIONS = 200
 

@@ -87,9 +87,10 @@ def test_a_report_racing_another_processs_renewal_never_gets_the_reported_token_
     import json
 
     from tests.conftest import APPID, SECRET
-    from wechat_bot.leases import Leases
-    from wechat_bot.oauth.account_token import KEY as TOKEN_KEY, AccountToken
-    from wechat_bot.oauth.client import WeChatClient
+    from wechat_bot.account.token import KEY as TOKEN_KEY
+    from wechat_bot.account.token import AccountToken
+    from wechat_bot.storage.leases import Leases
+    from wechat_bot.wechat_api import WeChatClient
 
     redis.set(TOKEN_KEY + APPID, json.dumps({"token": "OLD", "expires_at": time.time() + 7000}))
     landed = []

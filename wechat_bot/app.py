@@ -1,7 +1,7 @@
 """The standalone server's app factory: `gunicorn 'wechat_bot:create_app()'`."""
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from flask import Flask
 from redis import Redis

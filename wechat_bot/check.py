@@ -13,14 +13,14 @@ from . import defaults, secret_key
 from .config import PANEL_NAMES, Settings
 from .endpoint.signature import sign
 from .errors import WeChatError, WeChatUnavailable
-from .redis_connection import probe
-from .replica_acks import ReplicaAcks
-from .oauth.client import WeChatClient
-from .oauth.public_url import discover_tunnel
-from .qr_login.codes import capability
-from .verify_file import code_of
-from .oauth.renewal_circuit import RenewalCircuit
 from .oauth.tokens import TokenStore
+from .qr_login.codes import capability
+from .renewal.circuit import RenewalCircuit
+from .storage.connection import probe
+from .storage.replica_acks import ReplicaAcks
+from .verify_file import code_of
+from .web.public_url import discover_tunnel
+from .wechat_api import WeChatClient
 
 HINTS = {
     40013: "WECHAT_APPID is not this account's AppID",

@@ -9,9 +9,10 @@ import sys
 
 import click
 
+from .cli_support import Port, one_line_failures, under_flask, where_redis
+from .cli_support import command_services as _services
+from .storage.connection import probe
 from .tokens_cli import tokens
-from .cli_support import Port, command_services as _services, one_line_failures, under_flask, where_redis
-from .redis_connection import probe
 
 HELP = """wechat_bot: a WeChat official-account server.
 
@@ -124,9 +125,9 @@ def _default_port() -> int:
 @click.pass_context
 @one_line_failures
 def check(ctx: click.Context, port: int | None = None, online: bool = False) -> int:
-    from . import redis_connection
     from .check import run_checks, sandbox_report
     from .config import Settings
+    from .storage import connection as redis_connection
 
     if under_flask(ctx):
         services = _services()

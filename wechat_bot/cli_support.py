@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
 from flask.cli import ScriptInfo
 
 from .errors import WeChatBotError, WeChatError, WeChatUnavailable
-from .redis_connection import ERRORS as REDIS_ERRORS, explain
+from .storage.connection import ERRORS as REDIS_ERRORS
+from .storage.connection import explain
 
 
 def under_flask(ctx: click.Context) -> bool:
@@ -57,7 +59,7 @@ _LONG_RUNNING = ("serve", "worker")  # they log WeChat's retries as they go
 
 def where_redis() -> str:
     from .config import Settings
-    from .redis_connection import describe
+    from .storage.connection import describe
 
     ctx = click.get_current_context(silent=True)
     try:

@@ -4,9 +4,9 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
@@ -64,7 +64,7 @@ class Settings:
     ip_db: str | None = None  # an ip2region .xdb file: a computer's place from its IP address
 
     @classmethod
-    def load(cls, overrides: Mapping[str, str] | None = None) -> "Settings":
+    def load(cls, overrides: Mapping[str, str] | None = None) -> Settings:
         """Read overrides, then the process environment, then ./.env; raise ConfigError on a bad value."""
         env = {**dotenv_values(".env"), **os.environ, **(overrides or {})}
         get = lambda name: (env.get(name) or "").strip() or None  # noqa: E731
@@ -105,7 +105,7 @@ class Settings:
         return settings
 
     @classmethod
-    def for_app(cls, config: Mapping[str, object], overrides: Mapping[str, str] | None = None) -> "Settings":
+    def for_app(cls, config: Mapping[str, object], overrides: Mapping[str, str] | None = None) -> Settings:
         """An application's settings: `overrides`, then its app.config, then the environment, then ./.env."""
         placeholders = [name for name in NAMES if config.get(name) is Ellipsis]
         if placeholders:
@@ -264,7 +264,7 @@ def _redis_url(get) -> str | None:
         except ValueError as error:
             raise ConfigError(f"REDIS_URL: not a valid Redis URL ({error})") from None
     if scheme == "redis+sentinel":
-        from .redis_sentinel import parse
+        from .storage.sentinel import parse
 
         try:
             parse(value)

@@ -63,7 +63,7 @@ class WeChatUntrusted(WeChatUnavailable):
     """WeChat's TLS certificate is not trusted here (a missing CA, an intercepting proxy): no retry heals it."""
 
 
-def init_app(app: "Flask | Blueprint") -> None:
+def init_app(app: Flask | Blueprint) -> None:
     """Map the family to responses: a plain 4xx for bad pushes, never a traceback. On a blueprint, for its own
     routes only (a site's pages keep the site's error pages); on the standalone server's app, for every route."""
     app.register_error_handler(BadPush, _bad_push)

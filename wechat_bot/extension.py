@@ -10,27 +10,28 @@ from __future__ import annotations
 import dataclasses
 import functools
 import sys
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from flask import Flask, current_app, has_app_context
 from flask.sessions import SecureCookieSessionInterface
 from redis import Redis
 
 from . import defaults, endpoint, health, jssdk, logs, oauth, qr_login, token_service, verify_file
+from .account.client import AccountClient
 from .config import Settings
 from .endpoint.receive import PushReceiver
 from .errors import ConfigError, unavailable_in_site_page
 from .handlers import Router
 from .handlers.context import handling
-from .load_failure import one_line
 from .jssdk import page as jssdk_page
-from .qr_login import views as qr_page
-from .oauth.account_client import AccountClient
+from .load_failure import one_line
 from .oauth.credentials import UserCredentials, user_credentials
 from .oauth.site_login import SiteUser, current_site_user, require_login
-from .redis_connection import ERRORS as REDIS_ERRORS
+from .qr_login import views as qr_page
 from .services import Services
 from .sessions import CookieSessions
+from .storage.connection import ERRORS as REDIS_ERRORS
 
 EXTENSION = "wechat_bot"
 
@@ -189,7 +190,7 @@ def _stop_embedded_redis_at_exit(var_dir) -> None:
     using it (a `flask wechat worker` beside it) starts it again when it next needs it."""
     import atexit
 
-    from . import embedded_redis
+    from .storage import embedded_redis
 
     atexit.register(embedded_redis.stop, var_dir)
 

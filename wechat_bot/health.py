@@ -4,11 +4,13 @@ from __future__ import annotations
 import time
 
 from flask import Blueprint, Flask, current_app, jsonify
+
 from . import defaults, errors, page_headers
-from .oauth.failing_users import FailingUsers
-from .oauth.renewal_circuit import CircuitState, RenewalCircuit
-from .redis_connection import ERRORS as REDIS_ERRORS, explain, probe
-from .replica_acks import ReplicaAcks
+from .renewal.circuit import CircuitState, RenewalCircuit
+from .renewal.failing_users import FailingUsers
+from .storage.connection import ERRORS as REDIS_ERRORS
+from .storage.connection import explain, probe
+from .storage.replica_acks import ReplicaAcks
 
 bp = Blueprint("health", __name__)
 page_headers.init_app(bp)

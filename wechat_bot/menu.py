@@ -7,8 +7,8 @@ import json
 from typing import Any
 
 from .errors import WeChatBotError, WeChatError
-from .oauth.client import SCOPES
 from .oauth.links import AuthorizeLinks, safe_next
+from .wechat_api import SCOPES
 
 
 def build_menu(spec: dict[str, Any], links: AuthorizeLinks) -> dict[str, Any]:
@@ -58,7 +58,7 @@ def published_menu(services) -> dict[str, Any] | None:
 def publish(services, path: str, port: int) -> int:
     """Publish the menu in the JSON file at `path`, its scoped VIEW buttons built on the public origin; returns
     the number of top-level buttons."""
-    from .oauth.public_url import discover_tunnel
+    from .web.public_url import discover_tunnel
 
     try:
         spec = json.loads(open(path, encoding="utf-8").read())

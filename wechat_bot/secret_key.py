@@ -11,7 +11,7 @@ from pathlib import Path
 
 from redis import Redis
 
-from .keyspace import account_prefix
+from .storage.keyspace import account_prefix
 
 # The session-signing key every host shares when SECRET_KEY is not set. It never expires: a lost key signs every
 # user out, nothing worse.

@@ -1,39 +1,40 @@
 """The parts one app works with, built once by the extension's init_app and kept in app.extensions."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import requests
 from redis import Redis
 
-from . import defaults, redis_connection
+from . import defaults
+from .account.client import AccountClient, AccountClients
+from .account.token import AccountToken
 from .config import Settings
+from .endpoint.cs_quota import CustomerServiceQuota
 from .endpoint.envelope import PushCrypto
+from .endpoint.late_replies import LateReplies
 from .endpoint.responder import Responder
 from .handlers import Context, Router
 from .handlers.default import router as default_router
-from .qr_login.handlers import router as qr_router
-from .oauth.callback import CODE, CallbackFlow
-from .oauth.client import WeChatClient, _session_for
-from .endpoint.cs_quota import CustomerServiceQuota
-from .endpoint.late_replies import LateReplies
 from .jssdk.ticket import JsapiTicket
-from .leases import Leases
-from .oauth.account_client import AccountClient, AccountClients
-from .oauth.account_token import AccountToken
+from .logs import logger
+from .oauth.callback import CODE, CallbackFlow
 from .oauth.links import AuthorizeLinks
-from .oauth.renewal import Renewer
-from .oauth.rate_limit import RateLimit
 from .oauth.results import ResultTickets
 from .oauth.state import AuthorizeStates
 from .oauth.tokens import TokenStore
-from .keyspace import account_prefix
-from .logs import logger
-from .migration import adopt_legacy_keys
-from .once import OnceCache
-from .pending_writes import PendingWrites
-from .replica_acks import ReplicaAcks
+from .qr_login.handlers import router as qr_router
+from .renewal.worker import Renewer
+from .storage import connection as redis_connection
+from .storage.keyspace import account_prefix
+from .storage.leases import Leases
+from .storage.migration import adopt_legacy_keys
+from .storage.once import OnceCache
+from .storage.pending_writes import PendingWrites
+from .storage.replica_acks import ReplicaAcks
+from .web.rate_limit import RateLimit
+from .wechat_api import WeChatClient, _session_for
 
 log = logger("wechat_bot")
 PUSH = "push:"  # + a push's identity, under the account's prefix
@@ -67,7 +68,7 @@ class Services:
     def build(cls, settings: Settings, *, redis: Redis | None = None, router: Router | None = None,
               deadline: float = defaults.REPLY_DEADLINE,
               client: Callable[[Redis], WeChatClient] | None = None,
-              api_session: Callable[[], requests.Session] | None = None) -> "Services":
+              api_session: Callable[[], requests.Session] | None = None) -> Services:
         """Wire the parts; `router`'s handlers answer first, the default ones after them. `client` makes the
         WeChat client (the sandbox's own, for an app that serves the sandbox); `api_session` the requests session
         `wechat.client` calls WeChat with."""

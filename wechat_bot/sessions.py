@@ -11,8 +11,8 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from itsdangerous import URLSafeTimedSerializer
 
 from . import secret_key
-from .oauth.public_url import public_base_url
-from .redis_connection import ERRORS as REDIS_ERRORS
+from .storage.connection import ERRORS as REDIS_ERRORS
+from .web.public_url import public_base_url
 
 
 class CookieSessions(SecureCookieSessionInterface):

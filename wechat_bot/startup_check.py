@@ -15,8 +15,8 @@ def main() -> int:
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 4
-    from . import redis_connection
-    from .migration import adopt_legacy_keys
+    from .storage import connection as redis_connection
+    from .storage.migration import adopt_legacy_keys
 
     adopt_legacy_keys(redis_connection.connect(settings), settings.appid, may_claim=True)
     return 0

@@ -6,7 +6,8 @@ import time
 
 import click
 
-from .cli_support import command_services as _services, one_line_failures
+from .cli_support import command_services as _services
+from .cli_support import one_line_failures
 from .errors import WeChatBotError
 
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 
 def write_once(path: Path, make: Callable[[], str]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from redis import Redis
 from wechatpy.messages import BaseMessage
 
-from ..keyspace import account_prefix
+from ..storage.keyspace import account_prefix
 
 QUOTA = "cs_quota:"  # + {openid}, under the account's prefix
 BY_MESSAGE = (5, 48 * 3600)  # (messages, seconds) after a user's message

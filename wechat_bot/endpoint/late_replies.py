@@ -5,11 +5,11 @@ from __future__ import annotations
 from wechatpy.messages import BaseMessage
 from wechatpy.replies import ArticlesReply, BaseReply, ImageReply, TextReply, VoiceReply
 
+from ..account.token import AccountToken
 from ..errors import WeChatError, WeChatUnavailable
 from ..logs import loggable, logger
 from ..metrics.registry import metrics
-from ..oauth.account_token import AccountToken
-from ..oauth.client import WeChatClient
+from ..wechat_api import WeChatClient
 from .cs_quota import CustomerServiceQuota
 from .long_text import fit, pieces
 

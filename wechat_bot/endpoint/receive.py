@@ -10,7 +10,8 @@ them (endpoint/views.py), at Flask's cost.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import unquote_plus
 
 from werkzeug.wsgi import ClosingIterator, get_input_stream
@@ -19,8 +20,8 @@ from .. import defaults
 from ..errors import BadPush
 from ..logs import loggable, logger
 from ..metrics.registry import metrics, push_type, refused
-from ..oauth.public_url import environ_base
-from ..redis_connection import ERRORS as REDIS_ERRORS
+from ..storage.connection import ERRORS as REDIS_ERRORS
+from ..web.public_url import environ_base
 from .push import open_push
 from .responder import Answer
 from .signature import verify_query
@@ -44,7 +45,7 @@ class BodyTooLarge(Exception):
     """The push's body is over defaults.MAX_PUSH_BYTES."""
 
 
-def receive(services: "Services", args: Mapping[str, str], read_body: Callable[[int], bytes],
+def receive(services: Services, args: Mapping[str, str], read_body: Callable[[int], bytes],
             base: Callable[[], str], received: float) -> Answer:
     """The answer to one push (`received`: the monotonic time it arrived); BadPush for what is not a push.
     `base` finds the public origin, once the push is verified (it may ask the ngrok agent)."""
@@ -70,7 +71,7 @@ def content_type(body: bytes) -> str:
 class PushReceiver:
     """WSGI middleware answering POST `path` (the app's /wechat); anything else goes to `app`."""
 
-    def __init__(self, app: Callable, services: "Services", path: str, flask_app: "Flask") -> None:
+    def __init__(self, app: Callable, services: Services, path: str, flask_app: Flask) -> None:
         self.app, self.services, self.path, self.flask_app = app, services, path, flask_app
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
@@ -108,7 +109,7 @@ class PushReceiver:
         return 200, answer.body, content_type(answer.body)
 
 
-def site_hooks(app: "Flask") -> bool:
+def site_hooks(app: Flask) -> bool:
     """Whether the site registered request hooks that would see POST /wechat in Flask (ours do not count)."""
     for registry in (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs,
                      app.url_value_preprocessors):

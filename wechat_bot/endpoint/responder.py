@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from redis.crc import key_slot
 from wechatpy.messages import BaseMessage
@@ -16,10 +16,10 @@ from ..handlers import Context, Outcome, Router
 from ..handlers.router import FALLBACK_TEXT
 from ..logs import loggable, logger
 from ..metrics.registry import metrics
-from ..oauth.client import SCOPES
 from ..oauth.tokens import reauth_key
-from ..once import Binding, BindingRefused, OnceCache
-from ..redis_connection import ERRORS as REDIS_ERRORS
+from ..storage.connection import ERRORS as REDIS_ERRORS
+from ..storage.once import Binding, BindingRefused, OnceCache
+from ..wechat_api import SCOPES
 from .envelope import PushCrypto
 from .handler_threads import HandlerThreads, Job
 from .late_replies import LateReplies

@@ -3,7 +3,6 @@ answered before Flask's dispatch, by endpoint/receive.py)."""
 from __future__ import annotations
 
 import time
-
 from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, current_app, request
@@ -12,8 +11,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from .. import errors
 from ..errors import BadPush
 from ..logs import logger
+from ..web.public_url import app_base
 from . import receive as push_path
-from ..oauth.public_url import app_base
 from .signature import verify_query
 
 if TYPE_CHECKING:
@@ -24,7 +23,7 @@ errors.init_app(bp)
 log = logger("wechat_bot.push")
 
 
-def _services() -> "Services":
+def _services() -> Services:
     return current_app.extensions["wechat_bot"]
 
 

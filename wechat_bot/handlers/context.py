@@ -10,13 +10,13 @@ from redis import Redis
 
 from ..config import Settings
 from ..oauth.links import AuthorizeLinks
-from ..pending_writes import PendingWrites
+from ..storage.pending_writes import PendingWrites
 
 if TYPE_CHECKING:
-    from ..oauth.account_client import AccountClient
+    from ..account.client import AccountClient
     from ..oauth.credentials import UserCredentials
 
-handling: ContextVar["Context | None"] = ContextVar("wechat_bot_handling", default=None)  # the push a handler answers
+handling: ContextVar[Context | None] = ContextVar("wechat_bot_handling", default=None)  # the push a handler answers
 
 
 @dataclass(frozen=True)
@@ -28,11 +28,11 @@ class Context:
     services: Any = field(default=None, repr=False)  # the app's parts
 
     @property
-    def client(self) -> "AccountClient":
+    def client(self) -> AccountClient:
         """wechatpy's WeChatClient on the account token every process shares (template, menu, media, user…)."""
         return self.services.account_client()
 
-    def user(self, openid: str) -> "UserCredentials":
+    def user(self, openid: str) -> UserCredentials:
         """The user's credentials (as `wechat.user`); raises UnknownUser when nothing is stored for `openid`."""
         from ..oauth.credentials import user_credentials
 

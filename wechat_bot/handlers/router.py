@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import inspect
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from wechatpy.messages import BaseMessage
 
@@ -143,7 +144,7 @@ class Router:
             return self.event("click", pure=pure)(key)
         return self.event("click", key, pure=pure)
 
-    def include(self, other: "Router") -> None:
+    def include(self, other: Router) -> None:
         """Another router's routes after this one's (they answer only what these pass on), read live."""
         self._included.append(other)
 

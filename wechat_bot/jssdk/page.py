@@ -1,21 +1,22 @@
 """The page being signed: its URL on the public origin (the one redirect_uri is built on), and wx.config for it."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from flask import has_request_context, request, url_for
 
 from .. import defaults
 from ..errors import BadSigningRequest
-from ..oauth.public_url import origin_is_trusted, public_base_url
+from ..web.public_url import origin_is_trusted, public_base_url
 from . import signing
 
 if TYPE_CHECKING:
     from ..services import Services
 
 
-def jssdk_config(services: "Services", url: str | None = None, apis: str | Iterable[str] = (),
+def jssdk_config(services: Services, url: str | None = None, apis: str | Iterable[str] = (),
                  open_tags: str | Iterable[str] = (), debug: bool = False) -> dict[str, Any]:
     """wx.config's dict for `url` (by default the current request's page, on the public origin)."""
     settings = services.settings
@@ -43,7 +44,7 @@ def sent_path(environ: dict) -> str:
     return quote(path, safe="/!$&'()*+,;=:@~-._") + (f"?{query}" if query else "")
 
 
-def script_url(services: "Services") -> str:
+def script_url(services: Services) -> str:
     """WeChat's jweixin, or in sandbox mode the sandbox's stand-in (which checks signatures as WeChat does)."""
     if services.sandboxed:
         return url_for("sandbox_jssdk.jweixin")

@@ -10,7 +10,8 @@ import hashlib
 import re
 import secrets
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import BadSigningRequest

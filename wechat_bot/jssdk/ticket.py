@@ -10,18 +10,18 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from redis import Redis
 
 from .. import defaults
+from ..account.token import AccountToken
 from ..errors import WeChatError, WeChatUnavailable
-from ..leases import Leases
 from ..logs import logger
-from ..oauth.account_token import AccountToken
-from ..oauth.client import WeChatClient
 from ..metrics.registry import metrics
+from ..storage.leases import Leases
+from ..wechat_api import WeChatClient
 
 log = logger("wechat_bot.jssdk")
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import fcntl
 import os
 import struct
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 LOCK_FILE = ".merge.lock"
 ADDITIVE = ("counter", "histogram")  # kinds whose values from many processes are summed: a dead one's stay

@@ -7,9 +7,9 @@ import time
 from redis import Redis
 
 from .. import defaults
-from ..oauth.renewal_circuit import RenewalCircuit
 from ..oauth.tokens import TokenStore, refresh_ends_key
-from ..redis_connection import ERRORS as REDIS_ERRORS
+from ..renewal.circuit import RenewalCircuit
+from ..storage.connection import ERRORS as REDIS_ERRORS
 
 DAY = 24 * 3600
 

@@ -6,8 +6,8 @@ import os
 
 from flask import Blueprint, Response, current_app, request
 
-from ..oauth.visitor import is_loopback, visitor_address
 from ..token_service.callers import caller_of
+from ..web.visitor import is_loopback, visitor_address
 from .multiprocess import ENV
 from .retired import folder_lock
 from .users import UsersCollector

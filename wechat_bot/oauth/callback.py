@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ..errors import WeChatBotError, WeChatError, WeChatUnavailable
 from ..logs import loggable, logger
-from ..once import OnceCache
-from .client import WeChatClient
+from ..storage.once import OnceCache
+from ..wechat_api import WeChatClient
 from .results import ResultTickets
 from .state import AuthorizeStates, StateRecord, well_formed
 from .tokens import ACTIVE, TokenRecord, TokenStore

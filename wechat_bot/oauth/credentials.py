@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from flask import has_request_context, request
 
 from ..errors import WeChatBotError
-from .public_url import app_base, discover_tunnel
+from ..web.public_url import app_base, discover_tunnel
 from .tokens import TokenRecord
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ class ReauthRequired(WeChatBotError):
 class UserCredentials:
     """One user's tokens; `access_token` is renewed on the spot (under the renewal worker's lease) when expired."""
 
-    def __init__(self, services: "Services", record: TokenRecord, *, return_here: bool = True) -> None:
+    def __init__(self, services: Services, record: TokenRecord, *, return_here: bool = True) -> None:
         self._services, self._record, self._return_here = services, record, return_here
 
     @property
@@ -78,7 +78,7 @@ class UserCredentials:
         return f"UserCredentials(openid={self.openid!r}, scope={self.scope!r}, expires_at={self.expires_at})"
 
 
-def user_credentials(services: "Services", openid: str, *, return_here: bool = True) -> UserCredentials:
+def user_credentials(services: Services, openid: str, *, return_here: bool = True) -> UserCredentials:
     """`return_here`: a fresh authorize link brings the user back to the page being served (False: to the result
     page, when the request is another system's, not a page the user opened)."""
     record = services.tokens.get(openid)
@@ -87,7 +87,7 @@ def user_credentials(services: "Services", openid: str, *, return_here: bool = T
     return UserCredentials(services, record, return_here=return_here)
 
 
-def _authorize_url(services: "Services", record: TokenRecord, return_here: bool) -> str | None:
+def _authorize_url(services: Services, record: TokenRecord, return_here: bool) -> str | None:
     settings = services.settings
     scope = "snsapi_userinfo" if record.has_scope("snsapi_userinfo") else "snsapi_base"
     if has_request_context():

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from ..pending_writes import PendingWrites
-from .client import WeChatClient
+from ..storage.pending_writes import PendingWrites
+from ..wechat_api import WeChatClient
 from .state import AuthorizeStates
 
 CALLBACK_PATH = "/oauth/callback"

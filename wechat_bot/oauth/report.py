@@ -1,11 +1,12 @@
 """Token records as the `tokens` commands show them: the interface's fields, secrets masked unless revealed."""
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from redis import Redis
 
-from ..keyspace import account_prefix
+from ..storage.keyspace import account_prefix
 from .tokens import USER, TokenRecord, TokenStore, openid_of
 
 

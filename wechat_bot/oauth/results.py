@@ -8,7 +8,7 @@ from typing import Any
 from redis import Redis
 
 from .. import defaults
-from ..keyspace import account_prefix
+from ..storage.keyspace import account_prefix
 
 KEY = "oauth:result:"  # + the ticket, under the account's prefix
 

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 from flask import g, redirect, request, session, url_for
 from werkzeug.wrappers import Response
 
+from ..web.public_url import app_base
+from ..web.visitor import visitor_address
 from .pages import message_page
-from .public_url import app_base
-from .visitor import visitor_address
 
 if TYPE_CHECKING:
     from ..services import Services
@@ -57,7 +57,7 @@ def browser_binding(create: bool = False) -> str | None:
     return hashlib.sha256(browser_id.encode()).hexdigest()[:32] if browser_id else None
 
 
-def current_site_user(services: "Services") -> SiteUser | None:
+def current_site_user(services: Services) -> SiteUser | None:
     if "wechat_bot_user" not in g:
         openid = session.get(OPENID)
         user = None
@@ -72,13 +72,13 @@ def current_site_user(services: "Services") -> SiteUser | None:
     return g.wechat_bot_user
 
 
-def _desktop_alive(services: "Services", openid: str, sid: str) -> bool:
+def _desktop_alive(services: Services, openid: str, sid: str) -> bool:
     from ..qr_login.desktop_sessions import DesktopSessions
 
     return DesktopSessions(services.redis, services.settings.appid).alive(openid, sid)
 
 
-def _has_scope(services: "Services", user: SiteUser, scope: str) -> bool:
+def _has_scope(services: Services, user: SiteUser, scope: str) -> bool:
     """snsapi_base: anyone signed in. Another scope: the one signed in with, or, signed in by QR code (a desktop,
     which cannot give consent), one the user gave on the phone earlier, which their stored tokens carry."""
     if scope == "snsapi_base" or user.has_scope(scope):
@@ -92,7 +92,7 @@ def in_wechat() -> bool:
     return "micromessenger" in request.headers.get("User-Agent", "").lower()
 
 
-def require_login(services: "Services", scope: str) -> Response | tuple | None:
+def require_login(services: Services, scope: str) -> Response | tuple | None:
     """None when the visitor is signed in with `scope`; else where to send them (the authorize page, or a page
     saying to open the link in WeChat)."""
     user = current_site_user(services)

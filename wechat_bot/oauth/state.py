@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from redis import Redis
 
 from .. import defaults
-from ..keyspace import account_prefix
-from ..pending_writes import PendingWrites
+from ..storage.keyspace import account_prefix
+from ..storage.pending_writes import PendingWrites
 
 STATE = "oauth:state:"  # under the account's prefix
 LASTING = "oauth:menu_state:"  # states of menu links: no expiry, not consumed

@@ -3,16 +3,17 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Callable
+from typing import Any
 
 from redis import Redis
 from redis.exceptions import NoScriptError
 
 from .. import defaults
-from ..keyspace import account_prefix
-from ..redis_connection import is_cluster
-from ..replica_acks import ReplicaAcks, confirmed
+from ..storage.connection import is_cluster
+from ..storage.keyspace import account_prefix
+from ..storage.replica_acks import ReplicaAcks, confirmed
 
 # Each key is under the account's prefix (keyspace.py): the suffixes below follow `wechat_bot:<AppID>:`.
 USER = "user:"  # + {openid}: the record; the braces keep a user's keys in one cluster slot
@@ -86,7 +87,7 @@ class TokenRecord:
     updated_at: int = 0
 
     @classmethod
-    def from_exchange(cls, answer: dict[str, Any], now: float) -> "TokenRecord":
+    def from_exchange(cls, answer: dict[str, Any], now: float) -> TokenRecord:
         """A record from the code exchange: the refresh_token's 30 days start now."""
         return cls(
             openid=answer["openid"],
@@ -104,7 +105,7 @@ class TokenRecord:
         """The user granted `scope` when these tokens were issued (WeChat's scope is a comma-separated list)."""
         return scope in self.scope.split(",")
 
-    def with_profile(self, profile: dict[str, Any]) -> "TokenRecord":
+    def with_profile(self, profile: dict[str, Any]) -> TokenRecord:
         return replace(self, nickname=str(profile.get("nickname", "")), headimgurl=str(profile.get("headimgurl", "")),
                        unionid=str(profile.get("unionid") or self.unionid))
 
@@ -128,14 +129,14 @@ class TokenRecord:
         return json.dumps([getattr(self, name) for name in _FIELDS], ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, raw: bytes | str) -> "TokenRecord":
+    def from_json(cls, raw: bytes | str) -> TokenRecord:
         return cls(*json.loads(raw))
 
     def to_hash(self) -> dict[str, str]:
         return {name: str(value) for name, value in asdict(self).items()}
 
     @classmethod
-    def from_hash(cls, raw: dict[bytes, bytes]) -> "TokenRecord":
+    def from_hash(cls, raw: dict[bytes, bytes]) -> TokenRecord:
         values = {key.decode(): value.decode() for key, value in raw.items()}
         known = {f.name: f.type for f in fields(cls)}
         return cls(**{name: int(value) if known[name] == "int" else value

@@ -8,12 +8,12 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 from .. import errors, page_headers
 from ..logs import loggable, logger
 from ..metrics.registry import metrics
+from ..web.public_url import app_base
+from ..web.visitor import visitor_address
 from .callback import CallbackRefused
 from .pages import message_page, render_icon
-from .public_url import app_base
 from .signals import announce
 from .site_login import browser_binding, sign_in
-from .visitor import visitor_address
 
 bp = Blueprint("oauth", __name__, template_folder="../templates")
 page_headers.init_app(bp)

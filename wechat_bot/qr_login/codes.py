@@ -11,9 +11,9 @@ import time
 from redis import Redis
 
 from .. import defaults
+from ..account.token import AccountToken
 from ..errors import WeChatError
-from ..oauth.account_token import AccountToken
-from ..oauth.client import WeChatClient
+from ..wechat_api import WeChatClient
 from .computer import Computer
 from .scenes import QrScenes, Scene, new_scene
 

@@ -26,7 +26,7 @@ class Computer:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, raw: dict | None) -> "Computer":
+    def from_dict(cls, raw: dict | None) -> Computer:
         raw = raw or {}
         return cls(**{name: str(raw.get(name, ""))[:100] for name in ("browser", "system", "ip", "place")})
 
@@ -38,7 +38,7 @@ def describe(user_agent: str, ip: str | None, ip_db: str | None) -> Computer:
 
 def same_network(a: str, b: str) -> bool:
     """Two visitors seen from the same address (an IPv6 /64 counts as one network); unknown is not the same."""
-    from ..oauth.rate_limit import client_of
+    from ..web.rate_limit import client_of
 
     return bool(a and b) and client_of(a) == client_of(b) != "-"
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from redis import Redis
 
 from .. import defaults
-from ..keyspace import account_prefix
+from ..storage.keyspace import account_prefix
 from .computer import Computer
 
 KEY = "qr:sessions:"  # + {openid}, under the account's prefix

@@ -17,7 +17,7 @@ from ..handlers.context import Context
 from ..handlers.router import Router
 from ..logs import logger
 from ..oauth.links import CALLBACK_PATH
-from ..oauth.rate_limit import RateLimit
+from ..web.rate_limit import RateLimit
 from .codes import capability
 from .computer import Computer
 from .scenes import CHAT_CODE_LENGTH, SCENE_PREFIX, QrScenes, Scene, expired, shown_clock

@@ -10,7 +10,7 @@ from flask import request
 
 from ..errors import WeChatError, WeChatUnavailable
 from ..logs import loggable, logger
-from ..oauth.public_url import public_base_url
+from ..web.public_url import public_base_url
 from .computer import Computer
 from .scenes import china_clock
 

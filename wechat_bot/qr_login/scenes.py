@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from redis import Redis
 
 from .. import defaults
-from ..keyspace import account_prefix
+from ..storage.keyspace import account_prefix
 
 KEY = "qr:"  # + the scene, or chat: + a short code; under the account's prefix
 SCENE_PREFIX = "wbl"  # every scene we make starts so: the account's other QR codes pass to other handlers

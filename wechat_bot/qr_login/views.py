@@ -13,17 +13,17 @@ from ..errors import WeChatBotError, WeChatError, WeChatUnavailable
 from ..logs import loggable, logger
 from ..oauth.links import safe_next
 from ..oauth.pages import MESSAGES, message_page, render_icon
-from ..oauth.public_url import app_base, public_base_url
-from ..oauth.rate_limit import RateLimit
 from ..oauth.signals import announce
 from ..oauth.site_login import browser_binding, current_site_user, in_wechat, require_login, sign_in
-from ..oauth.visitor import visitor_address
-from ..redis_connection import ERRORS as REDIS_ERRORS
+from ..storage.connection import ERRORS as REDIS_ERRORS
+from ..web.public_url import app_base, public_base_url
+from ..web.rate_limit import RateLimit
+from ..web.visitor import visitor_address
 from .codes import QrCodes
 from .computer import Computer, describe, same_network
 from .desktop_sessions import DesktopSessions
-from .notice import tell_the_user
 from .handlers import site_name
+from .notice import tell_the_user
 from .scenes import QrScenes, Scene, china_clock, expired, shown_clock
 
 bp = Blueprint("qr_login", __name__, template_folder="templates")

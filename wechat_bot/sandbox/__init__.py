@@ -5,14 +5,26 @@ It is the other side of every test, and (with the chat page) the sandbox mode of
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from flask import Flask
 from redis import Redis
 
-from . import (account, api, authorize, console, custom_send, followers, jssdk, media, menus,  # noqa: F401
-               not_simulated, qrcodes, tags)  # (routes on api.bp)
 from .. import errors
+from . import (  # noqa: F401
+    account,
+    api,
+    authorize,
+    console,
+    custom_send,
+    followers,
+    jssdk,
+    media,
+    menus,
+    not_simulated,  # (routes on api.bp)
+    qrcodes,
+    tags,
+)
 from .host_check import guard
 from .pusher import Pusher
 from .store import Fault, SandboxConfig, SandboxStore

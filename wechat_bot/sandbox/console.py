@@ -8,12 +8,12 @@ from dataclasses import replace
 from flask import Blueprint, current_app, jsonify, make_response, render_template, request, url_for
 
 from .. import page_headers
-from ..oauth import report
 from ..json_body import request_json
-from .authorize import USER_COOKIE, _OPENID
-from .jssdk import js_domains
+from ..oauth import report
 from . import qrcodes, user_media
+from .authorize import _OPENID, USER_COOKIE
 from .bubbles import message_html, reply_html, template_html
+from .jssdk import js_domains
 
 bp = Blueprint("sandbox_console", __name__, template_folder="templates")
 page_headers.init_app(bp, referrer="same-origin")

@@ -3,7 +3,8 @@ that opened custom/send's windows with what was sent in them, and the templates 
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from redis import Redis
 

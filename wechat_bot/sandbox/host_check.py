@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, current_app, request
 
 from ..logs import logger
-from ..oauth.visitor import loopback_host
+from ..web.visitor import loopback_host
 
 log = logger("wechat_bot")
 ON_NETWORK = "wechat_sandbox_on_network"  # app.extensions: True when served with --sandbox-on-network

@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 import tempfile
 import weakref
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 from urllib.parse import urlsplit
 
 import requests
@@ -26,7 +26,7 @@ def scratch_dir(app: object) -> Path:
 
 
 def _remove(folder: Path) -> None:
-    from .. import embedded_redis
+    from ..storage import embedded_redis
 
     embedded_redis.stop(folder)
     shutil.rmtree(folder, ignore_errors=True)

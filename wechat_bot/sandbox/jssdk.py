@@ -18,7 +18,7 @@ from flask import Blueprint, Response, jsonify, request, send_from_directory
 from .. import page_headers
 from ..json_body import request_json
 from .api import store
-from .authorize import USER_COOKIE, _OPENID
+from .authorize import _OPENID, USER_COOKIE
 
 bp = Blueprint("sandbox_jssdk", __name__, template_folder="templates")
 page_headers.init_app(bp, referrer="same-origin")

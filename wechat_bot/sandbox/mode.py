@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Mapping
+from collections.abc import Mapping
 
 import requests
 from flask import has_request_context, request
 from redis import Redis, RedisError
 
 from ..config import Settings
-from ..oauth.client import WeChatClient
 from ..oauth.links import CALLBACK_PATH
-from ..oauth.visitor import on_loopback
+from ..web.visitor import on_loopback
+from ..wechat_api import WeChatClient
 from . import credentials
 from .store import key
 

@@ -9,14 +9,17 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any
 
 from redis import Redis
 
 from .follower_state import FollowerState
 from .global_tokens import GlobalTokens
-from .keys import PREFIX, key, random_token, ALNUM as _ALNUM  # noqa: F401  (imported from here by others)
+from .keys import ALNUM as _ALNUM
+from .keys import PREFIX, key, random_token  # noqa: F401  (imported from here by others)
+
 
 @dataclass
 class SandboxConfig:

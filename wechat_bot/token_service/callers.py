@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def caller_of(authorization: str | None, keys: Sequence[tuple[str, str]]) -> str | None:

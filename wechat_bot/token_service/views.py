@@ -5,14 +5,14 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from .. import defaults
+from ..account.token import ForcesSpent
 from ..errors import WeChatError, WeChatUnavailable
-from ..logs import loggable, logger
-from ..oauth.account_token import ForcesSpent
-from ..oauth.credentials import ReauthRequired, UnknownUser, user_credentials
-from ..oauth.rate_limit import RateLimit
-from ..redis_connection import ERRORS as REDIS_ERRORS
-from ..metrics.registry import metrics
 from ..json_body import request_json
+from ..logs import loggable, logger
+from ..metrics.registry import metrics
+from ..oauth.credentials import ReauthRequired, UnknownUser, user_credentials
+from ..storage.connection import ERRORS as REDIS_ERRORS
+from ..web.rate_limit import RateLimit
 from .callers import caller_of
 
 bp = Blueprint("token_service", __name__)

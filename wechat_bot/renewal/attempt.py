@@ -6,17 +6,17 @@ user asked to authorize again. One log line per failed renewal.
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from .. import defaults
 from ..errors import WeChatError, WeChatUnavailable, errcode_label
 from ..logs import loggable, logger
 from ..metrics.registry import metrics
-from .client import WeChatClient
+from ..oauth.tokens import TokenRecord, TokenStore, Unconfirmed
+from ..wechat_api import WeChatClient
+from .circuit import CircuitState, RenewalCircuit, described, non_healing
 from .failing_users import FailingUsers
-from .renewal_circuit import CircuitState, RenewalCircuit, described, non_healing
-from .renewal_quota import QuotaReached, RenewalQuota
-from .tokens import TokenRecord, TokenStore, Unconfirmed
+from .quota import QuotaReached, RenewalQuota
 
 log = logger("wechat_bot.renewal")
 

@@ -10,10 +10,12 @@ Cluster clients are not served here: their round trips go through redis-py, whic
 """
 from __future__ import annotations
 
+import builtins
 import os
 import socket
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from hiredis import Reader, pack_command
 from redis import Redis
@@ -123,7 +125,7 @@ def _exchange(sock: socket.socket, reader: Reader, packed: bytes, count: int) ->
             if not data:
                 raise ConnectionError("Connection closed by server.")
             reader.feed(data)
-    except socket.timeout:
+    except builtins.TimeoutError:
         raise TimeoutError("Timeout talking to Redis") from None
     except OSError as error:
         raise ConnectionError(f"Error talking to Redis: {error}") from None

@@ -11,12 +11,12 @@ import math
 import random
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from redis import Redis
 
 from .. import defaults
-from ..keyspace import account_prefix
+from ..storage.keyspace import account_prefix
 
 # + the Unix second: refreshes all workers started in that second. One small counter a second, gone after a few
 # seconds, so a global key that any shard holds with ease; spreading it would only split one count.

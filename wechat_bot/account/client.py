@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import requests
 from wechatpy import WeChatClient
@@ -18,7 +19,7 @@ from wechatpy.exceptions import WeChatClientException
 
 from .. import defaults
 from ..logs import logger
-from .account_token import STALE_TOKEN, AccountToken
+from .token import STALE_TOKEN, AccountToken
 
 log = logger("wechat_bot.wechat_api")
 

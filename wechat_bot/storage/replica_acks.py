@@ -13,14 +13,14 @@ from __future__ import annotations
 import re
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from redis import Redis
 
-from . import defaults
-from .logs import loggable, logger
+from .. import defaults
+from ..logs import loggable, logger
+from .connection import ERRORS, PROBE, is_cluster
 from .keyspace import account_prefix
-from .redis_connection import ERRORS, PROBE, is_cluster
 
 # Exists while the master had a replica within REPLICA_MEMORY (set again every REPLICA_MEMORY / 6 while it has one).
 REPLICAS_SEEN = "replication:replicas_seen"  # under the account's prefix

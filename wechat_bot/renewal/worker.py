@@ -15,20 +15,20 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
 
 from .. import defaults
 from ..errors import WeChatUnavailable
-from ..leases import Leases
 from ..logs import loggable, logger
-from ..redis_connection import ERRORS as REDIS_ERRORS
-from .client import WeChatClient
-from .renewal_attempt import RenewalAttempt
-from .renewal_batch import Batch, Claim, SweepResult, lease_name
-from .renewal_circuit import PROBE_LEASE, CircuitOpen, RenewalCircuit
-from .renewal_quota import QuotaReached, RenewalQuota
-from .tokens import REAUTH_REQUIRED, TokenRecord, TokenStore
+from ..oauth.tokens import REAUTH_REQUIRED, TokenRecord, TokenStore
+from ..storage.connection import ERRORS as REDIS_ERRORS
+from ..storage.leases import Leases
+from ..wechat_api import WeChatClient
+from .attempt import RenewalAttempt
+from .batch import Batch, Claim, SweepResult, lease_name
+from .circuit import PROBE_LEASE, CircuitOpen, RenewalCircuit
+from .quota import QuotaReached, RenewalQuota
 
 log = logger("wechat_bot.renewal")
 

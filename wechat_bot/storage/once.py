@@ -16,17 +16,18 @@ it: on a single Redis it rides in the same round trip, before the transaction; o
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from redis import Redis
 from redis.exceptions import NoScriptError
 
-from . import defaults
+from .. import defaults
+from .connection import ERRORS, is_cluster
 from .pending_writes import Fresh
-from .redis_connection import ERRORS, is_cluster
-from .redis_wire import Wire
 from .replica_acks import ReplicaAcks, confirmed
+from .wire import Wire
 
 Command = Sequence[Any]  # a Redis command and its arguments: ("GET", key)
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from redis import Redis
 
 from .. import defaults
-from ..keyspace import account_prefix
+from ..storage.keyspace import account_prefix
 
 KEY = "ratelimit:"  # under the account's prefix
 

@@ -7,9 +7,9 @@ import time
 from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 
-from ..leases import Leases
-from .renewal_circuit import PROBE_LEASE
-from .tokens import TokenRecord, TokenStore
+from ..oauth.tokens import TokenRecord, TokenStore
+from ..storage.leases import Leases
+from .circuit import PROBE_LEASE
 
 
 @dataclass

@@ -6,7 +6,7 @@ from __future__ import annotations
 from redis import Redis
 
 from .. import defaults
-from .tokens import TokenRecord, overdue_key, schedule_key
+from ..oauth.tokens import TokenRecord, overdue_key, schedule_key
 
 
 class FailingUsers:

@@ -7,14 +7,14 @@ All of it is in Redis, so every worker, web process and host sees the same state
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from redis import Redis
 
 from .. import defaults
 from ..errors import WeChatError, WeChatUnavailable, WeChatUntrusted
-from ..keyspace import account_prefix
+from ..storage.keyspace import account_prefix
 
 # A hash: failures (in a row, across users), failing_since and last_failure (Unix time), last_error (an errcode
 # and WeChat's words, or why there was no answer), last_ok (the last renewal WeChat answered), open ("1" while the

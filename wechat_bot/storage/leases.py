@@ -6,14 +6,14 @@ still our owner token, so a holder whose lease ran out never frees or stretches 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from redis import Redis
 from redis.exceptions import NoScriptError
 
+from .connection import is_cluster
 from .keyspace import account_prefix
-from .redis_connection import is_cluster
 
 KEY = "lease:"  # + the lease's name, under the account's prefix
 

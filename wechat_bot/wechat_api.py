@@ -12,15 +12,16 @@ import functools
 import json
 import random
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote
 
 import requests
 
-from .. import defaults
-from ..errors import WeChatError, WeChatUnavailable, WeChatUntrusted, errcode_label
-from ..logs import logger
-from ..metrics.registry import metrics
+from . import defaults
+from .errors import WeChatError, WeChatUnavailable, WeChatUntrusted, errcode_label
+from .logs import logger
+from .metrics.registry import metrics
 
 log = logger("wechat_bot.wechat_api")
 

@@ -11,15 +11,16 @@ also looked for under the old keys when it is read (TokenStore), so nothing is m
 from __future__ import annotations
 
 import logging
-from typing import Iterator
+from collections.abc import Iterator
 
 from redis import Redis
 from redis.exceptions import ResponseError
 
+from ..oauth import tokens
+from .connection import ERRORS as REDIS_ERRORS
+from .connection import explain
 from .keyspace import ROOT, account_prefix
 from .leases import Leases
-from .redis_connection import ERRORS as REDIS_ERRORS, explain
-from .oauth import tokens
 
 log = logging.getLogger(__name__)
 

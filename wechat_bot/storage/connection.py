@@ -8,9 +8,11 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ClusterError, RedisClusterException
 from redis.retry import Retry
 
-from . import defaults, embedded_redis, redis_sentinel
-from .config import Settings
-from .errors import ConfigError
+from .. import defaults
+from ..config import Settings
+from ..errors import ConfigError
+from . import embedded_redis
+from . import sentinel as redis_sentinel
 from .keyspace import account_prefix
 
 # One immediate retry reconnects a pooled connection after a Redis restart; more would eat the push window.
@@ -103,8 +105,14 @@ def describe(settings: Settings) -> str:
 
 def explain(error: Exception) -> str:
     """What a Redis failure means for serving, in a few words (for /healthz and the commands' one line)."""
-    from redis.exceptions import (AuthenticationError, AuthorizationError, ConnectionError, ReadOnlyError,
-                                  ResponseError, TimeoutError)
+    from redis.exceptions import (
+        AuthenticationError,
+        AuthorizationError,
+        ConnectionError,
+        ReadOnlyError,
+        ResponseError,
+        TimeoutError,
+    )
 
     text = str(error)
     if isinstance(error, ReadOnlyError) or "READONLY" in text:
