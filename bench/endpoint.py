@@ -47,7 +47,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import pushes  # noqa: E402
 
-from wechat_bot import embedded_redis  # noqa: E402
+from wechat_bot.storage import embedded_redis  # noqa: E402
 
 SECRET = "0123456789abcdef0123456789abcdef"
 REPLAY = ROOT / "bench" / "replay.lua"

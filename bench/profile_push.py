@@ -28,7 +28,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench"), str(ROOT / "bench" / "contenders
 
 import pushes  # noqa: E402
 
-from wechat_bot import embedded_redis  # noqa: E402
+from wechat_bot.storage import embedded_redis  # noqa: E402
 
 
 def environ(target: str, body: bytes) -> dict:

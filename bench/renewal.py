@@ -24,7 +24,8 @@ import redis as redis_py  # noqa: E402
 import renewal_worker  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
-from wechat_bot import defaults, embedded_redis  # noqa: E402
+from wechat_bot import defaults  # noqa: E402
+from wechat_bot.storage import embedded_redis  # noqa: E402
 from wechat_bot.oauth.tokens import TokenRecord, TokenStore, schedule_key, user_key  # noqa: E402
 from wechat_bot.renewal.worker import Renewer  # noqa: E402
 from wechat_bot.sandbox import SandboxStore, create_sandbox_app  # noqa: E402

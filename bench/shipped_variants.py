@@ -24,7 +24,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 import endpoint  # noqa: E402
 import pushes  # noqa: E402
 
-from wechat_bot import embedded_redis  # noqa: E402
+from wechat_bot.storage import embedded_redis  # noqa: E402
 
 DEFAULT = ["shipped", "--keep-alive 5", "--keep-alive 5 --workers 1", "--keep-alive 5 --reuse-port", "-k sync"]
 

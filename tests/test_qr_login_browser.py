@@ -5,7 +5,8 @@ import io
 import pytest
 from playwright.sync_api import expect  # noqa: E402
 
-from tests.test_browser import become, sandbox_home, sandbox_server, shoot  # noqa: F401
+from tests.test_browser import become, sandbox_home, sandbox_server, shoot  # noqa: F401  (fixtures)
+from tests.test_browser import browser as chromium  # noqa: F401  (the browser fixture, under this file's name)
 
 zxingcpp = pytest.importorskip("zxingcpp")
 Image = pytest.importorskip("PIL.Image")
