@@ -44,7 +44,8 @@ class Report:
     def lines(self) -> list[str]:
         out = []
         if self.paste:  # the heading only above something to paste
-            out.append("Paste into the admin panel (设置与开发 → 基本配置; 接口权限 → 网页授权; 公众号设置 → 功能设置):")
+            out.append("Paste into the admin panel "
+                       "(设置与开发 → 基本配置; 接口权限 → 网页授权; 公众号设置 → 功能设置):")
             out += [f"  {name}: {value}" for name, value in self.paste]
         out += [f"ok    {line}" for line in self.passed]
         out += [f"warn  {line}" for line in self.warnings]

@@ -122,12 +122,13 @@ class Settings:
     @property
     def missing_credentials(self) -> list[str]:
         """The names of the WeChat credentials not set (WECHAT_TOKEN, WECHAT_APPID, WECHAT_SECRET)."""
-        values = dict(zip(CREDENTIALS, (self.token, self.appid, self.secret)))
+        values = dict(zip(CREDENTIALS, (self.token, self.appid, self.secret), strict=True))
         return [name for name, value in values.items() if not value]
 
     def missing_credentials_error(self) -> ConfigError:
         """The one line that stops a server with no WeChat credentials (outside the sandbox)."""
-        return ConfigError(f"{', '.join(self.missing_credentials)}: not set (put them in app.config, the environment or .env)")
+        return ConfigError(f"{', '.join(self.missing_credentials)}: not set "
+                           "(put them in app.config, the environment or .env)")
 
     @property
     def refuses_plaintext(self) -> bool:

@@ -63,7 +63,7 @@ class LateReplies:
     def _send(self, openid: str, messages: list[dict]) -> bool:
         for message in messages:
             try:
-                self._token.call(lambda token: self._client.send_custom_message(token, message))
+                self._token.call(lambda token, message=message: self._client.send_custom_message(token, message))
             except (WeChatError, WeChatUnavailable) as error:
                 log.warning("late reply to %s not sent: %s", loggable(openid), error)
                 metrics().late_replies.labels("failed").inc()
@@ -75,6 +75,7 @@ class LateReplies:
     @staticmethod
     def _over_quota(openid: str) -> bool:
         log.warning("late reply to %s not sent: the customer-service quota after the user's last interaction is used "
-                    "up (WeChat allows 5 messages in the 48 hours after a message, 3 in the minute after a click)", loggable(openid))
+                    "up (WeChat allows 5 messages in the 48 hours after a message, 3 in the minute after a click)",
+                    loggable(openid))
         metrics().late_replies.labels("failed").inc()
         return False

@@ -101,7 +101,7 @@ class PushReceiver:
         except REDIS_ERRORS as error:
             errors_log.error("Redis unavailable on %s: %s", self.path, type(error).__name__)
             return 503, b"503 Service Unavailable\n", _TEXT
-        except Exception as error:  # noqa: BLE001: one log line and a plain 500, never a traceback to WeChat
+        except Exception as error:  # noqa: BLE001 - one log line and a plain 500, never a traceback to WeChat
             errors_log.exception("unexpected error on %s: %s", self.path, type(error).__name__)
             return 500, b"500 Internal Server Error\n", _TEXT
         if answer.after is not None:

@@ -222,10 +222,11 @@ class Responder:
             reply, rest = self._cut(push, outcome, reply)
         try:
             xml = render(reply)
-        except Exception as error:  # noqa: BLE001: a reply wechatpy cannot render (MusicReply without thumb_media_id…)
+        except Exception as error:  # noqa: BLE001 - a reply wechatpy cannot render (MusicReply without thumb_media_id…)
             log.error("handler %s returned a %s that cannot be rendered (%s: %s): answered the polite text instead",
                       outcome.handler, type(reply).__name__, type(error).__name__, loggable(str(error), 80))
-            xml, outcome = render(TextReply(content=FALLBACK_TEXT, message=push.msg)), Outcome(outcome.route, failed=True)
+            xml = render(TextReply(content=FALLBACK_TEXT, message=push.msg))
+            outcome = Outcome(outcome.route, failed=True)
         answer = self._answered(push, outcome, xml)
         answer.rest = rest
         return answer
@@ -247,7 +248,7 @@ class Responder:
     def _send_rest(self, push: Push, texts: list[str]) -> None:
         try:
             self.late.send_texts(push.msg, texts)
-        except Exception as error:  # noqa: BLE001: Redis down for the account token, WeChat unreachable…
+        except Exception as error:  # noqa: BLE001 - Redis down for the account token, WeChat unreachable…
             log.error("the rest of the reply to %s not sent: %s: %s", push.label, type(error).__name__,
                       loggable(str(error), 160, spaces=True))
 
@@ -280,7 +281,7 @@ class Responder:
         here is one log line, in the handler thread that goes on to its next job."""
         try:
             self._send_late_answer(push, done, context)
-        except Exception as error:  # noqa: BLE001: Redis down for the account token, WeChat unreachable…
+        except Exception as error:  # noqa: BLE001 - Redis down for the account token, WeChat unreachable…
             metrics().late_replies.labels("failed").inc()
             log.error("late answer to %s not sent: %s: %s", push.label, type(error).__name__,
                       loggable(str(error), 160, spaces=True))

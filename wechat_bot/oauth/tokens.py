@@ -144,13 +144,15 @@ class TokenRecord:
 
 
 _FIELDS = [f.name for f in fields(TokenRecord)]
-REFRESH_TOKEN_INDEX = _FIELDS.index("refresh_token") + 1  # its place in the stored array, for the scripts (Lua counts from 1)
+# its place in the stored array, for the scripts (Lua counts from 1)
+REFRESH_TOKEN_INDEX = _FIELDS.index("refresh_token") + 1
 
 
 class TokenStore:
     """Per-user OAuth tokens and when each is due for renewal."""
 
-    def __init__(self, redis: Redis, appid: str, *, legacy: bool = False, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, redis: Redis, appid: str, *, legacy: bool = False,
+                 clock: Callable[[], float] = time.time) -> None:
         """`legacy`: this account holds what earlier versions wrote under no account (migration.py); a record not
         found under the account is looked for there too, and moved."""
         self._redis, self._clock, self.appid, self.legacy = redis, clock, appid, legacy
@@ -195,7 +197,8 @@ class TokenStore:
             for openid in openids:
                 pipe.get(user_key(self.appid, openid))
             found = pipe.execute()
-        return [TokenRecord.from_json(raw) if raw else self._migrate(openid) for openid, raw in zip(openids, found)]
+        return [TokenRecord.from_json(raw) if raw else self._migrate(openid)
+                for openid, raw in zip(openids, found, strict=True)]
 
     def _migrate(self, openid: str) -> TokenRecord | None:
         """A record kept by an earlier version moves to the present keys the first time it is read, so an upgrade

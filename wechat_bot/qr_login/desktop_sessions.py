@@ -33,7 +33,8 @@ class DesktopSession:
 class DesktopSessions:
     def __init__(self, redis: Redis, appid: str, *, ttl: int = defaults.QR_SESSION_TTL,
                  most: int = defaults.QR_SESSIONS_PER_USER, clock: Callable[[], float] = time.time) -> None:
-        self._redis, self._prefix, self._ttl, self._most, self._clock = redis, account_prefix(appid) + KEY, ttl, most, clock
+        self._redis, self._prefix = redis, account_prefix(appid) + KEY
+        self._ttl, self._most, self._clock = ttl, most, clock
 
     def _key(self, openid: str) -> str:
         return f"{self._prefix}{{{openid}}}"

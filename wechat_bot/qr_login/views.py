@@ -135,7 +135,7 @@ def status():
     except REDIS_ERRORS as error:
         log.error("Redis unavailable on %s: %s", request.path, type(error).__name__)
         return jsonify(state=None, error="Redis unavailable: try again shortly"), 503
-    except Exception as error:  # noqa: BLE001: the page's script reads JSON, never a page
+    except Exception as error:  # noqa: BLE001 - the page's script reads JSON, never a page
         log.exception("unexpected error on %s: %s", request.path, type(error).__name__)
         return jsonify(state=None, error="internal error"), 500
 

@@ -172,7 +172,8 @@ def _check_app(secret_needed: bool) -> Response | None:
     return None
 
 
-@api("/sns/oauth2/access_token", "GET", account_token=False, errcodes=(40002, 40013, 40029, 40125, 40163, 41002, 41004, 41008))
+@api("/sns/oauth2/access_token", "GET", account_token=False,
+     errcodes=(40002, 40013, 40029, 40125, 40163, 41002, 41004, 41008))
 def exchange_code():
     refused = _check_app(secret_needed=True)
     if refused:

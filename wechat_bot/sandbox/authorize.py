@@ -34,7 +34,7 @@ def _checked(params) -> tuple[dict | None, tuple[str, int] | None]:
         return None, _refusal(10011, "redirect_uri 参数错误")
     try:
         parts = urlsplit(redirect_uri)
-        parts.port  # noqa: B018: a port that is not a number raises here, as an unclosed [ does above
+        parts.port  # noqa: B018 - a port that is not a number raises here, as an unclosed [ does above
     except ValueError:
         return None, _refusal(10011, "redirect_uri 参数错误")
     if parts.scheme not in ("http", "https") or not parts.netloc:

@@ -94,7 +94,8 @@ class FollowerState:
         return [json.loads(raw) for raw in self.redis.lrange(key(self.appid, "template-sent", openid), 0, -1)]
 
     def record_sent(self, message: dict[str, Any]) -> None:
-        self.redis.rpush(key(self.appid, "sent", str(message.get("touser", ""))), json.dumps(message, ensure_ascii=False))
+        self.redis.rpush(key(self.appid, "sent", str(message.get("touser", ""))),
+                         json.dumps(message, ensure_ascii=False))
 
     def sent(self, openid: str) -> list[dict[str, Any]]:
         return [json.loads(raw) for raw in self.redis.lrange(key(self.appid, "sent", openid), 0, -1)]

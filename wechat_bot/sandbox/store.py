@@ -225,7 +225,8 @@ class SandboxStore(GlobalTokens, FollowerState):
         self.redis.set(key(self.appid, "ticket", ticket), record, ex=max(int(expires_at - self.clock()), 0) + 3600)
 
     def remember_location(self, openid: str, latitude: str, longitude: str, label: str = "") -> None:
-        self.redis.hset(key(self.appid, "location", openid), mapping={"latitude": latitude, "longitude": longitude, "label": label})
+        self.redis.hset(key(self.appid, "location", openid),
+                        mapping={"latitude": latitude, "longitude": longitude, "label": label})
 
     def location(self, openid: str) -> dict[str, str] | None:
         """The user's last location sent in chat, or None."""

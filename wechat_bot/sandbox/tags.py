@@ -34,7 +34,7 @@ def tags_of(openid: str) -> list[int]:
         for tag_id in ids:
             pipe.sismember(key(sandbox.appid, "tag-members", str(tag_id)), openid)
         found = pipe.execute()
-    return [tag_id for tag_id, member in zip(ids, found) if member]
+    return [tag_id for tag_id, member in zip(ids, found, strict=True) if member]
 
 
 def _body() -> tuple[dict[str, Any], int | None]:
@@ -64,7 +64,8 @@ def create_tag():
     body, wrong = _body()
     tag, wrong = _tag(body) if wrong is None else ({}, wrong)
     names = _names()
-    wrong = wrong or _name_error(tag.get("name"), names) or (45056 if len(names) - len(SYSTEM_TAGS) >= MAX_TAGS else None)
+    too_many = 45056 if len(names) - len(SYSTEM_TAGS) >= MAX_TAGS else None
+    wrong = wrong or _name_error(tag.get("name"), names) or too_many
     if wrong:
         return error(wrong)
     sandbox = store()
