@@ -94,7 +94,7 @@ def worker(once: bool = False) -> int:
     renewer = services.renewer()
     if once:
         # a sweep with nothing due writes nothing: a read-only Redis would pass
-        problem = probe(services.redis, services.settings.appid)
+        problem = probe(services.redis, services.settings.account.appid)
         if problem:
             click.echo(f"error: Redis ({where_redis()}) {problem}", err=True)
             return 3
@@ -139,7 +139,7 @@ def check(ctx: click.Context, port: int | None = None, online: bool = False) -> 
     if services is not None and services.sandboxed:
         report = sandbox_report("this site runs the sandbox (no WECHAT_TOKEN, WECHAT_APPID, WECHAT_SECRET in "
                                 "app.config, the environment or .env): there is nothing to paste into a real account",
-                                redis, settings.appid)
+                                redis, settings.account.appid)
     else:
         report = run_checks(settings, redis, port=port or _default_port(), online=online)
     click.echo("\n".join(report.lines()))

@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
@@ -33,6 +34,14 @@ _SECRET = re.compile(r"[A-Za-z0-9]{32}")
 _AES_KEY = re.compile(r"[A-Za-z0-9]{43}")
 _PREFIX = re.compile(r"(/[A-Za-z0-9._~-]+)+")
 _VERIFY_FILE = re.compile(r"MP_verify_[A-Za-z0-9]{1,64}\.txt")
+
+
+class Account(NamedTuple):
+    """The official account's three credentials, all set."""
+
+    token: str
+    appid: str
+    secret: str
 
 
 @dataclass(frozen=True)
@@ -124,6 +133,14 @@ class Settings:
         """The names of the WeChat credentials not set (WECHAT_TOKEN, WECHAT_APPID, WECHAT_SECRET)."""
         values = dict(zip(CREDENTIALS, (self.token, self.appid, self.secret), strict=True))
         return [name for name, value in values.items() if not value]
+
+    @property
+    def account(self) -> Account:
+        """The credentials, typed as set: what the parts built after the start-up check read (in the sandbox, its
+        own account's); before they are set, the one line that stops a server (missing_credentials_error)."""
+        if self.token and self.appid and self.secret:
+            return Account(self.token, self.appid, self.secret)
+        raise self.missing_credentials_error()
 
     def missing_credentials_error(self) -> ConfigError:
         """The one line that stops a server with no WeChat credentials (outside the sandbox)."""

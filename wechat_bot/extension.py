@@ -114,7 +114,7 @@ class WeChatBot:
 
             sandbox.serve(app, services, prefix)
             if origin:
-                mode.remember_origin(services.redis, settings.appid, origin + settings.url_prefix)
+                mode.remember_origin(services.redis, settings.account.appid, origin + settings.url_prefix)
             if mode.under_flask_run(sandbox_origin):
                 print(f"wechat_bot sandbox: open {origin}{settings.url_prefix}/sandbox/ (no WeChat credentials in "
                       "app.config, the environment or .env, so a local WeChat serves beside your site; no renewal "
@@ -213,7 +213,8 @@ def _from_config(config: Mapping[str, Any]) -> dict[str, str]:
 def _local_client(settings: Settings, origin: str | None, session: Callable | None, redis: Redis):
     from .sandbox.mode import LocalWeChatClient
 
-    return LocalWeChatClient(settings.appid, settings.secret, prefix=settings.url_prefix, redis=redis, origin=origin,
+    account = settings.account
+    return LocalWeChatClient(account.appid, account.secret, prefix=settings.url_prefix, redis=redis, origin=origin,
                              session=session() if session else None)
 
 

@@ -41,7 +41,7 @@ class CookieSessions(SecureCookieSessionInterface):
     def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
         services = app.extensions.get("wechat_bot")
         if not app.secret_key and services is not None:  # no SECRET_KEY: the one every host shares, from Redis
-            app.config["SECRET_KEY"] = secret_key.shared(services.redis, services.settings.appid,
+            app.config["SECRET_KEY"] = secret_key.shared(services.redis, services.settings.account.appid,
                                                          services.settings.var_dir)
         cached = app.extensions.get("wechat_bot.session_signer")
         if cached is None or cached[0] != app.secret_key:

@@ -86,7 +86,7 @@ class Responder:
         answer = self._render(push, outcome, context, None)
         writes = context.writes.take()
         in_slot, elsewhere = self._split(push, writes)
-        marker = reauth_key(context.settings.appid, push.source)
+        marker = reauth_key(context.settings.account.appid, push.source)
         try:
             commit = self.cache.commit(push.identity, answer.body, in_slot, bound=self._binding(push),
                                        also=("GET", marker))
@@ -148,8 +148,8 @@ class Responder:
     def _respond_once(self, push: Push, until: float, context: Context, start: int) -> Answer:
         """Handlers from route `start` on may have effects: claim the push first, so they run once."""
         try:
-            claim = self.cache.claim(push.identity, also=("GET", reauth_key(context.settings.appid, push.source)),
-                                     bound=self._binding(push))
+            marker = reauth_key(context.settings.account.appid, push.source)
+            claim = self.cache.claim(push.identity, also=("GET", marker), bound=self._binding(push))
         except REDIS_ERRORS as error:
             log.warning("retry cache unavailable (%s): answering %s without retry protection",
                         type(error).__name__, push.label)
@@ -264,7 +264,7 @@ class Responder:
         link = context.links.for_scope(scope if scope in SCOPES else "snsapi_base", push.msg.source, None)
         notice = f'{REAUTH_TEXT}<a href="{link}">点此重新授权</a>'
         openid = push.msg.source
-        context.writes.add("DEL", reauth_key(context.settings.appid, openid))
+        context.writes.add("DEL", reauth_key(context.settings.account.appid, openid))
         if reply is None:
             return TextReply(content=notice, message=push.msg)
         reply.content = f"{reply.content}\n\n{notice}"

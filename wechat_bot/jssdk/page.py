@@ -30,7 +30,7 @@ def jssdk_config(services: Services, url: str | None = None, apis: str | Iterabl
         url = origin + sent_path(request.environ)
     page = signing.page_url(url, origin)
     chosen, tags = signing.names(apis, "apis"), signing.names(open_tags, "open_tags")
-    return signing.wx_config(settings.appid, services.jsapi_ticket.get().ticket, page, chosen, tags, debug)
+    return signing.wx_config(settings.account.appid, services.jsapi_ticket.get().ticket, page, chosen, tags, debug)
 
 
 def sent_path(environ: dict) -> str:

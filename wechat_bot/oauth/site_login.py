@@ -75,7 +75,7 @@ def current_site_user(services: Services) -> SiteUser | None:
 def _desktop_alive(services: Services, openid: str, sid: str) -> bool:
     from ..qr_login.desktop_sessions import DesktopSessions
 
-    return DesktopSessions(services.redis, services.settings.appid).alive(openid, sid)
+    return DesktopSessions(services.redis, services.settings.account.appid).alive(openid, sid)
 
 
 def _has_scope(services: Services, user: SiteUser, scope: str) -> bool:

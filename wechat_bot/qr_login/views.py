@@ -42,7 +42,7 @@ def _services():
 
 
 def _scenes() -> QrScenes:
-    return QrScenes(_services().redis, _services().settings.appid)
+    return QrScenes(_services().redis, _services().settings.account.appid)
 
 
 class NoCode(WeChatBotError):
@@ -60,7 +60,7 @@ def shown_code(services, next_path: str | None, renew: bool = False) -> Scene:
     record = _shown_here(browser)
     if record is not None and not renew and record.state in ("pending", "scanned") and not expired(record):
         return record
-    if not RateLimit(services.redis, services.settings.appid, "qr", limit=defaults.QR_RATE_LIMIT,
+    if not RateLimit(services.redis, services.settings.account.appid, "qr", limit=defaults.QR_RATE_LIMIT,
                      window=defaults.QR_RATE_WINDOW).allow(visitor_address(services.settings, request)):
         raise NoCode("too_many", 429)
     codes = QrCodes(services.redis, services.client, services.account_token, _scenes())
@@ -148,7 +148,8 @@ def _finish(browser: str | None, record: Scene | None) -> str | None:
     if spent is None or spent.state != "confirmed":
         return None
     services, computer = _services(), Computer.from_dict(spent.computer)
-    sign_in(spent.openid, SCOPE, DesktopSessions(services.redis, services.settings.appid).add(spent.openid, computer))
+    desktops = DesktopSessions(services.redis, services.settings.account.appid)
+    sign_in(spent.openid, SCOPE, desktops.add(spent.openid, computer))
     session.pop(SESSION_SCENE, None)
     log.info("signed in by QR code: %s", loggable(spent.openid))
     tell_the_user(services, spent.openid, computer, url_for("qr_login.sessions", _external=False))
@@ -201,7 +202,7 @@ def sessions():
     if refusal is not None:
         return refusal
     openid = current_site_user(services).openid
-    listed = DesktopSessions(services.redis, services.settings.appid).list(openid)
+    listed = DesktopSessions(services.redis, services.settings.account.appid).list(openid)
     return render_template("qr_login/sessions.html", title="已登录的电脑", sessions=listed,
                            ended=request.args.get("ended"), clock=china_clock)
 
@@ -212,7 +213,8 @@ def end_session():
     user = current_site_user(services)
     if user is None:
         return message_page("expired", 403)
-    ended = DesktopSessions(services.redis, services.settings.appid).end(user.openid, request.form.get("sid", ""))
+    desktops = DesktopSessions(services.redis, services.settings.account.appid)
+    ended = desktops.end(user.openid, request.form.get("sid", ""))
     if ended:
         log.info("desktop signed out from the phone by %s", loggable(user.openid))
     return redirect(url_for("qr_login.sessions", ended=1 if ended else None))
