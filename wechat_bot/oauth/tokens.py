@@ -14,6 +14,7 @@ from .. import defaults
 from ..storage.connection import is_cluster
 from ..storage.keyspace import account_prefix
 from ..storage.replica_acks import ReplicaAcks, confirmed
+from ..storage.replies import members, text
 
 # Each key is under the account's prefix (keyspace.py): the suffixes below follow `wechat_bot:<AppID>:`.
 USER = "user:"  # + {openid}: the record; the braces keep a user's keys in one cluster slot
@@ -239,7 +240,7 @@ class TokenStore:
 
     def due(self, now: float, limit: int) -> list[str]:
         """Openids whose renewal time has come, oldest first: costs O(log n + due), never a scan."""
-        return [m.decode() for m in self._redis.zrangebyscore(self._due, "-inf", now, start=0, num=limit)]
+        return members(self._redis.zrangebyscore(self._due, "-inf", now, start=0, num=limit))
 
     def claim_due(self, now: float, limit: int, until: float) -> list[tuple[str, float]]:
         """Up to `limit` users due at `now`, oldest first, with when each fell due; in the same script their entries
@@ -320,7 +321,7 @@ class TokenStore:
 
     def reauth_scope(self, openid: str) -> str | None:
         raw = self._redis.get(reauth_key(self.appid, openid))
-        return raw.decode() if raw else None
+        return text(raw) if raw else None
 
     def _compare_and_save(self, expected_refresh_token: str, record: TokenRecord, reauth_scope: str = "",
                           schedule: dict[str, float] | None = None, confirm: bool = False) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..storage.replies import text
 from .api import answer, api, error, posted_json, store
 from .keys import key
 
@@ -19,11 +20,11 @@ PAGE = 10000
 
 def _names() -> dict[int, str]:
     raw = store().redis.hgetall(key(store().appid, "tags"))
-    return {**SYSTEM_TAGS, **{int(k): v.decode() for k, v in raw.items()}}
+    return {**SYSTEM_TAGS, **{int(k): text(v) for k, v in raw.items()}}
 
 
 def _members(tag_id: int) -> list[str]:
-    return sorted(m.decode() for m in store().redis.smembers(key(store().appid, "tag-members", str(tag_id))))
+    return sorted(text(m) for m in store().redis.smembers(key(store().appid, "tag-members", str(tag_id))))
 
 
 def tags_of(openid: str) -> list[int]:
