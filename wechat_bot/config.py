@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -27,6 +27,9 @@ NAMES = CREDENTIALS + (
 ENCRYPTION_MODES = ("plaintext", "compatible", "safe")
 # How the admin panel names each mode (消息加解密方式).
 PANEL_NAMES = {"plaintext": "明文模式", "compatible": "兼容模式", "safe": "安全模式"}
+
+# A setting by its name: its value, stripped, or None when it is unset or blank.
+_Get = Callable[[str], "str | None"]
 
 _TOKEN = re.compile(r"[A-Za-z0-9]{3,32}")
 _APPID = re.compile(r"wx[A-Za-z0-9]{16}")
@@ -169,14 +172,14 @@ def _others(missing: list[str]) -> str:
     return " and ".join(present) + (" is" if len(present) == 1 else " are")
 
 
-def _match(get, name: str, pattern: re.Pattern, rule: str) -> str | None:
+def _match(get: _Get, name: str, pattern: re.Pattern[str], rule: str) -> str | None:
     value = get(name)
     if value is not None and not pattern.fullmatch(value):
         raise ConfigError(f"{name}: {rule} (got {len(value)} characters)")
     return value
 
 
-def _seconds(get, name: str, default: int) -> int:
+def _seconds(get: _Get, name: str, default: int) -> int:
     """A whole number, 0 or more (seconds, or a count)."""
     value = get(name)
     if value is None:
@@ -209,7 +212,7 @@ def _api_keys(value: str | None) -> tuple[tuple[str, str], ...]:
             raise ConfigError(f"WECHAT_API_KEYS: entry {number} repeats an earlier name")
         found[name] = hashlib.sha256(key.encode()).hexdigest()
     return tuple(found.items())
-def _count(get, name: str, default: int, most: int, why: str) -> int:
+def _count(get: _Get, name: str, default: int, most: int, why: str) -> int:
     """A whole number from 1 to `most`."""
     value = get(name)
     if value is None:
@@ -236,7 +239,7 @@ def _ip_db(value: str | None) -> str | None:
     return value
 
 
-def _choice(get, name: str, choices: tuple[str, ...], default: str) -> str:
+def _choice(get: _Get, name: str, choices: tuple[str, ...], default: str) -> str:
     value = get(name)
     if value is None:
         return default
@@ -245,7 +248,7 @@ def _choice(get, name: str, choices: tuple[str, ...], default: str) -> str:
     return value
 
 
-def _url(get, name: str, schemes: tuple[str, ...]) -> str | None:
+def _url(get: _Get, name: str, schemes: tuple[str, ...]) -> str | None:
     value = get(name)
     if value is None:
         return None
@@ -257,7 +260,7 @@ def _url(get, name: str, schemes: tuple[str, ...]) -> str | None:
     return value.rstrip("/")
 
 
-def _prefix(get) -> str:
+def _prefix(get: _Get) -> str:
     value = get("WECHAT_URL_PREFIX")
     if value is None or value == "/":
         return ""
@@ -266,7 +269,7 @@ def _prefix(get) -> str:
     return value.rstrip("/")
 
 
-def _redis_url(get) -> str | None:
+def _redis_url(get: _Get) -> str | None:
     value = get("REDIS_URL")
     if value is None:
         return None

@@ -28,7 +28,7 @@ MESSAGES = {
 }
 
 
-def message_page(kind: str, status: int):
+def message_page(kind: str, status: int) -> tuple[str, int]:
     icon, title, text = MESSAGES[kind]
     return render_template("oauth/message.html", icon=icon, title=title, text=text), status
 
