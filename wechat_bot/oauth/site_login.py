@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, overload
 
 from flask import g, redirect, request, session, url_for
 from werkzeug.wrappers import Response
@@ -46,6 +46,14 @@ def sign_in(openid: str, scope: str, desktop: str | None = None) -> None:
 def sign_out() -> None:
     for name in (OPENID, SCOPE, DESKTOP):
         session.pop(name, None)
+
+
+@overload
+def browser_binding(create: Literal[True]) -> str: ...
+
+
+@overload
+def browser_binding(create: bool = False) -> str | None: ...
 
 
 def browser_binding(create: bool = False) -> str | None:

@@ -137,11 +137,12 @@ class TokenRecord:
         return {name: str(value) for name, value in asdict(self).items()}
 
     @classmethod
-    def from_hash(cls, raw: dict[bytes, bytes]) -> TokenRecord:
-        values = {key.decode(): value.decode() for key, value in raw.items()}
+    def from_hash(cls, raw: dict[bytes | str, bytes | str]) -> TokenRecord:
+        values = {text(key): text(value) for key, value in raw.items()}
         known = {f.name: f.type for f in fields(cls)}
-        return cls(**{name: int(value) if known[name] == "int" else value
-                      for name, value in values.items() if name in known})
+        loaded: dict[str, Any] = {name: int(value) if known[name] == "int" else value
+                                  for name, value in values.items() if name in known}
+        return cls(**loaded)
 
 
 _FIELDS = [f.name for f in fields(TokenRecord)]
@@ -327,8 +328,8 @@ class TokenStore:
                           schedule: dict[str, float] | None = None, confirm: bool = False) -> bool:
         """The record, if the stored refresh_token is still the one used; then its place in the schedule. With
         `confirm`, a replica must confirm it (WAIT on the same connection) when the master has one."""
-        args = [expected_refresh_token, record.refresh_token_expires_at + defaults.RECORD_GRACE, record.status,
-                reauth_scope, record.to_json(), REFRESH_TOKEN_INDEX]
+        args: list[str | int] = [expected_refresh_token, record.refresh_token_expires_at + defaults.RECORD_GRACE,
+                                 record.status, reauth_scope, record.to_json(), REFRESH_TOKEN_INDEX]
         keys = [user_key(self.appid, record.openid), reauth_key(self.appid, record.openid)]
         wait = self._acks.wait_command() if confirm else None
         if wait is None:

@@ -58,7 +58,10 @@ def chat_code_sent(msg: BaseMessage, ctx: Context) -> str | None:
             log.warning("chat codes paused until the minute ends: %d wrong codes this minute from all users together "
                         "(someone may be guessing the codes desktops show)", defaults.QR_CHAT_CODE_MISSES)
         return PAUSED_TEXT
-    digits = _CHAT_CODE.fullmatch(msg.content).group(1)  # any script's digits: full-width ones from a Chinese IME
+    matched = _CHAT_CODE.fullmatch(msg.content or "")
+    if matched is None:  # not reached: the route's own test matched it
+        return None
+    digits = matched.group(1)  # any script's digits: full-width ones from a Chinese IME
     scene = QrScenes(ctx.redis, appid).scene_of_chat_code(f"{int(digits):0{CHAT_CODE_LENGTH}d}")
     if scene is None:
         return UNKNOWN_CODE_TEXT
@@ -68,7 +71,7 @@ def chat_code_sent(msg: BaseMessage, ctx: Context) -> str | None:
 
 def answer_scan(ctx: Context, scene: str, openid: str) -> str:
     record = QrScenes(ctx.redis, ctx.settings.account.appid).scan(scene, openid)
-    if expired(record):
+    if record is None or expired(record):
         return EXPIRED_TEXT
     if record.openid != openid:
         return TAKEN_TEXT

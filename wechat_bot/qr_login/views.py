@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import segno
@@ -122,7 +123,7 @@ def status():
     try:
         browser = browser_binding()
         record = _shown_here(browser)
-        if expired(record):
+        if record is None or expired(record):
             return jsonify(state="expired", next=None)
         if record.state == "confirmed":
             finished = _finish(browser, record)
@@ -142,7 +143,7 @@ def status():
 
 def _finish(browser: str | None, record: Scene | None) -> str | None:
     """Sign this browser in with the code it showed, once the phone confirmed it: where to go next, else None."""
-    if expired(record) or record.state != "confirmed":
+    if browser is None or record is None or expired(record) or record.state != "confirmed":
         return None
     spent = _scenes().spend(record.scene, browser)
     if spent is None or spent.state != "confirmed":
@@ -201,7 +202,10 @@ def sessions():
     refusal = require_login(services, "snsapi_base")
     if refusal is not None:
         return refusal
-    openid = current_site_user(services).openid
+    user = current_site_user(services)
+    if user is None:  # require_login lets only a signed-in visitor through
+        return message_page("expired", 403)
+    openid = user.openid
     listed = DesktopSessions(services.redis, services.settings.account.appid).list(openid)
     return render_template("qr_login/sessions.html", title="已登录的电脑", sessions=listed,
                            ended=request.args.get("ended"), clock=china_clock)
@@ -231,7 +235,7 @@ def qr_svg(content: str) -> Markup:
 def _confirmable(scenes: QrScenes, scene: str, token: str) -> Scene | None:
     """The live scene the confirm link's token belongs to, else None."""
     record = scenes.get(scene)
-    return None if expired(record) or not token or record.confirm != token else record
+    return None if record is None or expired(record) or not token or record.confirm != token else record
 
 
 def _as_the_scanner(record: Scene, ask: bool):
@@ -251,7 +255,8 @@ def _as_the_scanner(record: Scene, ask: bool):
         return message_page("qr_not_scanner", 403)
     if not in_wechat() and not services.sandboxed:
         return message_page("open_in_wechat", 403)
-    back = url_for("qr_login.confirm_page", scene=record.scene, t=request.args.get("t", ""), **{_ASKED: 1})
+    asked: dict[str, Any] = {_ASKED: 1}
+    back = url_for("qr_login.confirm_page", scene=record.scene, t=request.args.get("t", ""), **asked)
     links = services.links(app_base(services.settings, request))
     browser = browser_binding(create=True)
     reused = _scenes().who_state(record.scene, browser)
