@@ -2,6 +2,8 @@
 rest of a text too long for one passive reply; in order, within the user's quota (cs_quota.py)."""
 from __future__ import annotations
 
+import functools
+
 from wechatpy.messages import BaseMessage
 from wechatpy.replies import ArticlesReply, BaseReply, ImageReply, TextReply, VoiceReply
 
@@ -63,7 +65,7 @@ class LateReplies:
     def _send(self, openid: str, messages: list[dict]) -> bool:
         for message in messages:
             try:
-                self._token.call(lambda token, message=message: self._client.send_custom_message(token, message))
+                self._token.call(functools.partial(self._client.send_custom_message, message=message))
             except (WeChatError, WeChatUnavailable) as error:
                 log.warning("late reply to %s not sent: %s", loggable(openid), error)
                 metrics().late_replies.labels("failed").inc()

@@ -5,6 +5,7 @@ import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from redis.crc import key_slot
 from wechatpy.messages import BaseMessage
@@ -40,7 +41,7 @@ class Answer:
     outcome: str  # reply, success, error, overrun, retry, retry-timeout
     handler: str = "-"
     rest: list[str] = field(default_factory=list)  # the rest of a long text, sent as customer-service messages
-    after: Callable[[], None] | None = None  # for the server to call once the body is sent (the rest goes then)
+    after: Callable[[], object] | None = None  # for the server to call once the body is sent (the rest goes then)
 
 
 class Responder:
@@ -70,7 +71,7 @@ class Responder:
         started = time.monotonic()
         outcome = self.router.dispatch(push.msg, context, pure_only=True)
         try:
-            if outcome.stopped:
+            if outcome.impure_at is not None:  # stopped at a handler that is not pure
                 return self._respond_once(push, until, context, outcome.impure_at)
             if time.monotonic() - started > defaults.PURE_HANDLER_SLOW:
                 log.warning("pure handler %s took %.0f ms on %s: a handler that does I/O must not be declared pure",
@@ -109,7 +110,8 @@ class Responder:
         """The writes whose key is in the push's cluster slot (they go in its script), and the others."""
         tag = f"{{{push.tag}}}"  # the push's keys' hash tag: a key with it first is in their slot
         slot = None
-        in_slot, elsewhere = [], []
+        in_slot: list[Any] = []
+        elsewhere: list[Any] = []
         for command in writes:
             key = str(command[1])
             if key.find("{") == key.find(tag) != -1:
@@ -246,6 +248,8 @@ class Responder:
         return TextReply(source=reply.source, target=reply.target, content=texts[0]), texts[1:]
 
     def _send_rest(self, push: Push, texts: list[str]) -> None:
+        if self.late is None:  # not reached: a reply has a rest only when late replies granted quota for it
+            return
         try:
             self.late.send_texts(push.msg, texts)
         except Exception as error:  # noqa: BLE001 - Redis down for the account token, WeChat unreachable…
@@ -254,7 +258,7 @@ class Responder:
 
     def _seal(self, push: Push, xml: str) -> bytes:
         """The reply's body: encrypted with the key the push came in with, in safe mode."""
-        if push.opened is not None and xml:
+        if push.opened is not None and xml and self.crypto is not None:  # opened: by this crypto
             xml = self.crypto.seal(xml, push.opened, push.query)
         return xml.encode("utf-8")
 
