@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from redis import Redis
+from redis import Redis, RedisError
 
 from .storage.keyspace import account_prefix
 from .storage.replies import text
@@ -29,6 +29,8 @@ def shared(redis: Redis, appid: str, var_dir: Path) -> str:
         offered = legacy.read_text().strip() if legacy.is_file() else ""
         redis.set(key_name, offered or secrets.token_hex(32), nx=True)
         found = redis.get(key_name)
+        if found is None:  # deleted again between the two commands: no key to sign with
+            raise RedisError(f"{key_name}: gone as soon as it was set")
     return text(found)
 
 

@@ -6,8 +6,8 @@ which never carry a cookie: that was a measurable share of the /wechat hot path.
 """
 from __future__ import annotations
 
-from flask import Flask, Request, has_request_context, request
-from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from flask import Flask, Request, Response, has_request_context, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 from itsdangerous import URLSafeTimedSerializer
 
 from . import secret_key
@@ -34,7 +34,7 @@ class CookieSessions(SecureCookieSessionInterface):
         except REDIS_ERRORS as error:  # the key is in Redis, which is down: the view that reads the session says so
             return UnreadableSession(error)
 
-    def save_session(self, app: Flask, session: SecureCookieSession, response) -> None:
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         if not isinstance(session, UnreadableSession):
             super().save_session(app, session, response)
 

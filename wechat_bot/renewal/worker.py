@@ -267,8 +267,10 @@ class Renewer:
                 raise WeChatUnavailable("/sns/oauth2/refresh_token", "the renewal failed; the worker retries it")
             if outcome is not None:
                 record = self.store.get(openid)
-                fresh = record and record.status != REAUTH_REQUIRED and record.access_token_expires_at > self._clock()
-                return record.access_token if fresh else None
+                if record is None or record.status == REAUTH_REQUIRED \
+                        or record.access_token_expires_at <= self._clock():
+                    return None
+                return record.access_token
             if time.monotonic() > until:
                 raise WeChatUnavailable("/sns/oauth2/refresh_token", "a renewal in progress did not finish in time")
             time.sleep(0.05)

@@ -132,7 +132,8 @@ def _merge_sorted_set(redis: Redis, key: str, appid: str) -> int:
 def _add(redis: Redis, target: str, batch: dict[str, float]) -> int:
     if batch:
         redis.zadd(target, batch, nx=True)
-    count, _ = len(batch), batch.clear()
+    count = len(batch)
+    batch.clear()
     return count
 
 
