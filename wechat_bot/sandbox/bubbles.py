@@ -57,7 +57,7 @@ def _media_url(media_id: str) -> str | None:
     return url_for("sandbox_api.media_file", media_id=media_id) if media_live(media_id) else None
 
 
-def _missing(what: str, media_id: str) -> Markup:
+def _missing(what: str, media_id: str | None) -> Markup:
     return Markup('<span class="missing">{}无法显示：'
                   'media_id「{}」不是沙箱上传的临时素材（或已过 3 天）</span>').format(what, media_id)
 

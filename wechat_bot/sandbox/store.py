@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from redis import Redis
+from redis.typing import EncodableT
 
 from ..storage.replies import text
 from .follower_state import FollowerState
@@ -93,7 +94,8 @@ class SandboxStore(GlobalTokens, FollowerState):
                   unionid: str | None = None, snapshot: bool = False) -> dict[str, str]:
         profile = {"openid": openid, "nickname": nickname if nickname is not None else f"微信用户{openid[-4:]}",
                    "headimgurl": headimgurl, "unionid": unionid or "", "snapshot": "1" if snapshot else ""}
-        self.redis.hset(key(self.appid, "user", openid), mapping=profile)
+        fields: dict[EncodableT, EncodableT] = dict(profile.items())  # redis-py's mapping (a key type is invariant)
+        self.redis.hset(key(self.appid, "user", openid), mapping=fields)
         self.redis.sadd(key(self.appid, "users"), openid)
         return profile
 

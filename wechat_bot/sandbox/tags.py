@@ -120,8 +120,9 @@ def _members_call(add: bool):
     tag_id, wrong = _known_tag({"id": body.get("tagid")}) if wrong is None else (0, wrong)
     if wrong == 45058 and add:
         wrong = None  # a user may be starred (星标组) by tagging
-    openids = body.get("openid_list")
-    if wrong is None and (not isinstance(openids, list) or not openids or len(openids) > PER_CALL):
+    listed = body.get("openid_list")
+    openids: list[Any] = listed if isinstance(listed, list) else []
+    if wrong is None and (not isinstance(listed, list) or not openids or len(openids) > PER_CALL):
         wrong = 40032
     if wrong is None and not all(isinstance(o, str) and store().known(o) for o in openids):
         wrong = 40003
