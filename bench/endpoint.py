@@ -284,7 +284,7 @@ def print_summary(rounds: list[dict], contenders: list[Contender], args) -> None
     for contender in contenders:
         print(f"  {contender.name:<36}{statistics.median(r[contender.key]['rps'] for r in rounds):>6.0f} req/s"
               f"{statistics.median(r[contender.key]['cpu_us'] for r in rounds):>8.0f} CPU µs/push")
-    for label, top, bottom, target in RATIOS:
+    for label, _top, _bottom, target in RATIOS:
         values = [ratios(r)[label] for r in rounds if label in ratios(r)]
         if not values:
             print(f"  {label:<36}   n/a   (target ≥ {target})")

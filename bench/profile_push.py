@@ -75,7 +75,8 @@ def measure(name: str, app, redis, args) -> None:
           f"Redis server CPU {(server_after - server_before) / n * 1e6:.0f} µs/push")
     for command, stats in sorted(commands.items()):
         if command.startswith("cmdstat_") and stats["calls"] >= n // 100:
-            print(f"  redis {command[8:]:<10} {stats['calls'] / n:.2f} calls/push, {stats['usec_per_call']:.1f} µs/call")
+            print(f"  redis {command[8:]:<10} {stats['calls'] / n:.2f} calls/push, "
+                  f"{stats['usec_per_call']:.1f} µs/call")
     profiler = cProfile.Profile(time.process_time)
     batch = requests(args.pushes, args.safe)
     profiler.runcall(serve, app, batch)

@@ -25,10 +25,10 @@ import renewal_worker  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
 from wechat_bot import defaults  # noqa: E402
-from wechat_bot.storage import embedded_redis  # noqa: E402
 from wechat_bot.oauth.tokens import TokenRecord, TokenStore, schedule_key, user_key  # noqa: E402
 from wechat_bot.renewal.worker import Renewer  # noqa: E402
 from wechat_bot.sandbox import SandboxStore, create_sandbox_app  # noqa: E402
+from wechat_bot.storage import embedded_redis  # noqa: E402
 from wechat_bot.storage.leases import Leases  # noqa: E402
 from wechat_bot.wechat_api import WeChatClient  # noqa: E402
 

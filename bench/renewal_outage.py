@@ -19,10 +19,10 @@ sys.path[:0] = [str(Path(__file__).resolve().parent.parent)]
 import redis as redis_py  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
-from wechat_bot.storage import embedded_redis  # noqa: E402
 from wechat_bot.oauth.tokens import TokenRecord, TokenStore  # noqa: E402
 from wechat_bot.renewal.worker import Renewer  # noqa: E402
 from wechat_bot.sandbox import Fault, SandboxStore, create_sandbox_app  # noqa: E402
+from wechat_bot.storage import embedded_redis  # noqa: E402
 from wechat_bot.storage.leases import Leases  # noqa: E402
 from wechat_bot.wechat_api import WeChatClient  # noqa: E402
 

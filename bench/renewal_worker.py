@@ -147,7 +147,8 @@ def profile(bench: Bench, latency_ms: int, top: int) -> None:
 
     bench.sandbox.configure(latency=latency_ms / 1000)
     bench.make_due()
-    renewer = Renewer(TokenStore(bench.redis, APPID), WeChatClient(bench.url, bench.url, APPID, SECRET), Leases(bench.redis, APPID))
+    renewer = Renewer(TokenStore(bench.redis, APPID), WeChatClient(bench.url, bench.url, APPID, SECRET),
+                      Leases(bench.redis, APPID))
     profilers, lock = [], threading.Lock()
     local = threading.local()
     renew = renewer._renew_claimed

@@ -39,7 +39,7 @@ def server(home: Path, port: int, *extra: str) -> subprocess.Popen:
         try:
             Redis(port=port).ping()
             return process
-        except Exception:  # noqa: BLE001: not listening yet
+        except Exception:  # noqa: BLE001 - not listening yet
             time.sleep(0.05)
     raise RuntimeError(f"redis-server on {port} did not start")
 

@@ -19,7 +19,7 @@ def write_xdb(path: Path, ranges: dict[str, str]) -> Path:
         data += region.encode()
     index_start = HEADER + VECTOR + len(data)
     vector, index = bytearray(VECTOR), bytearray()
-    for number, ((start, end, _), (ptr, length)) in enumerate(zip(segments, pointers)):
+    for number, ((start, end, _), (ptr, length)) in enumerate(zip(segments, pointers, strict=True)):
         entry = index_start + number * 14
         index += struct.pack("<IIHI", start, end, length, ptr)
         slot = ((start >> 24) * 256 + ((start >> 16) & 0xFF)) * 8

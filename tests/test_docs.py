@@ -61,7 +61,7 @@ def test_every_python_block_compiles_and_names_only_what_it_defines(page, line, 
 
 @pytest.mark.parametrize("page, line, marker, code",
                          [block for block in BLOCKS if block[2].startswith("% runs-in:")],
-                         ids=[i for i, block in zip(IDS, BLOCKS) if block[2].startswith("% runs-in:")])
+                         ids=[i for i, block in zip(IDS, BLOCKS, strict=True) if block[2].startswith("% runs-in:")])
 def test_a_block_run_elsewhere_is_run_by_a_test_that_reads_its_page(page, line, marker, code):
     test = ROOT / marker.split(":", 1)[1].strip()
     assert test.is_file(), f"{page} line {line}: {test} does not exist"
@@ -69,7 +69,7 @@ def test_a_block_run_elsewhere_is_run_by_a_test_that_reads_its_page(page, line, 
 
 
 @pytest.mark.parametrize("page, line, marker, code", [block for block in BLOCKS if not block[2]],
-                         ids=[i for i, block in zip(IDS, BLOCKS) if not block[2]])
+                         ids=[i for i, block in zip(IDS, BLOCKS, strict=True) if not block[2]])
 def test_every_unmarked_block_runs_as_written(page, line, marker, code, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for name in ("WECHAT_TOKEN", "WECHAT_APPID", "WECHAT_SECRET"):

@@ -199,7 +199,7 @@ def test_reauth_required_carries_a_working_authorize_url(authorized, sandbox, ph
     record = store.get("o_alice")
     store.save(TokenRecord(**{**record.__dict__, "access_token_expires_at": int(time.time()) - 1}))
     with app.app_context(), pytest.raises(ReauthRequired) as raised:
-        wechat.user("o_alice").access_token
+        wechat.user("o_alice").access_token  # noqa: B018 - the property raises ReauthRequired
     url = raised.value.authorize_url
     assert url.startswith(sandbox.url + "/connect/oauth2/authorize?")
     assert parse_qs(urlsplit(url).query)["redirect_uri"][0] == "https://site.example/oauth/callback"

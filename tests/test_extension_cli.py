@@ -83,7 +83,8 @@ def test_one_command_tree_with_one_help_text_for_every_entry_point(sandbox_home)
     flask = run(sandbox_home, "-m", "flask", "--app", "mysite", "wechat", "--help")
     for result in (run_py, module, flask):
         assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
-    assert run_py.stdout.startswith("Usage: python run.py ") and module.stdout.startswith("Usage: python -m wechat_bot ")
+    assert run_py.stdout.startswith("Usage: python run.py ")
+    assert module.stdout.startswith("Usage: python -m wechat_bot ")
     assert flask.stdout.startswith("Usage: python -m flask wechat ")
     assert help_body(run_py.stdout) == help_body(module.stdout)
     def commands(text: str) -> list[str]:
@@ -121,6 +122,6 @@ def test_flask_wechat_check_looks_for_the_tunnel_of_the_port_flask_runs_on(tmp_p
     sock = redis.connection_pool.connection_kwargs["path"]
     env = processes.clean_env(**CREDENTIALS, REDIS_URL=f"unix://{sock}", FLASK_RUN_PORT="8123",
                               NGROK_API_URL="http://127.0.0.1:9")
-    result = subprocess.run([sys.executable, "-m", "flask", "--app", "mysite", "wechat", "check"], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-m", "flask", "--app", "mysite", "wechat", "check"], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "ngrok tunnel to port 8123" in result.stdout, result.stdout + result.stderr

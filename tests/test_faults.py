@@ -47,7 +47,8 @@ def test_redis_killed_under_load_pushes_stay_answered_and_nothing_stored_is_lost
         assert max(seconds for _, seconds, _ in results) < 4.6
         assert all(content for _, _, content in results)  # a real answer each time, never an empty reply
         assert requests.get(base + "/healthz", timeout=5).status_code == 200  # Redis is back
-        assert TokenStore(redis_py.Redis(unix_socket_path=str(tmp_path / "var" / "redis.sock")), APPID).get("o_keep") == saved
+        reopened = redis_py.Redis(unix_socket_path=str(tmp_path / "var" / "redis.sock"))
+        assert TokenStore(reopened, APPID).get("o_keep") == saved
     assert "Traceback" not in log.read_text()
 
 
@@ -73,7 +74,8 @@ def test_a_renewal_worker_killed_mid_sweep_loses_nothing_and_is_taken_over(tmp_p
     orphaned = redis.keys(KEY_PREFIX + "*")
     assert orphaned  # claims left behind by the dead worker
     assert all(store.get(r.openid) for r in records)  # no record lost
-    assert all(redis.zscore(schedule_key(APPID), r.openid) > time.time() for r in records)  # its batch, claimed for 60 s
+    # its batch, claimed for 60 s
+    assert all(redis.zscore(schedule_key(APPID), r.openid) > time.time() for r in records)
     for key in orphaned:
         redis.pexpire(key, 1)  # their time runs out…
     store.unclaim({r.openid: time.time() - 1 for r in records})  # …and the batch's claim with them
@@ -101,7 +103,7 @@ def test_many_users_authorizing_at_once_each_end_with_their_own_tokens(site, san
         return phone(openid).get(link, timeout=30)
 
     with ThreadPoolExecutor(8) as pool:
-        pages = dict(zip(users, pool.map(authorize, users)))
+        pages = dict(zip(users, pool.map(authorize, users), strict=True))
     store = TokenStore(redis, APPID)
     for openid, page in pages.items():
         assert page.status_code == 200 and openid in page.text

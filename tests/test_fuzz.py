@@ -115,7 +115,7 @@ def test_the_sealed_envelopes_fast_path_reads_what_the_xml_parser_reads(body):
     try:
         fields = parse_fields(body.encode())
     except BadPush as refused:
-        raise AssertionError(f"the pattern took {body!r}, the parser refused it: {refused.reason}")
+        raise AssertionError(f"the pattern took {body!r}, the parser refused it: {refused.reason}") from refused
     assert fields.get("Encrypt") == matched.group(1).decode() and set(fields) <= {"ToUserName", "Encrypt"}
 
 

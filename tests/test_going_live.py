@@ -123,7 +123,7 @@ def test_forwarded_headers_are_ignored_unless_a_proxy_is_trusted(make_app):
     for trusted, origin in (("0", "http%3A%2F%2Flocalhost"), ("1", "https%3A%2F%2Fbot.example.com")):
         app = make_app({"TRUSTED_PROXIES": trusted, "NGROK_API_URL": "http://127.0.0.1:9"})
         client = app.test_client()
-        wechat = WeChat(lambda method, path, body: _post(client, path, body, headers), TOKEN, APPID)
+        wechat = WeChat(lambda method, path, body, client=client: _post(client, path, body, headers), TOKEN, APPID)
         assert f"redirect_uri={origin}%2Foauth%2Fcallback" in wechat.says("登录").content
 
 

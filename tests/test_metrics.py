@@ -152,7 +152,8 @@ def test_threads_that_count_first_at_once_make_the_metrics_once(tmp_path):
     import subprocess
     import sys
 
-    code = ("import threading\nfrom wechat_bot.metrics.registry import metrics\nbarrier, failed = threading.Barrier(32), []\n"
+    code = ("import threading\nfrom wechat_bot.metrics.registry import metrics\n"
+            "barrier, failed = threading.Barrier(32), []\n"
             "def count():\n    barrier.wait()\n    try:\n        metrics().renewals.labels('renewed', '0').inc()\n"
             "    except Exception as error:\n        failed.append(error)\n"
             "threads = [threading.Thread(target=count) for _ in range(32)]\n[t.start() for t in threads]\n"

@@ -5,8 +5,13 @@ import io
 import pytest
 from playwright.sync_api import expect  # noqa: E402
 
-from tests.test_browser import become, sandbox_home, sandbox_server, shoot  # noqa: F401  (fixtures)
-from tests.test_browser import browser as chromium  # noqa: F401  (the browser fixture, under this file's name)
+from tests import test_browser
+from tests.test_browser import become, shoot
+
+# test_browser's fixtures: the one sandbox both files' tests share (pytest finds a fixture by its name in the module),
+# and its browser under this file's name
+sandbox_home, sandbox_server = test_browser.sandbox_home, test_browser.sandbox_server
+chromium = test_browser.browser
 
 zxingcpp = pytest.importorskip("zxingcpp")
 Image = pytest.importorskip("PIL.Image")

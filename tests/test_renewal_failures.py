@@ -1,5 +1,6 @@
 """WeChat failing: /healthz and `check` see it, WeChat is not hammered, each user is still tried before its token
 ends, and an error no retry heals stops renewal with one line a minute."""
+import itertools
 import logging
 import re
 import time
@@ -136,11 +137,11 @@ def test_a_user_failing_is_tried_less_and_less_often_yet_once_more_before_its_to
     wechat_answers(sandbox, redis, -1)
     tries, now = [], start
     while now < record.access_token_expires_at:
-        result = renewer_for(redis, sandbox, clock=lambda: now).sweep()
+        result = renewer_for(redis, sandbox, clock=lambda now=now: now).sweep()
         if result.retried:
             tries.append(now - start)
         now = max(now + 1, float(redis.zscore(schedule_key(APPID), record.openid)))  # straight to its next try
-    gaps = [b - a for a, b in zip(tries, tries[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(tries)]
     assert gaps[0] == pytest.approx(30, abs=2) and max(gaps) > 2 * gaps[0]  # the waits grow…
     assert record.access_token_expires_at - start - tries[-1] <= 60  # …yet a last try comes before the end
     assert len(tries) <= 10

@@ -84,7 +84,8 @@ def test_a_signed_query_reused_with_another_body_is_refused(make_app, counted, c
     kept = sorted(redis.keys(f"wechat_bot:{APPID}:oauth:state:*")), len(redis.keys(f"wechat_bot:{APPID}:push:*"))
     forged = wechat.deliver({**genuine, "FromUserName": "o_mallory", "MsgId": 7}, query=query)
     if content == "登录":  # the refused body leaves no link state and no reply behind
-        assert (sorted(redis.keys(f"wechat_bot:{APPID}:oauth:state:*")), len(redis.keys(f"wechat_bot:{APPID}:push:*"))) == kept
+        states, pushes = redis.keys(f"wechat_bot:{APPID}:oauth:state:*"), redis.keys(f"wechat_bot:{APPID}:push:*")
+        assert (sorted(states), len(pushes)) == kept
     again = wechat.deliver(genuine, query=query)
     assert first.status == 200 and forged.status == 403 and again.body == first.body
 
@@ -195,7 +196,10 @@ def test_a_busy_connection_is_not_pinged_between_pushes(make_app, redis):
 
     client = redis_py.Redis(unix_socket_path=redis.connection_pool.connection_kwargs["path"], health_check_interval=1)
     wechat = WeChat(flask_transport(make_app(redis=client).test_client()), TOKEN, APPID)
-    pings = lambda: redis.info("commandstats").get("cmdstat_ping", {}).get("calls", 0)
+
+    def pings():
+        return redis.info("commandstats").get("cmdstat_ping", {}).get("calls", 0)
+
     before, pushes, until = pings(), 0, time.monotonic() + 2.5
     while time.monotonic() < until:
         assert wechat.says("登录").status == 200

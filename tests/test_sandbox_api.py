@@ -180,7 +180,8 @@ CLICK = {"type": "click", "name": "签到", "key": "SIGN_IN"}
     ({"button": [{"type": "view", "name": "a", "url": "weixin://dl/chat"}]}, 40055),
     ({"button": [{"name": "更多", "sub_button": [{"type": "view", "name": "a", "url": "ftp://example.com/"}]}]}, 40054),
     ({"button": [{"type": "view", "name": "a", "url": "https://example.com/" + "x" * 1010}]}, 40020),
-    ({"button": [{"type": "media_id", "name": "a"}]}, 40007), ({"button": [{"type": "view_limited", "name": "a"}]}, 40007),
+    ({"button": [{"type": "media_id", "name": "a"}]}, 40007),
+    ({"button": [{"type": "view_limited", "name": "a"}]}, 40007),
     ({"button": [{"type": "article_id", "name": "a", "media_id": "m"}]}, 40007),
     ({"button": [{"type": "miniprogram", "name": "a", "url": "https://example.com/", "appid": "wx1"}]}, 40097),
     ({"button": [{"type": "miniprogram", "name": "a", "appid": "wx1", "pagepath": "pages/a"}]}, 40020),
@@ -396,8 +397,9 @@ def test_a_path_the_sandbox_does_not_simulate_is_wechats_json_not_a_web_page(san
 
 
 def test_the_readme_lists_exactly_the_endpoints_the_sandbox_serves_with_their_errcodes(redis):
-    """The docs' sandbox table (docs/guide/sandbox.md, moved there from the README) names every WeChat API route of the sandbox, and nothing it does not serve, each
-    with its method, its token and every errcode it can answer (the routes refuse to answer any other)."""
+    """The docs' sandbox table (docs/guide/sandbox.md, moved there from the README) names every WeChat API route of
+    the sandbox, and nothing it does not serve, each with its method, its token and every errcode it can answer (the
+    routes refuse to answer any other)."""
     import re
 
     from tests.conftest import project_root
@@ -410,8 +412,8 @@ def test_the_readme_lists_exactly_the_endpoints_the_sandbox_serves_with_their_er
                 r"^\| `(/[^`]+)` \| (GET|POST) \| (none|user|account) \| ([\d, ]*)\|", section, re.M)}
     app = create_sandbox_app(redis, APPID, SECRET)
     rules = {rule.rule: rule.endpoint for rule in app.url_map.iter_rules() if rule.endpoint in api._METHOD}
-    assert set(rows) == set(rules), f"docs/guide/sandbox.md lists {sorted(set(rows) - set(rules))} it does not serve, " \
-                                    f"leaves out {sorted(set(rules) - set(rows))}"
+    assert set(rows) == set(rules), (f"docs/guide/sandbox.md lists {sorted(set(rows) - set(rules))} it does not serve, "
+                                     f"leaves out {sorted(set(rules) - set(rows))}")
     for path, (method, token, codes) in rows.items():
         assert method == api._METHOD[rules[path]], path
         assert (token == "account") == (rules[path] in api._ACCOUNT_TOKEN), path

@@ -13,7 +13,8 @@ from tests.test_sandbox_api import _sandbox_credentials
 from wechat_bot import Router, create_app
 from wechat_bot.sandbox import point_at_sandbox
 
-PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
 
 
 @pytest.fixture
@@ -145,7 +146,8 @@ def test_the_chat_speaks_chinese_about_deliveries_and_tokens(chat_site, redis):
 
 
 def test_media_upload_beside_a_site_takes_files_larger_than_a_push(chat_site):
-    """The site's body limit is for WeChat's pushes (64 KB); the sandbox's media/upload beside it takes WeChat's sizes."""
+    """The site's body limit is for WeChat's pushes (64 KB); the sandbox's media/upload beside it takes WeChat's
+    sizes."""
     base, chat, client, _ = chat_site
     photo = PNG + b"\0" * (3 << 20)
     media_id = client.media.upload("image", ("big.png", photo, "image/png"))["media_id"]

@@ -294,4 +294,5 @@ def test_the_readmes_wechatpy_block_runs_against_the_sandbox(redis, serve, capsy
 def test_the_card_ticket_is_not_simulated_and_says_so(client):
     with pytest.raises(WeChatClientException) as error:
         client.jsapi.get_ticket("wx_card")
-    assert error.value.errcode == 48001 and "does not simulate /cgi-bin/ticket/getticket?type=wx_card" in error.value.errmsg
+    assert error.value.errcode == 48001
+    assert "does not simulate /cgi-bin/ticket/getticket?type=wx_card" in error.value.errmsg

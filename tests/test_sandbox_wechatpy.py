@@ -58,7 +58,8 @@ def calls(client: WeChatClient):
             if name.startswith("_") or f"{group_name}.{name}" in OUTSIDE_THE_SESSION:
                 continue
             required = [p for p in inspect.signature(method).parameters.values()
-                        if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+                        if p.default is inspect.Parameter.empty
+                        and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
             yield f"{group_name}.{name}", method, [dummy(p) for p in required]
 
 

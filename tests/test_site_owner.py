@@ -98,7 +98,8 @@ def one_line_failure(result: subprocess.CompletedProcess, *expected: str) -> Non
 
 
 def test_flask_routes_with_a_malformed_appid_in_app_config_is_one_line(tmp_path):
-    write_site(tmp_path, ', WECHAT_TOKEN="tok123", WECHAT_APPID="wx-bad", WECHAT_SECRET="0123456789abcdef0123456789abcdef"')
+    write_site(tmp_path,
+               ', WECHAT_TOKEN="tok123", WECHAT_APPID="wx-bad", WECHAT_SECRET="0123456789abcdef0123456789abcdef"')
     result = subprocess.run([sys.executable, "-m", "flask", "--app", "mysite", "routes"], cwd=tmp_path,
                             env=sandbox_env(), capture_output=True, text=True, timeout=60)
     one_line_failure(result, "WECHAT_APPID", "app.config")

@@ -180,8 +180,11 @@ def test_calls_are_limited_per_caller(service):
 def test_tokens_account_prints_the_shared_token_masked_unless_revealed(tmp_path, redis, sandbox):
     sock = redis.connection_pool.connection_kwargs["path"]
     env = processes.clean_env(**CREDENTIALS, REDIS_URL=f"unix://{sock}", WECHAT_API_BASE=sandbox.url)
-    run = lambda *args: subprocess.run([sys.executable, str(project_root() / "run.py"), "tokens", "account", *args],
-                                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+
+    def run(*args):
+        return subprocess.run([sys.executable, str(project_root() / "run.py"), "tokens", "account", *args],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+
     masked, revealed = run(), run("--reveal")
     assert masked.returncode == 0 and revealed.returncode == 0, masked.stderr
     token = revealed.stdout.splitlines()[0].split(": ", 1)[1]
@@ -190,8 +193,9 @@ def test_tokens_account_prints_the_shared_token_masked_unless_revealed(tmp_path,
 
 
 def test_the_readmes_wechatpy_example_runs_against_the_sandbox(service, sandbox):
-    """The docs' wechatpy block (docs/guide/token-service.md, moved there from the README), run as written (its three settings pointed here): wechatpy's calls carry our
-    token, and a 40001 is reported to us and retried with the new one, never fetched by wechatpy itself."""
+    """The docs' wechatpy block (docs/guide/token-service.md, moved there from the README), run as written (its three
+    settings pointed here): wechatpy's calls carry our token, and a 40001 is reported to us and retried with the new
+    one, never fetched by wechatpy itself."""
     import re
 
     from tests.conftest import APPID

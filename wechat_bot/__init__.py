@@ -21,14 +21,18 @@ _PUBLIC = {
 
 __all__ = [*_PUBLIC, "__version__"]
 
-if TYPE_CHECKING:
-    from .app import create_app
-    from .config import Settings
-    from .errors import ConfigError, WeChatBotError
-    from .extension import WeChatBot
-    from .handlers import Context, Router
-    from .oauth.credentials import ReauthRequired, UnknownUser, UserCredentials
-    from .oauth.signals import on_authorized
+if TYPE_CHECKING:  # the names re-exported, for type checkers (`X as X`: an explicit re-export)
+    from .app import create_app as create_app
+    from .config import Settings as Settings
+    from .errors import ConfigError as ConfigError
+    from .errors import WeChatBotError as WeChatBotError
+    from .extension import WeChatBot as WeChatBot
+    from .handlers import Context as Context
+    from .handlers import Router as Router
+    from .oauth.credentials import ReauthRequired as ReauthRequired
+    from .oauth.credentials import UnknownUser as UnknownUser
+    from .oauth.credentials import UserCredentials as UserCredentials
+    from .oauth.signals import on_authorized as on_authorized
 
 
 def __getattr__(name: str) -> Any:

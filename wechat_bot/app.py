@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from flask import Flask
+from flask import Flask, Response
 from redis import Redis
 
 from . import defaults, errors, page_headers
@@ -44,7 +44,6 @@ FAVICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">'
            '<rect width="16" height="16" rx="3" fill="#07c160"/></svg>')
 
 
-def favicon():
-    from flask import Response
+def favicon() -> Response:
 
     return Response(FAVICON, content_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})

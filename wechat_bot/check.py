@@ -44,7 +44,8 @@ class Report:
     def lines(self) -> list[str]:
         out = []
         if self.paste:  # the heading only above something to paste
-            out.append("Paste into the admin panel (设置与开发 → 基本配置; 接口权限 → 网页授权; 公众号设置 → 功能设置):")
+            out.append("Paste into the admin panel "
+                       "(设置与开发 → 基本配置; 接口权限 → 网页授权; 公众号设置 → 功能设置):")
             out += [f"  {name}: {value}" for name, value in self.paste]
         out += [f"ok    {line}" for line in self.passed]
         out += [f"warn  {line}" for line in self.warnings]
@@ -66,12 +67,12 @@ def run_checks(settings: Settings, redis: Redis, *, port: int = 5000, online: bo
                                "server listens on another port)")
     else:
         _describe_url(public, settings, report)
-        _handshake(f"{public}{settings.url_prefix}/wechat", settings.token, report)
+        _handshake(f"{public}{settings.url_prefix}/wechat", settings.account.token, report)
         _verify_file(public, settings.verify_file, report)
-    if _redis(redis, settings.appid, report):
+    if _redis(redis, settings.account.appid, report):
         _qr_login(settings, redis, report)
-        _renewal_backlog(redis, settings.appid, report)
-        report.passed.append(secret_key.source(redis, settings.appid, settings.var_dir,
+        _renewal_backlog(redis, settings.account.appid, report)
+        report.passed.append(secret_key.source(redis, settings.account.appid, settings.var_dir,
                                                configured=bool(settings.secret_key)))
     if online:
         _credentials(settings, report)
@@ -125,7 +126,7 @@ def _qr_login(settings: Settings, redis: Redis, report: Report) -> None:
     if not settings.qr_login:
         report.passed.append("scan to sign in is off (WECHAT_QR_LOGIN=off): desktops are told to open WeChat")
         return
-    found = capability(redis, settings.appid)
+    found = capability(redis, settings.account.appid)
     if found == "qr":
         report.passed.append("scan to sign in: the account makes parametric QR codes (a verified 服务号)")
     elif found == "chat":
@@ -157,7 +158,7 @@ def _describe_url(public: str, settings: Settings, report: Report) -> None:
     parts = urlsplit(public)
     report.paste += [
         ("URL(服务器地址)", f"{public}{settings.url_prefix}/wechat"),
-        ("Token(令牌)", settings.token),
+        ("Token(令牌)", settings.account.token),
         ("EncodingAESKey(消息加解密密钥)", settings.aes_key or "(not set: leave the panel's value)"),
         ("消息加解密方式", PANEL_NAMES[settings.encryption]),
         ("网页授权域名", parts.hostname or ""),
@@ -214,7 +215,8 @@ def _verify_file(public: str, name: str | None, report: Report) -> None:
 
 
 def _credentials(settings: Settings, report: Report) -> None:
-    client = WeChatClient(settings.api_base, settings.open_base, settings.appid, settings.secret, budget=5)
+    account = settings.account
+    client = WeChatClient(settings.api_base, settings.open_base, account.appid, account.secret, budget=5)
     try:
         client.stable_token()
         report.passed.append("AppID and AppSecret accepted by WeChat (stable_token)")

@@ -93,7 +93,8 @@ def worker(once: bool = False) -> int:
         prepare()
     renewer = services.renewer()
     if once:
-        problem = probe(services.redis, services.settings.appid)  # a sweep with nothing due writes nothing: a read-only Redis would pass
+        # a sweep with nothing due writes nothing: a read-only Redis would pass
+        problem = probe(services.redis, services.settings.account.appid)
         if problem:
             click.echo(f"error: Redis ({where_redis()}) {problem}", err=True)
             return 3
@@ -138,7 +139,7 @@ def check(ctx: click.Context, port: int | None = None, online: bool = False) -> 
     if services is not None and services.sandboxed:
         report = sandbox_report("this site runs the sandbox (no WECHAT_TOKEN, WECHAT_APPID, WECHAT_SECRET in "
                                 "app.config, the environment or .env): there is nothing to paste into a real account",
-                                redis, settings.appid)
+                                redis, settings.account.appid)
     else:
         report = run_checks(settings, redis, port=port or _default_port(), online=online)
     click.echo("\n".join(report.lines()))
@@ -175,7 +176,7 @@ def menu_push(file: str, port: int | None = None) -> int:
 
 def _prog() -> str:
     invoked = os.path.basename(sys.argv[0])
-    return "python run.py" if invoked == "run.py" else "python -m wechat_bot" if invoked == "__main__.py" else "wechat-bot"
+    return {"run.py": "python run.py", "__main__.py": "python -m wechat_bot"}.get(invoked, "wechat-bot")
 
 
 def main(argv: list[str] | None = None) -> int:

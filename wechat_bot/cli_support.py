@@ -63,8 +63,9 @@ def where_redis() -> str:
 
     ctx = click.get_current_context(silent=True)
     try:
-        if ctx is not None and under_flask(ctx):
-            return describe(ctx.find_object(ScriptInfo).load_app().extensions["wechat_bot"].settings)
+        info = ctx.find_object(ScriptInfo) if ctx is not None else None
+        if info is not None:  # under flask (under_flask)
+            return describe(info.load_app().extensions["wechat_bot"].settings)
         return describe(Settings.load())
     except Exception:  # noqa: BLE001 — only the wording of a failure already being reported
         return "REDIS_URL"

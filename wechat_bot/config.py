@@ -4,9 +4,10 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
@@ -27,12 +28,23 @@ ENCRYPTION_MODES = ("plaintext", "compatible", "safe")
 # How the admin panel names each mode (消息加解密方式).
 PANEL_NAMES = {"plaintext": "明文模式", "compatible": "兼容模式", "safe": "安全模式"}
 
+# A setting by its name: its value, stripped, or None when it is unset or blank.
+_Get = Callable[[str], "str | None"]
+
 _TOKEN = re.compile(r"[A-Za-z0-9]{3,32}")
 _APPID = re.compile(r"wx[A-Za-z0-9]{16}")
 _SECRET = re.compile(r"[A-Za-z0-9]{32}")
 _AES_KEY = re.compile(r"[A-Za-z0-9]{43}")
 _PREFIX = re.compile(r"(/[A-Za-z0-9._~-]+)+")
 _VERIFY_FILE = re.compile(r"MP_verify_[A-Za-z0-9]{1,64}\.txt")
+
+
+class Account(NamedTuple):
+    """The official account's three credentials, all set."""
+
+    token: str
+    appid: str
+    secret: str
 
 
 @dataclass(frozen=True)
@@ -122,12 +134,21 @@ class Settings:
     @property
     def missing_credentials(self) -> list[str]:
         """The names of the WeChat credentials not set (WECHAT_TOKEN, WECHAT_APPID, WECHAT_SECRET)."""
-        values = dict(zip(CREDENTIALS, (self.token, self.appid, self.secret)))
+        values = dict(zip(CREDENTIALS, (self.token, self.appid, self.secret), strict=True))
         return [name for name, value in values.items() if not value]
+
+    @property
+    def account(self) -> Account:
+        """The credentials, typed as set: what the parts built after the start-up check read (in the sandbox, its
+        own account's); before they are set, the one line that stops a server (missing_credentials_error)."""
+        if self.token and self.appid and self.secret:
+            return Account(self.token, self.appid, self.secret)
+        raise self.missing_credentials_error()
 
     def missing_credentials_error(self) -> ConfigError:
         """The one line that stops a server with no WeChat credentials (outside the sandbox)."""
-        return ConfigError(f"{', '.join(self.missing_credentials)}: not set (put them in app.config, the environment or .env)")
+        return ConfigError(f"{', '.join(self.missing_credentials)}: not set "
+                           "(put them in app.config, the environment or .env)")
 
     @property
     def refuses_plaintext(self) -> bool:
@@ -151,14 +172,14 @@ def _others(missing: list[str]) -> str:
     return " and ".join(present) + (" is" if len(present) == 1 else " are")
 
 
-def _match(get, name: str, pattern: re.Pattern, rule: str) -> str | None:
+def _match(get: _Get, name: str, pattern: re.Pattern[str], rule: str) -> str | None:
     value = get(name)
     if value is not None and not pattern.fullmatch(value):
         raise ConfigError(f"{name}: {rule} (got {len(value)} characters)")
     return value
 
 
-def _seconds(get, name: str, default: int) -> int:
+def _seconds(get: _Get, name: str, default: int) -> int:
     """A whole number, 0 or more (seconds, or a count)."""
     value = get(name)
     if value is None:
@@ -191,7 +212,7 @@ def _api_keys(value: str | None) -> tuple[tuple[str, str], ...]:
             raise ConfigError(f"WECHAT_API_KEYS: entry {number} repeats an earlier name")
         found[name] = hashlib.sha256(key.encode()).hexdigest()
     return tuple(found.items())
-def _count(get, name: str, default: int, most: int, why: str) -> int:
+def _count(get: _Get, name: str, default: int, most: int, why: str) -> int:
     """A whole number from 1 to `most`."""
     value = get(name)
     if value is None:
@@ -218,7 +239,7 @@ def _ip_db(value: str | None) -> str | None:
     return value
 
 
-def _choice(get, name: str, choices: tuple[str, ...], default: str) -> str:
+def _choice(get: _Get, name: str, choices: tuple[str, ...], default: str) -> str:
     value = get(name)
     if value is None:
         return default
@@ -227,7 +248,7 @@ def _choice(get, name: str, choices: tuple[str, ...], default: str) -> str:
     return value
 
 
-def _url(get, name: str, schemes: tuple[str, ...]) -> str | None:
+def _url(get: _Get, name: str, schemes: tuple[str, ...]) -> str | None:
     value = get(name)
     if value is None:
         return None
@@ -239,7 +260,7 @@ def _url(get, name: str, schemes: tuple[str, ...]) -> str | None:
     return value.rstrip("/")
 
 
-def _prefix(get) -> str:
+def _prefix(get: _Get) -> str:
     value = get("WECHAT_URL_PREFIX")
     if value is None or value == "/":
         return ""
@@ -248,7 +269,7 @@ def _prefix(get) -> str:
     return value.rstrip("/")
 
 
-def _redis_url(get) -> str | None:
+def _redis_url(get: _Get) -> str | None:
     value = get("REDIS_URL")
     if value is None:
         return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import NoReturn
 
 from flask import Blueprint, Flask, Response, request
+from flask.typing import ResponseReturnValue
 from redis import RedisError
 from redis.exceptions import RedisClusterException
 from werkzeug.exceptions import HTTPException
@@ -83,7 +84,7 @@ def _for_a_phone() -> bool:
 _MACHINE_BLUEPRINTS = ("endpoint", "health")
 
 
-def _page(kind: str, status: int):
+def _page(kind: str, status: int) -> tuple[str, int]:
     from .oauth.pages import message_page
 
     return message_page(kind, status)
@@ -95,7 +96,7 @@ def _bad_push(error: BadPush) -> Response:
     return Response(error.reason + "\n", status=error.status, mimetype="text/plain")
 
 
-def _http_error(error: HTTPException):
+def _http_error(error: HTTPException) -> ResponseReturnValue:
     if error.code == 413:
         log.warning("request rejected status=413 reason=body larger than the limit")
     if error.code == 404 and _for_a_phone():
@@ -103,7 +104,7 @@ def _http_error(error: HTTPException):
     return Response(f"{error.code} {error.name}\n", status=error.code, mimetype="text/plain")
 
 
-def _redis_down(error: RedisError | RedisClusterException):
+def _redis_down(error: Exception) -> ResponseReturnValue:
     log.error("Redis unavailable on %s: %s", loggable(request.path, 200), type(error).__name__)
     if _speaks_json():
         return Response('{"error": "Redis unavailable: try again shortly"}\n', status=503, mimetype="application/json")
@@ -126,7 +127,7 @@ def unavailable_in_site_page(error: Exception) -> NoReturn:
     abort(make_response(_redis_down(error)))
 
 
-def _unexpected(error: Exception):
+def _unexpected(error: Exception) -> ResponseReturnValue:
     log.exception("unexpected error on %s: %s", loggable(request.path, 200), type(error).__name__)
     if _for_a_phone():
         return _page("error", 500)

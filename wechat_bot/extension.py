@@ -11,7 +11,8 @@ import dataclasses
 import functools
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app, has_app_context
 from flask.sessions import SecureCookieSessionInterface
@@ -32,6 +33,11 @@ from .qr_login import views as qr_page
 from .services import Services
 from .sessions import CookieSessions
 from .storage.connection import ERRORS as REDIS_ERRORS
+
+if TYPE_CHECKING:
+    import requests
+
+    from .sandbox.mode import LocalWeChatClient
 
 EXTENSION = "wechat_bot"
 
@@ -93,12 +99,13 @@ class WeChatBot:
         app.extensions[EXTENSION] = services
         if mode.flask_running():
             services.warn_if_redis_was_down()
-        app.wsgi_app = PushReceiver(app.wsgi_app, services, settings.url_prefix + "/wechat", app)
+        # Wrapping wsgi_app is Flask's documented way to add middleware; mypy takes it for assigning to a method.
+        app.wsgi_app = PushReceiver(app.wsgi_app, services, settings.url_prefix + "/wechat", app)  # type: ignore[method-assign]
         if settings.trusted_proxies:
             from werkzeug.middleware.proxy_fix import ProxyFix
 
             n = settings.trusted_proxies
-            app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)
+            app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)  # type: ignore[method-assign]
         prefix = settings.url_prefix or None
         for blueprint in (endpoint.bp, oauth.bp, health.bp, jssdk.bp, qr_login.bp):
             app.register_blueprint(blueprint, url_prefix=prefix)
@@ -114,7 +121,7 @@ class WeChatBot:
 
             sandbox.serve(app, services, prefix)
             if origin:
-                mode.remember_origin(services.redis, settings.appid, origin + settings.url_prefix)
+                mode.remember_origin(services.redis, settings.account.appid, origin + settings.url_prefix)
             if mode.under_flask_run(sandbox_origin):
                 print(f"wechat_bot sandbox: open {origin}{settings.url_prefix}/sandbox/ (no WeChat credentials in "
                       "app.config, the environment or .env, so a local WeChat serves beside your site; no renewal "
@@ -155,7 +162,7 @@ class WeChatBot:
             return lambda func: self.login_required(func, scope=scope)
 
         @functools.wraps(view)
-        def guarded(*args: Any, **kwargs: Any):
+        def guarded(*args: Any, **kwargs: Any) -> Any:
             try:
                 refusal = require_login(self.services, scope)
             except REDIS_ERRORS as error:
@@ -185,7 +192,7 @@ class WeChatBot:
         return user_credentials(self.services, openid)
 
 
-def _stop_embedded_redis_at_exit(var_dir) -> None:
+def _stop_embedded_redis_at_exit(var_dir: Path) -> None:
     """`flask run` stops the embedded Redis under ./var/ when it stops (its data stays on disk); any process still
     using it (a `flask wechat worker` beside it) starts it again when it next needs it."""
     import atexit
@@ -210,10 +217,12 @@ def _from_config(config: Mapping[str, Any]) -> dict[str, str]:
     return {name: str(config[name]) for name in NAMES if config.get(name) not in (None, "")}
 
 
-def _local_client(settings: Settings, origin: str | None, session: Callable | None, redis: Redis):
+def _local_client(settings: Settings, origin: str | None, session: Callable[[], requests.Session] | None,
+                  redis: Redis) -> LocalWeChatClient:
     from .sandbox.mode import LocalWeChatClient
 
-    return LocalWeChatClient(settings.appid, settings.secret, prefix=settings.url_prefix, redis=redis, origin=origin,
+    account = settings.account
+    return LocalWeChatClient(account.appid, account.secret, prefix=settings.url_prefix, redis=redis, origin=origin,
                              session=session() if session else None)
 
 

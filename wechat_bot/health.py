@@ -24,7 +24,7 @@ def healthz():
     expire before they are renewed) and reach WeChat (not every renewal failing for a minute, no error that no
     retry heals); else 503 naming the part that cannot."""
     services = current_app.extensions["wechat_bot"]
-    redis = _redis(services.redis, services.settings.appid, services.acks)
+    redis = _redis(services.redis, services.settings.account.appid, services.acks)
     backlog, lag = _backlog(services) if redis == "ok" else (None, None)
     circuit, failing_users = _circuit(services) if redis == "ok" else (None, None)
     renewal, failing = _renewal(services, lag, circuit)
@@ -60,7 +60,7 @@ def _backlog(services) -> tuple[int | None, int | None]:
 def _circuit(services) -> tuple[CircuitState | None, int | None]:
     """How renewal's calls to WeChat go, and how many users' renewals failed and are being retried."""
     try:
-        appid = services.settings.appid
+        appid = services.settings.account.appid
         return RenewalCircuit(services.redis, appid).state(), FailingUsers(services.redis, appid).failing()
     except REDIS_ERRORS:
         return None, None

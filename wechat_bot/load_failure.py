@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
+from types import FrameType
 
 from .errors import ConfigError
 
 
-def one_line(error: ConfigError) -> Exception:
+def one_line(error: ConfigError) -> BaseException:
     """A configuration error as the one line the host that is loading the app prints without a traceback:
     gunicorn prints an AppImportError's message and stops; Flask's CLI (`flask --app SITE …`) a ClickException's;
     anywhere else the ConfigError itself (our own commands print it as one line)."""
@@ -60,7 +61,7 @@ def _in_a_gunicorn_worker() -> bool:
     """The app is loading in one of gunicorn's workers (not in its master, as --preload does)."""
     from gunicorn.workers.base import Worker
 
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         if isinstance(frame.f_locals.get("self"), Worker):
             return True

@@ -9,9 +9,10 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from redis import Redis
+from redis import Redis, RedisError
 
 from .storage.keyspace import account_prefix
+from .storage.replies import text
 
 # The session-signing key every host shares when SECRET_KEY is not set. It never expires: a lost key signs every
 # user out, nothing worse.
@@ -28,7 +29,9 @@ def shared(redis: Redis, appid: str, var_dir: Path) -> str:
         offered = legacy.read_text().strip() if legacy.is_file() else ""
         redis.set(key_name, offered or secrets.token_hex(32), nx=True)
         found = redis.get(key_name)
-    return found.decode()
+        if found is None:  # deleted again between the two commands: no key to sign with
+            raise RedisError(f"{key_name}: gone as soon as it was set")
+    return text(found)
 
 
 def source(redis: Redis, appid: str, var_dir: Path, configured: bool) -> str:

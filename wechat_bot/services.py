@@ -78,46 +78,49 @@ class Services:
         if router is not None:
             routes.include(router)
         routes.include(default_router)
+        account = settings.account  # set by now: checked at start-up, or the sandbox's own
+        appid = account.appid
         keys = [key for key in (settings.aes_key, settings.aes_key_previous) if key]
-        crypto = PushCrypto(settings.token, settings.appid, keys) if keys else None
-        prefix = account_prefix(settings.appid)
-        acks = ReplicaAcks(redis, settings.appid)
+        crypto = PushCrypto(account.token, appid, keys) if keys else None
+        prefix = account_prefix(appid)
+        acks = ReplicaAcks(redis, appid)
         replies = OnceCache(redis, prefix + PUSH, ttl=max(defaults.REPLY_CACHE_TTL, 2 * settings.timestamp_tolerance),
                             acks=acks)
         sandboxed = client is not None
-        client = client(redis) if client is not None else WeChatClient(
-            settings.api_base, settings.open_base, settings.appid, settings.secret)
-        appid = settings.appid
+        wechat = client(redis) if client is not None else WeChatClient(
+            settings.api_base, settings.open_base, appid, account.secret)
         unreachable = redis_connection.probe(redis, appid)
         legacy = not unreachable and adopt_legacy_keys(redis, appid, may_claim=not sandboxed or not settings.redis_url)
         states, results = AuthorizeStates(redis, appid), ResultTickets(redis, appid)
         tokens = TokenStore(redis, appid, legacy=legacy)
         codes = OnceCache(redis, prefix + CODE, ttl=defaults.CALLBACK_RESULT_TTL,
                           pending_ttl=int(defaults.WECHAT_RETRY_BUDGET) + 5)
-        callback = CallbackFlow(client, states, tokens, codes, results)
+        callback = CallbackFlow(wechat, states, tokens, codes, results)
         leases = Leases(redis, appid)
-        account_token = AccountToken(redis, client, leases)
-        jsapi_ticket = JsapiTicket(redis, client, account_token, leases)
-        late = LateReplies(client, account_token, CustomerServiceQuota(redis, appid))
+        account_token = AccountToken(redis, wechat, leases)
+        jsapi_ticket = JsapiTicket(redis, wechat, account_token, leases)
+        late = LateReplies(wechat, account_token, CustomerServiceQuota(redis, appid))
         responder = Responder(routes, replies, crypto, late=late, deadline=deadline)
         clients = AccountClients(lambda: AccountClient(
-            account_token, settings.appid, settings.secret, lambda: client.api_base,
+            account_token, appid, account.secret, lambda: wechat.api_base,
             session=api_session() if api_session else _api_session(settings.api_base)))
-        return cls(settings, redis, crypto, responder, client, states, tokens, results, callback, account_token,
+        return cls(settings, redis, crypto, responder, wechat, states, tokens, results, callback, account_token,
                    jsapi_ticket, sandboxed=sandboxed, redis_problem=unreachable, account_clients=clients, acks=acks)
 
     def account_client(self) -> AccountClient:
         """This process's wechatpy client on the account token (`wechat.client`, `ctx.client`)."""
+        if self.account_clients is None:  # a Services not made by build()
+            raise AttributeError("Services.account_clients: not set (Services.build sets it)")
         return self.account_clients.get()
 
     def login_limit(self) -> RateLimit:
         """The per-client limit on authorize flows started from web pages."""
-        return RateLimit(self.redis, self.settings.appid, "login")
+        return RateLimit(self.redis, self.settings.account.appid, "login")
 
     def renewer(self, **options) -> Renewer:
         """A renewal worker over this app's Redis and WeChat client, at the configured rate and concurrency."""
         options = {"rate": self.settings.renewal_rate, "concurrency": self.settings.renewal_concurrency, **options}
-        return Renewer(self.tokens, self.client, Leases(self.redis, self.settings.appid), **options)
+        return Renewer(self.tokens, self.client, Leases(self.redis, self.settings.account.appid), **options)
 
     def links(self, base_url: str, writes: PendingWrites | None = None, tag: str | None = None) -> AuthorizeLinks:
         """Authorize links whose callback is on `base_url` (the public origin of this request)."""

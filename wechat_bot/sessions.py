@@ -6,8 +6,8 @@ which never carry a cookie: that was a measurable share of the /wechat hot path.
 """
 from __future__ import annotations
 
-from flask import Flask, Request, has_request_context, request
-from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from flask import Flask, Request, Response, has_request_context, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 from itsdangerous import URLSafeTimedSerializer
 
 from . import secret_key
@@ -34,14 +34,15 @@ class CookieSessions(SecureCookieSessionInterface):
         except REDIS_ERRORS as error:  # the key is in Redis, which is down: the view that reads the session says so
             return UnreadableSession(error)
 
-    def save_session(self, app: Flask, session: SecureCookieSession, response) -> None:
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         if not isinstance(session, UnreadableSession):
             super().save_session(app, session, response)
 
     def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
         services = app.extensions.get("wechat_bot")
         if not app.secret_key and services is not None:  # no SECRET_KEY: the one every host shares, from Redis
-            app.config["SECRET_KEY"] = secret_key.shared(services.redis, services.settings.appid, services.settings.var_dir)
+            app.config["SECRET_KEY"] = secret_key.shared(services.redis, services.settings.account.appid,
+                                                         services.settings.var_dir)
         cached = app.extensions.get("wechat_bot.session_signer")
         if cached is None or cached[0] != app.secret_key:
             cached = app.extensions["wechat_bot.session_signer"] = (app.secret_key, super().get_signing_serializer(app))

@@ -18,7 +18,7 @@ def main() -> int:
     from .storage import connection as redis_connection
     from .storage.migration import adopt_legacy_keys
 
-    adopt_legacy_keys(redis_connection.connect(settings), settings.appid, may_claim=True)
+    adopt_legacy_keys(redis_connection.connect(settings), settings.account.appid, may_claim=True)
     return 0
 
 

@@ -57,7 +57,7 @@ class WeChatUser:
         settings = services.settings
         self.app, self.openid = app, openid
         self.client: FlaskClient = app.test_client()
-        self._wechat = WeChat(flask_transport(self.client), settings.token, settings.appid,
+        self._wechat = WeChat(flask_transport(self.client), settings.account.token, settings.account.appid,
                               aes_key=settings.aes_key, openid=openid, path=settings.url_prefix + "/wechat")
         self._wechat.encrypted = settings.refuses_plaintext
         self._sandbox = app.extensions.get("wechat_sandbox")

@@ -53,4 +53,5 @@ class CustomerServiceQuota:
         if wanted <= 0 or limit == 0:
             return 0
         opened = int(msg._data.get("CreateTime") or 0)
-        return int(self._take(keys=[quota_key(self._appid, msg.source)], args=[trigger, opened, wanted, limit, BY_MESSAGE[1]]))
+        return int(self._take(keys=[quota_key(self._appid, msg.source)],
+                              args=[trigger, opened, wanted, limit, BY_MESSAGE[1]]))

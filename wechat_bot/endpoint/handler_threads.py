@@ -49,7 +49,7 @@ class Job:
     def _run(self) -> None:
         try:
             self._result = self._call(*self._args)
-        except BaseException as error:  # noqa: BLE001: handed to whoever asks for the result
+        except BaseException as error:  # noqa: BLE001 - handed to whoever asks for the result
             self._error = error
         with self._guard:
             self._finished, callback = True, self._then
@@ -57,7 +57,7 @@ class Job:
         if callback is not None:
             try:
                 callback(self)
-            except Exception as error:  # noqa: BLE001: the thread goes on to the next job
+            except Exception as error:  # noqa: BLE001 - the thread goes on to the next job
                 log.error("a handler's late answer failed (%s: %s); the handler thread carries on",
                           type(error).__name__, error)
 
@@ -98,5 +98,5 @@ class HandlerThreads:
                 self._idle -= 1
             try:
                 job._run()
-            except BaseException as error:  # noqa: BLE001: nothing a job raises ends the thread that ran it
+            except BaseException as error:  # noqa: BLE001 - nothing a job raises ends the thread that ran it
                 log.error("handler thread: %s escaped a job; the thread carries on", type(error).__name__)

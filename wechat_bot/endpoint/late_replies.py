@@ -2,6 +2,8 @@
 rest of a text too long for one passive reply; in order, within the user's quota (cs_quota.py)."""
 from __future__ import annotations
 
+import functools
+
 from wechatpy.messages import BaseMessage
 from wechatpy.replies import ArticlesReply, BaseReply, ImageReply, TextReply, VoiceReply
 
@@ -63,7 +65,7 @@ class LateReplies:
     def _send(self, openid: str, messages: list[dict]) -> bool:
         for message in messages:
             try:
-                self._token.call(lambda token: self._client.send_custom_message(token, message))
+                self._token.call(functools.partial(self._client.send_custom_message, message=message))
             except (WeChatError, WeChatUnavailable) as error:
                 log.warning("late reply to %s not sent: %s", loggable(openid), error)
                 metrics().late_replies.labels("failed").inc()
@@ -75,6 +77,7 @@ class LateReplies:
     @staticmethod
     def _over_quota(openid: str) -> bool:
         log.warning("late reply to %s not sent: the customer-service quota after the user's last interaction is used "
-                    "up (WeChat allows 5 messages in the 48 hours after a message, 3 in the minute after a click)", loggable(openid))
+                    "up (WeChat allows 5 messages in the 48 hours after a message, 3 in the minute after a click)",
+                    loggable(openid))
         metrics().late_replies.labels("failed").inc()
         return False

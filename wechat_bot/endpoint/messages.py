@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import Any
 
 from wechatpy import events, messages
 from wechatpy.fields import DateTimeField, FloatField, IntegerField, StringField
@@ -46,10 +47,11 @@ EVENT_TYPES = {**events.EVENT_TYPES, "view": ViewEvent}
 def build_message(fields: Fields) -> messages.BaseMessage:
     """The typed message for a push's fields; BadPush when a required field is missing or malformed."""
     for name in ENVELOPE:
-        if not isinstance(fields.get(name), str) or not fields[name].strip():
+        value = fields.get(name)
+        if not isinstance(value, str) or not value.strip():
             raise BadPush(400, f"{name} is missing")
     fields = dict(fields)
-    msg_type = fields["MsgType"].strip().lower()
+    msg_type = str(fields["MsgType"]).strip().lower()  # a string: checked above
     if msg_type == "event":
         message = _event(fields)
     else:
@@ -109,8 +111,9 @@ def _check_field_types(cls: type, fields: Fields) -> None:
 
 
 @functools.cache
-def _checks_of(cls: type) -> tuple:
-    """Each field of the message class that has a check: its name and the check."""
+def _checks_of(cls: Any) -> tuple:
+    """Each field of the message class that has a check: its name and the check. (`cls`: a wechatpy message class,
+    typed Any: wechatpy ships no type information.)"""
     return tuple((field.name, _CHECKS[type(field)]) for field in cls._fields.values() if type(field) in _CHECKS)
 
 

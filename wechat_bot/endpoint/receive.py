@@ -50,7 +50,7 @@ def receive(services: Services, args: Mapping[str, str], read_body: Callable[[in
     """The answer to one push (`received`: the monotonic time it arrived); BadPush for what is not a push.
     `base` finds the public origin, once the push is verified (it may ask the ngrok agent)."""
     settings = services.settings
-    query = verify_query(args, settings.token, settings.timestamp_tolerance, time.time())
+    query = verify_query(args, settings.account.token, settings.timestamp_tolerance, time.time())
     if settings.refuses_plaintext and not query.encrypted:
         raise BadPush(403, "plaintext push refused: WECHAT_ENCRYPTION is safe, so WeChat encrypts every push")
     push = open_push(read_body(defaults.MAX_PUSH_BYTES), query, services.crypto)
@@ -101,7 +101,7 @@ class PushReceiver:
         except REDIS_ERRORS as error:
             errors_log.error("Redis unavailable on %s: %s", self.path, type(error).__name__)
             return 503, b"503 Service Unavailable\n", _TEXT
-        except Exception as error:  # noqa: BLE001: one log line and a plain 500, never a traceback to WeChat
+        except Exception as error:  # noqa: BLE001 - one log line and a plain 500, never a traceback to WeChat
             errors_log.exception("unexpected error on %s: %s", self.path, type(error).__name__)
             return 500, b"500 Internal Server Error\n", _TEXT
         if answer.after is not None:

@@ -5,6 +5,7 @@ import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from redis.crc import key_slot
 from wechatpy.messages import BaseMessage
@@ -40,7 +41,7 @@ class Answer:
     outcome: str  # reply, success, error, overrun, retry, retry-timeout
     handler: str = "-"
     rest: list[str] = field(default_factory=list)  # the rest of a long text, sent as customer-service messages
-    after: Callable[[], None] | None = None  # for the server to call once the body is sent (the rest goes then)
+    after: Callable[[], object] | None = None  # for the server to call once the body is sent (the rest goes then)
 
 
 class Responder:
@@ -70,7 +71,7 @@ class Responder:
         started = time.monotonic()
         outcome = self.router.dispatch(push.msg, context, pure_only=True)
         try:
-            if outcome.stopped:
+            if outcome.impure_at is not None:  # stopped at a handler that is not pure
                 return self._respond_once(push, until, context, outcome.impure_at)
             if time.monotonic() - started > defaults.PURE_HANDLER_SLOW:
                 log.warning("pure handler %s took %.0f ms on %s: a handler that does I/O must not be declared pure",
@@ -86,7 +87,7 @@ class Responder:
         answer = self._render(push, outcome, context, None)
         writes = context.writes.take()
         in_slot, elsewhere = self._split(push, writes)
-        marker = reauth_key(context.settings.appid, push.source)
+        marker = reauth_key(context.settings.account.appid, push.source)
         try:
             commit = self.cache.commit(push.identity, answer.body, in_slot, bound=self._binding(push),
                                        also=("GET", marker))
@@ -109,7 +110,8 @@ class Responder:
         """The writes whose key is in the push's cluster slot (they go in its script), and the others."""
         tag = f"{{{push.tag}}}"  # the push's keys' hash tag: a key with it first is in their slot
         slot = None
-        in_slot, elsewhere = [], []
+        in_slot: list[Any] = []
+        elsewhere: list[Any] = []
         for command in writes:
             key = str(command[1])
             if key.find("{") == key.find(tag) != -1:
@@ -148,8 +150,8 @@ class Responder:
     def _respond_once(self, push: Push, until: float, context: Context, start: int) -> Answer:
         """Handlers from route `start` on may have effects: claim the push first, so they run once."""
         try:
-            claim = self.cache.claim(push.identity, also=("GET", reauth_key(context.settings.appid, push.source)),
-                                     bound=self._binding(push))
+            marker = reauth_key(context.settings.account.appid, push.source)
+            claim = self.cache.claim(push.identity, also=("GET", marker), bound=self._binding(push))
         except REDIS_ERRORS as error:
             log.warning("retry cache unavailable (%s): answering %s without retry protection",
                         type(error).__name__, push.label)
@@ -222,10 +224,11 @@ class Responder:
             reply, rest = self._cut(push, outcome, reply)
         try:
             xml = render(reply)
-        except Exception as error:  # noqa: BLE001: a reply wechatpy cannot render (MusicReply without thumb_media_id…)
+        except Exception as error:  # noqa: BLE001 - a reply wechatpy cannot render (MusicReply without thumb_media_id…)
             log.error("handler %s returned a %s that cannot be rendered (%s: %s): answered the polite text instead",
                       outcome.handler, type(reply).__name__, type(error).__name__, loggable(str(error), 80))
-            xml, outcome = render(TextReply(content=FALLBACK_TEXT, message=push.msg)), Outcome(outcome.route, failed=True)
+            xml = render(TextReply(content=FALLBACK_TEXT, message=push.msg))
+            outcome = Outcome(outcome.route, failed=True)
         answer = self._answered(push, outcome, xml)
         answer.rest = rest
         return answer
@@ -245,15 +248,17 @@ class Responder:
         return TextReply(source=reply.source, target=reply.target, content=texts[0]), texts[1:]
 
     def _send_rest(self, push: Push, texts: list[str]) -> None:
+        if self.late is None:  # not reached: a reply has a rest only when late replies granted quota for it
+            return
         try:
             self.late.send_texts(push.msg, texts)
-        except Exception as error:  # noqa: BLE001: Redis down for the account token, WeChat unreachable…
+        except Exception as error:  # noqa: BLE001 - Redis down for the account token, WeChat unreachable…
             log.error("the rest of the reply to %s not sent: %s: %s", push.label, type(error).__name__,
                       loggable(str(error), 160, spaces=True))
 
     def _seal(self, push: Push, xml: str) -> bytes:
         """The reply's body: encrypted with the key the push came in with, in safe mode."""
-        if push.opened is not None and xml:
+        if push.opened is not None and xml and self.crypto is not None:  # opened: by this crypto
             xml = self.crypto.seal(xml, push.opened, push.query)
         return xml.encode("utf-8")
 
@@ -263,7 +268,7 @@ class Responder:
         link = context.links.for_scope(scope if scope in SCOPES else "snsapi_base", push.msg.source, None)
         notice = f'{REAUTH_TEXT}<a href="{link}">点此重新授权</a>'
         openid = push.msg.source
-        context.writes.add("DEL", reauth_key(context.settings.appid, openid))
+        context.writes.add("DEL", reauth_key(context.settings.account.appid, openid))
         if reply is None:
             return TextReply(content=notice, message=push.msg)
         reply.content = f"{reply.content}\n\n{notice}"
@@ -280,7 +285,7 @@ class Responder:
         here is one log line, in the handler thread that goes on to its next job."""
         try:
             self._send_late_answer(push, done, context)
-        except Exception as error:  # noqa: BLE001: Redis down for the account token, WeChat unreachable…
+        except Exception as error:  # noqa: BLE001 - Redis down for the account token, WeChat unreachable…
             metrics().late_replies.labels("failed").inc()
             log.error("late answer to %s not sent: %s: %s", push.label, type(error).__name__,
                       loggable(str(error), 160, spaces=True))

@@ -31,7 +31,7 @@ def _services() -> Services:
 def handshake() -> Response:
     """The admin panel's URL check: echostr back, verbatim, when the signature holds."""
     settings = _services().settings
-    verify_query(request.args, settings.token, settings.timestamp_tolerance, time.time())
+    verify_query(request.args, settings.account.token, settings.timestamp_tolerance, time.time())
     echostr = request.args.get("echostr")
     if not echostr:
         raise BadPush(400, "echostr is missing")

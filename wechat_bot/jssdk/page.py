@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     from ..services import Services
 
 
-def jssdk_config(services: Services, url: str | None = None, apis: str | Iterable[str] = (),
-                 open_tags: str | Iterable[str] = (), debug: bool = False) -> dict[str, Any]:
+def jssdk_config(services: Services, url: str | None = None, apis: str | Iterable[str] | None = (),
+                 open_tags: str | Iterable[str] | None = (), debug: bool = False) -> dict[str, Any]:
     """wx.config's dict for `url` (by default the current request's page, on the public origin)."""
     settings = services.settings
     origin = public_base_url(settings, request) if has_request_context() else settings.public_base_url
@@ -27,10 +27,10 @@ def jssdk_config(services: Services, url: str | None = None, apis: str | Iterabl
     if url is None:
         if not has_request_context():
             raise BadSigningRequest("url: outside a request there is no current page; pass the page's URL")
-        url = origin + sent_path(request.environ)
+        url = public_base_url(settings, request) + sent_path(request.environ)  # the origin above
     page = signing.page_url(url, origin)
     chosen, tags = signing.names(apis, "apis"), signing.names(open_tags, "open_tags")
-    return signing.wx_config(settings.appid, services.jsapi_ticket.get().ticket, page, chosen, tags, debug)
+    return signing.wx_config(settings.account.appid, services.jsapi_ticket.get().ticket, page, chosen, tags, debug)
 
 
 def sent_path(environ: dict) -> str:

@@ -24,7 +24,7 @@ def metrics() -> SimpleNamespace:
     return _metrics[0]
 
 
-def _made(Counter, Histogram) -> dict:  # noqa: N803: the classes, passed in
+def _made(Counter, Histogram) -> dict:  # noqa: N803 - the classes, passed in
     return dict(
         pushes=Counter(
             "wechat_bot_pushes", "Pushes from WeChat, by message type and outcome: reply, success, error, overrun "
@@ -41,7 +41,8 @@ def _made(Counter, Histogram) -> dict:  # noqa: N803: the classes, passed in
             "wechat_bot_renewals", "User access_token renewals, by result and WeChat's errcode (0: none)",
             ["result", "errcode"]),
         wechat_calls=Counter(
-            "wechat_bot_wechat_api_calls", "Calls to WeChat's API, by endpoint and errcode (0: ok, -2: no answer, -3: certificate not trusted)",
+            "wechat_bot_wechat_api_calls",
+            "Calls to WeChat's API, by endpoint and errcode (0: ok, -2: no answer, -3: certificate not trusted)",
             ["api", "errcode"]),
         account_token_fetches=Counter(
             "wechat_bot_account_token_fetches", "Account access_token fetches (stable_token)", ["forced"]),

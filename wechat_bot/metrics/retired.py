@@ -56,7 +56,8 @@ def read_values(file: Path) -> dict[str, float]:
     entry an int32 key length, the UTF-8 key padded to 8-byte alignment, a double value and a double timestamp."""
     data = file.read_bytes()
     used = _INT.unpack_from(data, 0)[0] if len(data) >= 8 else 0
-    values, pos = {}, 8
+    values: dict[str, float] = {}
+    pos = 8
     while pos < used:
         length = _INT.unpack_from(data, pos)[0]
         key = data[pos + 4:pos + 4 + length].decode("utf-8")

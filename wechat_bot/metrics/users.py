@@ -1,5 +1,5 @@
-"""Users by state, refresh_tokens running out soon and the renewal backlog, read from Redis when scraped (from the refresh-token index,
-the account's refresh:ends: a sorted set, so each figure is one ZCOUNT)."""
+"""Users by state, refresh_tokens running out soon and the renewal backlog, read from Redis when scraped (from the
+refresh-token index, the account's refresh:ends: a sorted set, so each figure is one ZCOUNT)."""
 from __future__ import annotations
 
 import time
@@ -41,7 +41,7 @@ class UsersCollector:
             return
         for state, count in (("active", active), ("expiring", expiring), ("reauth_required", reauth)):
             users.add_metric([state], count)
-        for days, count in zip((1, 3, 7), within):
+        for days, count in zip((1, 3, 7), within, strict=True):
             ending.add_metric([str(days)], count)
         yield users
         yield ending

@@ -29,7 +29,7 @@ def scrape():
         MultiProcessCollector(registry)
     else:
         registry.register(_Process(REGISTRY))
-    registry.register(UsersCollector(services.redis, services.settings.appid))
+    registry.register(UsersCollector(services.redis, services.settings.account.appid))
     if not os.environ.get(ENV):
         return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
     with folder_lock(os.environ[ENV], shared=True):  # never halfway through a dead process's retirement

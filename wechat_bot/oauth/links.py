@@ -36,7 +36,8 @@ class AuthorizeLinks:
 
     def lasting(self, scope: str, next_path: str | None = None) -> str:
         """A link for a menu button: its state does not expire and is not used up."""
-        return self._client.authorize_url(self.callback_url, scope, self._states.issue_lasting(scope, safe_next(next_path)))
+        state = self._states.issue_lasting(scope, safe_next(next_path))
+        return self._client.authorize_url(self.callback_url, scope, state)
 
     def for_state(self, scope: str, state: str) -> str:
         """The link of a state issued before (the same flow asked for again)."""

@@ -13,19 +13,22 @@ MESSAGES = {
     "expired": ("wait", "页面已过期", "请回到公众号聊天，重新获取链接。"),
     "unavailable": ("error", "服务暂时不可用", "服务正在恢复中，请稍后刷新本页重试。"),
     "error": ("error", "出了点问题", "服务暂时出了点问题，请稍后再试。"),
-    "other_browser": ("lock", "请在原浏览器中完成登录", "这个登录链接是在另一个浏览器里发起的，为了你的账号安全，这里不会登录。请回到原页面重新登录。"),
+    "other_browser": ("lock", "请在原浏览器中完成登录",
+                      "这个登录链接是在另一个浏览器里发起的，为了你的账号安全，这里不会登录。请回到原页面重新登录。"),
     "too_many": ("wait", "请求过于频繁", "请稍等一分钟后再试。"),
-    "open_in_wechat": ("chat", "请在微信中打开", "这个页面需要微信登录。请在微信里打开这个链接，或在公众号聊天中发送「登录」。"),
+    "open_in_wechat": ("chat", "请在微信中打开",
+                       "这个页面需要微信登录。请在微信里打开这个链接，或在公众号聊天中发送「登录」。"),
     "not_found": ("info", "页面不存在", "请回到公众号聊天，重新获取链接。"),
     "qr_expired": ("wait", "二维码已过期", "请在电脑上刷新二维码，再用微信扫一扫。"),
     "qr_used": ("info", "二维码已经用过了", "这次登录已经确认或取消。如需登录，请在电脑上刷新二维码。"),
-    "qr_not_scanner": ("info", "请用扫码的微信确认", "只有扫描这个二维码的微信才能确认登录。如需登录，请在电脑上刷新二维码，再用你的微信扫一扫。"),
+    "qr_not_scanner": ("info", "请用扫码的微信确认",
+                       "只有扫描这个二维码的微信才能确认登录。如需登录，请在电脑上刷新二维码，再用你的微信扫一扫。"),
     "qr_confirmed": ("ok", "已确认登录", "电脑上的网页马上就会登录，你可以关闭本页。"),
     "qr_cancelled": ("info", "已取消登录", "电脑上不会登录。如果不是你本人在操作，请不要扫描陌生的二维码。"),
 }
 
 
-def message_page(kind: str, status: int):
+def message_page(kind: str, status: int) -> tuple[str, int]:
     icon, title, text = MESSAGES[kind]
     return render_template("oauth/message.html", icon=icon, title=title, text=text), status
 

@@ -8,10 +8,16 @@
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 from blinker import Namespace
-from flask import current_app
+from flask import Flask, current_app
+from werkzeug.local import LocalProxy
 
 from ..logs import loggable, logger
+
+if TYPE_CHECKING:
+    from .tokens import TokenRecord
 
 _signals = Namespace()
 log = logger("wechat_bot.oauth")
@@ -21,10 +27,11 @@ log = logger("wechat_bot.oauth")
 on_authorized = _signals.signal("on_authorized")
 
 
-def announce(openid: str, scope: str, record, next_path: str | None) -> None:
+def announce(openid: str, scope: str, record: TokenRecord | None, next_path: str | None) -> None:
     """Send on_authorized for the current app; a receiver that fails is one log line, the user signed in regardless."""
     try:
-        on_authorized.send(current_app._get_current_object(), openid=openid, scope=scope, record=record,
+        app = cast("LocalProxy[Flask]", current_app)._get_current_object()  # the app itself, not the proxy
+        on_authorized.send(app, openid=openid, scope=scope, record=record,
                            next_path=next_path)
     except Exception:
         log.exception("an on_authorized receiver failed for %s; the user is signed in regardless", loggable(openid))

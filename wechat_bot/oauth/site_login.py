@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, overload
 
 from flask import g, redirect, request, session, url_for
 from werkzeug.wrappers import Response
@@ -48,6 +48,14 @@ def sign_out() -> None:
         session.pop(name, None)
 
 
+@overload
+def browser_binding(create: Literal[True]) -> str: ...
+
+
+@overload
+def browser_binding(create: bool = False) -> str | None: ...
+
+
 def browser_binding(create: bool = False) -> str | None:
     """The digest of this browser's id (kept in its session cookie), which a flow started here is bound to,
     so a callback opened in another browser signs nobody in there."""
@@ -75,7 +83,7 @@ def current_site_user(services: Services) -> SiteUser | None:
 def _desktop_alive(services: Services, openid: str, sid: str) -> bool:
     from ..qr_login.desktop_sessions import DesktopSessions
 
-    return DesktopSessions(services.redis, services.settings.appid).alive(openid, sid)
+    return DesktopSessions(services.redis, services.settings.account.appid).alive(openid, sid)
 
 
 def _has_scope(services: Services, user: SiteUser, scope: str) -> bool:

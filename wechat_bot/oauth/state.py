@@ -11,6 +11,7 @@ import json
 import secrets
 import string
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from redis import Redis
 
@@ -43,8 +44,8 @@ def new_state(tag: str | None = None) -> str:
     return (tag or secrets.token_hex(TAG_LENGTH // 2))[:TAG_LENGTH] + secrets.token_hex(STATE_LENGTH // 2)
 
 
-def well_formed(state: str | None) -> bool:
-    return bool(state) and len(state) <= 128 and all(ch in _ALPHABET for ch in state)
+def well_formed(state: str | None) -> TypeGuard[str]:
+    return state is not None and 0 < len(state) <= 128 and all(ch in _ALPHABET for ch in state)
 
 
 @dataclass

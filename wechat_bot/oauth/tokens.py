@@ -14,6 +14,7 @@ from .. import defaults
 from ..storage.connection import is_cluster
 from ..storage.keyspace import account_prefix
 from ..storage.replica_acks import ReplicaAcks, confirmed
+from ..storage.replies import members, text
 
 # Each key is under the account's prefix (keyspace.py): the suffixes below follow `wechat_bot:<AppID>:`.
 USER = "user:"  # + {openid}: the record; the braces keep a user's keys in one cluster slot
@@ -136,21 +137,24 @@ class TokenRecord:
         return {name: str(value) for name, value in asdict(self).items()}
 
     @classmethod
-    def from_hash(cls, raw: dict[bytes, bytes]) -> TokenRecord:
-        values = {key.decode(): value.decode() for key, value in raw.items()}
+    def from_hash(cls, raw: dict[bytes | str, bytes | str]) -> TokenRecord:
+        values = {text(key): text(value) for key, value in raw.items()}
         known = {f.name: f.type for f in fields(cls)}
-        return cls(**{name: int(value) if known[name] == "int" else value
-                      for name, value in values.items() if name in known})
+        loaded: dict[str, Any] = {name: int(value) if known[name] == "int" else value
+                                  for name, value in values.items() if name in known}
+        return cls(**loaded)
 
 
 _FIELDS = [f.name for f in fields(TokenRecord)]
-REFRESH_TOKEN_INDEX = _FIELDS.index("refresh_token") + 1  # its place in the stored array, for the scripts (Lua counts from 1)
+# its place in the stored array, for the scripts (Lua counts from 1)
+REFRESH_TOKEN_INDEX = _FIELDS.index("refresh_token") + 1
 
 
 class TokenStore:
     """Per-user OAuth tokens and when each is due for renewal."""
 
-    def __init__(self, redis: Redis, appid: str, *, legacy: bool = False, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, redis: Redis, appid: str, *, legacy: bool = False,
+                 clock: Callable[[], float] = time.time) -> None:
         """`legacy`: this account holds what earlier versions wrote under no account (migration.py); a record not
         found under the account is looked for there too, and moved."""
         self._redis, self._clock, self.appid, self.legacy = redis, clock, appid, legacy
@@ -195,7 +199,8 @@ class TokenStore:
             for openid in openids:
                 pipe.get(user_key(self.appid, openid))
             found = pipe.execute()
-        return [TokenRecord.from_json(raw) if raw else self._migrate(openid) for openid, raw in zip(openids, found)]
+        return [TokenRecord.from_json(raw) if raw else self._migrate(openid)
+                for openid, raw in zip(openids, found, strict=True)]
 
     def _migrate(self, openid: str) -> TokenRecord | None:
         """A record kept by an earlier version moves to the present keys the first time it is read, so an upgrade
@@ -236,7 +241,7 @@ class TokenStore:
 
     def due(self, now: float, limit: int) -> list[str]:
         """Openids whose renewal time has come, oldest first: costs O(log n + due), never a scan."""
-        return [m.decode() for m in self._redis.zrangebyscore(self._due, "-inf", now, start=0, num=limit)]
+        return members(self._redis.zrangebyscore(self._due, "-inf", now, start=0, num=limit))
 
     def claim_due(self, now: float, limit: int, until: float) -> list[tuple[str, float]]:
         """Up to `limit` users due at `now`, oldest first, with when each fell due; in the same script their entries
@@ -317,14 +322,14 @@ class TokenStore:
 
     def reauth_scope(self, openid: str) -> str | None:
         raw = self._redis.get(reauth_key(self.appid, openid))
-        return raw.decode() if raw else None
+        return text(raw) if raw else None
 
     def _compare_and_save(self, expected_refresh_token: str, record: TokenRecord, reauth_scope: str = "",
                           schedule: dict[str, float] | None = None, confirm: bool = False) -> bool:
         """The record, if the stored refresh_token is still the one used; then its place in the schedule. With
         `confirm`, a replica must confirm it (WAIT on the same connection) when the master has one."""
-        args = [expected_refresh_token, record.refresh_token_expires_at + defaults.RECORD_GRACE, record.status,
-                reauth_scope, record.to_json(), REFRESH_TOKEN_INDEX]
+        args: list[str | int] = [expected_refresh_token, record.refresh_token_expires_at + defaults.RECORD_GRACE,
+                                 record.status, reauth_scope, record.to_json(), REFRESH_TOKEN_INDEX]
         keys = [user_key(self.appid, record.openid), reauth_key(self.appid, record.openid)]
         wait = self._acks.wait_command() if confirm else None
         if wait is None:

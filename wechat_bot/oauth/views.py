@@ -39,7 +39,8 @@ def callback():
         done = _services().callback.complete(request.args.get("code"), request.args.get("state"),
                                              until=time.monotonic() + REPEAT_WAIT, browser=browser_binding())
     except CallbackRefused as refused:
-        metrics().callbacks.labels(errors.errcode_label(refused.errcode) if refused.errcode else CALLBACK_RESULTS[refused.kind]).inc()
+        result = errors.errcode_label(refused.errcode) if refused.errcode else CALLBACK_RESULTS[refused.kind]
+        metrics().callbacks.labels(result).inc()
         return message_page(refused.kind, refused.status)
     metrics().callbacks.labels("authorized" if done.first else "repeat").inc()
     if done.signs_in:  # a link sent in chat stores the tokens but signs no browser in (see README: Security)

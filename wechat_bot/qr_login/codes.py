@@ -13,6 +13,7 @@ from redis import Redis
 from .. import defaults
 from ..account.token import AccountToken
 from ..errors import WeChatError
+from ..storage.replies import text
 from ..wechat_api import WeChatClient
 from .computer import Computer
 from .scenes import QrScenes, Scene, new_scene
@@ -24,7 +25,7 @@ UNAUTHORIZED = (48001,)  # api unauthorized: no parametric codes for this accoun
 def capability(redis: Redis, appid: str) -> str | None:
     """'qr', 'chat', or None before the first try for this account (the sandbox's answer is not a real one's)."""
     found = redis.get(CAPABILITY_KEY + appid)
-    return found.decode() if found else None
+    return text(found) if found else None
 
 
 class QrCodes:

@@ -91,6 +91,6 @@ def check_ip_db(path: str) -> str | None:
                 return "not an ip2region .xdb file (its header names no IP version)"
     except OSError as error:
         return f"cannot read {path} ({error.strerror or type(error).__name__})"
-    except Exception as error:  # noqa: BLE001: whatever a wrong file makes the reader raise
+    except Exception as error:  # noqa: BLE001 - whatever a wrong file makes the reader raise
         return f"not an ip2region .xdb file ({type(error).__name__})"
     return None

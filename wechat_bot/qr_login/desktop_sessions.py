@@ -17,6 +17,7 @@ from redis import Redis
 
 from .. import defaults
 from ..storage.keyspace import account_prefix
+from ..storage.replies import text
 from .computer import Computer
 
 KEY = "qr:sessions:"  # + {openid}, under the account's prefix
@@ -33,7 +34,8 @@ class DesktopSession:
 class DesktopSessions:
     def __init__(self, redis: Redis, appid: str, *, ttl: int = defaults.QR_SESSION_TTL,
                  most: int = defaults.QR_SESSIONS_PER_USER, clock: Callable[[], float] = time.time) -> None:
-        self._redis, self._prefix, self._ttl, self._most, self._clock = redis, account_prefix(appid) + KEY, ttl, most, clock
+        self._redis, self._prefix = redis, account_prefix(appid) + KEY
+        self._ttl, self._most, self._clock = ttl, most, clock
 
     def _key(self, openid: str) -> str:
         return f"{self._prefix}{{{openid}}}"
@@ -62,7 +64,7 @@ class DesktopSessions:
         for sid, raw in self._redis.hgetall(self._key(openid)).items():
             entry = json.loads(raw)
             if entry["expires_at"] > now:
-                found.append(DesktopSession(sid.decode(), Computer.from_dict(entry.get("computer")),
+                found.append(DesktopSession(text(sid), Computer.from_dict(entry.get("computer")),
                                             int(entry["signed_in_at"]), int(entry["expires_at"])))
         return sorted(found, key=lambda entry: entry.signed_in_at, reverse=True)
 

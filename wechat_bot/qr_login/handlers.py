@@ -46,19 +46,23 @@ def qr_scanned(msg: BaseMessage, ctx: Context) -> str:
 @router.on("text", lambda msg: _CHAT_CODE.fullmatch(msg.content or "") is not None)
 def chat_code_sent(msg: BaseMessage, ctx: Context) -> str | None:
     """Only for an account whose desktops show chat codes: elsewhere six digits pass on to the site's handlers."""
-    if capability(ctx.redis, ctx.settings.appid) != "chat":
+    appid = ctx.settings.account.appid
+    if capability(ctx.redis, appid) != "chat":
         return None
-    if not RateLimit(ctx.redis, ctx.settings.appid, "qr-chat", limit=defaults.QR_CHAT_CODE_LIMIT).allow_key(msg.source):
+    if not RateLimit(ctx.redis, appid, "qr-chat", limit=defaults.QR_CHAT_CODE_LIMIT).allow_key(msg.source):
         return "尝试次数过多，请一分钟后再试。"
-    misses = RateLimit(ctx.redis, ctx.settings.appid, "qr-chat-misses", limit=defaults.QR_CHAT_CODE_MISSES)
+    misses = RateLimit(ctx.redis, appid, "qr-chat-misses", limit=defaults.QR_CHAT_CODE_MISSES)
     tried = misses.count("account")  # counted as a miss before it is looked up, in the same step that judges it
     if tried > misses.limit:
         if tried == misses.limit + 1:  # the first try past the budget: said once a window
             log.warning("chat codes paused until the minute ends: %d wrong codes this minute from all users together "
                         "(someone may be guessing the codes desktops show)", defaults.QR_CHAT_CODE_MISSES)
         return PAUSED_TEXT
-    digits = _CHAT_CODE.fullmatch(msg.content).group(1)  # any script's digits: full-width ones from a Chinese IME
-    scene = QrScenes(ctx.redis, ctx.settings.appid).scene_of_chat_code(f"{int(digits):0{CHAT_CODE_LENGTH}d}")
+    matched = _CHAT_CODE.fullmatch(msg.content or "")
+    if matched is None:  # not reached: the route's own test matched it
+        return None
+    digits = matched.group(1)  # any script's digits: full-width ones from a Chinese IME
+    scene = QrScenes(ctx.redis, appid).scene_of_chat_code(f"{int(digits):0{CHAT_CODE_LENGTH}d}")
     if scene is None:
         return UNKNOWN_CODE_TEXT
     misses.refund("account")  # a right code was no miss
@@ -66,8 +70,8 @@ def chat_code_sent(msg: BaseMessage, ctx: Context) -> str | None:
 
 
 def answer_scan(ctx: Context, scene: str, openid: str) -> str:
-    record = QrScenes(ctx.redis, ctx.settings.appid).scan(scene, openid)
-    if expired(record):
+    record = QrScenes(ctx.redis, ctx.settings.account.appid).scan(scene, openid)
+    if record is None or expired(record):
         return EXPIRED_TEXT
     if record.openid != openid:
         return TAKEN_TEXT

@@ -17,6 +17,7 @@ from redis import Redis
 
 from .. import defaults
 from ..storage.keyspace import account_prefix
+from ..storage.replies import text
 
 KEY = "qr:"  # + the scene, or chat: + a short code; under the account's prefix
 SCENE_PREFIX = "wbl"  # every scene we make starts so: the account's other QR codes pass to other handlers
@@ -101,7 +102,7 @@ class QrScenes:
     def scene_of_chat_code(self, code: str) -> str | None:
         """The scene a short code sent in chat stands for; the code is used up."""
         found = self._redis.getdel(chat_code_key(self.appid, code))
-        return found.decode() if found else None
+        return text(found) if found else None
 
     def reserve_chat_code(self, scene: str) -> str:
         """A short code no live scene uses, taken for `scene` in the same step that finds it free (SET NX)."""
@@ -121,7 +122,7 @@ class QrScenes:
     def who_state(self, scene: str, browser: str) -> str | None:
         """The authorize state the confirm page already issued for this scene and phone, while it lives."""
         found = self._redis.get(self._who_key(scene, browser))
-        return found.decode() if found else None
+        return text(found) if found else None
 
     def remember_who_state(self, record: Scene, browser: str, state: str) -> None:
         ttl = max(1, min(int(record.expires_at - time.time()), defaults.STATE_TTL))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import segno
@@ -42,7 +43,7 @@ def _services():
 
 
 def _scenes() -> QrScenes:
-    return QrScenes(_services().redis, _services().settings.appid)
+    return QrScenes(_services().redis, _services().settings.account.appid)
 
 
 class NoCode(WeChatBotError):
@@ -60,7 +61,7 @@ def shown_code(services, next_path: str | None, renew: bool = False) -> Scene:
     record = _shown_here(browser)
     if record is not None and not renew and record.state in ("pending", "scanned") and not expired(record):
         return record
-    if not RateLimit(services.redis, services.settings.appid, "qr", limit=defaults.QR_RATE_LIMIT,
+    if not RateLimit(services.redis, services.settings.account.appid, "qr", limit=defaults.QR_RATE_LIMIT,
                      window=defaults.QR_RATE_WINDOW).allow(visitor_address(services.settings, request)):
         raise NoCode("too_many", 429)
     codes = QrCodes(services.redis, services.client, services.account_token, _scenes())
@@ -122,7 +123,7 @@ def status():
     try:
         browser = browser_binding()
         record = _shown_here(browser)
-        if expired(record):
+        if record is None or expired(record):
             return jsonify(state="expired", next=None)
         if record.state == "confirmed":
             finished = _finish(browser, record)
@@ -135,20 +136,21 @@ def status():
     except REDIS_ERRORS as error:
         log.error("Redis unavailable on %s: %s", request.path, type(error).__name__)
         return jsonify(state=None, error="Redis unavailable: try again shortly"), 503
-    except Exception as error:  # noqa: BLE001: the page's script reads JSON, never a page
+    except Exception as error:  # noqa: BLE001 - the page's script reads JSON, never a page
         log.exception("unexpected error on %s: %s", request.path, type(error).__name__)
         return jsonify(state=None, error="internal error"), 500
 
 
 def _finish(browser: str | None, record: Scene | None) -> str | None:
     """Sign this browser in with the code it showed, once the phone confirmed it: where to go next, else None."""
-    if expired(record) or record.state != "confirmed":
+    if browser is None or record is None or expired(record) or record.state != "confirmed":
         return None
     spent = _scenes().spend(record.scene, browser)
     if spent is None or spent.state != "confirmed":
         return None
     services, computer = _services(), Computer.from_dict(spent.computer)
-    sign_in(spent.openid, SCOPE, DesktopSessions(services.redis, services.settings.appid).add(spent.openid, computer))
+    desktops = DesktopSessions(services.redis, services.settings.account.appid)
+    sign_in(spent.openid, SCOPE, desktops.add(spent.openid, computer))
     session.pop(SESSION_SCENE, None)
     log.info("signed in by QR code: %s", loggable(spent.openid))
     tell_the_user(services, spent.openid, computer, url_for("qr_login.sessions", _external=False))
@@ -200,8 +202,11 @@ def sessions():
     refusal = require_login(services, "snsapi_base")
     if refusal is not None:
         return refusal
-    openid = current_site_user(services).openid
-    listed = DesktopSessions(services.redis, services.settings.appid).list(openid)
+    user = current_site_user(services)
+    if user is None:  # require_login lets only a signed-in visitor through
+        return message_page("expired", 403)
+    openid = user.openid
+    listed = DesktopSessions(services.redis, services.settings.account.appid).list(openid)
     return render_template("qr_login/sessions.html", title="已登录的电脑", sessions=listed,
                            ended=request.args.get("ended"), clock=china_clock)
 
@@ -212,7 +217,8 @@ def end_session():
     user = current_site_user(services)
     if user is None:
         return message_page("expired", 403)
-    ended = DesktopSessions(services.redis, services.settings.appid).end(user.openid, request.form.get("sid", ""))
+    desktops = DesktopSessions(services.redis, services.settings.account.appid)
+    ended = desktops.end(user.openid, request.form.get("sid", ""))
     if ended:
         log.info("desktop signed out from the phone by %s", loggable(user.openid))
     return redirect(url_for("qr_login.sessions", ended=1 if ended else None))
@@ -229,7 +235,7 @@ def qr_svg(content: str) -> Markup:
 def _confirmable(scenes: QrScenes, scene: str, token: str) -> Scene | None:
     """The live scene the confirm link's token belongs to, else None."""
     record = scenes.get(scene)
-    return None if expired(record) or not token or record.confirm != token else record
+    return None if record is None or expired(record) or not token or record.confirm != token else record
 
 
 def _as_the_scanner(record: Scene, ask: bool):
@@ -249,7 +255,8 @@ def _as_the_scanner(record: Scene, ask: bool):
         return message_page("qr_not_scanner", 403)
     if not in_wechat() and not services.sandboxed:
         return message_page("open_in_wechat", 403)
-    back = url_for("qr_login.confirm_page", scene=record.scene, t=request.args.get("t", ""), **{_ASKED: 1})
+    asked: dict[str, Any] = {_ASKED: 1}
+    back = url_for("qr_login.confirm_page", scene=record.scene, t=request.args.get("t", ""), **asked)
     links = services.links(app_base(services.settings, request))
     browser = browser_binding(create=True)
     reused = _scenes().who_state(record.scene, browser)

@@ -91,7 +91,10 @@ class RenewalCircuit:
             pipe.get(self._halt)
             raw, halted = pipe.execute()
         fields = {key.decode(): value.decode() for key, value in raw.items()}
-        number = (lambda name: float(fields[name]) if name in fields else None)
+
+        def number(name: str) -> float | None:
+            return float(fields[name]) if name in fields else None
+
         return CircuitState(failures=int(fields.get("failures", 0)), failing_since=number("failing_since"),
                             last_error=fields.get("last_error", ""), last_ok=number("last_ok"),
                             open=fields.get("open") == "1", halted=halted.decode() if halted else None)

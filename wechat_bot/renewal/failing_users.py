@@ -7,6 +7,7 @@ from redis import Redis
 
 from .. import defaults
 from ..oauth.tokens import TokenRecord, overdue_key, schedule_key
+from ..storage.replies import members
 
 
 class FailingUsers:
@@ -20,10 +21,10 @@ class FailingUsers:
     def claim_failing(self, until: float) -> list[tuple[str, float]]:
         """The user failing longest, claimed until `until` as claim_due claims (for the circuit's probe when no
         user is due yet: WeChat's recovery is found at the next probe, not at the next backoff's end)."""
-        oldest = self._redis.zrange(self._overdue, 0, 0)
+        oldest = members(self._redis.zrange(self._overdue, 0, 0))
         if not oldest:
             return []
-        openid = oldest[0].decode()
+        openid = oldest[0]
         due_at = self._redis.zscore(self._due, openid)
         if due_at is None or not self._redis.zadd(self._due, {openid: until}, xx=True, ch=True):
             return []
@@ -32,7 +33,7 @@ class FailingUsers:
     def retry_failing_now(self, now: float, limit: int = 10_000) -> int:
         """WeChat answers again: the users waiting to retry (the longest-waiting `limit`) are due now, not after
         their backoff. How many were moved."""
-        openids = [m.decode() for m in self._redis.zrange(self._overdue, 0, limit - 1)]
+        openids = members(self._redis.zrange(self._overdue, 0, limit - 1))
         if openids:
             self._redis.zadd(self._due, {openid: now for openid in openids}, xx=True, lt=True)
         return len(openids)

@@ -153,7 +153,8 @@ class Renewer:
             self.store.beat(self.last_sweep)
             backlog, lag = self.store.backlog(self._clock())
         except REDIS_ERRORS as error:
-            log.warning("renewal heartbeat not stored (%s: %s)", type(error).__name__, loggable(str(error), 120, spaces=True))
+            log.warning("renewal heartbeat not stored (%s: %s)", type(error).__name__,
+                        loggable(str(error), 120, spaces=True))
             return
         if lag > defaults.RENEWAL_MARGIN and time.monotonic() - self._behind_logged > defaults.RENEWAL_BEHIND_LOG_EVERY:
             self._behind_logged = time.monotonic()
@@ -198,10 +199,11 @@ class Renewer:
         """A lease on each claimed user and their record, each in one round trip. A user whose lease is held
         (renewed on demand right now, or by a worker that died) stays claimed until the claim runs out."""
         owners = self.leases.acquire_many([lease_name(openid) for openid, _ in due], defaults.RENEWAL_LEASE_TTL)
-        mine = [(openid, due_at, owner) for (openid, due_at), owner in zip(due, owners) if owner]
+        mine = [(openid, due_at, owner) for (openid, due_at), owner in zip(due, owners, strict=True) if owner]
         result.skipped += len(due) - len(mine)
         records = self.store.get_many([openid for openid, _, _ in mine])
-        return [Claim(openid, due_at, owner, record) for (openid, due_at, owner), record in zip(mine, records)]
+        return [Claim(openid, due_at, owner, record)
+                for (openid, due_at, owner), record in zip(mine, records, strict=True)]
 
     def _renew_claimed(self, claim: Claim, batch: Batch) -> None:
         with self._low:
@@ -265,8 +267,10 @@ class Renewer:
                 raise WeChatUnavailable("/sns/oauth2/refresh_token", "the renewal failed; the worker retries it")
             if outcome is not None:
                 record = self.store.get(openid)
-                fresh = record and record.status != REAUTH_REQUIRED and record.access_token_expires_at > self._clock()
-                return record.access_token if fresh else None
+                if record is None or record.status == REAUTH_REQUIRED \
+                        or record.access_token_expires_at <= self._clock():
+                    return None
+                return record.access_token
             if time.monotonic() > until:
                 raise WeChatUnavailable("/sns/oauth2/refresh_token", "a renewal in progress did not finish in time")
             time.sleep(0.05)

@@ -48,8 +48,8 @@ def init_app(app: Flask, store: SandboxStore) -> None:
 def serve(app: Flask, services, prefix: str | None) -> None:
     """The sandbox WeChat (API, authorize page) and its chat and tokens pages, beside the app's own routes."""
     settings = services.settings
-    app.extensions["wechat_sandbox"] = SandboxStore(services.redis, settings.appid, settings.secret)
-    app.extensions["wechat_sandbox_pusher"] = Pusher(settings.token, settings.appid, settings.aes_key)
+    app.extensions["wechat_sandbox"] = SandboxStore(services.redis, settings.account.appid, settings.account.secret)
+    app.extensions["wechat_sandbox_pusher"] = Pusher(settings.account.token, settings.account.appid, settings.aes_key)
     for blueprint in (api.bp, authorize.bp, jssdk.bp, console.bp):
         app.register_blueprint(blueprint, url_prefix=prefix)
 

@@ -172,7 +172,8 @@ def _check_app(secret_needed: bool) -> Response | None:
     return None
 
 
-@api("/sns/oauth2/access_token", "GET", account_token=False, errcodes=(40002, 40013, 40029, 40125, 40163, 41002, 41004, 41008))
+@api("/sns/oauth2/access_token", "GET", account_token=False,
+     errcodes=(40002, 40013, 40029, 40125, 40163, 41002, 41004, 41008))
 def exchange_code():
     refused = _check_app(secret_needed=True)
     if refused:
@@ -211,26 +212,26 @@ def refresh_token():
     return answer(body) if body else error(40030)
 
 
-def _user_token(openid_required: bool = True) -> tuple[dict | None, int | None]:
+def _user_token(openid_required: bool = True) -> dict | int:
     """A live user access_token's record, or the errcode WeChat gives for the call."""
     token, openid = request.args.get("access_token"), request.args.get("openid")
     if not token:
-        return None, 41001
+        return 41001
     outcome, record = store().access(token)
     if outcome == "expired":
-        return None, 42001
+        return 42001
     if record is None:
-        return None, 40001
+        return 40001
     if openid_required and openid != record["openid"]:
-        return None, 40003
-    return record, None
+        return 40003
+    return record
 
 
 @api("/sns/userinfo", "GET", account_token=False, errcodes=(40001, 40003, 41001, 42001, 48001))
 def userinfo():
-    record, refused = _user_token()
-    if refused:
-        return error(refused)
+    record = _user_token()
+    if isinstance(record, int):  # refused
+        return error(record)
     if record["scope"] != "snsapi_userinfo":
         return error(48001)
     user = store().user(record["openid"])
@@ -247,7 +248,7 @@ def avatar_url(openid: str) -> str:
 
 @api("/sns/auth", "GET", account_token=False, errcodes=(40003,))
 def check_token():
-    record, refused = _user_token()
+    refused = isinstance(_user_token(), int)
     return error(40003) if refused else answer({"errcode": 0, "errmsg": "ok"})
 
 

@@ -5,7 +5,8 @@ import re
 import secrets
 from urllib.parse import urlencode, urlsplit
 
-from flask import Blueprint, Response, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, make_response, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 from .. import page_headers
 from ..oauth.pages import render_icon
@@ -34,7 +35,7 @@ def _checked(params) -> tuple[dict | None, tuple[str, int] | None]:
         return None, _refusal(10011, "redirect_uri 参数错误")
     try:
         parts = urlsplit(redirect_uri)
-        parts.port  # noqa: B018: a port that is not a number raises here, as an unclosed [ does above
+        parts.port  # noqa: B018 - a port that is not a number raises here, as an unclosed [ does above
     except ValueError:
         return None, _refusal(10011, "redirect_uri 参数错误")
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -59,7 +60,7 @@ def _current_user() -> str | None:
     return openid if _OPENID.fullmatch(openid) else None
 
 
-def _with_code(link: dict, openid: str) -> Response:
+def _with_code(link: dict, openid: str) -> ResponseReturnValue:
     """Back to the redirect_uri with a fresh code for this user and scope, and the state unchanged."""
     code = store().issue_code(openid, link["scope"])
     return redirect(back_to(link["redirect_uri"], code=code, state=link["state"]))
@@ -68,7 +69,7 @@ def _with_code(link: dict, openid: str) -> Response:
 @bp.get("/connect/oauth2/authorize")
 def authorize():
     link, refused = _checked(request.args)
-    if refused:
+    if link is None:  # refused
         return refused
     openid = _current_user()
     if openid is None:
@@ -86,7 +87,7 @@ def confirm():
     if not same_origin():
         return _refusal(10006, "跨站请求已拒绝")
     link, refused = _checked(request.form)
-    if refused:
+    if link is None:  # refused
         return refused
     openid = _current_user()
     if openid is None:
@@ -99,7 +100,7 @@ def confirm():
 
 
 @bp.post("/connect/oauth2/authorize/as")
-def act_as() -> Response:
+def act_as() -> ResponseReturnValue:
     """Be this WeChat user in this browser, then go back to the authorize link. A POST from a page of this origin
     only: a link elsewhere cannot make the developer's browser somebody else."""
     from .console import same_origin

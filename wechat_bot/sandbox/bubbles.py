@@ -57,9 +57,9 @@ def _media_url(media_id: str) -> str | None:
     return url_for("sandbox_api.media_file", media_id=media_id) if media_live(media_id) else None
 
 
-def _missing(what: str, media_id: str) -> Markup:
-    return Markup('<span class="missing">{}无法显示：media_id「{}」不是沙箱上传的临时素材（或已过 3 天）</span>').format(
-        what, media_id)
+def _missing(what: str, media_id: str | None) -> Markup:
+    return Markup('<span class="missing">{}无法显示：'
+                  'media_id「{}」不是沙箱上传的临时素材（或已过 3 天）</span>').format(what, media_id)
 
 
 def _news(body: dict) -> Markup:
@@ -68,14 +68,17 @@ def _news(body: dict) -> Markup:
         picture = article.get("picurl") or ""
         cards.append(Markup('<a class="card news" href="{url}"><b class="title">{title}</b>{picture}'
                             '<span class="desc">{description}</span></a>').format(
-            url=article.get("url") or "#", title=article.get("title") or "", description=article.get("description") or "",
+            url=article.get("url") or "#", title=article.get("title") or "",
+            description=article.get("description") or "",
             picture=Markup('<img src="{}" alt="">').format(picture) if picture else ""))
     return Markup("").join(cards)
 
 
 def _image(body: dict) -> Markup:
     url = _media_url(str(body.get("media_id") or ""))
-    return Markup('<img class="picture" src="{}" alt="图片">').format(url) if url else _missing("图片", body.get("media_id"))
+    if not url:
+        return _missing("图片", body.get("media_id"))
+    return Markup('<img class="picture" src="{}" alt="图片">').format(url)
 
 
 def _voice(body: dict) -> Markup:

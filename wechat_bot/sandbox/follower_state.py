@@ -8,6 +8,7 @@ from typing import Any
 
 from redis import Redis
 
+from ..storage.replies import text
 from .keys import key
 
 OPENING_EVENTS = ("subscribe", "CLICK", "SCAN", "scancode_push", "scancode_waitmsg")  # each opens a minute (§6)
@@ -49,11 +50,11 @@ class FollowerState:
     def follower(self, openid: str) -> dict[str, int]:
         """{'subscribe': 0 or 1, 'subscribe_time', 'interacted_at' (the last message), 'event_at' (the last follow,
         click or scan)} as far as the sandbox's pushes tell; {} if none."""
-        return {k.decode(): int(v) for k, v in self.redis.hgetall(key(self.appid, "follow", openid)).items()}
+        return {text(k): int(v) for k, v in self.redis.hgetall(key(self.appid, "follow", openid)).items()}
 
     def follow_scene(self, openid: str) -> str:
         """The scene of the QR code this follower followed by scanning; "" for a follow any other way."""
-        return (self.redis.get(key(self.appid, "follow-scene", openid)) or b"").decode()
+        return text(self.redis.get(key(self.appid, "follow-scene", openid)) or b"")
 
     def follows(self, openid: str) -> None:
         """This user follows the account (since now, unless they already did), without a push: test users start so."""
@@ -94,7 +95,8 @@ class FollowerState:
         return [json.loads(raw) for raw in self.redis.lrange(key(self.appid, "template-sent", openid), 0, -1)]
 
     def record_sent(self, message: dict[str, Any]) -> None:
-        self.redis.rpush(key(self.appid, "sent", str(message.get("touser", ""))), json.dumps(message, ensure_ascii=False))
+        self.redis.rpush(key(self.appid, "sent", str(message.get("touser", ""))),
+                         json.dumps(message, ensure_ascii=False))
 
     def sent(self, openid: str) -> list[dict[str, Any]]:
         return [json.loads(raw) for raw in self.redis.lrange(key(self.appid, "sent", openid), 0, -1)]

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import request
 
+from ..storage.replies import text
 from .api import answer, api, error, posted_json, store
 from .keys import key
 from .tags import tags_of
@@ -49,7 +50,7 @@ def user_info_body(openid: str) -> dict[str, Any]:
 
 
 def remark(openid: str) -> str:
-    return (store().redis.get(key(store().appid, "remark", openid)) or b"").decode()
+    return text(store().redis.get(key(store().appid, "remark", openid)) or b"")
 
 
 @api("/cgi-bin/user/info", "GET", errcodes=(40003, 41009))

@@ -67,7 +67,8 @@ class GlobalTokens:
         self.redis.set(key(self.appid, "global-valid", token), json.dumps({"expires_at": expires_at}), ex=left + 3600)
 
     def global_token_state(self, token: str) -> str:
-        """'ok' for a live global token, 'expired' for one past its end, 'unknown' for any other (or replaced by force)."""
+        """'ok' for a live global token, 'expired' for one past its end, 'unknown' for any other (or replaced by
+        force)."""
         raw = self.redis.get(key(self.appid, "global-valid", token)) if token else None
         if not raw:
             return "unknown"

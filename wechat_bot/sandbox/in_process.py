@@ -7,11 +7,13 @@ import tempfile
 import weakref
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO, Any, cast
 from urllib.parse import urlsplit
 
 import requests
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers
+from werkzeug.datastructures import Headers
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 ORIGIN = "http://localhost"  # the origin Flask's test client requests come from
@@ -41,11 +43,14 @@ class InProcess(requests.adapters.BaseAdapter):
 
     def send(self, request: requests.PreparedRequest, stream: bool = False, timeout=None, verify=True, cert=None,
              proxies=None) -> requests.Response:
-        parts = urlsplit(request.url)
+        parts = urlsplit(request.url or "")
         body = request.body.encode() if isinstance(request.body, str) else (request.body or b"")
-        builder = EnvironBuilder(path=parts.path, query_string=parts.query, method=request.method,
-                                 base_url=f"{parts.scheme}://{parts.netloc}", data=body,
-                                 headers={k: v for k, v in request.headers.items() if k.lower() != "content-length"})
+        # requests types a header's value str | bytes; the values are passed on as they are
+        sent: dict[str, Any] = {k: v for k, v in request.headers.items() if k.lower() != "content-length"}
+        builder = EnvironBuilder(path=parts.path, query_string=parts.query, method=request.method or "GET",
+                                 base_url=f"{parts.scheme}://{parts.netloc}",
+                                 data=cast("bytes | IO[bytes]", body),  # what requests made of data= or files=
+                                 headers=Headers(sent))
         try:
             environ = builder.get_environ()
         finally:
@@ -56,11 +61,11 @@ class InProcess(requests.adapters.BaseAdapter):
         finally:
             getattr(chunks, "close", lambda: None)()
         response = requests.Response()
-        response.status_code, _, response.reason = status.partition(" ")
-        response.status_code = int(response.status_code)
+        code, _, response.reason = status.partition(" ")
+        response.status_code = int(code)
         response.headers = CaseInsensitiveDict(headers.to_wsgi_list())
         response.encoding = get_encoding_from_headers(response.headers)
-        response._content, response.url, response.request = content, request.url, request
+        response._content, response.url, response.request = content, request.url or "", request
         return response
 
     def close(self) -> None:

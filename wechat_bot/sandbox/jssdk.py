@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, jsonify, request, send_from_directory
+from flask.typing import ResponseReturnValue
 
 from .. import page_headers
 from ..json_body import request_json
@@ -34,7 +35,7 @@ def jweixin() -> Response:
 
 
 @bp.post("/sandbox/api/jssdk/verify")
-def verify() -> Response:
+def verify() -> ResponseReturnValue:
     """wx.config's check, as WeChat's client makes it: `url` is the one WeChat looks at, without its #…."""
     config = request_json(request)
     if not isinstance(config, dict):
@@ -70,7 +71,7 @@ def location() -> Response:
     openid = request.cookies.get(USER_COOKIE, "")
     found = store().location(openid) if _OPENID.fullmatch(openid) else None
     try:
-        latitude, longitude = float(found["latitude"]), float(found["longitude"])
+        latitude, longitude = float((found or {})["latitude"]), float((found or {})["longitude"])
     except (TypeError, KeyError, ValueError):  # never sent one, or typed something that is not a number
         found = None
         latitude, longitude = float(DEFAULT_LOCATION["latitude"]), float(DEFAULT_LOCATION["longitude"])

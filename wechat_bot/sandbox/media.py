@@ -90,7 +90,7 @@ def media_file(media_id: str):
     """A medium's bytes, as WeChat's CDN serves a video_url (no token)."""
     record = media_record(media_id)
     data = store().redis.get(key(store().appid, "media", media_id, "data")) if record else None
-    if data is None:
+    if record is None or data is None:
         return Response("not found", status=404, content_type="text/plain")
     safe_name = "".join(c for c in record["filename"] if (c.isascii() and c.isalnum()) or c in "._-") or "media"
     return Response(data, content_type=record["content_type"],

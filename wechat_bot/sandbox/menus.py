@@ -8,7 +8,8 @@ from .keys import key
 from .menu_rules import menu_error
 
 
-@api("/cgi-bin/menu/create", "POST", errcodes=(40007, 40016, 40017, 40018, 40019, 40020, 40023, 40024, 40025, 40026, 40027, 40054, 40055, 40097, 47001))
+@api("/cgi-bin/menu/create", "POST",
+     errcodes=(40007, 40016, 40017, 40018, 40019, 40020, 40023, 40024, 40025, 40026, 40027, 40054, 40055, 40097, 47001))
 def create_menu():
     menu, refused = posted_json()
     if refused:

@@ -17,6 +17,7 @@ from redis import Redis, RedisError
 
 from ..config import Settings
 from ..oauth.links import CALLBACK_PATH
+from ..storage.replies import text
 from ..web.visitor import on_loopback
 from ..wechat_api import WeChatClient
 from . import credentials
@@ -110,7 +111,7 @@ class LocalWeChatClient(WeChatClient):
             remembered = self._redis.get(origin_key(self.appid))
         except RedisError:
             remembered = None
-        return remembered.decode() if remembered else DEFAULT_ORIGIN + self._prefix
+        return text(remembered) if remembered else DEFAULT_ORIGIN + self._prefix
 
     @api_base.setter
     def api_base(self, value: str) -> None:

@@ -80,7 +80,10 @@ class WeChat:
         body = fields if isinstance(fields, (str, bytes)) else push_xml(fields)
         body = body.encode() if isinstance(body, str) else body
         if encrypted if encrypted is not None else self.encrypted:
-            body, query = self.seal(body, query, crypto_key or self.aes_key)
+            key = crypto_key or self.aes_key
+            if key is None:
+                raise ValueError("an encrypted delivery needs the account's EncodingAESKey (aes_key or crypto_key)")
+            body, query = self.seal(body, query, key)
         status, raw = self.transport("POST", self.path + "?" + urlencode(query), body)
         return self.read(status, raw, query)
 

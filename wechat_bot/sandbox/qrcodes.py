@@ -13,6 +13,7 @@ import segno
 from flask import Response, request
 from PIL import Image
 
+from ..storage.replies import text
 from .api import answer, api, error, posted_json, store
 from .store import key
 
@@ -73,9 +74,9 @@ def show_qrcode():
     """The code's picture, by ticket (no token needed, as on mp.weixin.qq.com)."""
     ticket = request.args.get("ticket", "")  # percent-decoded; an unencoded `+` arrives as a space
     code = store().redis.get(key(store().appid, "qrcode-ticket", ticket)) if ticket else None
-    if code is None or find(URL_PREFIX + code.decode()) is None:
+    if code is None or find(URL_PREFIX + text(code)) is None:
         return Response("ticket invalid", status=404, content_type="text/plain")
-    return Response(jpeg(URL_PREFIX + code.decode()), content_type="image/jpeg")
+    return Response(jpeg(URL_PREFIX + text(code)), content_type="image/jpeg")
 
 
 def new_ticket() -> str:

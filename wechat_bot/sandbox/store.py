@@ -14,7 +14,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from redis import Redis
+from redis.typing import EncodableT
 
+from ..storage.replies import text
 from .follower_state import FollowerState
 from .global_tokens import GlobalTokens
 from .keys import ALNUM as _ALNUM
@@ -53,7 +55,7 @@ class SandboxStore(GlobalTokens, FollowerState):
     # -- settings and faults ------------------------------------------------------------------------------
     def config(self) -> SandboxConfig:
         raw = self.redis.hgetall(key(self.appid, "config"))
-        values = {k.decode(): json.loads(v) for k, v in raw.items()}
+        values = {text(k): json.loads(v) for k, v in raw.items()}
         return SandboxConfig(**{k: v for k, v in values.items() if k in SandboxConfig.__dataclass_fields__})
 
     def configure(self, **changes: Any) -> SandboxConfig:
@@ -85,14 +87,15 @@ class SandboxStore(GlobalTokens, FollowerState):
         """The simulated WeChat user, created with a default profile the first time it is seen."""
         raw = self.redis.hgetall(key(self.appid, "user", openid))
         if raw:
-            return {k.decode(): v.decode() for k, v in raw.items()}
+            return {text(k): text(v) for k, v in raw.items()}
         return self.save_user(openid)
 
     def save_user(self, openid: str, nickname: str | None = None, headimgurl: str = "",
                   unionid: str | None = None, snapshot: bool = False) -> dict[str, str]:
         profile = {"openid": openid, "nickname": nickname if nickname is not None else f"微信用户{openid[-4:]}",
                    "headimgurl": headimgurl, "unionid": unionid or "", "snapshot": "1" if snapshot else ""}
-        self.redis.hset(key(self.appid, "user", openid), mapping=profile)
+        fields: dict[EncodableT, EncodableT] = dict(profile.items())  # redis-py's mapping (a key type is invariant)
+        self.redis.hset(key(self.appid, "user", openid), mapping=fields)
         self.redis.sadd(key(self.appid, "users"), openid)
         return profile
 
@@ -101,7 +104,7 @@ class SandboxStore(GlobalTokens, FollowerState):
         return bool(self.redis.sismember(key(self.appid, "users"), openid))
 
     def users(self) -> list[dict[str, str]]:
-        return [self.user(openid.decode()) for openid in sorted(self.redis.smembers(key(self.appid, "users")))]
+        return [self.user(text(openid)) for openid in sorted(self.redis.smembers(key(self.appid, "users")))]
 
     # -- codes and user tokens ------------------------------------------------------------------------------
     def issue_code(self, openid: str, scope: str) -> str:
@@ -168,10 +171,10 @@ class SandboxStore(GlobalTokens, FollowerState):
     def _expire(self, index: str, kind: str) -> int:
         changed = 0
         for token in self.redis.smembers(index):
-            raw = self.redis.get(key(self.appid, kind, token.decode()))
+            raw = self.redis.get(key(self.appid, kind, text(token)))
             if raw:
                 record = {**json.loads(raw), "expires_at": self.clock() - 1}
-                self.redis.set(key(self.appid, kind, token.decode()), json.dumps(record), keepttl=True)
+                self.redis.set(key(self.appid, kind, text(token)), json.dumps(record), keepttl=True)
                 changed += 1
         return changed
 
@@ -208,9 +211,9 @@ class SandboxStore(GlobalTokens, FollowerState):
         """The tickets a wx.config may be signed with now: the recent ones not yet expired."""
         live = []
         for ticket in self.redis.lrange(key(self.appid, "tickets"), 0, -1):
-            raw = self.redis.get(key(self.appid, "ticket", ticket.decode()))
+            raw = self.redis.get(key(self.appid, "ticket", text(ticket)))
             if raw and json.loads(raw)["expires_at"] > self.clock():
-                live.append(ticket.decode())
+                live.append(text(ticket))
         return live
 
     def expire_jsapi_ticket(self) -> None:
@@ -225,9 +228,10 @@ class SandboxStore(GlobalTokens, FollowerState):
         self.redis.set(key(self.appid, "ticket", ticket), record, ex=max(int(expires_at - self.clock()), 0) + 3600)
 
     def remember_location(self, openid: str, latitude: str, longitude: str, label: str = "") -> None:
-        self.redis.hset(key(self.appid, "location", openid), mapping={"latitude": latitude, "longitude": longitude, "label": label})
+        self.redis.hset(key(self.appid, "location", openid),
+                        mapping={"latitude": latitude, "longitude": longitude, "label": label})
 
     def location(self, openid: str) -> dict[str, str] | None:
         """The user's last location sent in chat, or None."""
         raw = self.redis.hgetall(key(self.appid, "location", openid))
-        return {k.decode(): v.decode() for k, v in raw.items()} or None
+        return {text(k): text(v) for k, v in raw.items()} or None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..storage.replies import text
 from .api import answer, api, error, posted_json, store
 from .keys import key
 
@@ -19,11 +20,11 @@ PAGE = 10000
 
 def _names() -> dict[int, str]:
     raw = store().redis.hgetall(key(store().appid, "tags"))
-    return {**SYSTEM_TAGS, **{int(k): v.decode() for k, v in raw.items()}}
+    return {**SYSTEM_TAGS, **{int(k): text(v) for k, v in raw.items()}}
 
 
 def _members(tag_id: int) -> list[str]:
-    return sorted(m.decode() for m in store().redis.smembers(key(store().appid, "tag-members", str(tag_id))))
+    return sorted(text(m) for m in store().redis.smembers(key(store().appid, "tag-members", str(tag_id))))
 
 
 def tags_of(openid: str) -> list[int]:
@@ -34,7 +35,7 @@ def tags_of(openid: str) -> list[int]:
         for tag_id in ids:
             pipe.sismember(key(sandbox.appid, "tag-members", str(tag_id)), openid)
         found = pipe.execute()
-    return [tag_id for tag_id, member in zip(ids, found) if member]
+    return [tag_id for tag_id, member in zip(ids, found, strict=True) if member]
 
 
 def _body() -> tuple[dict[str, Any], int | None]:
@@ -64,7 +65,8 @@ def create_tag():
     body, wrong = _body()
     tag, wrong = _tag(body) if wrong is None else ({}, wrong)
     names = _names()
-    wrong = wrong or _name_error(tag.get("name"), names) or (45056 if len(names) - len(SYSTEM_TAGS) >= MAX_TAGS else None)
+    too_many = 45056 if len(names) - len(SYSTEM_TAGS) >= MAX_TAGS else None
+    wrong = wrong or _name_error(tag.get("name"), names) or too_many
     if wrong:
         return error(wrong)
     sandbox = store()
@@ -118,8 +120,9 @@ def _members_call(add: bool):
     tag_id, wrong = _known_tag({"id": body.get("tagid")}) if wrong is None else (0, wrong)
     if wrong == 45058 and add:
         wrong = None  # a user may be starred (星标组) by tagging
-    openids = body.get("openid_list")
-    if wrong is None and (not isinstance(openids, list) or not openids or len(openids) > PER_CALL):
+    listed = body.get("openid_list")
+    openids: list[Any] = listed if isinstance(listed, list) else []
+    if wrong is None and (not isinstance(listed, list) or not openids or len(openids) > PER_CALL):
         wrong = 40032
     if wrong is None and not all(isinstance(o, str) and store().known(o) for o in openids):
         wrong = 40003

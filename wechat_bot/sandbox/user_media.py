@@ -50,7 +50,8 @@ def media_fields(kind: str, data: dict[str, Any]) -> tuple[dict[str, str], Marku
     if kind == "voice":
         audio_format = (name.rsplit(".", 1)[-1] if "." in name else content_type.split("/")[-1]).lower()[:8]
         return ({"MediaId": media_id, "Format": audio_format},
-                Markup('<span class="voice">🔊 语音</span><audio controls preload="none" src="{}"></audio>').format(url))
+                Markup('<span class="voice">🔊 语音</span>'
+                       '<audio controls preload="none" src="{}"></audio>').format(url))
     thumb = save_media("thumb", _thumb(), "image/jpeg", "thumb.jpg")
     return ({"MediaId": media_id, "ThumbMediaId": thumb},
             Markup('<video controls preload="metadata" src="{}"></video>').format(url))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from redis import ConnectionPool, Redis, RedisError, UnixDomainSocketConnection
 from redis.backoff import NoBackoff
@@ -16,7 +17,7 @@ from . import sentinel as redis_sentinel
 from .keyspace import account_prefix
 
 # One immediate retry reconnects a pooled connection after a Redis restart; more would eat the push window.
-_TIMEOUTS = dict(
+_TIMEOUTS: dict[str, Any] = dict(
     socket_timeout=defaults.REDIS_SOCKET_TIMEOUT,
     socket_connect_timeout=defaults.REDIS_CONNECT_TIMEOUT,
     retry=Retry(NoBackoff(), 1),

@@ -93,7 +93,8 @@ def _start(var_dir: Path, sock: str) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while not _answers(sock):
         if time.monotonic() > deadline:
-            raise WeChatBotError(f"embedded Redis did not answer within {START_TIMEOUT:.0f}s: see {var_dir / 'redis.log'}")
+            raise WeChatBotError(f"embedded Redis did not answer within {START_TIMEOUT:.0f}s: "
+                                 f"see {var_dir / 'redis.log'}")
         time.sleep(0.05)
 
 

@@ -37,10 +37,10 @@ class Leases:
         """`acquire` for each name, in one round trip."""
         owners = [secrets.token_hex(16) for _ in names]
         with self._redis.pipeline(transaction=False) as pipe:
-            for name, owner in zip(names, owners):
+            for name, owner in zip(names, owners, strict=True):
                 pipe.set(self._prefix + name, owner, nx=True, px=int(ttl * 1000))
             taken = pipe.execute()
-        return [owner if ok else None for owner, ok in zip(owners, taken)]
+        return [owner if ok else None for owner, ok in zip(owners, taken, strict=True)]
 
     def release(self, name: str, owner: str) -> bool:
         return bool(self._release(keys=[self._prefix + name], args=[owner]))

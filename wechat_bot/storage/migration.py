@@ -21,6 +21,7 @@ from .connection import ERRORS as REDIS_ERRORS
 from .connection import explain
 from .keyspace import ROOT, account_prefix
 from .leases import Leases
+from .replies import text
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ def owns_legacy(redis: Redis, appid: str, *, may_claim: bool) -> bool:
     if owner is None and may_claim:
         redis.set(OWNER_KEY, appid, nx=True)
         owner = redis.get(OWNER_KEY)
-    return owner is not None and owner.decode() == appid
+    return owner is not None and text(owner) == appid
 
 
 def pending(redis: Redis, appid: str) -> bool:
@@ -131,7 +132,8 @@ def _merge_sorted_set(redis: Redis, key: str, appid: str) -> int:
 def _add(redis: Redis, target: str, batch: dict[str, float]) -> int:
     if batch:
         redis.zadd(target, batch, nx=True)
-    count, _ = len(batch), batch.clear()
+    count = len(batch)
+    batch.clear()
     return count
 
 

@@ -218,7 +218,10 @@ class OnceCache:
         refused = bound is not None and replies[-5 - len(writes)] != bound.digest.encode()
         stored = bool(results[-2])
         if refused or not stored:
-            self._undo([("DEL", command[1]) for command in writes] + ([("DEL", key)] if stored else []))
+            undo: list[Command] = [("DEL", command[1]) for command in writes]
+            if stored:
+                undo.append(("DEL", key))
+            self._undo(undo)
         if refused:
             raise BindingRefused()
         if stored:
@@ -285,5 +288,5 @@ def _checked(results: list) -> list:
     return results
 
 
-def _body(value: bytes | None) -> bytes | None:
-    return value[1:] if value is not None and value.startswith(_DONE) else None
+def _body(value: bytes | str | None) -> bytes | None:
+    return value[1:] if isinstance(value, bytes) and value.startswith(_DONE) else None

@@ -14,6 +14,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from redis import Redis
 
@@ -66,7 +67,7 @@ class ReplicaAcks:
     def min_replicas_to_write(self) -> int | None:
         """The master's min-replicas-to-write; None where CONFIG is not allowed (managed Redis)."""
         try:
-            found = self._redis.config_get("min-replicas-to-write")
+            found: dict[Any, Any] = self._redis.config_get("min-replicas-to-write")  # keys: bytes, from our clients
         except ERRORS:
             return None
         value = found.get("min-replicas-to-write", found.get(b"min-replicas-to-write"))

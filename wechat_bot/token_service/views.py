@@ -30,7 +30,8 @@ def authenticate():
     if g.caller is None:
         return _json(401, error="unauthorized")
     try:
-        allowed = RateLimit(services.redis, services.settings.appid, "api", limit=defaults.TOKEN_SERVICE_RATE_LIMIT,
+        allowed = RateLimit(services.redis, services.settings.account.appid, "api",
+                            limit=defaults.TOKEN_SERVICE_RATE_LIMIT,
                             window=defaults.TOKEN_SERVICE_RATE_WINDOW).allow_key(g.caller)
     except REDIS_ERRORS:
         return _json(503, error="Redis unavailable")
@@ -81,8 +82,8 @@ def account_token_invalid():
     if not isinstance(reported, str) or not reported:
         return _json(400, error='the body must be JSON {"access_token": "<the token WeChat refused>"}')
     services, caller = _services(), g.caller
-    forces = RateLimit(services.redis, services.settings.appid, "forced", limit=defaults.TOKEN_SERVICE_FORCES_PER_CALLER,
-                       window=24 * 3600)  # a UTC day
+    forces = RateLimit(services.redis, services.settings.account.appid, "forced",
+                       limit=defaults.TOKEN_SERVICE_FORCES_PER_CALLER, window=24 * 3600)  # a UTC day
     try:
         token, expires_at = services.account_token.renew_if_current(reported, lambda: forces.allow_key(caller))
     except ForcesSpent:

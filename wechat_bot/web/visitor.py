@@ -4,8 +4,8 @@ Behind the README's ngrok setup every visitor reaches us from the local agent, 1
 visitor's logins would use up everyone's. The agent is recognised as a loopback peer that forwards for someone
 (X-Forwarded-For): then the visitor is the address the agent appended last to X-Forwarded-For (what a visitor sent
 there itself comes before it). Whatever Host it names (a loopback one included: a Host header is the client's to
-write), a forwarded request is never a loopback caller. Behind nginx or another proxy, TRUSTED_PROXIES=N makes ProxyFix set the peer
-from its headers.
+write), a forwarded request is never a loopback caller. Behind nginx or another proxy, TRUSTED_PROXIES=N makes ProxyFix
+set the peer from its headers.
 """
 from __future__ import annotations
 
