@@ -10,6 +10,7 @@ import requests
 from tests import processes
 from tests.conftest import project_root
 from tests.test_site_owner import sandbox_env
+from wechat_bot.storage import embedded_redis
 
 FACTORY_SITE = '''
 from flask import Flask
@@ -40,6 +41,7 @@ def test_serve_takes_a_factory_call_with_arguments(tmp_path, command):
         assert "/sandbox/" in log.read_text()
     finally:
         processes.stop(server)
+        embedded_redis.stop(tmp_path / "var")  # a site's app under serve leaves its Redis running, as flask run's does
 
 
 def test_a_name_that_is_not_there_is_one_line(tmp_path):
