@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from tests.conftest import NOWHERE, project_root
+from tests.conftest import CREDENTIALS, NOWHERE, project_root
 from wechat_bot.storage import embedded_redis
 
 
@@ -88,3 +88,23 @@ def run_py_servers(count: int, home: Path, env: dict) -> Iterator[list[str]]:
     finally:
         for process in started:
             stop(process)
+
+
+@contextmanager
+def shipped_gunicorn(home: Path, redis_socket: str, **env: str | None) -> Iterator[tuple[str, Path, dict]]:
+    """gunicorn with the checkout's gunicorn.conf.py (the shipped settings), two workers, the test credentials, on
+    the test Redis, in `home`, with `env` (a None unsets): (base URL, its log, its environment), stopped after."""
+    port, log = free_port(), home / "gunicorn.log"
+    environ = clean_env(**CREDENTIALS, REDIS_URL=f"unix://{redis_socket}", BIND=f"127.0.0.1:{port}",
+                        WEB_CONCURRENCY="2")
+    environ.update({name: value for name, value in env.items() if value is not None})
+    for name in [name for name, value in env.items() if value is None]:
+        environ.pop(name, None)
+    server = start(["-m", "gunicorn", "-c", str(project_root() / "gunicorn.conf.py"), "wechat_bot:create_app()"],
+                   home, environ, log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base, server, log)
+        yield base, log, environ
+    finally:
+        stop(server)

@@ -86,24 +86,14 @@ def test_users_by_state_and_refresh_tokens_ending_soon(make_app, redis):
 
 
 def test_every_scrape_under_two_gunicorn_workers_counts_every_push(tmp_path, redis):
-    port = processes.free_port()
     sock = redis.connection_pool.connection_kwargs["path"]
-    env = processes.clean_env(**CREDENTIALS, REDIS_URL=f"unix://{sock}", BIND=f"127.0.0.1:{port}",
-                              WEB_CONCURRENCY="2", WECHAT_API_BASE="http://127.0.0.1:9",
-                              PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"))
-    log = tmp_path / "gunicorn.log"
-    server = processes.start(["-m", "gunicorn", "-c", str(project_root() / "gunicorn.conf.py"),
-                              "wechat_bot:create_app()"], tmp_path, env, log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        processes.wait_healthy(base, server, log)
+    with processes.shipped_gunicorn(tmp_path, sock, WECHAT_API_BASE="http://127.0.0.1:9",
+                                    PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics")) as (base, log, _):
         wechat = WeChat(http_transport(base), TOKEN, APPID)
         for n in range(40):
             assert wechat.says(f"你好 {n}").status == 200
         scrapes = [requests.get(base + "/metrics", timeout=10).text for _ in range(6)]
         pids = {line.split("pid:")[1].split(")")[0] for line in log.read_text().splitlines() if "pid:" in line}
-    finally:
-        processes.stop(server)
     assert [sample(text, "wechat_bot_pushes_total", type="text") for text in scrapes] == [40] * 6
     assert len(pids) >= 2  # both workers answered (the kernel's queue hands out connections to either)
 
@@ -196,17 +186,9 @@ def test_a_killed_workers_counts_stay_in_the_sum_when_another_process_starts(tmp
     import os
     import signal
 
-    port, folder = processes.free_port(), tmp_path / "metrics"
-    sock = redis.connection_pool.connection_kwargs["path"]
-    env = processes.clean_env(**CREDENTIALS, REDIS_URL=f"unix://{sock}", BIND=f"127.0.0.1:{port}",
-                              WEB_CONCURRENCY="2", WECHAT_API_BASE="http://127.0.0.1:9",
-                              PROMETHEUS_MULTIPROC_DIR=str(folder))
-    log = tmp_path / "gunicorn.log"
-    server = processes.start(["-m", "gunicorn", "-c", str(project_root() / "gunicorn.conf.py"),
-                              "wechat_bot:create_app()"], tmp_path, env, log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        processes.wait_healthy(base, server, log)
+    folder, sock = tmp_path / "metrics", redis.connection_pool.connection_kwargs["path"]
+    with processes.shipped_gunicorn(tmp_path, sock, WECHAT_API_BASE="http://127.0.0.1:9",
+                                    PROMETHEUS_MULTIPROC_DIR=str(folder)) as (base, log, env):
         wechat = WeChat(http_transport(base), TOKEN, APPID)
         for n in range(40):
             assert wechat.says(f"你好 {n}").status == 200
@@ -225,8 +207,6 @@ def test_a_killed_workers_counts_stay_in_the_sum_when_another_process_starts(tmp
             after = [requests.get(base + "/metrics", timeout=10).text for _ in range(3)]
         finally:
             processes.stop(worker)
-    finally:
-        processes.stop(server)
     assert sample(before, "wechat_bot_pushes_total") == 40
     assert [sample(text, "wechat_bot_pushes_total") for text in after] == [40] * 3
     assert [sample(text, "wechat_bot_push_seconds_count") for text in after] == [40] * 3

@@ -146,23 +146,14 @@ def test_gunicorn_under_log_format_json_logs_json_and_keeps_its_control_socket_i
     import json
     import os
 
-    port, home = processes.free_port(), tmp_path / "home"
+    home = tmp_path / "home"
     home.mkdir()
     sock = redis.connection_pool.connection_kwargs["path"]
-    env = processes.clean_env(**CREDENTIALS, REDIS_URL=f"unix://{sock}", BIND=f"127.0.0.1:{port}",
-                              WEB_CONCURRENCY="2", LOG_FORMAT="json", HOME=str(home))
-    env.pop("XDG_RUNTIME_DIR", None)
-    log = tmp_path / "gunicorn.log"
-    server = processes.start(["-m", "gunicorn", "-c", str(project_root() / "gunicorn.conf.py"),
-                              "wechat_bot:create_app()"], tmp_path, env, log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        processes.wait_healthy(base, server, log)
+    with processes.shipped_gunicorn(tmp_path, sock, LOG_FORMAT="json", HOME=str(home),
+                                    XDG_RUNTIME_DIR=None) as (base, log, _):
         assert WeChat(http_transport(base), TOKEN, APPID).says("你好").status == 200
         assert (tmp_path / "var" / "gunicorn.ctl").exists() and not (home / ".gunicorn").exists()
         assert oct(os.stat(tmp_path / "var" / "gunicorn.ctl").st_mode & 0o777) == "0o600"
-    finally:
-        processes.stop(server)
     lines = [line for line in log.read_text().splitlines() if line.strip()]
     entries = [json.loads(line) for line in lines]  # every line, or this raises
     messages = [entry.get("message", "") for entry in entries]

@@ -9,6 +9,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from tests.conftest import APPID, CREDENTIALS, SECRET
+from tests.test_renewal import renewer_for
 from wechat_bot.check import run_checks
 from wechat_bot.config import Settings
 from wechat_bot.oauth.tokens import TokenRecord, TokenStore, schedule_key
@@ -34,11 +35,6 @@ def due(sandbox, redis):
             records.append(record)
         return records
     return make
-
-
-def renewer_for(redis, sandbox, clock=time.time, **options) -> Renewer:
-    client = WeChatClient(sandbox.url, sandbox.url, APPID, SECRET, timeout=2, budget=3)
-    return Renewer(TokenStore(redis, APPID, clock=clock), client, Leases(redis, APPID), clock=clock, **options)
 
 
 def wechat_answers(sandbox, redis, errcode: int | None) -> None:
