@@ -298,7 +298,7 @@ def main() -> None:
         page = phone.get(link.group(1), timeout=20)
         if page.status_code != 200 or not page.url.startswith(base) or "授权成功" not in page.text and OPENID not in page.text:
             fail(f"the callback answered {page.status_code} at {page.url}: {page.text[:300]}")
-        store = TokenStore(redis.Redis(port=redis_port))
+        store = TokenStore(redis.Redis(port=redis_port), APPID)
         record = store.get(OPENID)
         if record is None:
             fail("the callback stored no tokens")
