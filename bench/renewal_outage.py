@@ -40,19 +40,19 @@ def main() -> None:
     server = make_server("127.0.0.1", 0, create_sandbox_app(redis, APPID, SECRET), threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_port}"
-    sandbox, store, now = SandboxStore(redis, APPID, SECRET), TokenStore(redis), int(time.time())
+    sandbox, store, now = SandboxStore(redis, APPID, SECRET), TokenStore(redis, APPID), int(time.time())
     records = [TokenRecord.from_exchange(sandbox.grant(f"o_out{n:03d}", "snsapi_base"), now - 7200 + 300)
                for n in range(args.users)]  # due 300 s ago, 300 s left on each access_token
     for record in records:
         store.save(record)
     sandbox.inject(REFRESH, Fault(errcode=-1), times=1_000_000)
-    worker = Renewer(TokenStore(redis), WeChatClient(url, url, APPID, SECRET), Leases(redis))
+    worker = Renewer(TokenStore(redis, APPID), WeChatClient(url, url, APPID, SECRET), Leases(redis, APPID))
     thread = threading.Thread(target=worker.run)
     thread.start()
     try:
         time.sleep(args.seconds)
         during = sandbox.calls(REFRESH)
-        redis.delete("wechat_sandbox:faults:" + REFRESH)
+        redis.delete(f"wechat_sandbox:{APPID}:faults:" + REFRESH)
         healed = time.monotonic()
         while any(store.get(r.openid).access_token == r.access_token for r in records):
             time.sleep(0.2)
