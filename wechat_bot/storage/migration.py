@@ -38,17 +38,18 @@ _BATCH = 500
 
 
 def adopt_legacy_keys(redis: Redis, appid: str, *, may_claim: bool) -> bool:
-    """At start: whether this account holds the unscoped data, moved under it now unless that is done (or being
-    done by another process). A Redis that cannot be reached leaves it for the next start."""
+    """At start: the unscoped data this account holds is moved under it now, unless that is done; True while
+    another process is still moving it (a record is then also looked for under its old key). A Redis that cannot
+    be reached leaves it for the next start."""
     try:
         if not owns_legacy(redis, appid, may_claim=may_claim):
             return False
         if pending(redis, appid):
             migrate(redis, appid)
+        return pending(redis, appid)
     except REDIS_ERRORS as error:
         log.warning("Redis (%s): the keys of earlier versions were not checked for this account", explain(error))
         return False
-    return True
 
 
 def owns_legacy(redis: Redis, appid: str, *, may_claim: bool) -> bool:
