@@ -10,6 +10,7 @@ from flask import request
 
 from ..errors import WeChatError, WeChatUnavailable
 from ..logs import loggable, logger
+from ..storage.connection import ERRORS as REDIS_ERRORS
 from ..web.public_url import public_base_url
 from .computer import Computer
 from .scenes import china_clock
@@ -30,7 +31,7 @@ def tell_the_user(services, openid: str, computer: Computer, sessions_path: str)
     def send() -> None:
         try:
             services.account_token.call(lambda token: services.client.send_custom_message(token, message))
-        except (WeChatError, WeChatUnavailable) as error:
+        except (WeChatError, WeChatUnavailable, *REDIS_ERRORS) as error:  # beside the request: one line, no traceback
             log.warning("sign-in notice to %s not sent: %s", loggable(openid), loggable(str(error), 160))
 
     threading.Thread(target=send, name="sign-in-notice", daemon=True).start()
