@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import time
 
+import pytest
 import requests
 from flask import jsonify
 
@@ -96,3 +97,67 @@ def test_the_confirm_page_stores_one_authorize_state_per_scene_and_phone(site, s
     for _ in range(100):  # the confirm link opened again and again, never followed through
         assert phone.get(confirm_link(reply.content), allow_redirects=False, timeout=10).status_code == 302
     assert len(redis.keys(f"wechat_bot:{APPID}:oauth:state:*")) == before + 1
+
+
+def relay(base, sandbox, browser: requests.Session, openid: str = "o_victim", poll: bool = True) -> requests.Session:
+    """`browser` shows a code, `openid` scans and confirms it on the phone, and (`poll`) the browser's next poll
+    signs it in. The phone."""
+    url = re.search(r'data-url="([^"]+)"', browser.get(f"{base}/oauth/qr", timeout=10).text).group(1)
+    sandbox.interacted(openid)
+    reply = WeChat(http_transport(base), TOKEN, APPID, openid=openid).event("SCAN", scene_of(sandbox, url),
+                                                                          Ticket="gQx")
+    phone = wechat_phone(openid)
+    confirm = phone.get(confirm_link(reply.content), timeout=10)
+    form = dict(re.findall(r'name="(scene|t)" value="([^"]+)"', confirm.text))
+    phone.post(f"{base}/oauth/qr/confirm", data={**form, "decision": "confirm"}, timeout=10)
+    assert not poll or status(browser, base)["state"] == "confirmed"
+    return phone
+
+
+def test_the_notice_links_to_the_site_the_chat_named_whatever_host_the_desktop_sends(site, sandbox):
+    base, _ = site()
+    attacker = requests.Session()
+    attacker.headers.update(ATTACKER)
+    relay(base, sandbox, attacker, poll=False)
+    cookie = "; ".join(f"{c.name}={c.value}" for c in attacker.cookies)
+    polled = requests.get(f"{base}/oauth/qr/status", headers={**ATTACKER, "Host": "evil.example", "Cookie": cookie},
+                          timeout=10)
+    assert polled.json()["state"] == "confirmed"  # signed in by a poll naming another host…
+    deadline = time.monotonic() + 30
+    while not sandbox.sent("o_victim") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    [notice] = sandbox.sent("o_victim")
+    assert "evil.example" not in notice["text"]["content"]  # …the victim's sign-out link is still the site's
+    assert f'href="{base}/oauth/qr/sessions"' in notice["text"]["content"]
+
+
+def test_a_browser_signed_in_by_scan_can_neither_list_nor_end_the_users_computers(site, sandbox):
+    base, _ = site()
+    legit = requests.Session()
+    legit.headers.update({"User-Agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) Safari/605.1.15"})
+    phone = relay(base, sandbox, legit)
+    attacker = requests.Session()
+    attacker.headers.update(ATTACKER)
+    relay(base, sandbox, attacker)
+    listed = attacker.get(f"{base}/oauth/qr/sessions", allow_redirects=False, timeout=10)
+    assert listed.status_code in (302, 403) and "Mac OS X" not in listed.text  # asked who it is, not shown
+    sids = re.findall(r'name="sid" value="([^"]+)"', phone.get(f"{base}/oauth/qr/sessions", timeout=10).text)
+    assert len(sids) == 2
+    for sid in sids:
+        ended = attacker.post(f"{base}/oauth/qr/sessions/end", data={"sid": sid}, allow_redirects=False, timeout=10)
+        assert ended.status_code == 403
+    assert len(re.findall(r'name="sid"', phone.get(f"{base}/oauth/qr/sessions", timeout=10).text)) == 2
+
+
+@pytest.mark.parametrize("scene", ["who:x", "sessions:{o_victim}", "chat:123456", "wbl"])
+def test_a_scene_that_is_not_one_of_ours_names_no_key(site, sandbox, redis, scene):
+    """The confirm page's `scene` names only a scene: not the other keys under qr: (a who-state, a user's desktop
+    sessions, a chat code), which it would read as a scene (a 500, or a 503 for Redis's WRONGTYPE)."""
+    base, _ = site()
+    redis.set(f"wechat_bot:{APPID}:qr:who:x", "a state, not JSON")
+    redis.hset(f"wechat_bot:{APPID}:qr:sessions:{{o_victim}}", "sid", "{}")
+    redis.set(f"wechat_bot:{APPID}:qr:chat:123456", "wbl" + "0" * 32)
+    for method in ("GET", "POST"):
+        answer = requests.request(method, f"{base}/oauth/qr/confirm", params={"scene": scene, "t": "x"},
+                                  data={"scene": scene, "t": "x"}, timeout=10)
+        assert answer.status_code == 404

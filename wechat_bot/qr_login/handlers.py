@@ -70,14 +70,14 @@ def chat_code_sent(msg: BaseMessage, ctx: Context) -> str | None:
 
 
 def answer_scan(ctx: Context, scene: str, openid: str) -> str:
-    record = QrScenes(ctx.redis, ctx.settings.account.appid).scan(scene, openid)
+    base = ctx.links.callback_url[:-len(CALLBACK_PATH)]
+    record = QrScenes(ctx.redis, ctx.settings.account.appid).scan(scene, openid, base)
     if record is None or expired(record):
         return EXPIRED_TEXT
     if record.openid != openid:
         return TAKEN_TEXT
     if record.state != "scanned":
         return USED_TEXT
-    base = ctx.links.callback_url[:-len(CALLBACK_PATH)]
     return confirm_text(record, base)
 
 

@@ -6,26 +6,26 @@ from __future__ import annotations
 import threading
 import time
 
-from flask import request
-
 from ..errors import WeChatError, WeChatUnavailable
 from ..logs import loggable, logger
 from ..storage.connection import ERRORS as REDIS_ERRORS
-from ..web.public_url import public_base_url
 from .computer import Computer
 from .scenes import china_clock
 
 log = logger("wechat_bot.oauth")
 
 
-def notice_text(computer: Computer, moment: float, sessions_url: str) -> str:
-    return (f"你的微信刚刚在一台电脑上登录了：{computer.label()}（{china_clock(moment, '%H:%M')}）。\n"
-            f'不是你本人？<a href="{sessions_url}">点此让它退出</a>')
+def notice_text(computer: Computer, moment: float, sessions_url: str | None) -> str:
+    said = f"你的微信刚刚在一台电脑上登录了：{computer.label()}（{china_clock(moment, '%H:%M')}）。\n"
+    if sessions_url is None:
+        return said + "不是你本人？请在手机上打开本站，退出那台电脑。"
+    return said + f'不是你本人？<a href="{sessions_url}">点此让它退出</a>'
 
 
-def tell_the_user(services, openid: str, computer: Computer, sessions_path: str) -> None:
-    """Send the notice in the background; `sessions_path` is the sessions page's path on this site."""
-    url = public_base_url(services.settings, request) + sessions_path
+def tell_the_user(services, openid: str, computer: Computer, sessions_url: str | None) -> None:
+    """Send the notice in the background. `sessions_url` is built on the site as the signed push named it (the
+    chat's confirm link), never on the Host of the desktop's request, which the computer being named chooses."""
+    url = sessions_url
     message = {"touser": openid, "msgtype": "text", "text": {"content": notice_text(computer, time.time(), url)}}
 
     def send() -> None:

@@ -8,6 +8,7 @@ the user sends in chat to its scene, under a key of its own that runs out with i
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from dataclasses import asdict, dataclass, field
@@ -33,11 +34,12 @@ if not raw then return nil end
 local scene = cjson.decode(raw)
 """
 
-# KEYS: the scene. ARGV: openid, confirm token. Pending → scanned by this openid; the same openid scanning again
-# gets its record back; anyone else, or a scene that moved on, gets what it is now.
+# KEYS: the scene. ARGV: openid, confirm token, the site's base as the chat link names it. Pending → scanned by this
+# openid; the same openid scanning again gets its record back; anyone else, or a scene that moved on, gets what it
+# is now.
 _SCAN = _READ_SCENE + """
 if scene.state == 'pending' then
-  scene.state, scene.openid, scene.confirm = 'scanned', ARGV[1], ARGV[2]
+  scene.state, scene.openid, scene.confirm, scene.base = 'scanned', ARGV[1], ARGV[2], ARGV[3]
   redis.call('SET', KEYS[1], cjson.encode(scene), 'KEEPTTL')
 end
 return cjson.encode(scene)
@@ -73,6 +75,7 @@ class Scene:
     openid: str = ""
     confirm: str = ""
     computer: dict = field(default_factory=dict)  # the computer that showed the code (computer.py)
+    base: str = ""  # the site as the confirm link in chat names it (from the signed push, not from a browser)
 
 
 def scene_key(appid: str, scene: str) -> str:
@@ -87,6 +90,14 @@ def new_scene() -> str:
     return SCENE_PREFIX + secrets.token_hex(16)
 
 
+def well_formed(scene: str) -> bool:
+    """One of ours (SCENE_PREFIX and 32 hex digits): nothing else names a key of this module."""
+    return _SCENE.fullmatch(scene or "") is not None
+
+
+_SCENE = re.compile(SCENE_PREFIX + "[0-9a-f]{32}")
+
+
 class QrScenes:
     def __init__(self, redis: Redis, appid: str, ttl: int = defaults.QR_TTL) -> None:
         self._redis, self.ttl, self.appid = redis, ttl, appid
@@ -97,7 +108,7 @@ class QrScenes:
         self._redis.set(scene_key(self.appid, record.scene), json.dumps(asdict(record)), ex=self.ttl)
 
     def get(self, scene: str) -> Scene | None:
-        return _scene(self._redis.get(scene_key(self.appid, scene)))
+        return _scene(self._redis.get(scene_key(self.appid, scene))) if well_formed(scene) else None
 
     def scene_of_chat_code(self, code: str) -> str | None:
         """The scene a short code sent in chat stands for; the code is used up."""
@@ -111,16 +122,23 @@ class QrScenes:
             if self._redis.set(chat_code_key(self.appid, code), scene, nx=True, ex=self.ttl):
                 return code
 
-    def scan(self, scene: str, openid: str) -> Scene | None:
-        """Record the scan; the scene as it is now (scanned by someone else, or moved on: its own state)."""
-        return _scene(self._scan(keys=[scene_key(self.appid, scene)], args=[openid, secrets.token_urlsafe(16)]))
+    def scan(self, scene: str, openid: str, base: str = "") -> Scene | None:
+        """Record the scan (and `base`, the site as the chat link names it); the scene as it is now (scanned by
+        someone else, or moved on: its own state)."""
+        if not well_formed(scene):
+            return None
+        return _scene(self._scan(keys=[scene_key(self.appid, scene)], args=[openid, secrets.token_urlsafe(16), base]))
 
     def decide(self, scene: str, openid: str, confirm: str, confirmed: bool) -> Scene | None:
         state = "confirmed" if confirmed else "cancelled"
+        if not well_formed(scene):
+            return None
         return _scene(self._decide(keys=[scene_key(self.appid, scene)], args=[openid, confirm, state]))
 
     def who_state(self, scene: str, browser: str) -> str | None:
         """The authorize state the confirm page already issued for this scene and phone, while it lives."""
+        if not well_formed(scene):
+            return None
         found = self._redis.get(self._who_key(scene, browser))
         return text(found) if found else None
 
@@ -133,6 +151,8 @@ class QrScenes:
 
     def spend(self, scene: str, browser: str) -> Scene | None:
         """The scene; confirmed and shown in `browser`, it is spent (deleted) in the same step."""
+        if not well_formed(scene):
+            return None
         return _scene(self._spend(keys=[scene_key(self.appid, scene)], args=[browser]))
 
 

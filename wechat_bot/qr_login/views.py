@@ -15,7 +15,7 @@ from ..logs import loggable, logger
 from ..oauth.links import safe_next
 from ..oauth.pages import MESSAGES, message_page, render_icon
 from ..oauth.signals import announce
-from ..oauth.site_login import browser_binding, current_site_user, in_wechat, require_login, sign_in
+from ..oauth.site_login import browser_binding, current_site_user, in_wechat, sign_in
 from ..storage.connection import ERRORS as REDIS_ERRORS
 from ..web.public_url import app_base, public_base_url
 from ..web.rate_limit import RateLimit
@@ -153,7 +153,7 @@ def _finish(browser: str | None, record: Scene | None) -> str | None:
     sign_in(spent.openid, SCOPE, desktops.add(spent.openid, computer))
     session.pop(SESSION_SCENE, None)
     log.info("signed in by QR code: %s", loggable(spent.openid))
-    tell_the_user(services, spent.openid, computer, url_for("qr_login.sessions", _external=False))
+    tell_the_user(services, spent.openid, computer, spent.base + "/oauth/qr/sessions" if spent.base else None)
     announce(spent.openid, SCOPE, services.tokens.get(spent.openid), spent.next)
     return spent.next or "/"
 
@@ -199,12 +199,9 @@ def confirm():
 def sessions():
     """On the phone, from the notice in chat: the computers signed in as this user by scan, each with 退出."""
     services = _services()
-    refusal = require_login(services, "snsapi_base")
-    if refusal is not None:
-        return refusal
     user = current_site_user(services)
-    if user is None:  # require_login lets only a signed-in visitor through
-        return message_page("expired", 403)
+    if user is None or user.scope == SCOPE:  # a phone signed in by WeChat, never a browser signed in by scan
+        return _ask_the_phone(services)
     openid = user.openid
     listed = DesktopSessions(services.redis, services.settings.account.appid).list(openid)
     return render_template("qr_login/sessions.html", title="已登录的电脑", sessions=listed,
@@ -215,13 +212,25 @@ def sessions():
 def end_session():
     services = _services()
     user = current_site_user(services)
-    if user is None:
-        return message_page("expired", 403)
+    if user is None or user.scope == SCOPE:
+        log.warning("desktop sign-out refused: not from a phone signed in by WeChat")
+        return message_page("open_in_wechat", 403)
     desktops = DesktopSessions(services.redis, services.settings.account.appid)
     ended = desktops.end(user.openid, request.form.get("sid", ""))
     if ended:
         log.info("desktop signed out from the phone by %s", loggable(user.openid))
     return redirect(url_for("qr_login.sessions", ended=1 if ended else None))
+
+
+def _ask_the_phone(services):
+    """The sessions page is for the phone: WeChat's authorize says who it is (a browser signed in by scan, which may
+    be the very computer to throw out, is asked like anyone else)."""
+    if not in_wechat() and not services.sandboxed:
+        return message_page("open_in_wechat", 403)
+    if not services.login_limit().allow(visitor_address(services.settings, request)):
+        return message_page("too_many", 429)
+    links = services.links(app_base(services.settings, request))
+    return redirect(links.for_scope("snsapi_base", None, url_for("qr_login.sessions"), browser_binding(create=True)))
 
 
 def qr_svg(content: str) -> Markup:
