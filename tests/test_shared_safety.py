@@ -163,3 +163,51 @@ def test_an_errcode_label_is_one_wechat_documents_or_other():
     assert errcode_label(40001) == "40001" and errcode_label(-1) == "-1"
     assert {errcode_label(code) for code in range(900000, 900100)} == {"other"}
     assert json.dumps(errcode_label(0)) == '"0"'
+
+
+def test_a_lone_surrogate_or_a_body_that_is_not_an_object_is_refused_not_a_500(sandbox_site):
+    surrogate = b'{"kind": "text", "content": "\\ud800", "grant_type": "client_credential"}'
+    for path in ("/sandbox/api/push", "/sandbox/api/user", "/cgi-bin/stable_token"):
+        for body in (surrogate, b"1", b'"x"', b"[]", b"null"):
+            answer = requests.post(sandbox_site + path, data=body, headers={"Content-Type": "application/json"},
+                                   timeout=10)
+            assert answer.status_code < 500, (path, body, answer.status_code)
+
+
+def test_a_media_id_names_only_a_medium(sandbox_site, redis):
+    """`<id>:data` would name the medium's bytes, read as its record (a 500; a forged record if the bytes are JSON)."""
+    import json
+    import time
+    from pathlib import Path
+
+    from wechat_bot.sandbox import credentials
+
+    appid = credentials.load_or_create(Path("var").resolve())["WECHAT_APPID"]
+    record = {"type": "image", "content_type": "image/png", "filename": "a.png", "created_at": time.time()}
+    redis.set(f"wechat_sandbox:{appid}:media:M1", json.dumps(record))
+    redis.set(f"wechat_sandbox:{appid}:media:M1:data", b"\x89PNG not JSON")
+    assert requests.get(f"{sandbox_site}/sandbox/media/M1", timeout=10).status_code == 200
+    for media_id in ("M1:data", "../M1", "a" * 500):
+        assert requests.get(f"{sandbox_site}/sandbox/media/{media_id}", timeout=10).status_code == 404
+
+
+def test_a_foreign_host_is_refused_before_the_sandbox_counts_or_injects_anything(sandbox_site, redis):
+    from pathlib import Path
+
+    from wechat_bot.sandbox import credentials
+
+    appid = credentials.load_or_create(Path("var").resolve())["WECHAT_APPID"]
+    port = sandbox_site.rsplit(":", 1)[1]
+    before = redis.hgetall(f"wechat_sandbox:{appid}:calls")
+    for path in ("/cgi-bin/tags/get?access_token=x", "/cgi-bin/" + "z" * 3000, "/media/" + "y" * 3000):
+        refused = requests.get(sandbox_site + path, headers={"Host": f"{FOREIGN}:{port}"}, timeout=10)
+        assert refused.status_code == 403
+    requests.get(sandbox_site + "/cgi-bin/" + "z" * 3000, timeout=10)  # loopback, but no API of WeChat's
+    assert redis.hgetall(f"wechat_sandbox:{appid}:calls") == before  # nothing counted: the count cannot grow
+
+
+def test_behind_trusted_proxies_the_sandbox_still_calls_itself_where_it_listens(redis, serve, listener):
+    port, hits = listener
+    site = serve(create_app({"TRUSTED_PROXIES": "1"}, redis=redis, sandbox_origin=True))
+    answer = requests.get(site + "/oauth/qr", headers={"X-Forwarded-Host": f"127.0.0.1:{port}"}, timeout=10)
+    assert answer.status_code < 500 and hits == []  # stable_token with the AppSecret went to the sandbox itself

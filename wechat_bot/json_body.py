@@ -14,7 +14,8 @@ _BRACKETS = re.compile(r"[\[\]{}]")
 
 
 def loads(raw: bytes | str) -> Any:
-    """json.loads, but a document nested deeper than MAX_DEPTH raises ValueError, as any malformed one does."""
+    """json.loads, but a document nested deeper than MAX_DEPTH, or with a lone surrogate (`"\\ud800"`, text no
+    UTF-8 can carry: it fails later where the text is stored or sent), raises ValueError, as a malformed one does."""
     text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     depth = deepest = 0
     for bracket in _BRACKETS.finditer(_STRINGS.sub("", text)):
@@ -22,7 +23,10 @@ def loads(raw: bytes | str) -> Any:
         deepest = max(deepest, depth)
         if deepest > MAX_DEPTH:
             raise ValueError(f"JSON nested deeper than {MAX_DEPTH} levels")
-    return json.loads(text)
+    value = json.loads(text)
+    if "\\u" in text:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")  # UnicodeEncodeError (a ValueError) on a lone surrogate
+    return value
 
 
 def request_json(request: Request) -> Any | None:

@@ -102,7 +102,8 @@ def jssdk():
 @bp.post("/sandbox/api/user")
 def choose_user():
     """Be this WeChat user in this browser (created if new); the authorize page will know you by it."""
-    data = request_json(request) or {}
+    data = request_json(request)
+    data = data if isinstance(data, dict) else {}
     openid = str(data.get("openid", "")).strip()
     if not _OPENID.fullmatch(openid):
         return jsonify(error="openid 只能是 1-64 个字母、数字、- 或 _"), 400
@@ -119,7 +120,8 @@ def choose_user():
 def push():
     """Send what the user typed or did to /wechat as WeChat would; answer with the exchange."""
     request.max_content_length = user_media.LARGEST  # a picture, a voice or a video, not only a push's text
-    data = request_json(request) or {}
+    data = request_json(request)
+    data = data if isinstance(data, dict) else {}
     openid = request.cookies.get(USER_COOKIE, "")
     if not _OPENID.fullmatch(openid):
         return jsonify(error="请先选择一个微信用户"), 400

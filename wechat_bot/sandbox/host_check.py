@@ -20,8 +20,9 @@ REFUSED = "这个沙箱只回答本机的地址（127.0.0.1、localhost 或 [::1
 
 
 def guard(*blueprints: Blueprint) -> None:
+    """Refuse a foreign Host before anything else a blueprint does for a request (counting it, injecting faults)."""
     for blueprint in blueprints:
-        blueprint.before_request(_refuse_foreign_host)
+        blueprint.before_request_funcs.setdefault(None, []).insert(0, _refuse_foreign_host)
 
 
 def _refuse_foreign_host() -> Response | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import mimetypes
+import re
 
 from flask import Response, request, url_for
 
@@ -29,10 +30,13 @@ def save_media(kind: str, data: bytes, content_type: str, filename: str) -> str:
     return media_id
 
 
+_MEDIA_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")  # what save_media makes: nothing that names another key
+
+
 def media_record(media_id: str) -> dict | None:
     """A temporary medium within its 3 days, or None."""
     sandbox = store()
-    raw = sandbox.redis.get(key(sandbox.appid, "media", media_id)) if media_id else None
+    raw = sandbox.redis.get(key(sandbox.appid, "media", media_id)) if _MEDIA_ID.fullmatch(media_id or "") else None
     record = json.loads(raw) if raw else None
     return record if record and sandbox.clock() - record["created_at"] < LIFETIME else None
 

@@ -136,6 +136,7 @@ class LocalWeChatClient(WeChatClient):
 def listening_origin(environ: dict) -> str:
     """The address the WSGI server listens on (SERVER_NAME and SERVER_PORT: the socket's, not the Host header's),
     as a loopback URL when it listens on every address."""
-    host, port = environ.get("SERVER_NAME", "127.0.0.1"), environ.get("SERVER_PORT", "80")
+    served = environ.get("werkzeug.proxy_fix.orig", environ)  # as the server set them, before X-Forwarded-*
+    host, port = served.get("SERVER_NAME", "127.0.0.1"), served.get("SERVER_PORT", "80")
     host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
