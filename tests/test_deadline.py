@@ -34,5 +34,5 @@ def test_a_handler_inside_the_window_is_answered_normally(make_app):
     def quick(msg):
         return "done"
 
-    wechat = WeChat(flask_transport(make_app(router=router, deadline=0.5).test_client()), TOKEN, APPID)
+    wechat = WeChat(flask_transport(make_app(router=router, deadline=2.0).test_client()), TOKEN, APPID)
     assert wechat.says("quick").content == "done"
