@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, request
 
 from ..logs import logger
-from ..web.visitor import loopback_host
+from ..web.visitor import host_name, loopback_host
 
 log = logger("wechat_bot")
 ON_NETWORK = "wechat_sandbox_on_network"  # app.extensions: True when served with --sandbox-on-network
@@ -36,10 +35,10 @@ def _refuse_foreign_host() -> Response | None:
 
 def _on_the_network(host: str) -> bool:
     """An IP address, or this machine's own name (with .local, as mDNS spells it)."""
-    try:
-        name = (urlsplit("//" + host).hostname or "").rstrip(".")
-    except ValueError:
+    found = host_name(host)
+    if found is None:
         return False
+    name = found.rstrip(".")
     try:
         ipaddress.ip_address(name)
         return True

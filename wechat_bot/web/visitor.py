@@ -27,13 +27,18 @@ def visitor_address(settings: Settings, request: Request) -> str | None:
     return forwarded.split(",")[-1].strip() or "-"
 
 
+def host_name(host: str) -> str | None:
+    """The name or address in a Host header (no port, no brackets, lowercased); None when it is not one."""
+    try:
+        return urlsplit("//" + host).hostname or ""
+    except ValueError:
+        return None
+
+
 def loopback_host(host: str) -> bool:
     """localhost, 127.0.0.1 or [::1], with or without a port."""
-    try:
-        name = urlsplit("//" + host).hostname or ""
-    except ValueError:
-        return False
-    return on_loopback(name)
+    name = host_name(host)
+    return name is not None and on_loopback(name)
 
 
 def on_loopback(host: str) -> bool:
