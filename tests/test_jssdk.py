@@ -261,6 +261,45 @@ def test_processes_waiting_on_a_fetch_that_was_refused_fail_with_it_instead_of_a
     assert not tickets.get().ticket.startswith("refused") and sandbox.calls(GETTICKET) == 2
 
 
+class _RefusalLandsAfterTheLook:
+    """The waiter's Redis: just after its poll reads "no refusal yet", the fetcher refuses and lets the lease go."""
+
+    def __init__(self, real, fetcher_finishes):
+        self._real, self._finish, self._reads = real, fetcher_finishes, 0
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    def get(self, key):
+        value = self._real.get(key)
+        if key.endswith(b":refused" if isinstance(key, bytes) else ":refused"):
+            self._reads += 1
+            if self._reads == 2:  # the first read is what the waiter has seen before waiting
+                self._finish()
+        return value
+
+
+def test_a_waiter_that_takes_the_lease_the_moment_the_fetcher_let_go_fails_with_its_refusal(redis, sandbox):
+    sandbox.inject(GETTICKET, Fault(errcode=45009))
+    client = WeChatClient(sandbox.url, sandbox.url, APPID, SECRET, timeout=4, budget=5)
+    leases = Leases(redis, APPID)
+    account = AccountToken(redis, client, leases)
+    fetcher = JsapiTicket(redis, client, account, leases)
+    held = leases.acquire("jsapi_ticket:" + APPID, ttl=30)  # the fetcher is at work
+    refusals = []
+
+    def fetcher_finishes():
+        leases.release("jsapi_ticket:" + APPID, held)
+        with pytest.raises(WeChatError) as refused:
+            fetcher.get()
+        refusals.append(refused.value.errcode)
+
+    waiter = JsapiTicket(_RefusalLandsAfterTheLook(redis, fetcher_finishes), client, account, leases)
+    with pytest.raises(WeChatError) as waited:
+        waiter.get()
+    assert refusals == [45009] and waited.value.errcode == 45009 and sandbox.calls(GETTICKET) == 1
+
+
 def test_redis_down_is_a_503_json_not_a_traceback(sandbox, make_app, serve):
     import redis as redis_py
 

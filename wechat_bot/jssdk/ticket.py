@@ -58,18 +58,27 @@ class JsapiTicket:
             owner = self._leases.acquire(self._lease, ttl=defaults.JSAPI_TICKET_LEASE_TTL)
             if owner:
                 try:
-                    return self._cached() or self._fetch()
+                    cached = self._cached()
+                    if cached:
+                        return cached
+                    # the fetcher may have written its refusal and let go between our last look and this lease
+                    self._refused_since(seen)
+                    return self._fetch()
                 finally:
                     self._leases.release(self._lease, owner)
             self._sleep(_POLL)
             cached = self._cached()
             if cached:
                 return cached
-            refused = self._redis.get(self.key + REFUSED)
-            if refused and refused != seen:
-                raise _error(json.loads(refused))
+            self._refused_since(seen)
             if time.monotonic() > deadline:
                 raise WeChatUnavailable(API, "another process is fetching the ticket")
+
+    def _refused_since(self, seen: bytes | None) -> None:
+        """Raise the refusal written after `seen`, the one a waiter waited on."""
+        refused = self._redis.get(self.key + REFUSED)
+        if refused and refused != seen:
+            raise _error(json.loads(refused))
 
     def _cached(self) -> Ticket | None:
         raw = self._redis.get(self.key)
