@@ -73,7 +73,9 @@ def test_flask_run_with_the_sandbox_says_where_it_is_and_masks_secrets_in_the_ac
     reply = chat.post(base + "/wx/sandbox/api/push", json={"kind": "text", "content": "登录"}, timeout=10).json()
     link = re.search(r'href="([^"]+)"', reply["reply_html"]).group(1).replace("&amp;", "&")
     chat.get(link, timeout=10)  # authorize (silent), the callback with its code, the exchange with the AppSecret
-    time.sleep(0.3)
+    deadline = time.monotonic() + 30  # the server writes its access log line after it has answered
+    while "/oauth/callback?" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
     output = log.read_text()
     assert f"open {base}/wx/sandbox/" in output
     assert "/sns/oauth2/access_token?" in output and "/oauth/callback?" in output
