@@ -74,7 +74,7 @@ class JsapiTicket:
             if time.monotonic() > deadline:
                 raise WeChatUnavailable(API, "another process is fetching the ticket")
 
-    def _refused_since(self, seen: bytes | None) -> None:
+    def _refused_since(self, seen: bytes | str | None) -> None:
         """Raise the refusal written after `seen`, the one a waiter waited on."""
         refused = self._redis.get(self.key + REFUSED)
         if refused and refused != seen:
