@@ -18,7 +18,8 @@ from wechat_bot.account.token import AccountToken
 from wechat_bot.errors import BadSigningRequest, WeChatError
 from wechat_bot.jssdk.signing import signature
 from wechat_bot.jssdk.ticket import KEY as TICKET_KEY
-from wechat_bot.jssdk.ticket import JsapiTicket
+from wechat_bot.jssdk.ticket import LEASE, JsapiTicket
+from wechat_bot.jssdk.ticket import REFUSED as REFUSAL_SUFFIX
 from wechat_bot.sandbox import Fault, SandboxStore
 from wechat_bot.sandbox import init_app as serve_sandbox
 from wechat_bot.storage.leases import Leases
@@ -272,7 +273,7 @@ class _RefusalLandsAfterTheLook:
 
     def get(self, key):
         value = self._real.get(key)
-        if key.endswith(b":refused" if isinstance(key, bytes) else ":refused"):
+        if key.endswith(REFUSAL_SUFFIX):
             self._reads += 1
             if self._reads == 2:  # the first read is what the waiter has seen before waiting
                 self._finish()
@@ -285,11 +286,11 @@ def test_a_waiter_that_takes_the_lease_the_moment_the_fetcher_let_go_fails_with_
     leases = Leases(redis, APPID)
     account = AccountToken(redis, client, leases)
     fetcher = JsapiTicket(redis, client, account, leases)
-    held = leases.acquire("jsapi_ticket:" + APPID, ttl=30)  # the fetcher is at work
+    held = leases.acquire(LEASE + APPID, ttl=30)  # the fetcher is at work
     refusals = []
 
     def fetcher_finishes():
-        leases.release("jsapi_ticket:" + APPID, held)
+        leases.release(LEASE + APPID, held)
         with pytest.raises(WeChatError) as refused:
             fetcher.get()
         refusals.append(refused.value.errcode)
