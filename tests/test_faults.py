@@ -30,9 +30,8 @@ def test_redis_killed_under_load_pushes_stay_answered_and_nothing_stored_is_lost
 
         def load():
             while not stop.is_set():
-                started = time.monotonic()
                 reply = wechat.says("你好")
-                results.append((reply.status, time.monotonic() - started, reply.content))
+                results.append((reply.status, reply.content))
 
         workers = [threading.Thread(target=load) for _ in range(4)]
         for worker in workers:
@@ -43,9 +42,9 @@ def test_redis_killed_under_load_pushes_stay_answered_and_nothing_stored_is_lost
         stop.set()
         for worker in workers:
             worker.join(10)
-        assert results and all(status == 200 for status, _, _ in results)
+        assert results and all(status == 200 for status, _ in results)
         # a real answer each time, never an empty reply (nor `success`, what a push past the window is answered)
-        assert all(content for _, _, content in results)
+        assert all(content for _, content in results)
         assert requests.get(base + "/healthz", timeout=5).status_code == 200  # Redis is back
         reopened = redis_py.Redis(unix_socket_path=str(tmp_path / "var" / "redis.sock"))
         assert TokenStore(reopened, APPID).get("o_keep") == saved

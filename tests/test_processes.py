@@ -7,6 +7,7 @@ import requests
 
 from tests import processes
 from tests.conftest import APPID, CREDENTIALS, TOKEN, project_root
+from tests.waiting import wait_until
 from tests.wechat_client import WeChat, http_transport
 
 
@@ -195,10 +196,7 @@ def test_sighup_and_usr2_replace_gunicorns_workers_without_refusing_a_push(tmp_p
         return len(re.findall(r"Booting worker with pid", log.read_text()))
 
     def wait_for(condition, what: str) -> None:
-        deadline = time.monotonic() + 60
-        while not condition():
-            assert time.monotonic() < deadline, f"{what}:\n{log.read_text()[-3000:]}"
-            time.sleep(0.1)
+        wait_until(condition, what, lambda: "\n" + log.read_text()[-3000:], timeout=60)
 
     pushers = [threading.Thread(target=push, args=(n,)) for n in range(4)]
     try:

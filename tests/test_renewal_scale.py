@@ -8,6 +8,7 @@ import pytest
 
 from tests import processes
 from tests.conftest import APPID, CREDENTIALS, SECRET, project_root
+from tests.waiting import wait_until
 from wechat_bot.check import run_checks
 from wechat_bot.config import Settings
 from wechat_bot.oauth.tokens import TokenRecord, TokenStore, schedule_key
@@ -43,20 +44,14 @@ def refreshes(redis) -> list[int]:
     return [int(count) for count in redis.hgetall(f"wechat_sandbox:{APPID}:refreshes").values()]
 
 
-def wait_until(condition, seconds: float = 30) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return condition()
-
-
 def test_a_full_batch_goes_on_at_once_not_after_the_interval(due, redis, sandbox):
     due(12)
     worker = renewer_for(redis, sandbox, batch=5, interval=3600)  # an hour between sweeps when nothing more is due
     thread = threading.Thread(target=worker.run)
     thread.start()
     try:
-        assert wait_until(lambda: sandbox.calls(REFRESH) == 12)  # three batches, no hour in between
+        wait_until(lambda: sandbox.calls(REFRESH) == 12, "three batches, no hour in between",
+                   lambda: sandbox.calls(REFRESH))
     finally:
         worker.stop()
         thread.join(10)
@@ -69,9 +64,9 @@ def test_an_idle_worker_still_says_it_sweeps(redis, sandbox, make_app):
     thread = threading.Thread(target=worker.run)
     thread.start()
     try:
-        assert wait_until(lambda: TokenStore(redis, APPID).last_beat() is not None)
+        wait_until(lambda: TokenStore(redis, APPID).last_beat() is not None, "the worker's first beat")
         first = TokenStore(redis, APPID).last_beat()
-        assert wait_until(lambda: TokenStore(redis, APPID).last_beat() > first, 10)  # and again, while idle
+        wait_until(lambda: TokenStore(redis, APPID).last_beat() > first, "another beat, while idle", timeout=10)
     finally:
         worker.stop()
         thread.join(10)
@@ -160,7 +155,7 @@ def test_a_stopped_worker_hands_back_what_it_had_not_started(due, redis, sandbox
     worker = renewer_for(redis, sandbox, concurrency=1, batch=6)
     thread = threading.Thread(target=worker.run)
     thread.start()
-    assert wait_until(lambda: sandbox.calls(REFRESH) == 1)
+    wait_until(lambda: sandbox.calls(REFRESH) == 1, "the first refresh", lambda: sandbox.calls(REFRESH))
     worker.stop()
     thread.join(10)
     assert not thread.is_alive() and sandbox.calls(REFRESH) == 1  # the one in flight finished, no other began
@@ -176,7 +171,7 @@ def test_two_worker_processes_renew_each_of_1000_due_users_exactly_once(due, red
     workers = [processes.start([str(project_root() / "run.py"), "worker"], tmp_path, env, tmp_path / f"w{n}.log")
                for n in range(2)]
     try:
-        assert wait_until(lambda: sandbox.calls(REFRESH) >= 1000, 120), sandbox.calls(REFRESH)
+        wait_until(lambda: sandbox.calls(REFRESH) >= 1000, "1000 refreshes", lambda: sandbox.calls(REFRESH), 120)
         time.sleep(1)  # a second refresh of anyone would show now
     finally:
         for worker in workers:

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from tests import processes
+from tests.waiting import wait_until
 from wechat_bot.storage import embedded_redis
 
 SITE = '''
@@ -73,9 +74,8 @@ def test_flask_run_with_the_sandbox_says_where_it_is_and_masks_secrets_in_the_ac
     reply = chat.post(base + "/wx/sandbox/api/push", json={"kind": "text", "content": "登录"}, timeout=10).json()
     link = re.search(r'href="([^"]+)"', reply["reply_html"]).group(1).replace("&amp;", "&")
     chat.get(link, timeout=10)  # authorize (silent), the callback with its code, the exchange with the AppSecret
-    deadline = time.monotonic() + 30  # the server writes its access log line after it has answered
-    while "/oauth/callback?" not in log.read_text() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    # the server writes its access log line after it has answered
+    wait_until(lambda: "/oauth/callback?" in log.read_text(), "the callback's access-log line", log.read_text)
     output = log.read_text()
     assert f"open {base}/wx/sandbox/" in output
     assert "/sns/oauth2/access_token?" in output and "/oauth/callback?" in output
