@@ -9,6 +9,7 @@ import requests
 
 from tests import processes
 from tests.conftest import APPID, CREDENTIALS, TOKEN, project_root
+from tests.waiting import wait_until
 from tests.wechat_client import WeChat, flask_transport, http_transport
 from wechat_bot.oauth.tokens import TokenRecord, TokenStore
 
@@ -195,15 +196,16 @@ def test_a_killed_workers_counts_stay_in_the_sum_when_another_process_starts(tmp
         before = requests.get(base + "/metrics", timeout=10).text
         counted = {int(name.split("_")[-1][:-3]) for name in os.listdir(folder) if name.startswith("counter_")}
         os.kill(max(counted), signal.SIGKILL)  # a web worker that had counted pushes dies
-        deadline = time.monotonic() + 30
-        while len(set(re.findall(r"Booting worker with pid: (\d+)", log.read_text()))) < 3:
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
+        wait_until(lambda: len(set(re.findall(r"Booting worker with pid: (\d+)", log.read_text()))) >= 3,
+                   "the dead worker's replacement", log.read_text)
         worker = processes.start([str(project_root() / "run.py"), "worker"], tmp_path, env, tmp_path / "worker.log")
+        worker_log = (tmp_path / "worker.log").read_text
+
+        def tidied() -> bool:
+            assert worker.poll() is None, worker_log()
+            return not [name for name in os.listdir(folder) if name.endswith(f"_{max(counted)}.db")]
         try:  # it starts by tidying the folder: the dead worker's files go
-            while [name for name in os.listdir(folder) if name.endswith(f"_{max(counted)}.db")]:
-                assert time.monotonic() < deadline + 30 and worker.poll() is None, (tmp_path / "worker.log").read_text()
-                time.sleep(0.1)
+            wait_until(tidied, "the dead worker's files to go", worker_log)
             after = [requests.get(base + "/metrics", timeout=10).text for _ in range(3)]
         finally:
             processes.stop(worker)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import time
 import types
 
 from tests.conftest import project_root
+from tests.waiting import wait_until
 from wechat_bot.testing import WeChatUser
 
 PAGES = ("docs/guide/cookbook.md", "docs/guide/client.md", "docs/guide/testing.md")
@@ -42,9 +42,7 @@ def test_the_cookbook_answers_as_the_sandbox_shows_it():
     assert user.location(23.13, 113.26, "广州塔").text == "你在广州塔（23.13, 113.26）"
     assert user.send("随便").text == "你说：随便"
     assert user.send("报告").xml == "success"  # past WeChat's 5 s…
-    deadline = time.monotonic() + 60
-    while not user.messages() and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(user.messages, "the late report", timeout=60)
     assert [sent["text"]["content"] for sent in user.messages()] == ["报告好了：一切正常"]  # …then this
 
 

@@ -4,7 +4,6 @@ can sign it out from the phone, which ends it on every host at its next request.
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 import requests
@@ -13,6 +12,7 @@ from flask import jsonify
 from tests.conftest import APPID, TOKEN
 from tests.ip2region_xdb import write_xdb
 from tests.test_qr_login import confirm_link, scene_of, status, wechat_phone
+from tests.waiting import wait_until
 from tests.wechat_client import WeChat, http_transport
 from wechat_bot import WeChatBot
 
@@ -65,9 +65,7 @@ def test_the_victim_sees_the_other_computer_is_told_and_signs_it_out_everywhere(
     assert attacker.get(f"{base}/private", timeout=10).json() == {"user": "o_victim"}
     assert attacker.get(f"{other_base}/private", timeout=10).json() == {"user": "o_victim"}
 
-    deadline = time.monotonic() + 30  # …and the victim is told, in chat
-    while not sandbox.sent("o_victim") and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: sandbox.sent("o_victim"), "the sign-in notice")  # …and the victim is told, in chat
     [notice] = sandbox.sent("o_victim")
     text = notice["text"]["content"]
     assert "Windows · Chrome · 203.0.113.7 · 上海" in text and "点此让它退出" in text
@@ -123,9 +121,7 @@ def test_the_notice_links_to_the_site_the_chat_named_whatever_host_the_desktop_s
     polled = requests.get(f"{base}/oauth/qr/status", headers={**ATTACKER, "Host": "evil.example", "Cookie": cookie},
                           timeout=10)
     assert polled.json()["state"] == "confirmed"  # signed in by a poll naming another host…
-    deadline = time.monotonic() + 30
-    while not sandbox.sent("o_victim") and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: sandbox.sent("o_victim"), "the sign-in notice")
     [notice] = sandbox.sent("o_victim")
     assert "evil.example" not in notice["text"]["content"]  # …the victim's sign-out link is still the site's
     assert f'href="{base}/oauth/qr/sessions"' in notice["text"]["content"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ from flask import Flask
 from wechatpy.replies import ArticlesReply
 
 from tests.conftest import AES_KEY, CREDENTIALS, NOWHERE
+from tests.waiting import wait_until
 from wechat_bot import ConfigError, Router, WeChatBot
 from wechat_bot.testing import WeChatUser
 
@@ -150,9 +150,7 @@ def test_a_late_reply_arrives_as_a_customer_service_message(site):
     user = WeChatUser(app, openid="oBuyer")
     assert user.send("慢").xml == "success"  # past the window (4.5 s): answered success, the answer follows
     app.extensions["shop.release"].set()
-    deadline = time.monotonic() + 30
-    while not user.messages() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(user.messages, "the late answer")
     assert [sent["text"]["content"] for sent in user.messages()] == ["久等了"]
 
 
