@@ -157,3 +157,20 @@ def test_a_scene_that_is_not_one_of_ours_names_no_key(site, sandbox, redis, scen
         answer = requests.request(method, f"{base}/oauth/qr/confirm", params={"scene": scene, "t": "x"},
                                   data={"scene": scene, "t": "x"}, timeout=10)
         assert answer.status_code == 404
+
+
+def test_a_user_who_signs_in_now_and_then_for_a_year_keeps_only_live_computers_in_redis(redis):
+    """Entries past their 30 days go when the next one comes, not only when ten live ones crowd them out: a user
+    signing in from a new browser every five days for a year leaves the six of the last 30 days, not 73."""
+    from wechat_bot.qr_login.computer import Computer
+    from wechat_bot.qr_login.desktop_sessions import DesktopSessions
+
+    today = [1_800_000_000.0]
+    sessions = DesktopSessions(redis, APPID, clock=lambda: today[0])
+    for n in range(73):
+        sessions.add("o_now_and_then", Computer(browser=f"Chrome {n}"))
+        today[0] += 5 * 24 * 3600
+    today[0] -= 5 * 24 * 3600
+    live = [entry.computer.browser for entry in sessions.list("o_now_and_then")]
+    assert live == [f"Chrome {n}" for n in range(72, 66, -1)]
+    assert redis.hlen(f"wechat_bot:{APPID}:qr:sessions:{{o_now_and_then}}") == len(live)

@@ -43,8 +43,8 @@ class DesktopSessions:
     def add(self, openid: str, computer: Computer) -> str:
         """A new entry for a browser just signed in as `openid`; its id goes in that browser's session cookie."""
         now, sid = int(self._clock()), secrets.token_urlsafe(16)
-        entries = self.list(openid)
-        stale = [entry.sid for entry in entries[self._most - 1:]]  # newest first: keep room for this one
+        live, expired = self._entries(openid)
+        stale = expired + [entry.sid for entry in live[self._most - 1:]]  # newest first: keep room for this one
         value = json.dumps({"computer": computer.to_dict(), "signed_in_at": now, "expires_at": now + self._ttl})
         with self._redis.pipeline(transaction=True) as pipe:  # one key: one slot
             if stale:
@@ -58,15 +58,21 @@ class DesktopSessions:
         raw = self._redis.hget(self._key(openid), sid)
         return raw is not None and json.loads(raw)["expires_at"] > self._clock()
 
-    def list(self, openid: str) -> list[DesktopSession]:
-        """The user's live entries, newest first."""
-        now, found = self._clock(), []
+    def _entries(self, openid: str) -> tuple[list[DesktopSession], list[str]]:
+        """The live entries, newest first, and the ids of the expired ones (`add` deletes them)."""
+        now, live, expired = self._clock(), [], []
         for sid, raw in self._redis.hgetall(self._key(openid)).items():
             entry = json.loads(raw)
             if entry["expires_at"] > now:
-                found.append(DesktopSession(text(sid), Computer.from_dict(entry.get("computer")),
-                                            int(entry["signed_in_at"]), int(entry["expires_at"])))
-        return sorted(found, key=lambda entry: entry.signed_in_at, reverse=True)
+                live.append(DesktopSession(text(sid), Computer.from_dict(entry.get("computer")),
+                                           int(entry["signed_in_at"]), int(entry["expires_at"])))
+            else:
+                expired.append(text(sid))
+        return sorted(live, key=lambda entry: entry.signed_in_at, reverse=True), expired
+
+    def list(self, openid: str) -> list[DesktopSession]:
+        """The user's live entries, newest first."""
+        return self._entries(openid)[0]
 
     def end(self, openid: str, sid: str) -> bool:
         """Sign that browser out: its next request finds no entry."""
