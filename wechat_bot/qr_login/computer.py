@@ -65,7 +65,7 @@ def place(ip: str, ip_db: str) -> str:
         parts = parts[1:3] if parts[1] != parts[2].rstrip("市") else parts[2:3]
     else:
         parts = parts[:2]
-    return " ".join(dict.fromkeys(part.rstrip("市") if part.endswith("市") else part for part in parts))
+    return " ".join(dict.fromkeys(part.rstrip("市") for part in parts))
 
 
 @functools.lru_cache(maxsize=4)

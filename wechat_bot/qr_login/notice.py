@@ -25,8 +25,8 @@ def notice_text(computer: Computer, moment: float, sessions_url: str | None) -> 
 def tell_the_user(services, openid: str, computer: Computer, sessions_url: str | None) -> None:
     """Send the notice in the background. `sessions_url` is built on the site as the signed push named it (the
     chat's confirm link), never on the Host of the desktop's request, which the computer being named chooses."""
-    url = sessions_url
-    message = {"touser": openid, "msgtype": "text", "text": {"content": notice_text(computer, time.time(), url)}}
+    message = {"touser": openid, "msgtype": "text",
+               "text": {"content": notice_text(computer, time.time(), sessions_url)}}
 
     def send() -> None:
         try:
