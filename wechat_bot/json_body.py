@@ -17,11 +17,10 @@ def loads(raw: bytes | str) -> Any:
     """json.loads, but a document nested deeper than MAX_DEPTH, or with a lone surrogate (`"\\ud800"`, text no
     UTF-8 can carry: it fails later where the text is stored or sent), raises ValueError, as a malformed one does."""
     text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-    depth = deepest = 0
+    depth = 0
     for bracket in _BRACKETS.finditer(_STRINGS.sub("", text)):
         depth += 1 if bracket.group() in "[{" else -1
-        deepest = max(deepest, depth)
-        if deepest > MAX_DEPTH:
+        if depth > MAX_DEPTH:
             raise ValueError(f"JSON nested deeper than {MAX_DEPTH} levels")
     value = json.loads(text)
     if "\\u" in text:
