@@ -143,3 +143,37 @@ def test_the_rest_follows_when_the_site_has_request_hooks_and_over_http(router, 
     reply = http_wechat(app).says("讲")
     rest = sent_texts(sandbox, count=len(pieces(LONG[:2500])) - 1)
     assert reply.content + "".join(rest) == LONG[:2500]
+
+
+def test_a_long_reply_with_a_reauthorize_link_is_not_cut_by_its_own_first_render(router, chat, sandbox, redis):
+    """A user asked to authorize again gets the handler's answer rendered twice (the second time with the link): the
+    quota the first render took is the push's own, so the whole text still goes, within the user's 5 messages."""
+    from wechat_bot.oauth.tokens import reauth_key
+
+    @router.text(pure=True)
+    def essay(msg):
+        return LONG[:2500]  # four passive replies' worth: three customer-service messages after the reply
+    wechat = chat()
+    redis.set(reauth_key(APPID, "o_alice"), "snsapi_base")  # the renewal found the user's refresh_token expired
+    reply = wechat.says("讲")
+    needed = len(pieces(LONG[:2500] + "重新授权" * 50)) - 1
+    assert needed == 3
+    rest = sent_texts(sandbox, count=needed)
+    assert "重新授权" in reply.content + "".join(rest) and not any(CUT_NOTICE in text for text in rest)
+    assert LONG[:2500].replace("\n", "") in (reply.content + "".join(rest)).replace("\n", "")
+
+
+def test_a_push_delivered_again_takes_no_more_of_the_users_quota(router, chat, redis):
+    """WeChat redelivers a push it got no answer to in time: the answer is rendered again, and must not spend the
+    user's 5 messages again (two deliveries at once: the one stored would be cut short)."""
+    from wechat_bot.endpoint.cs_quota import quota_key
+
+    @router.text(pure=True)
+    def essay(msg):
+        return LONG[:1500]
+    wechat = chat()
+    fields, query = wechat.fields("text", Content="讲"), wechat.query()
+    for _ in range(3):
+        assert wechat.deliver(fields, query=query).status == 200
+    assert len(pieces(LONG[:1500])) - 1 == 2
+    assert redis.hget(quota_key(APPID, "o_alice"), "message:used") == b"2"
