@@ -28,6 +28,11 @@ def make_site(testing: bool = True) -> tuple[Flask, WeChatBot, threading.Event]:
         release.wait(30)
         return "久等了"
 
+    @router.click("CALL_ME")
+    def call_me(msg, ctx):
+        ctx.client.message.send_text(msg.source, "客服来了")  # a click opens custom/send for a minute (§6)
+        return "好的"
+
     @router.click
     def menu(msg):
         return [{"title": "菜单", "description": msg.key, "url": "https://shop.example/", "image": ""}]
@@ -164,3 +169,12 @@ def test_scanning_one_of_the_accounts_codes(site):
     assert user.scan(code["url"]).text == "扫了 table_9"
     newcomer = WeChatUser(app, openid="oNew", following=False)
     assert newcomer.scan(code["url"]).text == "扫了 table_9"
+    with app.app_context():
+        assert wechat.client.user.get("oNew")["qr_scene_str"] == "table_9"  # followed by scanning that code
+
+
+def test_a_menu_click_lets_the_handler_write_to_the_user(site):
+    app, _ = site
+    user = WeChatUser(app, openid="oClicker")
+    assert user.click("CALL_ME").text == "好的"
+    assert [sent["text"]["content"] for sent in user.messages()] == ["客服来了"]

@@ -104,7 +104,9 @@ class WeChatUser:
 
     def _push(self, msg_type: str, **fields: Any) -> ChatReply:
         if self._sandbox is not None:
-            self._sandbox.pushed(self.openid, msg_type, fields.get("Event", "").lower())
+            from .sandbox.follower_state import scene_of
+
+            self._sandbox.pushed(self.openid, msg_type, fields.get("Event", ""), scene_of(fields))
         answer = self._wechat.deliver(self._wechat.fields(msg_type, **fields))
         xml = answer.plain.decode("utf-8")
         return ChatReply(answer.status, xml, _reply_of(xml) if answer.fields else None)

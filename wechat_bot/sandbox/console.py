@@ -13,6 +13,7 @@ from ..oauth import report
 from . import qrcodes, user_media
 from .authorize import _OPENID, USER_COOKIE
 from .bubbles import message_html, reply_html, template_html
+from .follower_state import scene_of
 from .jssdk import js_domains
 
 bp = Blueprint("sandbox_console", __name__, template_folder="templates")
@@ -146,8 +147,7 @@ def push():
         return jsonify(error=str(refusal)), 400
     if not _sandbox().known(openid):  # the page's made-up user, now real
         _sandbox().save_user(openid, nickname=made_up_nickname(openid))
-    scene = fields.get("EventKey", "").removeprefix("qrscene_") if fields.get("Ticket") else ""
-    _sandbox().pushed(openid, msg_type, fields.get("Event", ""), scene)  # follow state and the windows
+    _sandbox().pushed(openid, msg_type, fields.get("Event", ""), scene_of(fields))  # follow state and the windows
     if msg_type == "location":  # what wx.getLocation answers on this user's pages
         _sandbox().remember_location(openid, fields["Location_X"], fields["Location_Y"], fields["Label"])
     endpoint = url_for("endpoint.receive", _external=True)

@@ -3,7 +3,7 @@ that opened custom/send's windows with what was sent in them, and the templates 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from redis import Redis
@@ -11,8 +11,14 @@ from redis import Redis
 from ..storage.replies import text
 from .keys import key
 
-OPENING_EVENTS = ("subscribe", "CLICK", "SCAN", "scancode_push", "scancode_waitmsg")  # each opens a minute (§6)
+OPENING_EVENTS = ("subscribe", "click", "scan", "scancode_push", "scancode_waitmsg")  # each opens a minute (§6)
 WINDOW_START = {"message": "interacted_at", "event": "event_at"}  # what opens each customer-service window
+
+
+def scene_of(fields: Mapping[str, Any]) -> str:
+    """The scene of the QR code a push says was scanned (a follow by scanning names it `qrscene_<scene>`); "" when
+    none was."""
+    return str(fields.get("EventKey", "")).removeprefix("qrscene_") if fields.get("Ticket") else ""
 
 
 class FollowerState:
@@ -29,7 +35,7 @@ class FollowerState:
         given), an unfollow, or an interaction.
 
         A user whose first push is not a follow already follows (only a follower can chat with the account)."""
-        now = int(self.clock())
+        now, event = int(self.clock()), event.lower()  # WeChat spells some events in capitals (CLICK, SCAN)
         follow = key(self.appid, "follow", openid)
         if not self.known(openid):
             self.save_user(openid)
