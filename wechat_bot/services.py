@@ -92,7 +92,7 @@ class Services:
         unreachable = redis_connection.probe(redis, appid)
         legacy = not unreachable and adopt_legacy_keys(redis, appid, may_claim=not sandboxed or not settings.redis_url)
         states, results = AuthorizeStates(redis, appid), ResultTickets(redis, appid)
-        tokens = TokenStore(redis, appid, legacy=legacy)
+        tokens = TokenStore(redis, appid, legacy=legacy, acks=acks)
         codes = OnceCache(redis, prefix + CODE, ttl=defaults.CALLBACK_RESULT_TTL,
                           pending_ttl=int(defaults.WECHAT_RETRY_BUDGET) + 5)
         callback = CallbackFlow(wechat, states, tokens, codes, results)

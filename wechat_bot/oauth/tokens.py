@@ -153,14 +153,15 @@ REFRESH_TOKEN_INDEX = _FIELDS.index("refresh_token") + 1
 class TokenStore:
     """Per-user OAuth tokens and when each is due for renewal."""
 
-    def __init__(self, redis: Redis, appid: str, *, legacy: bool = False,
+    def __init__(self, redis: Redis, appid: str, *, legacy: bool = False, acks: ReplicaAcks | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         """`legacy`: this account holds what earlier versions wrote under no account (migration.py); a record not
-        found under the account is looked for there too, and moved."""
+        found under the account is looked for there too, and moved. `acks`: the process's replica watch, shared
+        with the push cache (one INFO poll and one WAIT probe per process, not one per user of it)."""
         self._redis, self._clock, self.appid, self.legacy = redis, clock, appid, legacy
         self._due, self._ends, self._overdue = schedule_key(appid), refresh_ends_key(appid), overdue_key(appid)
         self._heartbeat = account_prefix(appid) + HEARTBEAT
-        self._acks = ReplicaAcks(redis, appid)
+        self._acks = acks or ReplicaAcks(redis, appid)
         self._cas = redis.register_script(_COMPARE_AND_SAVE)
         self._save = redis.register_script(_SAVE)
         self._claim = redis.register_script(_CLAIM)
