@@ -34,7 +34,7 @@ from .storage.once import OnceCache
 from .storage.pending_writes import PendingWrites
 from .storage.replica_acks import ReplicaAcks
 from .web.rate_limit import RateLimit
-from .wechat_api import WeChatClient, _session_for
+from .wechat_api import WeChatClient, pooled_session
 
 log = logger("wechat_bot")
 PUSH = "push:"  # + a push's identity, under the account's prefix
@@ -103,7 +103,8 @@ class Services:
         responder = Responder(routes, replies, crypto, late=late, deadline=deadline)
         clients = AccountClients(lambda: AccountClient(
             account_token, appid, account.secret, lambda: wechat.api_base,
-            session=api_session() if api_session else _api_session(settings.api_base)))
+            # connections for as many handler threads as call WeChat at once
+            session=api_session() if api_session else pooled_session(settings.api_base, defaults.HANDLER_THREADS)))
         return cls(settings, redis, crypto, responder, wechat, states, tokens, results, callback, account_token,
                    jsapi_ticket, sandboxed=sandboxed, redis_problem=unreachable, account_clients=clients, acks=acks)
 
@@ -133,10 +134,3 @@ class Services:
         return Context(self.settings, self.redis, self.links(base_url, writes, tag), writes, self)
 
 
-def _api_session(api_base: str) -> requests.Session:
-    """Connections for as many handler threads as call WeChat at once."""
-    session = _session_for(api_base)
-    adapter = requests.adapters.HTTPAdapter(pool_maxsize=defaults.HANDLER_THREADS)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session

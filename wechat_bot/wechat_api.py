@@ -52,9 +52,7 @@ class WeChatClient:
         """Keep up to `count` connections to WeChat open, for as many threads calling at once: past the pool's
         size, each call would open and close a connection of its own (a TLS handshake each time)."""
         if count > self._connections:
-            adapter = requests.adapters.HTTPAdapter(pool_maxsize=count)
-            self._session.mount("https://", adapter)
-            self._session.mount("http://", adapter)
+            _keep_open(self._session, count)
             self._connections = count
 
     def authorize_url(self, redirect_uri: str, scope: str, state: str) -> str:
@@ -158,6 +156,19 @@ class WeChatClient:
                 raise WeChatUnavailable(api, f"{reason} ({attempt} attempt{'s' if attempt > 1 else ''})")
             log.debug("WeChat %s attempt %d failed (%s); retrying in %.2fs", api, attempt, reason, pause)
             self._sleep(pause)
+
+
+def pooled_session(api_base: str, connections: int) -> requests.Session:
+    """`_session_for`, keeping up to `connections` connections to WeChat open."""
+    session = _session_for(api_base)
+    _keep_open(session, connections)
+    return session
+
+
+def _keep_open(session: requests.Session, connections: int) -> None:
+    adapter = requests.adapters.HTTPAdapter(pool_maxsize=connections)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
 
 
 def _session_for(api_base: str) -> requests.Session:
