@@ -2,7 +2,6 @@
 over any transport (a Flask test client, or HTTP). `wechat_bot.testing.WeChatUser` and our own tests use it."""
 from __future__ import annotations
 
-import hashlib
 import itertools
 import time
 from collections.abc import Callable
@@ -12,26 +11,12 @@ from urllib.parse import urlencode
 from lxml import etree
 from wechatpy.crypto import WeChatCrypto
 
+from ..endpoint.signature import sign
+from .pusher import push_xml, seal
+
 _ids = itertools.count(int(time.time() * 1000) * 1000)
 
 Transport = Callable[[str, str, bytes], "tuple[int, bytes]"]
-
-
-def sign(*values: str) -> str:
-    return hashlib.sha1("".join(sorted(values)).encode()).hexdigest()
-
-
-def cdata(value: str) -> str:
-    return "<![CDATA[" + value.replace("]]>", "]]]]><![CDATA[>") + "]]>"
-
-
-def push_xml(fields: dict) -> str:
-    """`<xml>` with each field as WeChat writes it: numbers bare, text in CDATA."""
-    parts = []
-    for name, value in fields.items():
-        text = str(value) if isinstance(value, int) else cdata(value)
-        parts.append(f"<{name}>{text}</{name}>")
-    return "<xml>" + "".join(parts) + "</xml>"
 
 
 @dataclass
@@ -88,12 +73,7 @@ class WeChat:
         return self.read(status, raw, query)
 
     def seal(self, body: bytes, query: dict, key: str) -> tuple[bytes, dict]:
-        crypto = WeChatCrypto(self.token, key, self.appid)
-        envelope = crypto.encrypt_message(body.decode(), query["nonce"], query["timestamp"])
-        encrypt = etree.fromstring(envelope.encode()).findtext("Encrypt")
-        outer = f"<xml><ToUserName>{cdata(self.account)}</ToUserName><Encrypt>{cdata(encrypt)}</Encrypt></xml>"
-        query = {**query, "encrypt_type": "aes",
-                 "msg_signature": sign(self.token, query["timestamp"], query["nonce"], encrypt)}
+        outer, query = seal(self.token, key, self.appid, self.account, body.decode(), query)
         return outer.encode(), query
 
     def read(self, status: int, raw: bytes, query: dict) -> Reply:

@@ -22,9 +22,19 @@ def cdata(value: str) -> str:
 
 
 def push_xml(fields: dict[str, Any]) -> str:
+    """`<xml>` with each field as WeChat writes it: numbers bare, text in CDATA."""
     parts = [f"<{name}>{value if isinstance(value, int) else cdata(str(value))}</{name}>"
              for name, value in fields.items()]
     return "<xml>" + "".join(parts) + "</xml>"
+
+
+def seal(token: str, aes_key: str, appid: str, account: str, xml: str, query: dict[str, str]) -> tuple[str, dict]:
+    """The push in safe mode: its XML encrypted into WeChat's envelope, and the query with msg_signature."""
+    sealed = WeChatCrypto(token, aes_key, appid).encrypt_message(xml, query["nonce"], query["timestamp"])
+    encrypt = etree.fromstring(sealed.encode()).findtext("Encrypt")
+    body = f"<xml><ToUserName>{cdata(account)}</ToUserName><Encrypt>{cdata(encrypt)}</Encrypt></xml>"
+    return body, {**query, "encrypt_type": "aes",
+                  "msg_signature": sign(token, query["timestamp"], query["nonce"], encrypt)}
 
 
 @dataclass
@@ -63,10 +73,7 @@ class Pusher:
                  "openid": openid}
         body = xml
         if encrypted and self.aes_key:
-            sealed = WeChatCrypto(self.token, self.aes_key, self.appid).encrypt_message(xml, nonce, timestamp)
-            encrypt = etree.fromstring(sealed.encode()).findtext("Encrypt")
-            body = f"<xml><ToUserName>{cdata(self.account)}</ToUserName><Encrypt>{cdata(encrypt)}</Encrypt></xml>"
-            query.update(encrypt_type="aes", msg_signature=sign(self.token, timestamp, nonce, encrypt))
+            body, query = seal(self.token, self.aes_key, self.appid, self.account, xml, query)
         exchange = Exchange(request_xml=xml, sent_body=body)
         self._deliver(endpoint, exchange, query)
         return exchange
