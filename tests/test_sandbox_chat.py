@@ -155,3 +155,11 @@ def test_media_upload_beside_a_site_takes_files_larger_than_a_push(chat_site):
     exchange = push(base, chat, kind="image", data="data:image/png;base64," + base64.b64encode(photo).decode(),
                     name="big.png")
     assert exchange["reply_html"].startswith("收到图片 ")
+
+
+def test_in_safe_mode_the_chat_encrypts_the_push_and_reads_the_encrypted_reply(chat_site):
+    base, chat, _, _ = chat_site
+    sent = push(base, chat, kind="text", content="新品", safe=True)
+    assert "<Encrypt>" in sent["sent_body"] and "新品" not in sent["sent_body"]
+    assert "<Encrypt>" in sent["reply_body"] and sent["reply"]["MsgType"] == "news"
+    assert sent["reply"]["Articles"][0]["Title"] == "秋季新品"
