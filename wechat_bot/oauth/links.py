@@ -45,5 +45,10 @@ class AuthorizeLinks:
 
     def for_scope(self, scope: str, openid: str | None, next_path: str | None, browser: str | None = None) -> str:
         """A link whose state is bound to `openid` (sent in chat) or to `browser` (a flow started on a page)."""
+        return self.with_state(scope, openid, next_path, browser)[1]
+
+    def with_state(self, scope: str, openid: str | None, next_path: str | None,
+                   browser: str | None = None) -> tuple[str, str]:
+        """`for_scope`, and the state it issued (to ask for the same flow again with `for_state`)."""
         state = self._states.issue(scope, openid, safe_next(next_path), self._writes, browser, self._tag)
-        return self._client.authorize_url(self.callback_url, scope, state)
+        return state, self._client.authorize_url(self.callback_url, scope, state)

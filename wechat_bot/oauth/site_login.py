@@ -106,12 +106,18 @@ def require_login(services: Services, scope: str) -> Response | tuple | None:
     user = current_site_user(services)
     if user is not None and _has_scope(services, user, scope):
         return None
+    next_path = request.script_root + request.full_path.rstrip("?")
+    if not in_wechat() and not services.sandboxed and services.settings.qr_login and user is None:
+        return redirect(url_for("qr_login.desktop", next=next_path))  # a desktop: sign in by scanning the QR code
+    return authorize_redirect(services, scope, next_path)
+
+
+def authorize_redirect(services: Services, scope: str, next_path: str) -> Response | tuple:
+    """To WeChat's authorize page for `scope`, back to `next_path` in this browser: only from WeChat's browser (or
+    with the sandbox), within the sign-in rate limit."""
     if not in_wechat() and not services.sandboxed:
-        if services.settings.qr_login and user is None:  # a desktop: sign in by scanning the account's QR code
-            return redirect(url_for("qr_login.desktop", next=request.script_root + request.full_path.rstrip("?")))
         return message_page("open_in_wechat", 403)
     if not services.login_limit().allow(visitor_address(services.settings, request)):
         return message_page("too_many", 429)
-    next_path = request.script_root + request.full_path.rstrip("?")
     links = services.links(app_base(services.settings, request))
     return redirect(links.for_scope(scope, None, next_path, browser_binding(create=True)))

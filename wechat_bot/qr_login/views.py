@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import io
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import segno
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
@@ -15,7 +14,7 @@ from ..logs import loggable, logger
 from ..oauth.links import safe_next
 from ..oauth.pages import MESSAGES, message_page, render_icon
 from ..oauth.signals import announce
-from ..oauth.site_login import browser_binding, current_site_user, in_wechat, sign_in
+from ..oauth.site_login import authorize_redirect, browser_binding, current_site_user, in_wechat, sign_in
 from ..storage.connection import ERRORS as REDIS_ERRORS
 from ..web.public_url import app_base, public_base_url
 from ..web.rate_limit import RateLimit
@@ -225,12 +224,7 @@ def end_session():
 def _ask_the_phone(services):
     """The sessions page is for the phone: WeChat's authorize says who it is (a browser signed in by scan, which may
     be the very computer to throw out, is asked like anyone else)."""
-    if not in_wechat() and not services.sandboxed:
-        return message_page("open_in_wechat", 403)
-    if not services.login_limit().allow(visitor_address(services.settings, request)):
-        return message_page("too_many", 429)
-    links = services.links(app_base(services.settings, request))
-    return redirect(links.for_scope("snsapi_base", None, url_for("qr_login.sessions"), browser_binding(create=True)))
+    return authorize_redirect(services, "snsapi_base", url_for("qr_login.sessions"))
 
 
 def qr_svg(content: str) -> Markup:
@@ -273,8 +267,8 @@ def _as_the_scanner(record: Scene, ask: bool):
         return redirect(links.for_state("snsapi_base", reused))
     if not services.login_limit().allow(visitor_address(services.settings, request)):
         return message_page("too_many", 429)
-    link = links.for_scope("snsapi_base", None, back, browser)
-    _scenes().remember_who_state(record, browser, parse_qs(urlsplit(link).query)["state"][0])
+    state, link = links.with_state("snsapi_base", None, back, browser)
+    _scenes().remember_who_state(record, browser, state)
     return redirect(link)
 
 
